@@ -1,0 +1,3 @@
+// Hardhat tasks, named area:verb. Imported by hardhat.config.ts.
+import "./deploy";
+import "./stake";
