@@ -1,0 +1,176 @@
+import { ethers } from "hardhat";
+import type { Signature, Signer, TypedDataDomain } from "ethers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+
+import type { EdgeToken, LegacyPermitTokenMock, LegacyTokenMock, StakeManager, TokenMigration } from "../../typechain";
+import { DEFAULTS, StakeType, TOKEN_SUPPLY } from "./constants";
+
+export interface ProtocolFixture {
+  token: EdgeToken;
+  staking: StakeManager;
+  admin: HardhatEthersSigner;
+  treasury: HardhatEthersSigner;
+  slasher: HardhatEthersSigner;
+  pauser: HardhatEthersSigner;
+  parameterAdmin: HardhatEthersSigner;
+  alice: HardhatEthersSigner;
+  bob: HardhatEthersSigner;
+  carol: HardhatEthersSigner;
+  others: HardhatEthersSigner[];
+}
+
+/** EdgeToken + StakeManager with the protocol defaults; alice, bob and carol hold 10M tokens each. */
+export async function deployStakingFixture(): Promise<ProtocolFixture> {
+  const [admin, treasury, slasher, pauser, parameterAdmin, alice, bob, carol, ...others] = await ethers.getSigners();
+  const token = await ethers.deployContract("EdgeToken", [treasury.address, TOKEN_SUPPLY]);
+  const staking = await ethers.deployContract("StakeManager", [
+    await token.getAddress(),
+    admin.address,
+    DEFAULTS.adminDelay,
+    treasury.address,
+    DEFAULTS.typeParams,
+    DEFAULTS.expressReleaseFeeBps,
+    DEFAULTS.slashWindow,
+    DEFAULTS.slashCapacity,
+  ]);
+  await staking.connect(admin).grantRole(await staking.SLASHER_ROLE(), slasher.address);
+  await staking.connect(admin).grantRole(await staking.PAUSER_ROLE(), pauser.address);
+  await staking.connect(admin).grantRole(await staking.PARAMETER_ADMIN_ROLE(), parameterAdmin.address);
+  const grant = ethers.parseEther("10000000");
+  for (const account of [alice, bob, carol]) {
+    await token.connect(treasury).transfer(account.address, grant);
+  }
+  return { token, staking, admin, treasury, slasher, pauser, parameterAdmin, alice, bob, carol, others };
+}
+
+export interface MigrationFixture {
+  token: EdgeToken;
+  legacy: LegacyTokenMock;
+  legacyPermit: LegacyPermitTokenMock;
+  lockingMigration: TokenMigration;
+  burningMigration: TokenMigration;
+  treasury: HardhatEthersSigner;
+  alice: HardhatEthersSigner;
+  bob: HardhatEthersSigner;
+  deadline: bigint;
+}
+
+export const MIGRATION_RESERVE = ethers.parseEther("100000000");
+
+/**
+ * Two migrations out of one token: a 0-decimals legacy token (like the old EDG) locked at 1:1 whole tokens,
+ * and an 18-decimals legacy token with permit, burned at 3 new tokens per 2 legacy ones.
+ */
+export async function deployMigrationFixture(): Promise<MigrationFixture> {
+  const [, treasury, , , , alice, bob] = await ethers.getSigners();
+  const token = await ethers.deployContract("EdgeToken", [treasury.address, TOKEN_SUPPLY]);
+  const legacy = await ethers.deployContract("LegacyTokenMock", [0, alice.address, 1_000_000n]);
+  const legacyPermit = await ethers.deployContract("LegacyPermitTokenMock", [
+    18,
+    alice.address,
+    ethers.parseEther("1000000"),
+  ]);
+  const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+  const deadline = now + 90n * 24n * 3600n;
+  const lockingMigration = await ethers.deployContract("TokenMigration", [
+    await legacy.getAddress(),
+    await token.getAddress(),
+    treasury.address,
+    deadline,
+    1,
+    1,
+    false,
+  ]);
+  const burningMigration = await ethers.deployContract("TokenMigration", [
+    await legacyPermit.getAddress(),
+    await token.getAddress(),
+    treasury.address,
+    deadline,
+    3,
+    2,
+    true,
+  ]);
+  await token.connect(treasury).transfer(await lockingMigration.getAddress(), MIGRATION_RESERVE);
+  await token.connect(treasury).transfer(await burningMigration.getAddress(), MIGRATION_RESERVE);
+  return { token, legacy, legacyPermit, lockingMigration, burningMigration, treasury, alice, bob, deadline };
+}
+
+async function eip712Domain(contract: {
+  eip712Domain(): Promise<[string, string, string, bigint, string, string, bigint[]]>;
+}): Promise<TypedDataDomain> {
+  const [, name, version, chainId, verifyingContract] = await contract.eip712Domain();
+  return { name, version, chainId, verifyingContract };
+}
+
+/** An ERC-2612 permit signature from `owner` for `spender`. */
+export async function signPermit(
+  token: EdgeToken | LegacyPermitTokenMock,
+  owner: Signer,
+  spender: string,
+  value: bigint,
+  deadline: bigint,
+): Promise<Signature> {
+  const ownerAddress = await owner.getAddress();
+  const nonce = await token.nonces(ownerAddress);
+  const signature = await owner.signTypedData(
+    await eip712Domain(token),
+    {
+      Permit: [
+        { name: "owner", type: "address" },
+        { name: "spender", type: "address" },
+        { name: "value", type: "uint256" },
+        { name: "nonce", type: "uint256" },
+        { name: "deadline", type: "uint256" },
+      ],
+    },
+    { owner: ownerAddress, spender, value, nonce, deadline },
+  );
+  return ethers.Signature.from(signature);
+}
+
+export interface ConsentOptions {
+  nonce?: bigint;
+  deadline?: bigint;
+  domain?: Partial<TypedDataDomain>;
+}
+
+/** The device key's EIP-712 consent to be assigned to a stake of `owner`, as a DeviceConsent struct. */
+export async function signConsent(
+  staking: StakeManager,
+  device: Signer,
+  owner: string,
+  options: ConsentOptions = {},
+): Promise<{ device: string; deadline: bigint; signature: string }> {
+  const deviceAddress = await device.getAddress();
+  const nonce = options.nonce ?? (await staking.deviceNonce(deviceAddress));
+  const deadline = options.deadline ?? (await latestTimestamp()) + 3600n;
+  const domain = { ...(await eip712Domain(staking)), ...options.domain };
+  const signature = await device.signTypedData(
+    domain,
+    {
+      DeviceConsent: [
+        { name: "device", type: "address" },
+        { name: "owner", type: "address" },
+        { name: "nonce", type: "uint256" },
+        { name: "deadline", type: "uint256" },
+      ],
+    },
+    { device: deviceAddress, owner, nonce, deadline },
+  );
+  return { device: deviceAddress, deadline, signature };
+}
+
+export function permitStruct(signature: Signature, deadline: bigint) {
+  return { deadline, v: signature.v, r: signature.r, s: signature.s };
+}
+
+export async function latestTimestamp(): Promise<bigint> {
+  return BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+}
+
+/** A fresh random device key connected to the Hardhat provider (funded when it must send transactions). */
+export function newDevice() {
+  return ethers.Wallet.createRandom().connect(ethers.provider);
+}
+
+export { StakeType };
