@@ -1,0 +1,119 @@
+/**
+ * Deploys the protocol with its Ignition modules, grants the configured roles and writes the address book.
+ * Used by the `deploy:protocol` task, the devnet and tests.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Contract } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+import {
+  type AddressBook,
+  type ContractName,
+  addressBookPath,
+  readAddressBook,
+  writeAddressBook,
+} from "../../offchain/common/addressBook";
+import StakeManagerModule from "./modules/StakeManager";
+import TokenMigrationModule from "./modules/TokenMigration";
+import { type NetworkParameters, loadNetworkParameters } from "./parameters";
+
+export const ADDRESSES_DIR = join(__dirname, "addresses");
+
+export interface DeployOptions {
+  parameters?: NetworkParameters;
+  /** Ignition deployment id (its journal folder); defaults to chain-<id>. */
+  deploymentId?: string;
+  /** Where to write the address book; defaults to scripts/deploy/addresses. */
+  addressesDir?: string;
+  log?: (line: string) => void;
+}
+
+export interface DeployResult {
+  book: AddressBook;
+  file: string;
+}
+
+export async function deployProtocol(
+  hre: HardhatRuntimeEnvironment,
+  options: DeployOptions = {},
+): Promise<DeployResult> {
+  const log = options.log ?? (() => undefined);
+  const parameters = options.parameters ?? loadNetworkParameters(hre.network.name);
+  const chainId = Number((await hre.ethers.provider.getNetwork()).chainId);
+  const deployOptions = { parameters: parameters.ignition, deploymentId: options.deploymentId, displayUi: false };
+  const startBlock = await hre.ethers.provider.getBlockNumber();
+
+  const { token, staking } = await hre.ignition.deploy(StakeManagerModule, deployOptions);
+  const deployed: Partial<Record<ContractName, string>> = {
+    EdgeToken: await token.getAddress(),
+    StakeManager: await staking.getAddress(),
+  };
+  log(`EdgeToken     ${deployed.EdgeToken}`);
+  log(`StakeManager  ${deployed.StakeManager}`);
+
+  const [deployer] = await hre.ethers.getSigners();
+  if (parameters.ignition.TokenMigration?.legacyToken) {
+    const { migration } = await hre.ignition.deploy(TokenMigrationModule, deployOptions);
+    deployed.TokenMigration = await migration.getAddress();
+    log(`TokenMigration ${deployed.TokenMigration}`);
+    const reserve = parameters.migration?.reserve ?? 0n;
+    const held = await token.balanceOf(deployed.TokenMigration);
+    if (reserve > held) {
+      await (await token.connect(deployer).getFunction("transfer")(deployed.TokenMigration, reserve - held)).wait();
+      log(`funded the migration reserve with ${reserve - held} base units`);
+    }
+  }
+
+  await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log);
+
+  const dir = options.addressesDir ?? ADDRESSES_DIR;
+  const file = addressBookPath(dir, chainId);
+  const previous = existsSync(file) ? readAddressBook(file) : undefined;
+  const book: AddressBook = { chainId, contracts: {} };
+  for (const [name, address] of Object.entries(deployed) as Array<[ContractName, string]>) {
+    const known = previous?.contracts[name];
+    const blockNumber =
+      known && known.address.toLowerCase() === address.toLowerCase()
+        ? known.blockNumber
+        : await deploymentBlock(hre, address, startBlock);
+    book.contracts[name] = { address, blockNumber };
+  }
+  writeAddressBook(file, book);
+  log(`address book  ${file}`);
+  return { book, file };
+}
+
+async function grantRoles(
+  hre: HardhatRuntimeEnvironment,
+  contract: Contract,
+  roles: Record<string, string[]>,
+  log: (line: string) => void,
+): Promise<void> {
+  const [deployer] = await hre.ethers.getSigners();
+  for (const [roleName, accounts] of Object.entries(roles)) {
+    const role: string = await contract.getFunction(roleName)();
+    for (const account of accounts) {
+      if (await contract.getFunction("hasRole")(role, account)) continue;
+      await (await contract.connect(deployer).getFunction("grantRole")(role, account)).wait();
+      log(`granted ${roleName} to ${account}`);
+    }
+  }
+}
+
+/**
+ * The first block in which `address` has code: a safe start for reading its logs. A contract deployed after
+ * `after` is found without touching older state (which a non-archive node may have pruned).
+ */
+export async function deploymentBlock(hre: HardhatRuntimeEnvironment, address: string, after = 0): Promise<number> {
+  const provider = hre.ethers.provider;
+  let high = await provider.getBlockNumber();
+  if ((await provider.getCode(address, high)) === "0x") throw new Error(`no contract at ${address}`);
+  let low = after > 0 && (await provider.getCode(address, after)) === "0x" ? after + 1 : 0;
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    if ((await provider.getCode(address, mid)) === "0x") low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
