@@ -10,7 +10,7 @@ export const DEVICE_CONSENT_TYPES = {
     { name: "nonce", type: "uint256" },
     { name: "deadline", type: "uint256" },
   ],
-} as const;
+};
 
 export interface DeviceConsentMessage {
   device: string;

@@ -15,10 +15,11 @@
 import { readFileSync } from "node:fs";
 import { task, types } from "hardhat/config";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
-import type { Signer, TypedDataField } from "ethers";
+import type { Signer } from "ethers";
 
 import type { EdgeToken, StakeManager } from "../../typechain";
 import { DEVICE_CONSENT_TYPES, type SignedDeviceConsent, parseSignedConsent } from "../../offchain/common/consent";
+import { PERMIT_TYPES } from "../../offchain/common/permit";
 import {
   STAKE_TYPES,
   STATUS_NAMES,
@@ -47,12 +48,6 @@ async function connect(hre: HardhatRuntimeEnvironment, addresses?: string) {
   return { book, signer, staking, token, interfaces };
 }
 
-const mutableTypes = (types: Record<string, readonly { name: string; type: string }[]>) =>
-  Object.fromEntries(Object.entries(types).map(([k, v]) => [k, v.map((f) => ({ ...f }))])) as Record<
-    string,
-    TypedDataField[]
-  >;
-
 /** Signs the device consent for `owner` with the device key. */
 async function signDeviceConsent(
   staking: StakeManager,
@@ -64,7 +59,7 @@ async function signDeviceConsent(
   const nonce = await staking.deviceNonce(deviceAddress);
   const latest = await staking.runner!.provider!.getBlock("latest");
   const deadline = BigInt(latest!.timestamp) + BigInt(validMinutes * 60);
-  const signature = await device.signTypedData(await eip712Domain(staking), mutableTypes(DEVICE_CONSENT_TYPES), {
+  const signature = await device.signTypedData(await eip712Domain(staking), DEVICE_CONSENT_TYPES, {
     device: deviceAddress,
     owner,
     nonce,
@@ -100,19 +95,13 @@ async function permitFor(
   const latest = await hre.ethers.provider.getBlock("latest");
   const deadline = BigInt(latest!.timestamp) + 3600n;
   const signature = hre.ethers.Signature.from(
-    await owner.signTypedData(
-      await eip712Domain(token),
-      {
-        Permit: [
-          { name: "owner", type: "address" },
-          { name: "spender", type: "address" },
-          { name: "value", type: "uint256" },
-          { name: "nonce", type: "uint256" },
-          { name: "deadline", type: "uint256" },
-        ],
-      },
-      { owner: ownerAddress, spender, value, nonce: await token.nonces(ownerAddress), deadline },
-    ),
+    await owner.signTypedData(await eip712Domain(token), PERMIT_TYPES, {
+      owner: ownerAddress,
+      spender,
+      value,
+      nonce: await token.nonces(ownerAddress),
+      deadline,
+    }),
   );
   return { deadline, v: signature.v, r: signature.r, s: signature.s };
 }

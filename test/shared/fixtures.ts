@@ -3,6 +3,8 @@ import type { Signature, Signer, TypedDataDomain } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 
 import type { EdgeToken, LegacyPermitTokenMock, LegacyTokenMock, StakeManager, TokenMigration } from "../../typechain";
+import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
+import { PERMIT_TYPES } from "../../offchain/common/permit";
 import { DEFAULTS, StakeType, TOKEN_SUPPLY } from "./constants";
 
 export interface ProtocolFixture {
@@ -112,19 +114,13 @@ export async function signPermit(
 ): Promise<Signature> {
   const ownerAddress = await owner.getAddress();
   const nonce = await token.nonces(ownerAddress);
-  const signature = await owner.signTypedData(
-    await eip712Domain(token),
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { owner: ownerAddress, spender, value, nonce, deadline },
-  );
+  const signature = await owner.signTypedData(await eip712Domain(token), PERMIT_TYPES, {
+    owner: ownerAddress,
+    spender,
+    value,
+    nonce,
+    deadline,
+  });
   return ethers.Signature.from(signature);
 }
 
@@ -145,18 +141,12 @@ export async function signConsent(
   const nonce = options.nonce ?? (await staking.deviceNonce(deviceAddress));
   const deadline = options.deadline ?? (await latestTimestamp()) + 3600n;
   const domain = { ...(await eip712Domain(staking)), ...options.domain };
-  const signature = await device.signTypedData(
-    domain,
-    {
-      DeviceConsent: [
-        { name: "device", type: "address" },
-        { name: "owner", type: "address" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { device: deviceAddress, owner, nonce, deadline },
-  );
+  const signature = await device.signTypedData(domain, DEVICE_CONSENT_TYPES, {
+    device: deviceAddress,
+    owner,
+    nonce,
+    deadline,
+  });
   return { device: deviceAddress, deadline, signature };
 }
 
