@@ -299,6 +299,23 @@ interface IStakeManager {
     /// created and from its release on.
     function stakeAt(uint256 stakeId, uint256 timestamp) external view returns (uint256);
 
+    /// @notice The stake's owner.
+    function stakeOwner(uint256 stakeId) external view returns (address);
+
+    /**
+     * @notice What a yield computation needs about a stake for the epoch [`epochStart`, `epochEnd`).
+     * @return eligible Whether the stake exists and was active through the whole epoch: active since at most
+     * `epochStart`, and still active or its unstake requested at or after `epochEnd` (released stakes never are).
+     * @return stakeType The stake's type.
+     * @return effectiveStake min(amount at `epochStart`, amount now) (0 when not eligible).
+     * @return activeSince Start of the stake's continuous active period (for the tenure bonus).
+     */
+    function yieldInputs(
+        uint256 stakeId,
+        uint256 epochStart,
+        uint256 epochEnd
+    ) external view returns (bool eligible, StakeType stakeType, uint256 effectiveStake, uint256 activeSince);
+
     /// @notice Whether `device` may serve now.
     function isAdmitted(address device) external view returns (bool);
 

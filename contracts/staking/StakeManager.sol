@@ -70,7 +70,7 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         Phase phase;
         uint40 activeSince; // start of the current continuous active period (tenure)
         uint40 endedAt; // unstake request time while Unlocking; release time once Released
-        uint40 lastIncreaseAt; // amount increases only ever happen at or before this time
+        uint40 lastChangeAt; // time of the last history entry (0: the amount never changed)
         uint24 historyLength;
         // slot 1
         address owner;
@@ -80,10 +80,12 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         address device;
     }
 
-    /// @dev "The amount was `amountBefore` until `at`": one entry per amount change after creation.
+    /// @dev "The amount was `amountBefore` until `at`": one entry per amount change after creation. `previousAt`
+    /// (the time of the entry before, 0 for the first) lets a lookup of a recent time stop after one read.
     struct HistoryEntry {
         uint40 at;
         uint96 amountBefore;
+        uint40 previousAt;
     }
 
     /// @dev The device's stake and its consent nonce share a slot; the nonce survives unassignment.
@@ -361,6 +363,34 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     }
 
     /// @inheritdoc IStakeManager
+    function stakeOwner(uint256 stakeId) external view returns (address) {
+        return _existingStake(stakeId).owner;
+    }
+
+    /// @inheritdoc IStakeManager
+    function yieldInputs(
+        uint256 stakeId,
+        uint256 epochStart,
+        uint256 epochEnd
+    ) external view returns (bool eligible, StakeType stakeType, uint256 effectiveStake, uint256 activeSince) {
+        // The scoring hot path: everything comes from the stake's first slot unless its amount changed since
+        // `epochStart`. A stake that does not exist has activeSince 0 (every real stake has a creation time).
+        StakeData storage s = _stakes[stakeId];
+        Phase phase = s.phase;
+        activeSince = s.activeSince;
+        stakeType = s.stakeType;
+        eligible =
+            activeSince != 0 &&
+            activeSince <= epochStart &&
+            (phase == Phase.Active || (phase == Phase.Unlocking && s.endedAt >= epochEnd));
+        if (eligible) {
+            uint256 amount = s.amount;
+            uint256 atStart = _amountAt(stakeId, s, epochStart);
+            effectiveStake = atStart < amount ? atStart : amount;
+        }
+    }
+
+    /// @inheritdoc IStakeManager
     function isAdmitted(address device) external view returns (bool) {
         uint256 stakeId = _devices[device].stakeId;
         return stakeId != 0 && _isAdmitted(_stakes[stakeId]);
@@ -465,7 +495,6 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         _recordChange(stakeId, s);
         uint256 newAmount = s.amount + amount;
         s.amount = newAmount.toUint96();
-        s.lastIncreaseAt = uint40(block.timestamp);
         emit StakeIncreased(stakeId, amount, newAmount);
     }
 
@@ -519,19 +548,25 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     function _recordChange(uint256 stakeId, StakeData storage s) internal {
         uint256 length = s.historyLength;
         require(length < type(uint24).max, StakeHistoryFull(stakeId));
-        _history[stakeId][length] = HistoryEntry({at: uint40(block.timestamp), amountBefore: s.amount});
+        _history[stakeId][length] = HistoryEntry({
+            at: uint40(block.timestamp),
+            amountBefore: s.amount,
+            previousAt: s.lastChangeAt
+        });
         s.historyLength = uint24(length + 1);
+        s.lastChangeAt = uint40(block.timestamp);
     }
 
     /// @dev The amount after every change made at or before `timestamp`: the `amountBefore` of the first change
-    /// made after it, or the current amount if there is none. Recent timestamps (what yields ask for) resolve
-    /// with one read of the last entry; older ones by binary search.
+    /// made after it, or the current amount if there is none. No read when nothing changed since `timestamp`;
+    /// one read when one change did (what yields ask for); binary search otherwise.
     function _amountAt(uint256 stakeId, StakeData storage s, uint256 timestamp) internal view returns (uint256) {
-        uint256 high = s.historyLength;
+        if (s.lastChangeAt <= timestamp) return s.amount;
         mapping(uint256 => HistoryEntry) storage history = _history[stakeId];
-        if (high == 0 || history[high - 1].at <= timestamp) return s.amount;
+        uint256 high = s.historyLength - 1; // the last entry is after `timestamp`
+        HistoryEntry storage last = history[high];
+        if (last.previousAt <= timestamp) return last.amountBefore;
         uint256 low = 0;
-        high -= 1; // the last entry is known to be after `timestamp`
         while (low < high) {
             uint256 mid = (low + high) / 2;
             if (history[mid].at > timestamp) high = mid;

@@ -1,11 +1,20 @@
 import { ethers } from "hardhat";
-import type { Signature, Signer, TypedDataDomain } from "ethers";
+import type { Signature, Signer, TypedDataDomain, Wallet } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 
-import type { EdgeToken, LegacyPermitTokenMock, LegacyTokenMock, StakeManager, TokenMigration } from "../../typechain";
+import type {
+  EdgeToken,
+  LegacyPermitTokenMock,
+  LegacyTokenMock,
+  RewardsManager,
+  StakeManager,
+  TokenMigration,
+} from "../../typechain";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { PERMIT_TYPES } from "../../offchain/common/permit";
-import { DEFAULTS, StakeType, TOKEN_SUPPLY } from "./constants";
+import { type ScoreEntry, SCORE_BATCH_TYPES, packEntries } from "../../offchain/common/scoreBatch";
+import { DEFAULT_YIELD_PARAMS } from "../../offchain/common/yield";
+import { DAY, DEFAULTS, StakeType, TOKEN_SUPPLY } from "./constants";
 
 export interface ProtocolFixture {
   token: EdgeToken;
@@ -97,7 +106,7 @@ export async function deployMigrationFixture(): Promise<MigrationFixture> {
   return { token, legacy, legacyPermit, lockingMigration, burningMigration, treasury, alice, bob, deadline };
 }
 
-async function eip712Domain(contract: {
+export async function eip712Domain(contract: {
   eip712Domain(): Promise<[string, string, string, bigint, string, string, bigint[]]>;
 }): Promise<TypedDataDomain> {
   const [, name, version, chainId, verifyingContract] = await contract.eip712Domain();
@@ -164,3 +173,88 @@ export function newDevice() {
 }
 
 export { StakeType };
+
+// ------------------------------------------------------------------------------------------------ rewards
+
+/** Deterministic oracle committee keys. */
+export const COMMITTEE_KEYS = [1, 2, 3, 4].map((i) => ethers.zeroPadValue(ethers.toBeHex(0xc0de0000 + i), 32));
+
+export function committeeWallets(): Wallet[] {
+  return COMMITTEE_KEYS.map((key) => new ethers.Wallet(key));
+}
+
+export interface RewardsFixture extends ProtocolFixture {
+  rewards: RewardsManager;
+  committee: Wallet[];
+  genesis: bigint;
+  epochDuration: bigint;
+}
+
+export const POOL_FUNDING = ethers.parseEther("10000000");
+
+/**
+ * StakeManager + RewardsManager (committee of 3 with threshold 1, pool funded). Genesis is 100 seconds ahead,
+ * so stakes created right after the fixture are active through epoch 0.
+ */
+export async function deployRewardsFixture(): Promise<RewardsFixture> {
+  return deployRewards({ threshold: 1, epochDuration: DAY });
+}
+
+export async function deployRewards(options: { threshold: number; epochDuration: bigint }): Promise<RewardsFixture> {
+  const base = await deployStakingFixture();
+  const committee = committeeWallets().slice(0, 3);
+  const genesis = (await latestTimestamp()) + 100n;
+  const rewards = await ethers.deployContract("RewardsManager", [
+    await base.staking.getAddress(),
+    base.admin.address,
+    DEFAULTS.adminDelay,
+    genesis,
+    options.epochDuration,
+    committee.map((w) => w.address),
+    options.threshold,
+    DEFAULT_YIELD_PARAMS,
+  ]);
+  await base.staking.connect(base.admin).setRewardsManager(await rewards.getAddress());
+  for (const role of [await rewards.ORACLE_ADMIN_ROLE(), await rewards.PARAMETER_ADMIN_ROLE()]) {
+    await rewards.connect(base.admin).grantRole(role, base.parameterAdmin.address);
+  }
+  await rewards.connect(base.admin).grantRole(await rewards.PAUSER_ROLE(), base.pauser.address);
+  await base.token.connect(base.treasury).approve(await rewards.getAddress(), POOL_FUNDING);
+  await rewards.connect(base.treasury).fund(POOL_FUNDING);
+  return { ...base, rewards, committee, genesis, epochDuration: options.epochDuration };
+}
+
+/** Signatures of `signers` over a score batch, for the contract's current committee version unless given. */
+export async function signBatch(
+  rewards: RewardsManager,
+  signers: Wallet[],
+  epoch: bigint,
+  batchIndex: bigint,
+  entries: ScoreEntry[],
+  options: { version?: bigint; domain?: Partial<TypedDataDomain> } = {},
+): Promise<{ packed: string; signatures: string[] }> {
+  const packed = packEntries(entries);
+  const version = options.version ?? (await rewards.committee()).version;
+  const domain = { ...(await eip712Domain(rewards)), ...options.domain };
+  const message = { epoch, batchIndex, entriesHash: ethers.keccak256(packed), committeeVersion: version };
+  const signatures = await Promise.all(signers.map((s) => s.signTypedData(domain, SCORE_BATCH_TYPES, message)));
+  return { packed, signatures };
+}
+
+/** Signs with the first `threshold` committee members and posts. */
+export async function postBatch(
+  f: RewardsFixture,
+  epoch: bigint,
+  entries: ScoreEntry[],
+  options: { batchIndex?: bigint; signers?: Wallet[]; from?: Signer } = {},
+) {
+  const threshold = Number((await f.rewards.committee()).threshold);
+  const { packed, signatures } = await signBatch(
+    f.rewards,
+    options.signers ?? f.committee.slice(0, threshold),
+    epoch,
+    options.batchIndex ?? 0n,
+    entries,
+  );
+  return f.rewards.connect(options.from ?? f.treasury).postScores(epoch, options.batchIndex ?? 0n, packed, signatures);
+}
