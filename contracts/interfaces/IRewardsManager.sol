@@ -186,7 +186,11 @@ interface IRewardsManager {
     function yieldParams() external view returns (YieldParams memory);
 
     /// @notice The APR in basis points for a stake of `stakeType`, active for `activeTime` seconds, at `score`.
-    function aprBps(IStakeManager.StakeType stakeType, uint256 activeTime, uint256 score) external view returns (uint256);
+    function aprBps(
+        IStakeManager.StakeType stakeType,
+        uint256 activeTime,
+        uint256 score
+    ) external view returns (uint256);
 
     /// @notice The EIP-712 digest the committee signs for a batch.
     function batchDigest(

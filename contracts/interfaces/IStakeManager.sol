@@ -265,9 +265,10 @@ interface IStakeManager {
     /// @notice Takes `amount` from a stake (active or unbonding) to the treasury. Slasher role; rate-limited.
     function slash(uint256 stakeId, uint256 amount, string calldata reason) external;
 
-    /// @notice Adds `amount` tokens, pulled from the rewards manager, to an active stake (yield compounding).
+    /// @notice Adds `amount` tokens, pulled from the rewards manager, to `owner`'s active stake (compounding
+    /// yield on the owner's behalf: the stake must belong to `owner`).
     /// @dev Only the rewards manager; it needs an allowance.
-    function compoundFor(uint256 stakeId, uint256 amount) external;
+    function compoundFor(uint256 stakeId, uint256 amount, address owner) external;
 
     // ---------------------------------------------------------------- governance
 
@@ -315,6 +316,17 @@ interface IStakeManager {
         uint256 epochStart,
         uint256 epochEnd
     ) external view returns (bool eligible, StakeType stakeType, uint256 effectiveStake, uint256 activeSince);
+
+    /**
+     * @notice {yieldInputs} for many stakes in one call (the scoring hot path), one word per stake: 0 when not
+     * eligible, else `1 << 144 | stakeType << 136 | activeSince << 96 | effectiveStake` (effectiveStake in the
+     * low 96 bits, activeSince in the next 40).
+     */
+    function yieldInputsBatch(
+        uint256[] calldata stakeIds,
+        uint256 epochStart,
+        uint256 epochEnd
+    ) external view returns (uint256[] memory inputs);
 
     /// @notice Whether `device` may serve now.
     function isAdmitted(address device) external view returns (bool);

@@ -31,8 +31,9 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
     bytes32 public constant PARAMETER_ADMIN_ROLE = keccak256("PARAMETER_ADMIN_ROLE");
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
-    bytes32 public constant SCORE_BATCH_TYPEHASH =
-        keccak256("ScoreBatch(uint256 epoch,uint256 batchIndex,bytes32 entriesHash,uint256 committeeVersion)");
+    bytes32 public constant SCORE_BATCH_TYPEHASH = keccak256(
+        "ScoreBatch(uint256 epoch,uint256 batchIndex,bytes32 entriesHash,uint256 committeeVersion)"
+    );
 
     uint256 public constant MAX_SCORE = 20_000;
     uint256 public constant MAX_COMMITTEE_SIZE = 32;
@@ -62,13 +63,6 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
         uint256 end;
     }
 
-    /// @dev Accrued yield and which epochs were scored: bit k of `window` is epoch `top - 1 - k`.
-    struct StakeRewards {
-        uint96 accrued;
-        uint32 top; // highest scored epoch + 1; 0 when none
-        uint128 window;
-    }
-
     // Declared first so they pack into Pausable's slot (Pausable is the last base): a batch reads the pause
     // flag, the yield parameters and the committee's version and threshold with one storage read.
     YieldParams private _params;
@@ -76,7 +70,10 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
     uint8 private _threshold;
 
     uint256 private _reserved;
-    mapping(uint256 stakeId => StakeRewards) private _rewards;
+    /// @dev Per stake, one packed word (manual packing keeps the hot loop to one read and one write): accrued
+    /// yield in bits 0-95, `top` = highest scored epoch + 1 (0: none) in bits 96-127, and the scored window in
+    /// bits 128-255, where bit 128 + k is epoch `top - 1 - k`.
+    mapping(uint256 stakeId => uint256 word) private _rewards;
     mapping(uint256 epoch => mapping(uint256 word => uint256 bits)) private _postedBatches;
     mapping(address member => uint256 version) private _memberVersion;
     address[] private _members;
@@ -102,10 +99,7 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
         YieldParams memory params
     ) AccessControlDefaultAdminRules(adminDelay, admin) EIP712("Edge RewardsManager", "1") {
         require(address(stakeManager_) != address(0), ZeroAddress());
-        require(
-            epochDuration_ != 0 && epochDuration_ <= MAX_EPOCH_DURATION,
-            EpochDurationOutOfBounds(epochDuration_)
-        );
+        require(epochDuration_ != 0 && epochDuration_ <= MAX_EPOCH_DURATION, EpochDurationOutOfBounds(epochDuration_));
         _STAKE_MANAGER = stakeManager_;
         _TOKEN = IERC20(stakeManager_.token());
         _GENESIS = genesis_;
@@ -127,10 +121,7 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
     ) external whenNotPaused {
         (uint256 start, uint256 end) = epochWindow(epoch);
         require(end <= block.timestamp, EpochNotClosed(epoch, currentEpoch()));
-        require(
-            entries.length != 0 && entries.length % _ENTRY_SIZE == 0,
-            EntriesMalformed(entries.length)
-        );
+        require(entries.length != 0 && entries.length % _ENTRY_SIZE == 0, EntriesMalformed(entries.length));
         _markBatchPosted(epoch, batchIndex);
 
         uint256 version = _committeeVersion;
@@ -156,6 +147,8 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
     /// @inheritdoc IRewardsManager
     function claim(uint256 stakeId, address to) external returns (uint256 amount) {
         require(to != address(0), ZeroAddress());
+        address owner = _STAKE_MANAGER.stakeOwner(stakeId);
+        require(owner == msg.sender, NotStakeOwner(stakeId, msg.sender, owner));
         amount = _takeAccrued(stakeId);
         _TOKEN.safeTransfer(to, amount);
         emit YieldClaimed(stakeId, msg.sender, to, amount);
@@ -164,8 +157,9 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
     /// @inheritdoc IRewardsManager
     function compound(uint256 stakeId) external returns (uint256 amount) {
         amount = _takeAccrued(stakeId);
-        // StakeManager checks the stake is active (and not paused) and pulls the tokens.
-        _STAKE_MANAGER.compoundFor(stakeId, amount);
+        // StakeManager checks the caller owns the stake, that it is active and not paused, and pulls the
+        // tokens; any failure there reverts this whole call.
+        _STAKE_MANAGER.compoundFor(stakeId, amount, msg.sender);
         emit YieldCompounded(stakeId, msg.sender, amount);
     }
 
@@ -205,21 +199,22 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
 
     /// @inheritdoc IRewardsManager
     function accrued(uint256 stakeId) external view returns (uint256) {
-        return _rewards[stakeId].accrued;
+        return uint96(_rewards[stakeId]);
     }
 
     /// @inheritdoc IRewardsManager
     function lastScoredEpoch(uint256 stakeId) external view returns (bool scored, uint256 epoch) {
-        uint256 top = _rewards[stakeId].top;
+        uint256 top = uint32(_rewards[stakeId] >> 96);
         return top == 0 ? (false, 0) : (true, top - 1);
     }
 
     /// @inheritdoc IRewardsManager
     function isScored(uint256 stakeId, uint256 epoch) external view returns (bool) {
-        StakeRewards memory r = _rewards[stakeId];
-        if (epoch >= r.top) return false;
-        uint256 k = r.top - 1 - epoch;
-        return k < _WINDOW && (r.window >> k) & 1 == 1;
+        uint256 word = _rewards[stakeId];
+        uint256 top = uint32(word >> 96);
+        if (epoch >= top) return false;
+        uint256 k = top - 1 - epoch;
+        return k < _WINDOW && (word >> (128 + k)) & 1 == 1;
     }
 
     /// @inheritdoc IRewardsManager
@@ -270,7 +265,7 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
         uint256 activeTime,
         uint256 score
     ) external view returns (uint256) {
-        return (_rateBps(_params, stakeType, activeTime) * score) / _BPS;
+        return (_rateBps(_params, uint8(stakeType), activeTime) * score) / _BPS;
     }
 
     /// @inheritdoc IRewardsManager
@@ -300,98 +295,107 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
 
     /// @dev Accrues every entry of a batch; returns how many accrued and their total yield.
     function _accrue(Epoch memory e, bytes calldata entries) internal returns (uint256 count, uint256 total) {
-        YieldParams memory params = _params;
         uint256 n = entries.length / _ENTRY_SIZE;
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 offset = i * _ENTRY_SIZE;
-            uint80 entry = uint80(bytes10(entries[offset:offset + _ENTRY_SIZE]));
-            (bool accrued_, uint256 reward) = _accrueEntry(e, params, entry >> 16, uint16(entry));
-            if (accrued_) {
-                total += reward;
-                ++count;
+        uint256[] memory stakeIds = new uint256[](n);
+        uint256[] memory scores = new uint256[](n);
+        // Unchecked: offsets stay below the calldata's length, and a batch's yield below the pool (2^96).
+        unchecked {
+            for (uint256 i = 0; i < n; ++i) {
+                uint256 word;
+                // The 32 bytes from entry i: its 10 bytes lead (the length check above keeps them in bounds).
+                // Plain calldata slicing costs several checked helper calls per entry on this hot path.
+                assembly ("memory-safe") {
+                    word := calldataload(add(entries.offset, mul(i, _ENTRY_SIZE)))
+                }
+                stakeIds[i] = word >> 192; // the first 8 bytes: the stake id
+                scores[i] = uint16(word >> 176); // the next 2 bytes: the score
+            }
+            // One call for the whole batch: what each stake was through the epoch, packed one word per stake.
+            uint256[] memory inputs = _STAKE_MANAGER.yieldInputsBatch(stakeIds, e.start, e.end);
+            YieldParams memory params = _params;
+            for (uint256 i = 0; i < n; ++i) {
+                (bool accrued_, uint256 reward) = _accrueEntry(e, params, stakeIds[i], scores[i], inputs[i]);
+                if (accrued_) {
+                    total += reward;
+                    ++count;
+                }
             }
         }
     }
 
-    /// @dev Accrues one (stake, score) entry, or emits why it is skipped.
+    /// @dev Accrues one (stake, score) entry given the stake's packed yield inputs, or emits why it is skipped.
     function _accrueEntry(
         Epoch memory e,
         YieldParams memory params,
         uint256 stakeId,
-        uint256 score
-    ) internal returns (bool, uint256 reward) {
+        uint256 score,
+        uint256 input
+    ) internal returns (bool, uint256) {
         if (score > MAX_SCORE) {
             emit EntrySkipped(e.epoch, stakeId, score, SkipReason.ScoreAboveMaximum);
             return (false, 0);
         }
-        StakeRewards memory r = _rewards[stakeId];
-        (bool fresh, SkipReason reason) = _markScored(r, e.epoch);
-        if (!fresh) {
+        uint256 word = _rewards[stakeId];
+        (uint256 marks, SkipReason reason) = _markScored(word, e.epoch);
+        if (marks == 0) {
             emit EntrySkipped(e.epoch, stakeId, score, reason);
             return (false, 0);
         }
-        bool eligible;
-        (eligible, reward) = _reward(e, params, stakeId, score);
-        if (!eligible) {
+        if (input == 0) {
             emit EntrySkipped(e.epoch, stakeId, score, SkipReason.NotActiveThroughEpoch);
             return (false, 0);
         }
-        // Cannot truncate: every accrual is backed by pool tokens (checked after the loop, reverting the whole
-        // batch otherwise) and the token's supply fits 96 bits.
-        r.accrued = uint96(r.accrued + reward);
-        _rewards[stakeId] = r;
+        uint256 reward;
+        // Unchecked: activeSince <= the epoch's start < its end; rate (< 2^14) * score (< 2^15) * duration
+        // (< 2^22) stays far below 2^256; the new accrued amount stays below 2^96 because every accrual is
+        // backed by pool tokens (checked after the loop, reverting the batch otherwise) and the supply fits.
+        unchecked {
+            // Unpack {IStakeManager-yieldInputsBatch}: effectiveStake (96 bits), activeSince (40), type (8).
+            uint256 rate = _rateBps(params, uint8(input >> 136), e.end - uint40(input >> 96));
+            // One floor, at the very end: the protocol never pays more than the exact formula.
+            reward = Math.mulDiv(uint96(input), rate * score * _EPOCH_DURATION, _DENOMINATOR);
+            _rewards[stakeId] = marks | (uint96(word) + reward);
+        }
         return (true, reward);
     }
 
-    /// @dev The stake's yield for the epoch at `score`, if it was active through the epoch.
-    function _reward(
-        Epoch memory e,
-        YieldParams memory params,
-        uint256 stakeId,
-        uint256 score
-    ) internal view returns (bool eligible, uint256 reward) {
-        IStakeManager.StakeType stakeType;
-        uint256 effectiveStake;
-        uint256 activeSince;
-        (eligible, stakeType, effectiveStake, activeSince) = _STAKE_MANAGER.yieldInputs(stakeId, e.start, e.end);
-        if (eligible) {
-            uint256 rate = _rateBps(params, stakeType, e.end - activeSince) * score * _EPOCH_DURATION;
-            // One floor, at the very end: the protocol never pays more than the exact formula.
-            reward = Math.mulDiv(effectiveStake, rate, _DENOMINATOR);
+    /// @dev The top and window bits (96-255) of `word` with `epoch` marked scored, or 0 and why not.
+    function _markScored(uint256 word, uint256 epoch) internal pure returns (uint256, SkipReason reason) {
+        uint256 top = uint32(word >> 96);
+        uint256 window = word >> 128;
+        // Unchecked: every subtraction is guarded by the comparison before it; epochs are closed, so they
+        // stay far below 2^32 (136 years of 1-second epochs).
+        unchecked {
+            if (epoch >= top) {
+                uint256 shift = epoch + 1 - top;
+                // `top` is 0 for a stake never scored: the shift then empties the window, as it should.
+                window = shift >= _WINDOW ? 1 : uint128((window << shift) | 1);
+                return ((window << 128) | ((epoch + 1) << 96), reason);
+            }
+            uint256 k = top - 1 - epoch;
+            if (k >= _WINDOW) return (0, SkipReason.EpochTooOld);
+            if ((window >> k) & 1 == 1) return (0, SkipReason.AlreadyScored);
+            return (((window | (1 << k)) << 128) | (top << 96), reason);
         }
-    }
-
-    /// @dev Marks `epoch` scored in `r` (in memory) unless it already is or is out of the window.
-    function _markScored(StakeRewards memory r, uint256 epoch) internal pure returns (bool, SkipReason) {
-        uint256 top = r.top;
-        if (epoch >= top) {
-            uint256 shift = epoch + 1 - top;
-            // `top` is 0 for a stake never scored: the shift then empties the window, as it should.
-            r.window = shift >= _WINDOW ? 1 : uint128((uint256(r.window) << shift) | 1);
-            // Epochs are closed, so they stay far below 2^32 (136 years of 1-second epochs).
-            r.top = uint32(epoch + 1);
-            return (true, SkipReason.AlreadyScored);
-        }
-        uint256 k = top - 1 - epoch;
-        if (k >= _WINDOW) return (false, SkipReason.EpochTooOld);
-        if ((r.window >> k) & 1 == 1) return (false, SkipReason.AlreadyScored);
-        r.window |= uint128(1 << k);
-        return (true, SkipReason.AlreadyScored);
     }
 
     /// @dev (base APR of the type + tenure bonus) in basis points, before the score.
     function _rateBps(
         YieldParams memory params,
-        IStakeManager.StakeType stakeType,
+        uint256 stakeType,
         uint256 activeTime
     ) internal pure returns (uint256) {
-        uint256 base = stakeType == IStakeManager.StakeType.Host
-            ? params.hostBaseAprBps
-            : stakeType == IStakeManager.StakeType.Gateway
-                ? params.gatewayBaseAprBps
-                : params.stargateBaseAprBps;
-        uint256 tenure = Math.min(params.maxTenureBonusBps, params.tenureStepBps * (activeTime / TENURE_STEP));
-        return base + tenure;
+        uint256 base =
+            stakeType == uint8(IStakeManager.StakeType.Host)
+                ? params.hostBaseAprBps
+                : stakeType == uint8(IStakeManager.StakeType.Gateway)
+                    ? params.gatewayBaseAprBps
+                    : params.stargateBaseAprBps;
+        // Unchecked: 16-bit parameters times a step count below 2^40 cannot overflow.
+        unchecked {
+            uint256 tenure = params.tenureStepBps * (activeTime / TENURE_STEP);
+            return base + (tenure < params.maxTenureBonusBps ? tenure : params.maxTenureBonusBps);
+        }
     }
 
     function _markBatchPosted(uint256 epoch, uint256 batchIndex) internal {
@@ -425,13 +429,11 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
     }
 
     function _takeAccrued(uint256 stakeId) internal returns (uint256 amount) {
-        address owner = _STAKE_MANAGER.stakeOwner(stakeId);
-        require(owner == msg.sender, NotStakeOwner(stakeId, msg.sender, owner));
-        StakeRewards storage r = _rewards[stakeId];
-        amount = r.accrued;
+        uint256 word = _rewards[stakeId];
+        amount = uint96(word);
         require(amount != 0, NothingAccrued(stakeId));
-        // The scored-epoch window stays: the slot stays non-zero, so the next accrual is a cheap update.
-        r.accrued = 0;
+        // The scored-epoch bits stay: the slot stays non-zero, so the next accrual is a cheap update.
+        _rewards[stakeId] = word & ~uint256(type(uint96).max);
         _reserved -= amount;
     }
 

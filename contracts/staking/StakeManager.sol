@@ -63,8 +63,8 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         Released
     }
 
-    struct StakeData {
-        // slot 0: what yields read
+    /// @dev A stake's first slot: everything a yield computation reads, loaded with one storage read.
+    struct StakeCore {
         uint96 amount;
         StakeType stakeType;
         Phase phase;
@@ -72,12 +72,14 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         uint40 endedAt; // unstake request time while Unlocking; release time once Released
         uint40 lastChangeAt; // time of the last history entry (0: the amount never changed)
         uint24 historyLength;
-        // slot 1
-        address owner;
+    }
+
+    struct StakeData {
+        StakeCore core; // slot 0
+        address owner; // slot 1
         uint40 createdAt;
         uint40 unlockAt;
-        // slot 2
-        address device;
+        address device; // slot 2
     }
 
     /// @dev "The amount was `amountBefore` until `at`": one entry per amount change after creation. `previousAt`
@@ -95,17 +97,17 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     }
 
     // Declared first so they pack into Pausable's slot (Pausable is the last base): creating a stake reads the
-    // pause flag and the counter with one cold storage read.
+    // pause flag and the counter with one cold storage read, compounding the pause flag and the rewards manager.
     uint64 private _stakeCount;
     uint16 private _expressReleaseFeeBps;
-    address private _treasury;
+    address private _rewardsManager;
 
     mapping(uint256 stakeId => StakeData) private _stakes;
     mapping(uint256 stakeId => mapping(uint256 index => HistoryEntry)) private _history;
     mapping(address device => DeviceRecord) private _devices;
     mapping(StakeType stakeType => TypeParams) private _typeParams;
 
-    address private _rewardsManager;
+    address private _treasury;
     RateLimiter.RefillingBucket private _slashLimiter;
 
     // ---------------------------------------------------------------- constructor
@@ -182,28 +184,28 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
 
     /// @inheritdoc IStakeManager
     function increase(uint256 stakeId, uint256 amount) external whenNotPaused {
-        _increase(stakeId, amount, true);
+        _increase(stakeId, amount, msg.sender);
         _TOKEN.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @inheritdoc IStakeManager
     function increaseWithPermit(uint256 stakeId, uint256 amount, Permit calldata permit) external whenNotPaused {
         _tryPermit(amount, permit);
-        _increase(stakeId, amount, true);
+        _increase(stakeId, amount, msg.sender);
         _TOKEN.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @inheritdoc IStakeManager
-    function compoundFor(uint256 stakeId, uint256 amount) external whenNotPaused {
+    function compoundFor(uint256 stakeId, uint256 amount, address owner) external whenNotPaused {
         require(msg.sender == _rewardsManager, NotRewardsManager(msg.sender));
-        _increase(stakeId, amount, false);
+        _increase(stakeId, amount, owner);
         _TOKEN.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @inheritdoc IStakeManager
     function assignDevice(uint256 stakeId, DeviceConsent calldata consent) external whenNotPaused {
-        StakeData storage s = _ownedStake(stakeId);
-        require(s.phase == Phase.Active, StakeNotActive(stakeId, _status(s)));
+        StakeData storage s = _ownedStake(stakeId, msg.sender);
+        require(s.core.phase == Phase.Active, StakeNotActive(stakeId, _status(s)));
         _assignDevice(stakeId, s, s.device, consent);
     }
 
@@ -220,30 +222,30 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
 
     /// @inheritdoc IStakeManager
     function requestUnstake(uint256 stakeId) external {
-        StakeData storage s = _ownedStake(stakeId);
-        require(s.phase == Phase.Active, StakeNotActive(stakeId, _status(s)));
-        uint256 unlockAt = block.timestamp + _typeParams[s.stakeType].unbondingPeriod;
-        s.phase = Phase.Unlocking;
-        s.endedAt = uint40(block.timestamp);
+        StakeData storage s = _ownedStake(stakeId, msg.sender);
+        require(s.core.phase == Phase.Active, StakeNotActive(stakeId, _status(s)));
+        uint256 unlockAt = block.timestamp + _typeParams[s.core.stakeType].unbondingPeriod;
+        s.core.phase = Phase.Unlocking;
+        s.core.endedAt = uint40(block.timestamp);
         s.unlockAt = uint40(unlockAt);
         emit UnstakeRequested(stakeId, unlockAt);
     }
 
     /// @inheritdoc IStakeManager
     function cancelUnstake(uint256 stakeId) external whenNotPaused {
-        StakeData storage s = _ownedStake(stakeId);
-        require(s.phase == Phase.Unlocking, StakeNotUnlocking(stakeId, _status(s)));
-        s.phase = Phase.Active;
-        s.activeSince = uint40(block.timestamp);
-        s.endedAt = 0;
+        StakeData storage s = _ownedStake(stakeId, msg.sender);
+        require(s.core.phase == Phase.Unlocking, StakeNotUnlocking(stakeId, _status(s)));
+        s.core.phase = Phase.Active;
+        s.core.activeSince = uint40(block.timestamp);
+        s.core.endedAt = 0;
         s.unlockAt = 0;
         emit UnstakeCancelled(stakeId);
     }
 
     /// @inheritdoc IStakeManager
     function release(uint256 stakeId) external {
-        StakeData storage s = _ownedStake(stakeId);
-        require(s.phase == Phase.Unlocking, StakeNotUnlocking(stakeId, _status(s)));
+        StakeData storage s = _ownedStake(stakeId, msg.sender);
+        require(s.core.phase == Phase.Unlocking, StakeNotUnlocking(stakeId, _status(s)));
         uint256 unlockAt = s.unlockAt;
         require(block.timestamp >= unlockAt, StakeStillLocked(stakeId, unlockAt));
         uint256 amount = _close(s);
@@ -253,8 +255,8 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
 
     /// @inheritdoc IStakeManager
     function expressRelease(uint256 stakeId) external {
-        StakeData storage s = _ownedStake(stakeId);
-        require(s.phase == Phase.Unlocking, StakeNotUnlocking(stakeId, _status(s)));
+        StakeData storage s = _ownedStake(stakeId, msg.sender);
+        require(s.core.phase == Phase.Unlocking, StakeNotUnlocking(stakeId, _status(s)));
         uint256 unlockAt = s.unlockAt;
         require(block.timestamp < unlockAt, StakeAlreadyUnlocked(stakeId, unlockAt));
         uint256 amount = _close(s);
@@ -268,9 +270,9 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     /// @inheritdoc IStakeManager
     function slash(uint256 stakeId, uint256 amount, string calldata reason) external onlyRole(SLASHER_ROLE) {
         StakeData storage s = _existingStake(stakeId);
-        require(s.phase != Phase.Released, SlashReleasedStake(stakeId));
+        require(s.core.phase != Phase.Released, SlashReleasedStake(stakeId));
         require(amount != 0, StakeZeroAmount());
-        uint256 staked = s.amount;
+        uint256 staked = s.core.amount;
         require(amount <= staked, SlashExceedsStake(stakeId, amount, staked));
         bytes32 key = bytes32(uint256(uint160(msg.sender)));
         require(
@@ -280,7 +282,7 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         _recordChange(stakeId, s);
         // Cannot underflow: checked against `staked` above.
         uint256 newAmount = staked - amount;
-        s.amount = uint96(newAmount);
+        s.core.amount = uint96(newAmount);
         _TOKEN.safeTransfer(_treasury, amount);
         emit StakeSlashed(stakeId, msg.sender, amount, newAmount, reason);
     }
@@ -338,19 +340,19 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     /// @inheritdoc IStakeManager
     function getStake(uint256 stakeId) external view returns (StakeView memory view_) {
         StakeData storage s = _existingStake(stakeId);
-        bool released = s.phase == Phase.Released;
+        bool released = s.core.phase == Phase.Released;
         view_ = StakeView({
             stakeId: stakeId,
             owner: s.owner,
-            stakeType: s.stakeType,
+            stakeType: s.core.stakeType,
             status: _status(s),
-            amount: released ? 0 : s.amount,
+            amount: released ? 0 : s.core.amount,
             device: s.device,
             createdAt: s.createdAt,
-            activeSince: s.phase == Phase.Active ? s.activeSince : 0,
+            activeSince: s.core.phase == Phase.Active ? s.core.activeSince : 0,
             unlockAt: s.unlockAt,
-            releasedAt: released ? s.endedAt : 0,
-            minimumMet: !released && s.amount >= _typeParams[s.stakeType].minimumStake
+            releasedAt: released ? s.core.endedAt : 0,
+            minimumMet: !released && s.core.amount >= _typeParams[s.core.stakeType].minimumStake
         });
     }
 
@@ -358,8 +360,8 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     function stakeAt(uint256 stakeId, uint256 timestamp) external view returns (uint256) {
         StakeData storage s = _existingStake(stakeId);
         if (timestamp < s.createdAt) return 0;
-        if (s.phase == Phase.Released && timestamp >= s.endedAt) return 0;
-        return _amountAt(stakeId, s, timestamp);
+        if (s.core.phase == Phase.Released && timestamp >= s.core.endedAt) return 0;
+        return _amountAt(stakeId, s.core, timestamp);
     }
 
     /// @inheritdoc IStakeManager
@@ -373,20 +375,25 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         uint256 epochStart,
         uint256 epochEnd
     ) external view returns (bool eligible, StakeType stakeType, uint256 effectiveStake, uint256 activeSince) {
-        // The scoring hot path: everything comes from the stake's first slot unless its amount changed since
-        // `epochStart`. A stake that does not exist has activeSince 0 (every real stake has a creation time).
-        StakeData storage s = _stakes[stakeId];
-        Phase phase = s.phase;
-        activeSince = s.activeSince;
-        stakeType = s.stakeType;
-        eligible =
-            activeSince != 0 &&
-            activeSince <= epochStart &&
-            (phase == Phase.Active || (phase == Phase.Unlocking && s.endedAt >= epochEnd));
-        if (eligible) {
-            uint256 amount = s.amount;
-            uint256 atStart = _amountAt(stakeId, s, epochStart);
-            effectiveStake = atStart < amount ? atStart : amount;
+        uint256 word = _yieldInputs(stakeId, epochStart, epochEnd);
+        if (word != 0) {
+            return (true, StakeType(uint8(word >> 136)), uint96(word), uint40(word >> 96));
+        }
+    }
+
+    /// @inheritdoc IStakeManager
+    function yieldInputsBatch(
+        uint256[] calldata stakeIds,
+        uint256 epochStart,
+        uint256 epochEnd
+    ) external view returns (uint256[] memory inputs) {
+        uint256 n = stakeIds.length;
+        inputs = new uint256[](n);
+        // Unchecked: i < n.
+        unchecked {
+            for (uint256 i = 0; i < n; ++i) {
+                inputs[i] = _yieldInputs(stakeIds[i], epochStart, epochEnd);
+            }
         }
     }
 
@@ -401,20 +408,20 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         uint256 stakeId = _devices[device].stakeId;
         if (stakeId == 0) return status;
         StakeData storage s = _stakes[stakeId];
-        uint256 minimum = _typeParams[s.stakeType].minimumStake;
-        uint256 amount = s.phase == Phase.Released ? 0 : s.amount;
+        uint256 minimum = _typeParams[s.core.stakeType].minimumStake;
+        uint256 amount = s.core.phase == Phase.Released ? 0 : s.core.amount;
         bool minimumMet = amount >= minimum;
         status = DeviceStatus({
             stakeId: stakeId,
             owner: s.owner,
-            stakeType: s.stakeType,
+            stakeType: s.core.stakeType,
             status: _status(s),
             amount: amount,
             minimumStake: minimum,
             unlockAt: s.unlockAt,
-            activeSince: s.phase == Phase.Active ? s.activeSince : 0,
+            activeSince: s.core.phase == Phase.Active ? s.core.activeSince : 0,
             minimumMet: minimumMet,
-            admitted: s.phase == Phase.Active && minimumMet
+            admitted: s.core.phase == Phase.Active && minimumMet
         });
     }
 
@@ -480,21 +487,27 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         require(amount >= minimum, StakeBelowMinimum(stakeType, amount, minimum));
         stakeId = ++_stakeCount;
         StakeData storage s = _stakes[stakeId];
-        s.amount = amount.toUint96();
-        s.stakeType = stakeType;
-        s.activeSince = uint40(block.timestamp);
+        s.core = StakeCore({
+            amount: amount.toUint96(),
+            stakeType: stakeType,
+            phase: Phase.Active,
+            activeSince: uint40(block.timestamp),
+            endedAt: 0,
+            lastChangeAt: 0,
+            historyLength: 0
+        });
         s.owner = msg.sender;
         s.createdAt = uint40(block.timestamp);
         emit StakeCreated(stakeId, msg.sender, stakeType, amount);
     }
 
-    function _increase(uint256 stakeId, uint256 amount, bool byOwner) internal {
-        StakeData storage s = byOwner ? _ownedStake(stakeId) : _existingStake(stakeId);
-        require(s.phase == Phase.Active, StakeNotActive(stakeId, _status(s)));
+    function _increase(uint256 stakeId, uint256 amount, address owner) internal {
+        StakeData storage s = _ownedStake(stakeId, owner);
+        require(s.core.phase == Phase.Active, StakeNotActive(stakeId, _status(s)));
         require(amount != 0, StakeZeroAmount());
         _recordChange(stakeId, s);
-        uint256 newAmount = s.amount + amount;
-        s.amount = newAmount.toUint96();
+        uint256 newAmount = s.core.amount + amount;
+        s.core.amount = newAmount.toUint96();
         emit StakeIncreased(stakeId, amount, newAmount);
     }
 
@@ -521,7 +534,7 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
             // A device serves one stake at a time; it may only leave a stake that no longer backs it.
             StakeData storage previous = _stakes[previousStakeId];
             require(
-                previousStakeId != stakeId && previous.phase != Phase.Active,
+                previousStakeId != stakeId && previous.core.phase != Phase.Active,
                 DeviceAlreadyAssigned(device, previousStakeId)
             );
             previous.device = address(0);
@@ -537,33 +550,64 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         emit DeviceAssigned(stakeId, device);
     }
 
-    /// @dev Marks the stake released and returns the amount it held.
-    function _close(StakeData storage s) internal returns (uint256 amount) {
-        amount = s.amount;
-        s.phase = Phase.Released;
-        s.endedAt = uint40(block.timestamp);
+    /// @dev The scoring hot path, packed as {IStakeManager-yieldInputsBatch} documents (0: not eligible). One read
+    /// of the stake's first slot, plus one history read when the amount changed since `epochStart`. A stake that
+    /// does not exist has activeSince 0 (every real stake has a creation time).
+    function _yieldInputs(uint256 stakeId, uint256 epochStart, uint256 epochEnd) internal view returns (uint256) {
+        StakeCore storage core = _stakes[stakeId].core;
+        uint256 word;
+        // Read the packed slot once and unpack it with shifts: the legacy code generator would otherwise read
+        // it once per field, and this runs for every scored stake every epoch. Layout (Solidity packs struct
+        // members from the low bits): amount 0-95, stakeType 96-103, phase 104-111, activeSince 112-151,
+        // endedAt 152-191, lastChangeAt 192-231, historyLength 232-255.
+        assembly ("memory-safe") {
+            word := sload(core.slot)
+        }
+        uint256 activeSince = uint40(word >> 112);
+        uint256 phase = uint8(word >> 104);
+        if (activeSince == 0 || activeSince > epochStart) return 0;
+        if (phase != uint8(Phase.Active) && (phase != uint8(Phase.Unlocking) || uint40(word >> 152) < epochEnd)) {
+            return 0;
+        }
+        uint256 amount = uint96(word);
+        if (uint40(word >> 192) > epochStart) {
+            uint256 atStart = _amountBefore(stakeId, uint24(word >> 232), epochStart);
+            if (atStart < amount) amount = atStart;
+        }
+        return (1 << 144) | (uint256(uint8(word >> 96)) << 136) | (activeSince << 96) | amount;
     }
 
-    /// @dev Appends "the amount was `s.amount` until now" before the amount changes.
+    /// @dev Marks the stake released and returns the amount it held.
+    function _close(StakeData storage s) internal returns (uint256 amount) {
+        amount = s.core.amount;
+        s.core.phase = Phase.Released;
+        s.core.endedAt = uint40(block.timestamp);
+    }
+
+    /// @dev Appends "the amount was `s.core.amount` until now" before the amount changes.
     function _recordChange(uint256 stakeId, StakeData storage s) internal {
-        uint256 length = s.historyLength;
+        uint256 length = s.core.historyLength;
         require(length < type(uint24).max, StakeHistoryFull(stakeId));
         _history[stakeId][length] = HistoryEntry({
             at: uint40(block.timestamp),
-            amountBefore: s.amount,
-            previousAt: s.lastChangeAt
+            amountBefore: s.core.amount,
+            previousAt: s.core.lastChangeAt
         });
-        s.historyLength = uint24(length + 1);
-        s.lastChangeAt = uint40(block.timestamp);
+        s.core.historyLength = uint24(length + 1);
+        s.core.lastChangeAt = uint40(block.timestamp);
     }
 
     /// @dev The amount after every change made at or before `timestamp`: the `amountBefore` of the first change
-    /// made after it, or the current amount if there is none. No read when nothing changed since `timestamp`;
-    /// one read when one change did (what yields ask for); binary search otherwise.
-    function _amountAt(uint256 stakeId, StakeData storage s, uint256 timestamp) internal view returns (uint256) {
-        if (s.lastChangeAt <= timestamp) return s.amount;
+    /// made after it, or the current amount if there is none.
+    function _amountAt(uint256 stakeId, StakeCore storage c, uint256 timestamp) internal view returns (uint256) {
+        return c.lastChangeAt <= timestamp ? c.amount : _amountBefore(stakeId, c.historyLength, timestamp);
+    }
+
+    /// @dev The `amountBefore` of the first history entry after `timestamp`, knowing the last one is after it.
+    /// One read when only one change came after `timestamp` (what yields ask for); binary search otherwise.
+    function _amountBefore(uint256 stakeId, uint256 length, uint256 timestamp) internal view returns (uint256) {
         mapping(uint256 => HistoryEntry) storage history = _history[stakeId];
-        uint256 high = s.historyLength - 1; // the last entry is after `timestamp`
+        uint256 high = length - 1;
         HistoryEntry storage last = history[high];
         if (last.previousAt <= timestamp) return last.amountBefore;
         uint256 low = 0;
@@ -576,11 +620,11 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     }
 
     function _isAdmitted(StakeData storage s) internal view returns (bool) {
-        return s.phase == Phase.Active && s.amount >= _typeParams[s.stakeType].minimumStake;
+        return s.core.phase == Phase.Active && s.core.amount >= _typeParams[s.core.stakeType].minimumStake;
     }
 
     function _status(StakeData storage s) internal view returns (StakeStatus) {
-        Phase phase = s.phase;
+        Phase phase = s.core.phase;
         if (phase == Phase.Released) return StakeStatus.Released;
         if (phase == Phase.Unlocking) {
             return block.timestamp >= s.unlockAt ? StakeStatus.Unlocked : StakeStatus.Unlocking;
@@ -593,9 +637,9 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         require(s.owner != address(0), StakeNotFound(stakeId));
     }
 
-    function _ownedStake(uint256 stakeId) internal view returns (StakeData storage s) {
+    function _ownedStake(uint256 stakeId, address account) internal view returns (StakeData storage s) {
         s = _existingStake(stakeId);
-        require(s.owner == msg.sender, StakeNotOwner(stakeId, msg.sender, s.owner));
+        require(s.owner == account, StakeNotOwner(stakeId, account, s.owner));
     }
 
     /// @dev Uses a permit if it still works. Someone may have submitted it first (front-running); then the

@@ -10,15 +10,22 @@ import { ethers, network } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
 import * as prettier from "prettier";
 
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+
 import {
+  type RewardsFixture,
+  committeeWallets,
   deployMigrationFixture,
   deployStakingFixture,
   latestTimestamp,
   newDevice,
   permitStruct,
+  postBatch,
   signConsent,
   signPermit,
 } from "../../test/shared/fixtures";
+import { type ScoreEntry, toBatches } from "../../offchain/common/scoreBatch";
+import { DEFAULT_YIELD_PARAMS } from "../../offchain/common/yield";
 import { DAY, StakeType } from "../../test/shared/constants";
 
 const ROOT = join(__dirname, "..", "..");
@@ -33,6 +40,9 @@ const TARGETS: Record<string, number> = {
   "staking.requestUnstake": 60_000,
   "staking.release": 45_000,
   "migration.migrateWithPermit": 95_000,
+  "rewards.postBatch.perEntry@200": 10_000,
+  "rewards.claim": 60_000,
+  "rewards.compound": 90_000,
 };
 
 /** Comparable figures from other protocols, shown beside ours in docs/gas.md. */
@@ -40,6 +50,8 @@ const ANCHORS: Record<string, string> = {
   "staking.stake": "Synthetix-style staking with an unbonding queue: 95-119k",
   "staking.stakeAndAssign": "Uniswap v3-staker stake: 138.6k",
   "staking.requestUnstake": "Synthetix-style request unstake: 72.6k",
+  "rewards.postBatch.perEntry@200": "one score into fresh storage ~23k, overwritten ~5.9k (storage alone, no yield)",
+  "rewards.claim": "cumulative Merkle claim: 55.8-58.7k",
 };
 
 const results: Record<string, number> = {};
@@ -124,10 +136,82 @@ async function migration(): Promise<void> {
   );
 }
 
+/** Posts `entries` for `epoch` in batches of at most 200; returns the gas of each batch. */
+async function post(f: RewardsFixture, epoch: bigint, entries: ScoreEntry[], signers: number): Promise<number[]> {
+  const gas: number[] = [];
+  for (const [i, batch] of toBatches(entries, 200).entries()) {
+    const receipt = await (
+      await postBatch(f, epoch, batch, { batchIndex: BigInt(i), signers: f.committee.slice(0, signers) })
+    ).wait();
+    gas.push(Number(receipt!.gasUsed));
+  }
+  return gas;
+}
+
+async function rewards(): Promise<void> {
+  const base = await deployStakingFixture();
+  const { staking, token, alice, admin, treasury } = base;
+  await token.connect(alice).approve(await staking.getAddress(), ethers.MaxUint256);
+  const STAKES = 1000;
+  for (let i = 0; i < STAKES; i++) await staking.connect(alice).stake(StakeType.Host, ethers.parseEther("1000"));
+  const ids = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, k) => ({ stakeId: BigInt(from + k), score: 9_000n + BigInt(k % 2000) }));
+
+  // Two RewardsManagers over the same stakes: threshold 1 (the main one) and threshold 3.
+  const genesis = (await latestTimestamp()) + 60n;
+  const deploy = async (threshold: number): Promise<RewardsFixture> => {
+    const committee = committeeWallets().slice(0, 3);
+    const rewardsManager = await ethers.deployContract("RewardsManager", [
+      staking,
+      admin.address,
+      DAY,
+      genesis,
+      DAY,
+      committee.map((w) => w.address),
+      threshold,
+      DEFAULT_YIELD_PARAMS,
+    ]);
+    await token.connect(treasury).transfer(await rewardsManager.getAddress(), ethers.parseEther("10000000"));
+    return { ...base, rewards: rewardsManager, committee, genesis, epochDuration: DAY };
+  };
+  const main = await deploy(1);
+  const t3 = await deploy(3);
+  await staking.connect(admin).setRewardsManager(await main.rewards.getAddress());
+
+  // Steady state: every stake was scored once before, so its rewards slot is not empty.
+  await time.increaseTo(genesis + DAY + 1n);
+  await post(main, 0n, ids(1, STAKES), 1);
+  await post(t3, 0n, ids(1, 200), 3);
+
+  // During epoch 1: a first compound (new history entry), a claim, and 200 stakes compounding, whose
+  // epoch-1 scores then need one history read each.
+  await measure("rewards.compound", main.rewards.connect(alice).compound(STAKES));
+  await measure("rewards.claim", main.rewards.connect(alice).claim(STAKES - 1, alice.address));
+  for (let id = 201; id <= 400; id++) await main.rewards.connect(alice).compound(id);
+  await token.connect(treasury).approve(await main.rewards.getAddress(), ethers.parseEther("1000"));
+  await measure("rewards.fund", main.rewards.connect(treasury).fund(ethers.parseEther("1000")));
+
+  // Each measured batch is the first of its epoch, so it also pays for marking the epoch's batch word.
+  await time.increaseTo(genesis + 10n * DAY);
+  results["rewards.postBatch.perEntry@200.compounding"] = Math.round((await post(main, 1n, ids(201, 400), 1))[0] / 200);
+  results["rewards.postBatch.perEntry@1"] = (await post(main, 2n, ids(1, 1), 1))[0];
+  results["rewards.postBatch.perEntry@50"] = Math.round((await post(main, 3n, ids(1, 50), 1))[0] / 50);
+  results["rewards.postBatch.perEntry@200"] = Math.round((await post(main, 4n, ids(1, 200), 1))[0] / 200);
+  results["rewards.postBatch.perEntry@200.t3"] = Math.round((await post(t3, 4n, ids(1, 200), 3))[0] / 200);
+  for (const [epoch, n] of [
+    [5n, 10],
+    [6n, 100],
+    [7n, 1000],
+  ] as const) {
+    results[`rewards.epoch.stakes${n}`] = (await post(main, epoch, ids(1, n), 1)).reduce((a, b) => a + b, 0);
+  }
+}
+
 async function main(): Promise<void> {
   if (network.name !== "hardhat") throw new Error("run the gas benchmark on the in-process hardhat network");
   await tokenAndStaking();
   await migration();
+  await rewards();
 
   const previous: Record<string, number> = existsSync(OUT) ? JSON.parse(readFileSync(OUT, "utf8")) : {};
   const merged = { ...previous, ...results };

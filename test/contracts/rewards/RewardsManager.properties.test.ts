@@ -7,6 +7,7 @@ import { type RewardsFixture, deployRewards, latestTimestamp, postBatch } from "
 import { DAY, MINIMUM, StakeType, TOKEN_SUPPLY } from "../../shared/constants";
 import { FC_SEED, fcRuns } from "../../shared/fastcheck";
 import { DEFAULT_YIELD_PARAMS, epochReward } from "../../../offchain/common/yield";
+import type { ScoreEntry } from "../../../offchain/common/scoreBatch";
 
 /** A staking fixture whose owners approved StakeManager, without RewardsManager (each run deploys its own). */
 async function baseFixture() {
@@ -44,10 +45,9 @@ const stakeSpec = fc.record({
   permille: fc.integer({ min: 1000, max: 40_000 }),
   wei: fc.bigInt({ min: 0n, max: 10n ** 18n }),
   before: fc.option(fc.integer({ min: 1, max: 5000 }), { nil: undefined }), // increase before the epoch (permille)
-  during: fc.option(
-    fc.record({ increase: fc.boolean(), permille: fc.integer({ min: 1, max: 900 }) }),
-    { nil: undefined },
-  ),
+  during: fc.option(fc.record({ increase: fc.boolean(), permille: fc.integer({ min: 1, max: 900 }) }), {
+    nil: undefined,
+  }),
   score: fc.oneof(fc.constantFrom(0, 1, 10_000, 19_999, 20_000), fc.integer({ min: 0, max: 20_000 })),
 });
 
@@ -90,7 +90,11 @@ describe("RewardsManager properties", function () {
             }
           }
           await time.increaseTo(end > (await latestTimestamp()) ? end : (await latestTimestamp()) + 1n);
-          await postBatch(f, epoch, stakes.map((s) => ({ stakeId: s.id, score: BigInt(s.score) })));
+          await postBatch(
+            f,
+            epoch,
+            stakes.map((s) => ({ stakeId: s.id, score: BigInt(s.score) })),
+          );
           for (const s of stakes) {
             // Created before genesis, so active through every epoch from 0 on.
             const want = epochReward({
@@ -137,17 +141,29 @@ describe("RewardsManager properties", function () {
           kind: fc.constant("post" as const),
           back: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 140 })),
           picks: fc.array(fc.nat({ max: 50 }), { minLength: 1, maxLength: 8 }),
-          scores: fc.array(fc.oneof(fc.integer({ min: 0, max: 20_000 }), fc.constant(20_001)), { minLength: 8, maxLength: 8 }),
+          scores: fc.array(fc.oneof(fc.integer({ min: 0, max: 20_000 }), fc.constant(20_001)), {
+            minLength: 8,
+            maxLength: 8,
+          }),
         }),
         weight: 5,
       },
       { arbitrary: fc.record({ kind: fc.constant("claim" as const), ref }), weight: 2 },
       { arbitrary: fc.record({ kind: fc.constant("compound" as const), ref }), weight: 2 },
-      { arbitrary: fc.record({ kind: fc.constant("slash" as const), ref, percent: fc.integer({ min: 1, max: 100 }) }), weight: 1 },
+      {
+        arbitrary: fc.record({ kind: fc.constant("slash" as const), ref, percent: fc.integer({ min: 1, max: 100 }) }),
+        weight: 1,
+      },
       { arbitrary: fc.record({ kind: fc.constant("unstake" as const), ref }), weight: 1 },
       { arbitrary: fc.record({ kind: fc.constant("release" as const), ref }), weight: 1 },
-      { arbitrary: fc.record({ kind: fc.constant("fund" as const), amount: fc.integer({ min: 1, max: 1000 }) }), weight: 1 },
-      { arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 3 * 86400 }) }), weight: 3 },
+      {
+        arbitrary: fc.record({ kind: fc.constant("fund" as const), amount: fc.integer({ min: 1, max: 1000 }) }),
+        weight: 1,
+      },
+      {
+        arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 3 * 86400 }) }),
+        weight: 3,
+      },
     );
 
     it("solvency, conservation and at most one accrual per (epoch, stake)", async function () {
@@ -182,7 +198,9 @@ describe("RewardsManager properties", function () {
               const data = (error as { data?: string }).data;
               const parsed =
                 data &&
-                (f.rewards.interface.parseError(data) ?? f.staking.interface.parseError(data) ?? f.token.interface.parseError(data));
+                (f.rewards.interface.parseError(data) ??
+                  f.staking.interface.parseError(data) ??
+                  f.token.interface.parseError(data));
               if (!parsed) throw error;
               return parsed.name;
             }
@@ -197,8 +215,9 @@ describe("RewardsManager properties", function () {
               const current = await f.rewards.currentEpoch();
               if (current === 0n || (await count()) === 0) continue;
               const epoch = current - 1n - BigInt(Math.min(op.back, Number(current - 1n)));
-              const entries = [];
-              for (const [i, pick] of op.picks.entries()) entries.push({ stakeId: await idOf(pick), score: BigInt(op.scores[i]) });
+              const entries: ScoreEntry[] = [];
+              for (const [i, pick] of op.picks.entries())
+                entries.push({ stakeId: await idOf(pick), score: BigInt(op.scores[i]) });
               // What the model expects each stake to earn from this batch.
               const [start, end] = await f.rewards.epochWindow(epoch);
               const expectedDelta = new Map<bigint, bigint>();
@@ -207,7 +226,13 @@ describe("RewardsManager properties", function () {
                 const seen = scored.get(e.stakeId) ?? new Set<bigint>();
                 const top = seen.size ? [...seen].reduce((a, b) => (a > b ? a : b)) : undefined;
                 const key = `${e.stakeId}`;
-                if (e.score > 20_000n || seen.has(epoch) || fresh.has(key) || (top !== undefined && top - epoch >= 128n)) continue;
+                if (
+                  e.score > 20_000n ||
+                  seen.has(epoch) ||
+                  fresh.has(key) ||
+                  (top !== undefined && top - epoch >= 128n)
+                )
+                  continue;
                 const inputs = await f.staking.yieldInputs(e.stakeId, start, end);
                 fresh.add(key); // the first entry of a stake marks the epoch, eligible or not below
                 if (!inputs.eligible) {
@@ -230,7 +255,9 @@ describe("RewardsManager properties", function () {
               outcome = await attempt(() => postBatch(f, epoch, entries, { batchIndex }));
               for (const [id, was] of before) {
                 const delta = (await f.rewards.accrued(id)) - was;
-                expect(delta, `step ${step}: stake ${id} accrued`).to.equal(outcome === "ok" ? (expectedDelta.get(id) ?? 0n) : 0n);
+                expect(delta, `step ${step}: stake ${id} accrued`).to.equal(
+                  outcome === "ok" ? (expectedDelta.get(id) ?? 0n) : 0n,
+                );
               }
               if (outcome === "ok") {
                 batches.set(epoch, batchIndex + 1n);
@@ -239,7 +266,12 @@ describe("RewardsManager properties", function () {
                   scored.get(id)!.add(epoch);
                 }
               }
-            } else if (op.kind === "claim" || op.kind === "compound" || op.kind === "unstake" || op.kind === "release") {
+            } else if (
+              op.kind === "claim" ||
+              op.kind === "compound" ||
+              op.kind === "unstake" ||
+              op.kind === "release"
+            ) {
               if ((await count()) === 0) continue;
               const id = await idOf(op.ref);
               const owner = await ownerOf(id);
@@ -258,7 +290,9 @@ describe("RewardsManager properties", function () {
               const amount = ((await f.staking.getStake(id)).amount * BigInt(op.percent)) / 100n;
               outcome = await attempt(() => f.staking.connect(f.slasher).slash(id, amount, "invariant"));
             } else if (op.kind === "fund") {
-              await f.token.connect(f.treasury).approve(await f.rewards.getAddress(), ethers.parseEther(String(op.amount)));
+              await f.token
+                .connect(f.treasury)
+                .approve(await f.rewards.getAddress(), ethers.parseEther(String(op.amount)));
               outcome = await attempt(() => f.rewards.connect(f.treasury).fund(ethers.parseEther(String(op.amount))));
             } else {
               await network.provider.send("evm_increaseTime", [op.seconds]);

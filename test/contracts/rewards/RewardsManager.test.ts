@@ -31,7 +31,8 @@ enum Skip {
 async function scoredFixture() {
   const f = await deployRewardsFixture();
   const stakingAddress = await f.staking.getAddress();
-  for (const account of [f.alice, f.bob, f.carol]) await f.token.connect(account).approve(stakingAddress, ethers.MaxUint256);
+  for (const account of [f.alice, f.bob, f.carol])
+    await f.token.connect(account).approve(stakingAddress, ethers.MaxUint256);
   await f.staking.connect(f.alice).stake(StakeType.Host, HOST);
   await f.staking.connect(f.bob).stake(StakeType.Gateway, MINIMUM[StakeType.Gateway]);
   // Epoch 1 starts a day after genesis; both stakes are active through it once it ends.
@@ -87,7 +88,15 @@ describe("RewardsManager", function () {
       const f = await loadFixture(deployRewardsFixture);
       const factory = await ethers.getContractFactory("RewardsManager");
       const members = f.committee.map((w) => w.address);
-      const deploy = (over: Partial<{ sm: string; duration: bigint; members: string[]; threshold: number; params: typeof DEFAULT_YIELD_PARAMS }>) =>
+      const deploy = (
+        over: Partial<{
+          sm: string;
+          duration: bigint;
+          members: string[];
+          threshold: number;
+          params: typeof DEFAULT_YIELD_PARAMS;
+        }>,
+      ) =>
         factory.deploy(
           over.sm ?? f.staking,
           f.admin.address,
@@ -99,25 +108,34 @@ describe("RewardsManager", function () {
           over.params ?? DEFAULT_YIELD_PARAMS,
         );
       await expect(deploy({ sm: ethers.ZeroAddress })).to.be.revertedWithCustomError(factory, "ZeroAddress");
-      await expect(deploy({ duration: 0n })).to.be.revertedWithCustomError(factory, "EpochDurationOutOfBounds").withArgs(0n);
+      await expect(deploy({ duration: 0n }))
+        .to.be.revertedWithCustomError(factory, "EpochDurationOutOfBounds")
+        .withArgs(0n);
       await expect(deploy({ duration: 30n * DAY + 1n }))
         .to.be.revertedWithCustomError(factory, "EpochDurationOutOfBounds")
         .withArgs(30n * DAY + 1n);
-      await expect(deploy({ members: [] })).to.be.revertedWithCustomError(factory, "CommitteeInvalid").withArgs(0n, 1n);
-      await expect(deploy({ threshold: 0 })).to.be.revertedWithCustomError(factory, "CommitteeInvalid").withArgs(3n, 0n);
-      await expect(deploy({ threshold: 4 })).to.be.revertedWithCustomError(factory, "CommitteeInvalid").withArgs(3n, 4n);
+      await expect(deploy({ members: [] }))
+        .to.be.revertedWithCustomError(factory, "CommitteeInvalid")
+        .withArgs(0n, 1n);
+      await expect(deploy({ threshold: 0 }))
+        .to.be.revertedWithCustomError(factory, "CommitteeInvalid")
+        .withArgs(3n, 0n);
+      await expect(deploy({ threshold: 4 }))
+        .to.be.revertedWithCustomError(factory, "CommitteeInvalid")
+        .withArgs(3n, 4n);
       const many = Array.from({ length: 33 }, (_, i) => ethers.zeroPadValue(ethers.toBeHex(i + 1), 20));
-      await expect(deploy({ members: many })).to.be.revertedWithCustomError(factory, "CommitteeInvalid").withArgs(33n, 1n);
+      await expect(deploy({ members: many }))
+        .to.be.revertedWithCustomError(factory, "CommitteeInvalid")
+        .withArgs(33n, 1n);
       await expect(deploy({ members: [members[0], ethers.ZeroAddress] }))
         .to.be.revertedWithCustomError(factory, "CommitteeMemberInvalid")
         .withArgs(ethers.ZeroAddress);
       await expect(deploy({ members: [members[0], members[1], members[0]] }))
         .to.be.revertedWithCustomError(factory, "CommitteeMemberInvalid")
         .withArgs(members[0]);
-      await expect(deploy({ params: { ...DEFAULT_YIELD_PARAMS, stargateBaseAprBps: 5001n } })).to.be.revertedWithCustomError(
-        factory,
-        "YieldParamsOutOfBounds",
-      );
+      await expect(
+        deploy({ params: { ...DEFAULT_YIELD_PARAMS, stargateBaseAprBps: 5001n } }),
+      ).to.be.revertedWithCustomError(factory, "YieldParamsOutOfBounds");
     });
   });
 
@@ -145,7 +163,9 @@ describe("RewardsManager", function () {
         DEFAULT_YIELD_PARAMS,
       ]);
       expect(await later.currentEpoch()).to.equal(0n);
-      const { packed, signatures } = await signBatch(later, f.committee.slice(0, 1), 0n, 0n, [{ stakeId: 1n, score: 1n }]);
+      const { packed, signatures } = await signBatch(later, f.committee.slice(0, 1), 0n, 0n, [
+        { stakeId: 1n, score: 1n },
+      ]);
       await expect(later.postScores(0n, 0n, packed, signatures))
         .to.be.revertedWithCustomError(later, "EpochNotClosed")
         .withArgs(0n, 0n);
@@ -158,10 +178,15 @@ describe("RewardsManager", function () {
       const hostReward = await expected(f, 1n, 0n, 12_345n);
       const gatewayReward = await expected(f, 2n, 0n, 10_000n);
       expect(hostReward).to.be.greaterThan(0n);
-      const tx = postBatch(f, 0n, [
-        { stakeId: 1n, score: 12_345n },
-        { stakeId: 2n, score: 10_000n },
-      ], { from: f.carol });
+      const tx = postBatch(
+        f,
+        0n,
+        [
+          { stakeId: 1n, score: 12_345n },
+          { stakeId: 2n, score: 10_000n },
+        ],
+        { from: f.carol },
+      );
       const packed = packEntries([
         { stakeId: 1n, score: 12_345n },
         { stakeId: 2n, score: 10_000n },
@@ -285,7 +310,9 @@ describe("RewardsManager", function () {
       expect(months).to.equal(2n);
       expect(await f.rewards.accrued(1n)).to.equal((HOST * (1000n + 100n) * 10_000n * DAY) / (10n ** 8n * 365n * DAY));
       expect(await f.rewards.aprBps(StakeType.Host, 65n * DAY, 10_000n)).to.equal(1100n);
-      expect(await f.rewards.aprBps(StakeType.Stargate, 3000n * DAY, 15_000n)).to.equal(((2000n + 500n) * 15_000n) / 10_000n);
+      expect(await f.rewards.aprBps(StakeType.Stargate, 3000n * DAY, 15_000n)).to.equal(
+        ((2000n + 500n) * 15_000n) / 10_000n,
+      );
       expect(await f.rewards.aprBps(StakeType.Gateway, 0n, 0n)).to.equal(0n);
     });
 
@@ -329,7 +356,9 @@ describe("RewardsManager", function () {
       await time.increaseTo(f.genesis + 2n * DAY);
       await f.token.connect(f.treasury).transfer(await empty.getAddress(), 1n);
       const need = await expected({ ...f, rewards: empty }, 1n, 1n, 10_000n);
-      const { packed, signatures } = await signBatch(empty, f.committee.slice(0, 1), 1n, 0n, [{ stakeId: 1n, score: 10_000n }]);
+      const { packed, signatures } = await signBatch(empty, f.committee.slice(0, 1), 1n, 0n, [
+        { stakeId: 1n, score: 10_000n },
+      ]);
       await expect(empty.postScores(1n, 0n, packed, signatures))
         .to.be.revertedWithCustomError(empty, "PoolInsufficient")
         .withArgs(need, 1n);
@@ -377,7 +406,10 @@ describe("RewardsManager", function () {
         const f = await loadFixture(thresholdTwo);
         const [a, b, c] = f.committee;
         await expect(postBatch(f, 1n, entries, { signers: [b, a] })).to.emit(f.rewards, "ScoresPosted");
-        await expect(postBatch(f, 1n, entries, { batchIndex: 1n, signers: [c, a, b] })).to.emit(f.rewards, "ScoresPosted");
+        await expect(postBatch(f, 1n, entries, { batchIndex: 1n, signers: [c, a, b] })).to.emit(
+          f.rewards,
+          "ScoresPosted",
+        );
       });
 
       it("rejects threshold - 1 signatures", async function () {
@@ -524,7 +556,9 @@ describe("RewardsManager", function () {
       const amount = await f.rewards.accrued(1n);
       const tx = f.rewards.connect(f.alice).compound(1n);
       await expect(tx).to.emit(f.rewards, "YieldCompounded").withArgs(1n, f.alice.address, amount);
-      await expect(tx).to.emit(f.staking, "StakeIncreased").withArgs(1n, amount, HOST + amount);
+      await expect(tx)
+        .to.emit(f.staking, "StakeIncreased")
+        .withArgs(1n, amount, HOST + amount);
       await expect(tx).to.changeTokenBalances(f.token, [f.rewards, f.staking], [-amount, amount]);
       expect(await f.rewards.reserved()).to.equal(0n);
       await time.increaseTo(f.genesis + 3n * DAY);
@@ -539,8 +573,9 @@ describe("RewardsManager", function () {
     it("reverts for a stranger, nothing accrued and an unbonding stake", async function () {
       const f = await loadFixture(scoredFixture);
       await postBatch(f, 0n, [{ stakeId: 1n, score: 10_000n }]);
+      // StakeManager checks ownership for compounding; its error reverts the whole call.
       await expect(f.rewards.connect(f.bob).compound(1n))
-        .to.be.revertedWithCustomError(f.rewards, "NotStakeOwner")
+        .to.be.revertedWithCustomError(f.staking, "StakeNotOwner")
         .withArgs(1n, f.bob.address, f.alice.address);
       await expect(f.rewards.connect(f.bob).compound(2n))
         .to.be.revertedWithCustomError(f.rewards, "NothingAccrued")
@@ -560,7 +595,9 @@ describe("RewardsManager", function () {
       await f.rewards.connect(f.pauser).pause();
       await f.token.connect(f.bob).approve(await f.rewards.getAddress(), 5n * ONE);
       const tx = f.rewards.connect(f.bob).fund(5n * ONE);
-      await expect(tx).to.emit(f.rewards, "PoolFunded").withArgs(f.bob.address, 5n * ONE);
+      await expect(tx)
+        .to.emit(f.rewards, "PoolFunded")
+        .withArgs(f.bob.address, 5n * ONE);
       await expect(tx).to.changeTokenBalances(f.token, [f.bob, f.rewards], [-5n * ONE, 5n * ONE]);
       await f.token.connect(f.bob).transfer(await f.rewards.getAddress(), ONE);
       expect(await f.rewards.available()).to.equal(POOL_FUNDING + 6n * ONE);
@@ -577,7 +614,15 @@ describe("RewardsManager", function () {
       const stake = await f.staking.getStake(1n);
       const { end } = await window(f, 0n);
       expect(await f.rewards.accrued(1n)).to.equal(
-        epochReward({ stakeType: StakeType.Host, effectiveStake: HOST, activeSince: stake.activeSince, epochEnd: end, epochDuration: DAY, score: 10_000n, params }),
+        epochReward({
+          stakeType: StakeType.Host,
+          effectiveStake: HOST,
+          activeSince: stake.activeSince,
+          epochEnd: end,
+          epochDuration: DAY,
+          score: 10_000n,
+          params,
+        }),
       );
       for (const bad of [
         { ...DEFAULT_YIELD_PARAMS, hostBaseAprBps: 5001n },
@@ -595,9 +640,14 @@ describe("RewardsManager", function () {
     it("lets only the right roles act", async function () {
       const f = await loadFixture(deployRewardsFixture);
       const check = async (call: Promise<unknown>, role: string) =>
-        expect(call).to.be.revertedWithCustomError(f.rewards, "AccessControlUnauthorizedAccount").withArgs(f.alice.address, role);
+        expect(call)
+          .to.be.revertedWithCustomError(f.rewards, "AccessControlUnauthorizedAccount")
+          .withArgs(f.alice.address, role);
       await check(f.rewards.connect(f.alice).setCommittee([f.alice.address], 1), await f.rewards.ORACLE_ADMIN_ROLE());
-      await check(f.rewards.connect(f.alice).setYieldParams(DEFAULT_YIELD_PARAMS), await f.rewards.PARAMETER_ADMIN_ROLE());
+      await check(
+        f.rewards.connect(f.alice).setYieldParams(DEFAULT_YIELD_PARAMS),
+        await f.rewards.PARAMETER_ADMIN_ROLE(),
+      );
       await check(f.rewards.connect(f.alice).pause(), await f.rewards.PAUSER_ROLE());
       await check(f.rewards.connect(f.alice).unpause(), await f.rewards.PAUSER_ROLE());
       await expect(f.rewards.connect(f.pauser).pause()).to.emit(f.rewards, "Paused");

@@ -866,7 +866,7 @@ describe("StakeManager", function () {
   describe("#compoundFor", function () {
     it("lets only the rewards manager add yield, pulling the tokens", async function () {
       const { staking, token, admin, treasury, alice } = await loadFixture(stakedFixture);
-      await expect(staking.connect(treasury).compoundFor(1n, ONE))
+      await expect(staking.connect(treasury).compoundFor(1n, ONE, alice.address))
         .to.be.revertedWithCustomError(staking, "NotRewardsManager")
         .withArgs(treasury.address);
       await expect(staking.connect(alice).setRewardsManager(treasury.address))
@@ -877,25 +877,32 @@ describe("StakeManager", function () {
         .withArgs(treasury.address);
       expect(await staking.rewardsManager()).to.equal(treasury.address);
       await token.connect(treasury).approve(await staking.getAddress(), ONE);
-      const tx = staking.connect(treasury).compoundFor(1n, ONE);
+      const tx = staking.connect(treasury).compoundFor(1n, ONE, alice.address);
       await expect(tx)
         .to.emit(staking, "StakeIncreased")
         .withArgs(1n, ONE, HOST_AMOUNT + ONE);
       await expect(tx).to.changeTokenBalances(token, [treasury, staking], [-ONE, ONE]);
     });
 
-    it("reverts for an inactive or unknown stake and while paused", async function () {
-      const { staking, admin, treasury, alice, pauser } = await loadFixture(stakedFixture);
+    it("reverts for an inactive or unknown stake, another owner and while paused", async function () {
+      const { staking, admin, treasury, alice, bob, pauser } = await loadFixture(stakedFixture);
       await staking.connect(admin).setRewardsManager(treasury.address);
-      await expect(staking.connect(treasury).compoundFor(9n, ONE))
+      await expect(staking.connect(treasury).compoundFor(1n, ONE, bob.address))
+        .to.be.revertedWithCustomError(staking, "StakeNotOwner")
+        .withArgs(1n, bob.address, alice.address);
+      await expect(staking.connect(treasury).compoundFor(1n, 0n, alice.address)).to.be.revertedWithCustomError(
+        staking,
+        "StakeZeroAmount",
+      );
+      await expect(staking.connect(treasury).compoundFor(9n, ONE, alice.address))
         .to.be.revertedWithCustomError(staking, "StakeNotFound")
         .withArgs(9n);
       await staking.connect(alice).requestUnstake(1n);
-      await expect(staking.connect(treasury).compoundFor(1n, ONE))
+      await expect(staking.connect(treasury).compoundFor(1n, ONE, alice.address))
         .to.be.revertedWithCustomError(staking, "StakeNotActive")
         .withArgs(1n, StakeStatus.Unlocking);
       await staking.connect(pauser).pause();
-      await expect(staking.connect(treasury).compoundFor(2n, ONE)).to.be.revertedWithCustomError(
+      await expect(staking.connect(treasury).compoundFor(2n, ONE, bob.address)).to.be.revertedWithCustomError(
         staking,
         "EnforcedPause",
       );
@@ -976,6 +983,62 @@ describe("StakeManager", function () {
       expect(at).to.be.greaterThan(before);
       expect(await staking.stakeAt(1n, at - 1n)).to.equal(HOST_AMOUNT);
       expect(await staking.stakeAt(1n, at)).to.equal(HOST_AMOUNT + 4n * ONE);
+    });
+  });
+
+  describe("#yieldInputs", function () {
+    const unpack = (word: bigint) => ({
+      eligible: word !== 0n,
+      stakeType: Number((word >> 136n) & 0xffn),
+      activeSince: (word >> 96n) & (2n ** 40n - 1n),
+      effectiveStake: word & (2n ** 96n - 1n),
+    });
+
+    it("reports eligibility, type, effective stake and tenure start, singly and in batches", async function () {
+      const { staking, alice, bob, slasher } = await loadFixture(stakedFixture);
+      const created1 = (await staking.getStake(1n)).createdAt;
+      const created2 = (await staking.getStake(2n)).createdAt;
+      const start = (await latestTimestamp()) + 100n;
+      const end = start + DAY;
+      await time.increaseTo(start + 10n);
+      await staking.connect(alice).increase(1n, 5n * ONE); // counts from the next epoch
+      await staking.connect(slasher).slash(2n, ONE, "x"); // counts at once
+      await time.increaseTo(end + 10n);
+      const single = await staking.yieldInputs(1n, start, end);
+      expect([...single]).to.deep.equal([true, BigInt(StakeType.Host), HOST_AMOUNT, created1]);
+      const words = await staking.yieldInputsBatch([1n, 2n, 3n, 99n], start, end);
+      expect(unpack(words[0])).to.deep.equal({
+        eligible: true,
+        stakeType: StakeType.Host,
+        activeSince: created1,
+        effectiveStake: HOST_AMOUNT,
+      });
+      expect(unpack(words[1])).to.deep.equal({
+        eligible: true,
+        stakeType: StakeType.Gateway,
+        activeSince: created2,
+        effectiveStake: MINIMUM[StakeType.Gateway] - ONE,
+      });
+      expect(words[2]).to.equal(0n); // unknown stakes are never eligible
+      expect(words[3]).to.equal(0n);
+      // Not active since the epoch's start: created within it.
+      expect((await staking.yieldInputs(1n, created1 - 1n, end)).eligible).to.equal(false);
+      expect(await staking.stakeOwner(2n)).to.equal(bob.address);
+      await expect(staking.stakeOwner(3n)).to.be.revertedWithCustomError(staking, "StakeNotFound").withArgs(3n);
+    });
+
+    it("counts an unstake requested after the epoch, but not one within it or a release", async function () {
+      const { staking, alice, bob } = await loadFixture(stakedFixture);
+      const start = (await latestTimestamp()) + 100n;
+      const end = start + DAY;
+      await time.increaseTo(start + 10n);
+      await staking.connect(bob).requestUnstake(2n); // within the epoch
+      await time.increaseTo(end);
+      await staking.connect(alice).requestUnstake(1n); // at the epoch's end
+      expect((await staking.yieldInputs(1n, start, end)).eligible).to.equal(true);
+      expect((await staking.yieldInputs(2n, start, end)).eligible).to.equal(false);
+      await staking.connect(alice).expressRelease(1n);
+      expect((await staking.yieldInputs(1n, start, end)).eligible).to.equal(false);
     });
   });
 
