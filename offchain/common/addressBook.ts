@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
-export const CONTRACT_NAMES = ["EdgeToken", "TokenMigration", "StakeManager"] as const;
+export const CONTRACT_NAMES = ["EdgeToken", "TokenMigration", "StakeManager", "RewardsManager"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface ContractEntry {

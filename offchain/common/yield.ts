@@ -61,7 +61,8 @@ export interface EpochRewardInput {
 
 export function epochReward(input: EpochRewardInput): bigint {
   const params = input.params ?? DEFAULT_YIELD_PARAMS;
-  if (input.score < 0n || input.score > MAX_SCORE) throw new RangeError(`score ${input.score} is outside 0..${MAX_SCORE}`);
+  if (input.score < 0n || input.score > MAX_SCORE)
+    throw new RangeError(`score ${input.score} is outside 0..${MAX_SCORE}`);
   const rate = baseAprBps(params, input.stakeType) + tenureBonusBps(params, input.epochEnd - input.activeSince);
   return (input.effectiveStake * rate * input.score * input.epochDuration) / (BPS * BPS * YEAR);
 }

@@ -229,7 +229,16 @@ async function main(): Promise<void> {
   await writeDocTable(sorted);
 }
 
-/** Rewrites the table between the markers of docs/gas.md from the whole snapshot. */
+function replaceBetween(doc: string, marker: string, lines: string[]): string {
+  const start = `<!-- ${marker}:start -->`;
+  const end = `<!-- ${marker}:end -->`;
+  const from = doc.indexOf(start);
+  const to = doc.indexOf(end);
+  if (from < 0 || to < 0) throw new Error(`${DOC} lacks the ${start} / ${end} markers`);
+  return doc.slice(0, from + start.length) + "\n" + lines.join("\n") + "\n" + doc.slice(to);
+}
+
+/** Rewrites the tables between the markers of docs/gas.md from the whole snapshot. */
 async function writeDocTable(snapshot: Record<string, number>): Promise<void> {
   if (!existsSync(DOC)) return;
   const lines = [
@@ -242,13 +251,20 @@ async function writeDocTable(snapshot: Record<string, number>): Promise<void> {
       return `| \`${key}\` | ${gas.toLocaleString("en-US")} | ${verdict} | ${ANCHORS[key] ?? ""} |`;
     }),
   ];
-  const doc = readFileSync(DOC, "utf8");
-  const start = "<!-- gas-table:start -->";
-  const end = "<!-- gas-table:end -->";
-  const from = doc.indexOf(start);
-  const to = doc.indexOf(end);
-  if (from < 0 || to < 0) throw new Error(`${DOC} lacks the ${start} / ${end} markers`);
-  const updated = doc.slice(0, from + start.length) + "\n" + lines.join("\n") + "\n" + doc.slice(to);
+  const scaling = [
+    "| stakes scored in an epoch | transactions (batches of 200) | gas per epoch | gas per stake |",
+    "| ---: | ---: | ---: | ---: |",
+    ...[10, 100, 1000]
+      .filter((n) => snapshot[`rewards.epoch.stakes${n}`] !== undefined)
+      .map((n) => {
+        const gas = snapshot[`rewards.epoch.stakes${n}`];
+        const fmt = (x: number) => x.toLocaleString("en-US");
+        return `| ${fmt(n)} | ${Math.ceil(n / 200)} | ${fmt(gas)} | ${fmt(Math.round(gas / n))} |`;
+      }),
+  ];
+  let updated = readFileSync(DOC, "utf8");
+  updated = replaceBetween(updated, "gas-table", lines);
+  updated = replaceBetween(updated, "gas-scaling", scaling);
   // Formatted as `npm run lint` expects, so a benchmark run never leaves the tree failing the format check.
   writeFileSync(DOC, await prettier.format(updated, { ...(await prettier.resolveConfig(DOC)), filepath: DOC }));
   console.log(`updated ${DOC}`);

@@ -2,7 +2,7 @@
  * Deploys the protocol with its Ignition modules, grants the configured roles and writes the address book.
  * Used by the `deploy:protocol` task, the devnet and tests.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Contract } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -14,7 +14,7 @@ import {
   readAddressBook,
   writeAddressBook,
 } from "../../offchain/common/addressBook";
-import StakeManagerModule from "./modules/StakeManager";
+import RewardsManagerModule from "./modules/RewardsManager";
 import TokenMigrationModule from "./modules/TokenMigration";
 import { type NetworkParameters, loadNetworkParameters } from "./parameters";
 
@@ -41,18 +41,33 @@ export async function deployProtocol(
   const log = options.log ?? (() => undefined);
   const parameters = options.parameters ?? loadNetworkParameters(hre.network.name);
   const chainId = Number((await hre.ethers.provider.getNetwork()).chainId);
-  const deployOptions = { parameters: parameters.ignition, deploymentId: options.deploymentId, displayUi: false };
+  const [deployer] = await hre.ethers.getSigners();
   const startBlock = await hre.ethers.provider.getBlockNumber();
+  // RewardsManager's genesis and committee depend on the moment and the deployer unless the network sets them;
+  // a resumed deployment reuses what its journal recorded, or Ignition would see changed arguments.
+  const latest = await hre.ethers.provider.getBlock(startBlock);
+  const deploymentId = options.deploymentId ?? `chain-${chainId}`;
+  const recorded = recordedRewardsArguments(join(hre.config.paths.ignition, "deployments", deploymentId));
+  const ignitionParameters = {
+    ...parameters.ignition,
+    RewardsManager: {
+      genesis: recorded?.genesis ?? BigInt(latest!.timestamp),
+      committee: recorded?.committee ?? [deployer.address],
+      ...parameters.ignition.RewardsManager,
+    },
+  };
+  const deployOptions = { parameters: ignitionParameters, deploymentId: options.deploymentId, displayUi: false };
 
-  const { token, staking } = await hre.ignition.deploy(StakeManagerModule, deployOptions);
+  const { token, staking, rewards } = await hre.ignition.deploy(RewardsManagerModule, deployOptions);
   const deployed: Partial<Record<ContractName, string>> = {
     EdgeToken: await token.getAddress(),
     StakeManager: await staking.getAddress(),
+    RewardsManager: await rewards.getAddress(),
   };
-  log(`EdgeToken     ${deployed.EdgeToken}`);
-  log(`StakeManager  ${deployed.StakeManager}`);
+  log(`EdgeToken      ${deployed.EdgeToken}`);
+  log(`StakeManager   ${deployed.StakeManager}`);
+  log(`RewardsManager ${deployed.RewardsManager}`);
 
-  const [deployer] = await hre.ethers.getSigners();
   if (parameters.ignition.TokenMigration?.legacyToken) {
     const { migration } = await hre.ignition.deploy(TokenMigrationModule, deployOptions);
     deployed.TokenMigration = await migration.getAddress();
@@ -66,6 +81,24 @@ export async function deployProtocol(
   }
 
   await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log);
+  await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log);
+
+  // Compounding needs StakeManager to know its rewards manager; only its admin can say so.
+  const adminRole = await staking.getFunction("DEFAULT_ADMIN_ROLE")();
+  if ((await staking.getFunction("rewardsManager")()) !== deployed.RewardsManager) {
+    if (await staking.getFunction("hasRole")(adminRole, deployer.address)) {
+      await (await staking.connect(deployer).getFunction("setRewardsManager")(deployed.RewardsManager)).wait();
+      log(`StakeManager now compounds through ${deployed.RewardsManager}`);
+    } else {
+      log(`NOTE: StakeManager's admin must call setRewardsManager(${deployed.RewardsManager})`);
+    }
+  }
+  const fund = parameters.rewards?.fund ?? 0n;
+  const pooled = await token.balanceOf(deployed.RewardsManager);
+  if (fund > pooled) {
+    await (await token.connect(deployer).getFunction("transfer")(deployed.RewardsManager, fund - pooled)).wait();
+    log(`funded the reward pool with ${fund - pooled} base units`);
+  }
 
   const dir = options.addressesDir ?? ADDRESSES_DIR;
   const file = addressBookPath(dir, chainId);
@@ -99,6 +132,19 @@ async function grantRoles(
       log(`granted ${roleName} to ${account}`);
     }
   }
+}
+
+/** The genesis and committee an earlier run of this Ignition deployment gave RewardsManager, if any. */
+export function recordedRewardsArguments(deploymentDir: string): { genesis: bigint; committee: string[] } | undefined {
+  const journal = join(deploymentDir, "journal.jsonl");
+  if (!existsSync(journal)) return undefined;
+  for (const line of readFileSync(journal, "utf8").split("\n")) {
+    if (!line.includes('"RewardsManager#RewardsManager"') || !line.includes("DEPLOYMENT_EXECUTION_STATE_INITIALIZE"))
+      continue;
+    const args = (JSON.parse(line) as { constructorArgs: unknown[] }).constructorArgs;
+    return { genesis: BigInt((args[3] as { value: string }).value), committee: args[5] as string[] };
+  }
+  return undefined;
 }
 
 /**

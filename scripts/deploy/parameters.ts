@@ -4,12 +4,13 @@
  *   {
  *     "ignition": { "$global": { "treasury": "0x…" }, "StakeManager": { "adminDelay": "172800n", … } },
  *     "roles": { "StakeManager": { "SLASHER_ROLE": ["0x…"], "PAUSER_ROLE": ["0x…"] } },
- *     "migration": { "reserve": "100000000000000000000000000n" }
+ *     "migration": { "reserve": "100000000000000000000000000n" },
+ *     "rewards": { "fund": "1000000000000000000000000n" }
  *   }
  *
  * "ignition" goes to Hardhat Ignition as module parameters (bigints as "123n", as Ignition expects); "roles" are
  * granted after deployment when the deployer is the admin; "migration.reserve" is transferred from the deployer
- * to TokenMigration when that module is deployed.
+ * to TokenMigration when that module is deployed, and "rewards.fund" to the reward pool.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ export interface NetworkParameters {
   ignition: DeploymentParameters;
   roles: Record<string, Record<string, string[]>>;
   migration?: { reserve?: bigint };
+  rewards?: { fund?: bigint };
 }
 
 export const PARAMETERS_DIR = join(__dirname, "parameters");
@@ -40,5 +42,5 @@ export function loadNetworkParameters(network: string, file?: string): NetworkPa
   } catch (error) {
     throw new Error(`parameter file ${path} is not valid JSON: ${(error as Error).message}`);
   }
-  return { ignition: raw.ignition ?? {}, roles: raw.roles ?? {}, migration: raw.migration };
+  return { ignition: raw.ignition ?? {}, roles: raw.roles ?? {}, migration: raw.migration, rewards: raw.rewards };
 }

@@ -1,3 +1,4 @@
 // Hardhat tasks, named area:verb. Imported by hardhat.config.ts.
 import "./deploy";
 import "./stake";
+import "./rewards";

@@ -1,13 +1,13 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import hre, { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 
-import { deployProtocol, deploymentBlock } from "../../scripts/deploy/deployProtocol";
+import { deployProtocol, deploymentBlock, recordedRewardsArguments } from "../../scripts/deploy/deployProtocol";
 import { loadNetworkParameters } from "../../scripts/deploy/parameters";
 import { readAddressBook } from "../../offchain/common/addressBook";
 import type { StakeManager } from "../../typechain";
@@ -38,7 +38,13 @@ describe("deploy and stake tasks", function () {
     dir = mkdtempSync(join(tmpdir(), "edge-tasks-"));
     const [, slasher] = await ethers.getSigners();
     const { file, book } = await deployProtocol(hre, {
-      parameters: { ignition: {}, roles: { StakeManager: { SLASHER_ROLE: [slasher.address] } } },
+      parameters: {
+        ignition: {},
+        roles: {
+          StakeManager: { SLASHER_ROLE: [slasher.address] },
+          RewardsManager: { ORACLE_ADMIN_ROLE: [(await ethers.getSigners())[0].address] },
+        },
+      },
       addressesDir: dir,
     });
     addresses = file;
@@ -69,11 +75,38 @@ describe("deploy and stake tasks", function () {
       expect(await staking.defaultAdminDelay()).to.equal(2n * DAY);
       expect(book.contracts.StakeManager!.blockNumber).to.equal(await deploymentBlock(hre, await staking.getAddress()));
       expect(book.contracts.TokenMigration).to.equal(undefined);
+      const rewards = await ethers.getContractAt("RewardsManager", book.contracts.RewardsManager!.address);
+      const [deployer] = await ethers.getSigners();
+      expect(await staking.rewardsManager()).to.equal(await rewards.getAddress());
+      expect(await rewards.epochDuration()).to.equal(DAY);
+      const [members, threshold] = await rewards.committee();
+      expect(members).to.deep.equal([deployer.address]);
+      expect(threshold).to.equal(1n);
     });
 
     it("grants the configured roles", async function () {
       const [, slasher] = await ethers.getSigners();
       expect(await staking.hasRole(await staking.SLASHER_ROLE(), slasher.address)).to.equal(true);
+    });
+
+    it("reuses the genesis and committee an interrupted deployment recorded", function () {
+      const folder = join(dir, "journal");
+      expect(recordedRewardsArguments(folder)).to.equal(undefined);
+      mkdirSync(folder);
+      const record = {
+        futureId: "RewardsManager#RewardsManager",
+        type: "DEPLOYMENT_EXECUTION_STATE_INITIALIZE",
+        constructorArgs: [
+          "0x1",
+          "0x2",
+          { _kind: "bigint", value: "0" },
+          { _kind: "bigint", value: "1795315764" },
+          {},
+          ["0xabc"],
+        ],
+      };
+      writeFileSync(join(folder, "journal.jsonl"), `{"type":"OTHER"}\n${JSON.stringify(record)}\n`);
+      expect(recordedRewardsArguments(folder)).to.deep.equal({ genesis: 1795315764n, committee: ["0xabc"] });
     });
 
     it("reads per-network parameter files with bigints", function () {
@@ -191,6 +224,129 @@ describe("deploy and stake tasks", function () {
       delete process.env.EDGE_DEVICE_KEY;
       await expect(runTask("stake:assign", { stake: "1", consent, addresses })).to.be.rejectedWith(
         /the consent is for owner .*, but transactions are sent by/,
+      );
+    });
+  });
+
+  describe("rewards:* and oracle:*", function () {
+    // Hardhat's account #0: the deployer, hence the default one-member committee.
+    const DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let stakeId: string;
+    let epoch: bigint;
+
+    before(async function () {
+      const out = await runTask("stake:create", { type: "host", amount: "5000", addresses });
+      stakeId = /created stake (\d+)/.exec(out)![1];
+      const book = readAddressBook(addresses);
+      const rewards = await ethers.getContractAt("RewardsManager", book.contracts.RewardsManager!.address);
+      await time.increase(2n * DAY);
+      epoch = (await rewards.currentEpoch()) - 1n;
+    });
+
+    after(function () {
+      delete process.env.EDGE_ORACLE_KEYS;
+    });
+
+    it("funds the pool, posts scores idempotently, and claims and compounds", async function () {
+      expect(await runTask("rewards:fund", { amount: "100000", addresses })).to.match(/available now: 100000\.0 EDGE/);
+      const file = join(dir, "scores.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          epoch: Number(epoch),
+          scores: [
+            { stakeId, score: 10000 },
+            { stakeId: "999", score: 1 },
+          ],
+        }),
+      );
+      process.env.EDGE_ORACLE_KEYS = DEPLOYER_KEY;
+      const first = await runTask("oracle:post", { scores: file, batchSize: 1, addresses });
+      expect(first).to.match(/batch 0: 1 of 1 entries accrued/);
+      expect(first).to.match(/batch 1: 0 of 1 entries accrued/);
+      expect(await runTask("oracle:post", { scores: file, batchSize: 1, addresses })).to.match(
+        /batch 0: already posted[\s\S]*batch 1: already posted[\s\S]*0 batch\(es\) posted/,
+      );
+      const status = JSON.parse(await runTask("rewards:status", { stake: stakeId, json: true, addresses }));
+      expect(BigInt(status.stake.accrued)).to.be.greaterThan(0n);
+      expect(status.stake.lastScoredEpoch).to.equal(epoch.toString());
+      expect(status.stake.aprBpsAtAverageScore).to.equal(1000);
+      expect(BigInt(status.pool.reserved)).to.equal(BigInt(status.stake.accrued));
+      const [, other] = await ethers.getSigners();
+      expect(await runTask("rewards:claim", { stake: stakeId, to: other.address, addresses })).to.match(
+        /claimed .* to /,
+      );
+      await expect(runTask("rewards:claim", { stake: stakeId, addresses })).to.be.rejectedWith(/has no accrued yield/);
+      // Score the next epoch by device, then compound.
+      await time.increase(DAY);
+      const device = new ethers.Wallet(DEVICE_KEY).address;
+      writeFileSync(file, JSON.stringify({ epoch: Number(epoch + 1n), scores: [{ device, score: 10000 }] }));
+      process.env.EDGE_DEVICE_KEY = DEVICE_KEY;
+      await runTask("stake:assign", { stake: stakeId, addresses });
+      delete process.env.EDGE_DEVICE_KEY;
+      writeFileSync(
+        file,
+        JSON.stringify({
+          epoch: Number(epoch + 1n),
+          scores: [
+            { device, score: 10000 },
+            { device: ethers.ZeroAddress, score: 1 },
+          ],
+        }),
+      );
+      const byDevice = await runTask("oracle:post", { scores: file, addresses });
+      expect(byDevice).to.match(/skipping 0x0{40}: not bound to a stake/);
+      expect(byDevice).to.match(/batch 0: 1 of 1 entries accrued/);
+      expect(await runTask("rewards:compound", { stake: stakeId, addresses })).to.match(/compounded .* into stake/);
+    });
+
+    it("shows and replaces the committee", async function () {
+      const [deployer, second] = await ethers.getSigners();
+      expect(await runTask("oracle:committee", { addresses })).to.match(/committee v1: 1 of 1/);
+      const out = await runTask("oracle:committee", {
+        members: `${deployer.address},${second.address}`,
+        threshold: 2,
+        addresses,
+      });
+      expect(out).to.match(/committee v2: 2 of 2/);
+    });
+
+    it("rejects bad input with a clear message", async function () {
+      const file = join(dir, "bad.json");
+      writeFileSync(file, JSON.stringify({ epoch: 1, scores: [{ stakeId: "1", score: 1 }] }));
+      const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+        ["rewards:fund", { amount: "x" }, /is not a token amount/],
+        ["rewards:fund", { amount: "9999999999" }, /holds .* less than 9999999999/],
+        ["rewards:claim", { stake: "1", to: "nope" }, /--to "nope" is not an address/],
+        ["rewards:status", { stake: "999" }, /stake 999 does not exist/],
+        [
+          "oracle:committee",
+          { members: "0x0000000000000000000000000000000000000001" },
+          /give both --members and --threshold/,
+        ],
+        [
+          "oracle:committee",
+          { members: "0x0000000000000000000000000000000000000001", threshold: 2 },
+          /--threshold must be between 1 and 1/,
+        ],
+        ["oracle:post", { scores: join(dir, "none.json") }, /cannot read scores/],
+        ["oracle:post", { scores: file, epoch: "2" }, /--epoch 2 differs from the file's epoch 1/],
+      ];
+      delete process.env.EDGE_ORACLE_KEYS;
+      cases.push(["oracle:post", { scores: file }, /set EDGE_ORACLE_KEYS/]);
+      for (const [name, args, message] of cases) {
+        await expect(runTask(name, { addresses, batchSize: 200, ...args }), name).to.be.rejectedWith(message);
+      }
+      process.env.EDGE_ORACLE_KEYS = DEPLOYER_KEY;
+      // The committee now needs 2 signatures (previous test): one key is not enough.
+      await expect(runTask("oracle:post", { scores: file, batchSize: 200, addresses })).to.be.rejectedWith(
+        /1 committee key\(s\) given, the threshold is 2/,
+      );
+      process.env.EDGE_ORACLE_KEYS = `${DEPLOYER_KEY},0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d`;
+      const future = join(dir, "future.json");
+      writeFileSync(future, JSON.stringify({ epoch: 10_000, scores: [{ stakeId: "1", score: 1 }] }));
+      await expect(runTask("oracle:post", { scores: future, batchSize: 200, addresses })).to.be.rejectedWith(
+        /epoch 10000 is not closed yet/,
       );
     });
   });

@@ -639,17 +639,15 @@ describe("RewardsManager", function () {
 
     it("lets only the right roles act", async function () {
       const f = await loadFixture(deployRewardsFixture);
-      const check = async (call: Promise<unknown>, role: string) =>
-        expect(call)
+      const check = async (call: () => Promise<unknown>, role: string) =>
+        expect(call())
           .to.be.revertedWithCustomError(f.rewards, "AccessControlUnauthorizedAccount")
           .withArgs(f.alice.address, role);
-      await check(f.rewards.connect(f.alice).setCommittee([f.alice.address], 1), await f.rewards.ORACLE_ADMIN_ROLE());
-      await check(
-        f.rewards.connect(f.alice).setYieldParams(DEFAULT_YIELD_PARAMS),
-        await f.rewards.PARAMETER_ADMIN_ROLE(),
-      );
-      await check(f.rewards.connect(f.alice).pause(), await f.rewards.PAUSER_ROLE());
-      await check(f.rewards.connect(f.alice).unpause(), await f.rewards.PAUSER_ROLE());
+      const alice = f.rewards.connect(f.alice);
+      await check(() => alice.setCommittee([f.alice.address], 1), await f.rewards.ORACLE_ADMIN_ROLE());
+      await check(() => alice.setYieldParams(DEFAULT_YIELD_PARAMS), await f.rewards.PARAMETER_ADMIN_ROLE());
+      await check(() => alice.pause(), await f.rewards.PAUSER_ROLE());
+      await check(() => alice.unpause(), await f.rewards.PAUSER_ROLE());
       await expect(f.rewards.connect(f.pauser).pause()).to.emit(f.rewards, "Paused");
       await expect(f.rewards.connect(f.pauser).unpause()).to.emit(f.rewards, "Unpaused");
       await expect(f.rewards.connect(f.parameterAdmin).setCommittee([f.alice.address], 2))

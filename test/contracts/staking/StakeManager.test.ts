@@ -1084,15 +1084,16 @@ describe("StakeManager", function () {
     it("lets only the parameter admin change parameters", async function () {
       const { staking, alice } = await loadFixture(deployStakingFixture);
       const role = await staking.PARAMETER_ADMIN_ROLE();
+      const as = staking.connect(alice);
       const calls = [
-        staking.connect(alice).setMinimumStake(StakeType.Host, ONE),
-        staking.connect(alice).setUnbondingPeriod(StakeType.Host, DAY),
-        staking.connect(alice).setExpressReleaseFee(0n),
-        staking.connect(alice).setTreasury(alice.address),
-        staking.connect(alice).setSlashLimit(DAY, ONE),
+        () => as.setMinimumStake(StakeType.Host, ONE),
+        () => as.setUnbondingPeriod(StakeType.Host, DAY),
+        () => as.setExpressReleaseFee(0n),
+        () => as.setTreasury(alice.address),
+        () => as.setSlashLimit(DAY, ONE),
       ];
       for (const call of calls) {
-        await expect(call)
+        await expect(call())
           .to.be.revertedWithCustomError(staking, "AccessControlUnauthorizedAccount")
           .withArgs(alice.address, role);
       }
