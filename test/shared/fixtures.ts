@@ -6,6 +6,7 @@ import type {
   EdgeToken,
   LegacyPermitTokenMock,
   LegacyTokenMock,
+  PaymentVault,
   RewardsManager,
   StakeManager,
   TokenMigration,
@@ -257,4 +258,41 @@ export async function postBatch(
     entries,
   );
   return f.rewards.connect(options.from ?? f.treasury).postScores(epoch, options.batchIndex ?? 0n, packed, signatures);
+}
+
+// ------------------------------------------------------------------------------------------------ payments
+
+export const PAYMENT_PARAMS = {
+  referrerShareBps: 1000n,
+  rewardPoolShareBps: 2000n,
+  withdrawalNotice: 7n * DAY,
+  freeBuffer: ethers.parseEther("5"),
+};
+
+export interface PaymentsFixture extends ProtocolFixture {
+  vault: PaymentVault;
+  biller: HardhatEthersSigner;
+  referrer: HardhatEthersSigner;
+  rewardPool: HardhatEthersSigner;
+}
+
+/** EdgeToken + PaymentVault (default split, 7-day notice); alice, bob and carol approved the vault. */
+export async function deployPaymentsFixture(): Promise<PaymentsFixture> {
+  const base = await deployStakingFixture();
+  const [biller, referrer, rewardPool] = base.others;
+  const vault = await ethers.deployContract("PaymentVault", [
+    await base.token.getAddress(),
+    base.admin.address,
+    DEFAULTS.adminDelay,
+    base.treasury.address,
+    rewardPool.address,
+    PAYMENT_PARAMS,
+  ]);
+  await vault.connect(base.admin).grantRole(await vault.BILLER_ROLE(), biller.address);
+  await vault.connect(base.admin).grantRole(await vault.PARAMETER_ADMIN_ROLE(), base.parameterAdmin.address);
+  await vault.connect(base.admin).grantRole(await vault.PAUSER_ROLE(), base.pauser.address);
+  for (const account of [base.alice, base.bob, base.carol]) {
+    await base.token.connect(account).approve(await vault.getAddress(), ethers.MaxUint256);
+  }
+  return { ...base, vault, biller, referrer, rewardPool };
 }
