@@ -5,7 +5,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
-export const CONTRACT_NAMES = ["EdgeToken", "TokenMigration", "StakeManager", "RewardsManager"] as const;
+export const CONTRACT_NAMES = [
+  "EdgeToken",
+  "TokenMigration",
+  "StakeManager",
+  "RewardsManager",
+  "PaymentVault",
+] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 export interface ContractEntry {

@@ -36,11 +36,3 @@ export function packEntries(entries: readonly ScoreEntry[]): Hex {
 export function entriesHash(packed: Hex): Hex {
   return keccak256(packed);
 }
-
-/** Splits entries into batches of at most `size` (gas per transaction stays well under the block cap). */
-export function toBatches<T>(entries: readonly T[], size: number): T[][] {
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch size ${size} must be a positive integer`);
-  const batches: T[][] = [];
-  for (let i = 0; i < entries.length; i += size) batches.push(entries.slice(i, i + size));
-  return batches;
-}

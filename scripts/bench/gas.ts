@@ -16,6 +16,7 @@ import {
   type RewardsFixture,
   committeeWallets,
   deployMigrationFixture,
+  deployPaymentsFixture,
   deployStakingFixture,
   latestTimestamp,
   newDevice,
@@ -24,7 +25,8 @@ import {
   signConsent,
   signPermit,
 } from "../../test/shared/fixtures";
-import { type ScoreEntry, toBatches } from "../../offchain/common/scoreBatch";
+import { toBatches } from "../../offchain/common/batches";
+import type { ScoreEntry } from "../../offchain/common/scoreBatch";
 import { DEFAULT_YIELD_PARAMS } from "../../offchain/common/yield";
 import { DAY, StakeType } from "../../test/shared/constants";
 
@@ -43,6 +45,9 @@ const TARGETS: Record<string, number> = {
   "rewards.postBatch.perEntry@200": 10_000,
   "rewards.claim": 60_000,
   "rewards.compound": 90_000,
+  "payments.settle.perCustomer@100": 25_000,
+  "payments.deposit.first": 80_000,
+  "payments.withdraw": 50_000,
 };
 
 /** Comparable figures from other protocols, shown beside ours in docs/gas.md. */
@@ -52,6 +57,9 @@ const ANCHORS: Record<string, string> = {
   "staking.requestUnstake": "Synthetix-style request unstake: 72.6k",
   "rewards.postBatch.perEntry@200": "one score into fresh storage ~23k, overwritten ~5.9k (storage alone, no yield)",
   "rewards.claim": "cumulative Merkle claim: 55.8-58.7k",
+  "payments.settle.perCustomer@100":
+    "one item of The Graph's unbounded collection loop ~22.7k; a Livepeer ticket redemption 190-300k",
+  "payments.depositWithPermit": "Permit2 transfers: 52-88k",
 };
 
 const results: Record<string, number> = {};
@@ -207,11 +215,73 @@ async function rewards(): Promise<void> {
   }
 }
 
+async function payments(): Promise<void> {
+  const f = await deployPaymentsFixture();
+  const { token, vault, alice, bob, treasury, biller } = f;
+  const vaultAddress = await vault.getAddress();
+  await vault.connect(bob).deposit(ethers.parseEther("100")); // the vault already holds tokens
+
+  // First deposit and a top-up, each after an exact approval.
+  const [carol] = [f.carol];
+  await token.connect(carol).approve(vaultAddress, ethers.parseEther("500"));
+  await measure("payments.deposit.first", vault.connect(carol).deposit(ethers.parseEther("500")));
+  await token.connect(carol).approve(vaultAddress, ethers.parseEther("50"));
+  await measure("payments.deposit.topUp", vault.connect(carol).deposit(ethers.parseEther("50")));
+  // A new customer onboarding with a permit: one transaction, no approval.
+  const newcomer = ethers.Wallet.createRandom().connect(ethers.provider);
+  await treasury.sendTransaction({ to: newcomer.address, value: ethers.parseEther("1") });
+  await token.connect(treasury).transfer(newcomer.address, ethers.parseEther("1000"));
+  const deadline = (await latestTimestamp()) + 3600n;
+  const sig = await signPermit(token, newcomer, vaultAddress, ethers.parseEther("1000"), deadline);
+  await measure(
+    "payments.depositWithPermit",
+    vault
+      .connect(newcomer)
+      .depositWithPermit(newcomer.address, ethers.parseEther("1000"), deadline, sig.v, sig.r, sig.s),
+  );
+
+  // 100 customers with balances, half of them referred by one of five referrers.
+  const referrers = Array.from({ length: 5 }, () => ethers.Wallet.createRandom().address);
+  const customers = Array.from({ length: 100 }, () => ethers.Wallet.createRandom().connect(ethers.provider));
+  await token.connect(alice).approve(vaultAddress, ethers.MaxUint256);
+  for (const [i, c] of customers.entries()) {
+    await vault.connect(alice).depositFor(c.address, ethers.parseEther("1000"));
+    if (i % 2 === 0) {
+      await treasury.sendTransaction({ to: c.address, value: ethers.parseEther("0.01") });
+      await vault.connect(c).setReferrer(referrers[i % 5]);
+    }
+  }
+  const bills = (period: number) =>
+    customers.map((c, i) => ({
+      customer: c.address,
+      amount: ethers.parseEther(String(10 + (i % 7))) + BigInt(i),
+      billHash: ethers.id(`bill ${period} ${i}`),
+    }));
+  // Steady state: the referrers already hold unclaimed credit from the previous period.
+  await (await vault.connect(biller).settle(1, bills(1))).wait();
+  const receipt = await (await vault.connect(biller).settle(2, bills(2))).wait();
+  results["payments.settle.perCustomer@100"] = Math.round(Number(receipt!.gasUsed) / 100);
+
+  // A withdrawal that leaves a balance behind, after the notice.
+  await vault.connect(carol).requestWithdrawal(ethers.parseEther("200"));
+  await time.increase(7n * DAY);
+  await measure("payments.withdraw", vault.connect(carol).executeWithdrawal());
+
+  // A referrer with an account claims to itself.
+  const referrer = f.referrer;
+  await vault.connect(carol).setReferrer(referrer.address);
+  await vault
+    .connect(biller)
+    .settle(3, [{ customer: carol.address, amount: ethers.parseEther("20"), billHash: ethers.ZeroHash }]);
+  await measure("payments.claimReferral", vault.connect(referrer).claimReferral(referrer.address));
+}
+
 async function main(): Promise<void> {
   if (network.name !== "hardhat") throw new Error("run the gas benchmark on the in-process hardhat network");
   await tokenAndStaking();
   await migration();
   await rewards();
+  await payments();
 
   const previous: Record<string, number> = existsSync(OUT) ? JSON.parse(readFileSync(OUT, "utf8")) : {};
   const merged = { ...previous, ...results };

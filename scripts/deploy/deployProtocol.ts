@@ -14,8 +14,7 @@ import {
   readAddressBook,
   writeAddressBook,
 } from "../../offchain/common/addressBook";
-import RewardsManagerModule from "./modules/RewardsManager";
-import TokenMigrationModule from "./modules/TokenMigration";
+import ProtocolModule, { ProtocolWithMigrationModule } from "./modules/Protocol";
 import { type NetworkParameters, loadNetworkParameters } from "./parameters";
 
 export const ADDRESSES_DIR = join(__dirname, "addresses");
@@ -58,19 +57,24 @@ export async function deployProtocol(
   };
   const deployOptions = { parameters: ignitionParameters, deploymentId: options.deploymentId, displayUi: false };
 
-  const { token, staking, rewards } = await hre.ignition.deploy(RewardsManagerModule, deployOptions);
+  // One Ignition deployment for everything: every module shares the same EdgeToken.
+  const withMigration = Boolean(parameters.ignition.TokenMigration?.legacyToken);
+  const result: Record<string, Contract> = withMigration
+    ? await hre.ignition.deploy(ProtocolWithMigrationModule, deployOptions)
+    : await hre.ignition.deploy(ProtocolModule, deployOptions);
+  const { token, staking, rewards, vault } = result;
   const deployed: Partial<Record<ContractName, string>> = {
     EdgeToken: await token.getAddress(),
     StakeManager: await staking.getAddress(),
     RewardsManager: await rewards.getAddress(),
+    PaymentVault: await vault.getAddress(),
   };
   log(`EdgeToken      ${deployed.EdgeToken}`);
   log(`StakeManager   ${deployed.StakeManager}`);
   log(`RewardsManager ${deployed.RewardsManager}`);
-
-  if (parameters.ignition.TokenMigration?.legacyToken) {
-    const { migration } = await hre.ignition.deploy(TokenMigrationModule, deployOptions);
-    deployed.TokenMigration = await migration.getAddress();
+  log(`PaymentVault   ${deployed.PaymentVault}`);
+  if (result.migration) {
+    deployed.TokenMigration = await result.migration.getAddress();
     log(`TokenMigration ${deployed.TokenMigration}`);
     const reserve = parameters.migration?.reserve ?? 0n;
     const held = await token.balanceOf(deployed.TokenMigration);
@@ -82,6 +86,7 @@ export async function deployProtocol(
 
   await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log);
   await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log);
+  await grantRoles(hre, vault, parameters.roles.PaymentVault ?? {}, log);
 
   // Compounding needs StakeManager to know its rewards manager; only its admin can say so.
   const adminRole = await staking.getFunction("DEFAULT_ADMIN_ROLE")();

@@ -2,3 +2,4 @@
 import "./deploy";
 import "./stake";
 import "./rewards";
+import "./payments";

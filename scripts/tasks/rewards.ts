@@ -13,13 +13,8 @@ import { task, types } from "hardhat/config";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import type { EdgeToken, RewardsManager, StakeManager } from "../../typechain";
-import {
-  type ScoreEntry,
-  SCORE_BATCH_TYPES,
-  entriesHash,
-  packEntries,
-  toBatches,
-} from "../../offchain/common/scoreBatch";
+import { toBatches } from "../../offchain/common/batches";
+import { type ScoreEntry, SCORE_BATCH_TYPES, entriesHash, packEntries } from "../../offchain/common/scoreBatch";
 import {
   STAKE_TYPES,
   contractAt,

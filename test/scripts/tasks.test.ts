@@ -43,6 +43,7 @@ describe("deploy and stake tasks", function () {
         roles: {
           StakeManager: { SLASHER_ROLE: [slasher.address] },
           RewardsManager: { ORACLE_ADMIN_ROLE: [(await ethers.getSigners())[0].address] },
+          PaymentVault: { BILLER_ROLE: [(await ethers.getSigners())[0].address] },
         },
       },
       addressesDir: dir,
@@ -82,6 +83,34 @@ describe("deploy and stake tasks", function () {
       const [members, threshold] = await rewards.committee();
       expect(members).to.deep.equal([deployer.address]);
       expect(threshold).to.equal(1n);
+      const vault = await ethers.getContractAt("PaymentVault", book.contracts.PaymentVault!.address);
+      expect(await vault.rewardPool()).to.equal(await rewards.getAddress());
+      expect(await vault.token()).to.equal(await token.getAddress());
+      expect((await vault.params()).referrerShareBps).to.equal(1000n);
+    });
+
+    it("deploys the migration and funds its reserve when a legacy token is named", async function () {
+      const [deployer] = await ethers.getSigners();
+      const legacy = await ethers.deployContract("LegacyTokenMock", [0, deployer.address, 1000n]);
+      const otherDir = mkdtempSync(join(tmpdir(), "edge-migration-"));
+      try {
+        const deadline = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 30n * DAY;
+        const { book } = await deployProtocol(hre, {
+          parameters: {
+            ignition: { TokenMigration: { legacyToken: await legacy.getAddress(), deadline } },
+            roles: {},
+            migration: { reserve: ethers.parseEther("5000") },
+          },
+          addressesDir: otherDir,
+        });
+        const migration = await ethers.getContractAt("TokenMigration", book.contracts.TokenMigration!.address);
+        expect(await migration.token()).to.equal(book.contracts.EdgeToken!.address);
+        expect(await migration.legacyToken()).to.equal(await legacy.getAddress());
+        const token = await ethers.getContractAt("EdgeToken", book.contracts.EdgeToken!.address);
+        expect(await token.balanceOf(await migration.getAddress())).to.equal(ethers.parseEther("5000"));
+      } finally {
+        rmSync(otherDir, { recursive: true, force: true });
+      }
     });
 
     it("grants the configured roles", async function () {
@@ -347,6 +376,82 @@ describe("deploy and stake tasks", function () {
       writeFileSync(future, JSON.stringify({ epoch: 10_000, scores: [{ stakeId: "1", score: 1 }] }));
       await expect(runTask("oracle:post", { scores: future, batchSize: 200, addresses })).to.be.rejectedWith(
         /epoch 10000 is not closed yet/,
+      );
+    });
+  });
+
+  describe("pay:* and billing:settle", function () {
+    it("deposits, sets cap and referrer, settles bills idempotently and withdraws", async function () {
+      const [owner, referrer] = await ethers.getSigners();
+      expect(await runTask("pay:deposit", { amount: "100", addresses })).to.match(/balance now: 100\.0 EDGE/);
+      await runTask("pay:set-cap", { cap: "30", addresses });
+      await runTask("pay:set-referrer", { referrer: referrer.address, addresses });
+      const file = join(dir, "bills.json");
+      const hash = ethers.id("bill");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          period: "2026-11",
+          bills: [
+            { customer: owner.address, total: ethers.parseEther("40").toString(), billHash: hash },
+            { customer: referrer.address, total: "0", billHash: hash },
+          ],
+        }),
+      );
+      const first = await runTask("billing:settle", { bills: file, batchSize: 100, addresses });
+      expect(first).to.match(/charged 30\.0 EDGE, short 10\.0 EDGE/);
+      expect(first).to.match(/1 bill\(s\) settled, 30\.0 EDGE charged, 10\.0 EDGE short/);
+      expect(await runTask("billing:settle", { bills: file, batchSize: 100, addresses })).to.match(
+        /already settled[\s\S]*0 bill\(s\) settled/,
+      );
+      const status = JSON.parse(await runTask("pay:status", { json: true, addresses }));
+      expect(status).to.include({
+        balance: ethers.parseEther("70").toString(),
+        outstanding: ethers.parseEther("10").toString(),
+        goodStanding: false,
+      });
+      expect(status.lastSettledPeriod).to.equal((2026 - 1970) * 12 + 10);
+      const referred = JSON.parse(await runTask("pay:status", { customer: referrer.address, json: true, addresses }));
+      expect(referred.referralCredit).to.equal(ethers.parseEther("3").toString());
+      expect(await runTask("pay:withdraw", { amount: "20", addresses })).to.match(/executable from/);
+      await expect(runTask("pay:withdraw", { execute: true, addresses })).to.be.rejectedWith(
+        /WithdrawalNotYetExecutable/,
+      );
+      await time.increase(7n * DAY);
+      expect(await runTask("pay:withdraw", { execute: true, addresses })).to.match(/withdrew 20\.0 EDGE/);
+      await runTask("pay:set-cap", { cap: "0", addresses });
+      expect(await runTask("pay:status", { addresses })).to.match(/cap +none per period/);
+    });
+
+    it("rejects bad input with a clear message", async function () {
+      const [owner] = await ethers.getSigners();
+      const file = join(dir, "bad-bills.json");
+      writeFileSync(file, JSON.stringify({ period: "2026-13", bills: [] }));
+      const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+        ["pay:deposit", { amount: "-1" }, /is not a token amount/],
+        ["pay:deposit", { amount: "1", for: "0x1" }, /--for "0x1" is not an address/],
+        ["pay:withdraw", {}, /exactly one of --amount, --execute or --cancel/],
+        ["pay:withdraw", { amount: "1", cancel: true }, /exactly one of/],
+        ["pay:withdraw", { amount: "99999999" }, /the balance is .* less than 99999999/],
+        ["pay:set-referrer", { referrer: owner.address }, /the referrer is already set|cannot refer itself/],
+        ["billing:settle", { bills: file }, /period "2026-13" is neither a UTC month/],
+        ["billing:settle", { bills: join(dir, "missing.json") }, /cannot read bills/],
+      ];
+      for (const [name, args, message] of cases) {
+        await expect(
+          runTask(name, { addresses, batchSize: 100, execute: false, cancel: false, ...args }),
+          name,
+        ).to.be.rejectedWith(message);
+      }
+      writeFileSync(
+        file,
+        JSON.stringify({
+          period: "2026-10",
+          bills: [{ customer: owner.address, total: "1.5", billHash: ethers.ZeroHash }],
+        }),
+      );
+      await expect(runTask("billing:settle", { bills: file, batchSize: 100, addresses })).to.be.rejectedWith(
+        /bills\[0\]\.total must be a decimal integer string/,
       );
     });
   });

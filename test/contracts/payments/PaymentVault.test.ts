@@ -3,7 +3,13 @@ import { ethers } from "hardhat";
 import fc from "fast-check";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 
-import { PAYMENT_PARAMS, deployPaymentsFixture, latestTimestamp, signPermit } from "../../shared/fixtures";
+import {
+  PAYMENT_PARAMS,
+  deployPaymentsFixture,
+  deployRewardsFixture,
+  latestTimestamp,
+  signPermit,
+} from "../../shared/fixtures";
 import { DAY } from "../../shared/constants";
 import { FC_SEED, fcRuns } from "../../shared/fastcheck";
 
@@ -276,6 +282,26 @@ describe("PaymentVault", function () {
         ),
         { seed: FC_SEED, numRuns: fcRuns(20) },
       );
+    });
+  });
+
+  describe("with RewardsManager as the reward pool", function () {
+    it("settlement revenue becomes yield the pool can pay", async function () {
+      const f = await loadFixture(deployRewardsFixture);
+      const vault = await ethers.deployContract("PaymentVault", [
+        await f.token.getAddress(),
+        f.admin.address,
+        DAY,
+        f.treasury.address,
+        await f.rewards.getAddress(),
+        PAYMENT_PARAMS,
+      ]);
+      await vault.connect(f.admin).grantRole(await vault.BILLER_ROLE(), f.admin.address);
+      await f.token.connect(f.alice).approve(await vault.getAddress(), 100n * ONE);
+      await vault.connect(f.alice).deposit(100n * ONE);
+      const before = await f.rewards.available();
+      await vault.connect(f.admin).settle(1, [bill(f.alice.address, 50n * ONE)]);
+      expect((await f.rewards.available()) - before).to.equal(10n * ONE);
     });
   });
 
