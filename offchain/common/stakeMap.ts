@@ -172,6 +172,15 @@ export class StakeMap {
     return this.stakes.size;
   }
 
+  /** A deep copy (the chain view keeps one as its reorg-safe base). */
+  clone(): StakeMap {
+    const copy = new StakeMap();
+    for (const [id, stake] of this.stakes) copy.stakes.set(id, { ...stake });
+    for (const [device, id] of this.deviceStake) copy.deviceStake.set(device, id);
+    for (const [type, minimum] of this.minimums) copy.minimums.set(type, minimum);
+    return copy;
+  }
+
   private stake(stakeId: bigint, event: string): StakeRecord {
     const stake = this.stakes.get(stakeId);
     if (!stake) throw new UnknownStakeError(stakeId, event);
