@@ -1,0 +1,55 @@
+/**
+ * edge-node entry point:  npm run -s edge-node -- --role host --rpc http://… --addresses book.json --gateway http://…
+ * Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a bad configuration, 1 for a failure to start.
+ */
+import { ConfigError, helpText, loadConfig } from "./config";
+import { EdgeNode } from "./daemon";
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(helpText());
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig(argv, process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`edge-node: ${error.message}\n(see --help)`);
+      return 2;
+    }
+    throw error;
+  }
+  let node: EdgeNode;
+  try {
+    node = await EdgeNode.create(config);
+    await node.start();
+  } catch (error) {
+    console.error(`edge-node: cannot start: ${(error as Error).message.split("\n")[0]}`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      node.app.log.info({ signal }, "shutting down: draining, leaving, flushing");
+      node.close().then(resolve, (error) => {
+        node.app.log.error({ err: error }, "shutdown failed");
+        resolve();
+      });
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,130 @@
+/**
+ * An on-disk outbox: messages for the oracle and billing (job reports, heartbeats, usage batches) are written
+ * to disk before anything tries to send them, and only forgotten once the receiver acknowledged them (2xx, or
+ * 409: it already has that exact message). A restart resends what was pending; receivers are idempotent, so a
+ * message sent twice counts once.
+ *
+ * The file is JSON lines: {"put": item} or {"ack": id}. It is compacted (rewritten with the pending items
+ * only, atomically by rename) when acknowledged lines outnumber pending ones.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+export interface OutboxItem {
+  id: string;
+  /** Where to POST it. */
+  url: string;
+  body: unknown;
+  /** Items with the same key replace each other (a newer job report supersedes an unsent older one). */
+  key?: string;
+}
+
+export type Sender = (item: OutboxItem) => Promise<"sent" | "retry" | "rejected">;
+
+export interface OutboxLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export class Outbox {
+  private readonly pending = new Map<string, OutboxItem>();
+  private acked = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly log: OutboxLogger,
+  ) {
+    mkdirSync(dirname(file), { recursive: true });
+    if (existsSync(file)) this.load();
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  items(): OutboxItem[] {
+    return [...this.pending.values()];
+  }
+
+  /** Persists an item (replacing a pending one with the same key). */
+  put(item: OutboxItem): void {
+    if (item.key) {
+      for (const other of this.pending.values()) if (other.key === item.key && other.id !== item.id) this.ack(other.id);
+    }
+    appendFileSync(this.file, JSON.stringify({ put: item }) + "\n");
+    this.pending.set(item.id, item);
+  }
+
+  ack(id: string): void {
+    if (!this.pending.delete(id)) return;
+    appendFileSync(this.file, JSON.stringify({ ack: id }) + "\n");
+    this.acked += 1;
+    if (this.acked > 100 && this.acked > this.pending.size) this.compact();
+  }
+
+  /** Tries to send every pending item once, oldest first. Returns how many were delivered. */
+  async flush(send: Sender): Promise<number> {
+    let delivered = 0;
+    for (const item of this.items()) {
+      const outcome = await send(item);
+      if (outcome === "sent") {
+        this.ack(item.id);
+        delivered += 1;
+      } else if (outcome === "rejected") {
+        // The receiver says the message itself is wrong: keeping it would block nothing but retry forever.
+        this.log.error({ id: item.id, url: item.url }, "outbox item rejected by its receiver; dropped");
+        this.ack(item.id);
+      } else {
+        break; // the receiver is unreachable: keep order, try again later
+      }
+    }
+    return delivered;
+  }
+
+  private load(): void {
+    const lines = readFileSync(this.file, "utf8").split("\n");
+    for (const [i, line] of lines.entries()) {
+      if (line.trim() === "") continue;
+      try {
+        const entry = JSON.parse(line) as { put?: OutboxItem; ack?: string };
+        if (entry.put) this.pending.set(entry.put.id, entry.put);
+        else if (entry.ack) this.pending.delete(entry.ack);
+      } catch {
+        // A torn last line (crash mid-write) is expected; anything else is reported.
+        if (i < lines.length - 2) this.log.warn({ file: this.file, line: i + 1 }, "outbox line unreadable; skipped");
+      }
+    }
+    this.compact();
+  }
+
+  private compact(): void {
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(
+      tmp,
+      this.items()
+        .map((item) => JSON.stringify({ put: item }) + "\n")
+        .join(""),
+    );
+    renameSync(tmp, this.file);
+    this.acked = 0;
+  }
+}
+
+/** POSTs an item as JSON; classifies the outcome for the outbox. */
+export async function postJson(item: OutboxItem, timeoutMs = 5_000): Promise<"sent" | "retry" | "rejected"> {
+  try {
+    const response = await fetch(item.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(item.body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.ok || response.status === 409) return "sent";
+    if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
+      return "rejected";
+    }
+    return "retry";
+  } catch {
+    return "retry";
+  }
+}

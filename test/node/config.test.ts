@@ -1,0 +1,114 @@
+import { expect } from "chai";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { ConfigError, helpText, loadConfig } from "../../node/config";
+
+const KEY = "0x" + "ab".repeat(32);
+const base = ["--role", "gateway", "--rpc", "http://127.0.0.1:8545", "--addresses", "book.json"];
+
+function problems(argv: string[], env: Record<string, string> = {}): string[] {
+  try {
+    loadConfig(argv, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("edge-node config", function () {
+  it("applies defaults and derives the public URL", function () {
+    const config = loadConfig(base, { EDGE_NODE_DEVICE_KEY: KEY });
+    expect(config).to.include({
+      role: "gateway",
+      port: 7000,
+      confirmations: 2,
+      pollIntervalMs: 1000,
+      listenHost: "127.0.0.1",
+    });
+    expect(config.publicUrl).to.equal("http://127.0.0.1:7000");
+    expect(config.allowCustomers).to.deep.equal([]);
+  });
+
+  it("takes flags over the environment over the file", function () {
+    const dir = mkdtempSync(join(tmpdir(), "edge-config-"));
+    try {
+      const file = join(dir, "node.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          port: 1,
+          confirmations: 5,
+          pollIntervalMs: 300,
+          deviceKey: KEY,
+          allowCustomers: ["0x" + "11".repeat(20)],
+        }),
+      );
+      const config = loadConfig([...base, "--config", file, "--port", "3"], {
+        EDGE_NODE_PORT: "2",
+        EDGE_NODE_CONFIRMATIONS: "4",
+      });
+      expect(config).to.include({ port: 3, confirmations: 4, pollIntervalMs: 300, deviceKey: KEY });
+      expect(config.allowCustomers).to.have.length(1);
+      expect(
+        loadConfig(base, {
+          EDGE_NODE_DEVICE_KEY: KEY,
+          EDGE_NODE_ALLOW_CUSTOMERS: `0x${"22".repeat(20)}, 0x${"33".repeat(20)}`,
+        }).allowCustomers,
+      ).to.have.length(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("lists every problem with the name the user gave", function () {
+    expect(problems([], {})).to.include.members([
+      "--role is required",
+      "--rpc is required",
+      "--addresses is required",
+      "EDGE_NODE_DEVICE_KEY is required",
+    ]);
+    expect(
+      problems(["--role", "miner", "--rpc", "ws://x", "--addresses", "a", "--port", "70000", "--confirmations", "x"], {
+        EDGE_NODE_DEVICE_KEY: "0x12",
+      }),
+    ).to.include.members([
+      "--role must be one of host, gateway, stargate",
+      "--rpc must be an http(s) URL",
+      "--port: must be <= 65535",
+      "--confirmations: must be integer",
+      "EDGE_NODE_DEVICE_KEY must be a private key (0x and 64 hex digits)",
+    ]);
+    expect(
+      problems(["--role", "host", "--rpc", "http://x", "--addresses", "a"], { EDGE_NODE_DEVICE_KEY: KEY }),
+    ).to.deep.equal(["--gateway: a host needs the URL of its gateway"]);
+    expect(problems([...base, "--device-key", KEY])[0]).to.match(
+      /--device-key.*EDGE_NODE_DEVICE_KEY or the config file/,
+    );
+    expect(problems([...base, "--config", "/no/such.json"])[0]).to.match(/--config \/no\/such.json/);
+    expect(problems([...base, "--admin-token", "x"])[0]).to.match(/EDGE_NODE_ADMIN_TOKEN/);
+    expect(problems(base, { EDGE_NODE_DEVICE_KEY: KEY, EDGE_NODE_ADMIN_TOKEN: "short" })).to.deep.equal([
+      "EDGE_NODE_ADMIN_TOKEN: must not have fewer than 16 characters",
+    ]);
+  });
+
+  it("documents every option", function () {
+    const help = helpText();
+    for (const flag of [
+      "--role",
+      "--rpc",
+      "--addresses",
+      "EDGE_NODE_DEVICE_KEY",
+      "--gateway",
+      "--oracle",
+      "--billing",
+      "--confirmations",
+      "EDGE_NODE_ADMIN_TOKEN",
+      "--config",
+    ]) {
+      expect(help).to.include(flag);
+    }
+  });
+});

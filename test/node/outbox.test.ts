@@ -1,0 +1,63 @@
+import { expect } from "chai";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Fastify from "fastify";
+
+import { Outbox, postJson } from "../../node/outbox";
+
+const quiet = { warn: () => undefined, error: () => undefined };
+
+describe("edge-node outbox", function () {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "edge-outbox-"))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("keeps pending items across a restart, forgets acknowledged ones, replaces by key", async function () {
+    const file = join(dir, "sub", "outbox.jsonl");
+    const a = new Outbox(file, quiet);
+    a.put({ id: "1", url: "http://x/a", body: { n: 1 }, key: "report:7" });
+    a.put({ id: "2", url: "http://x/a", body: { n: 2 }, key: "report:7" }); // supersedes 1
+    a.put({ id: "3", url: "http://x/b", body: { n: 3 } });
+    a.ack("3");
+    appendFileSync(file, '{"put": {"id": "torn'); // a crash mid-write
+    const b = new Outbox(file, quiet);
+    expect(b.items().map((i) => i.id)).to.deep.equal(["2"]);
+    expect(readFileSync(file, "utf8").trim().split("\n")).to.have.length(1); // compacted on load
+  });
+
+  it("delivers in order, stops at an unreachable receiver and drops rejected items", async function () {
+    const file = join(dir, "outbox.jsonl");
+    const box = new Outbox(file, quiet);
+    for (const id of ["a", "b", "c", "d"]) box.put({ id, url: "u", body: {} });
+    const seen: string[] = [];
+    const delivered = await box.flush(async (item) => {
+      seen.push(item.id);
+      return item.id === "b" ? "rejected" : item.id === "c" ? "retry" : "sent";
+    });
+    expect(delivered).to.equal(1);
+    expect(seen).to.deep.equal(["a", "b", "c"]);
+    expect(box.items().map((i) => i.id)).to.deep.equal(["c", "d"]);
+  });
+
+  it("classifies HTTP outcomes", async function () {
+    const app = Fastify();
+    app.post("/ok", async () => ({}));
+    app.post("/dup", async (_r, reply) => reply.code(409).send({}));
+    app.post("/bad", async (_r, reply) => reply.code(400).send({}));
+    app.post("/busy", async (_r, reply) => reply.code(503).send({}));
+    app.post("/slow", async (_r, reply) => reply.code(429).send({}));
+    const url = await app.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const outcome = (path: string) => postJson({ id: path, url: `${url}${path}`, body: {} });
+      expect(await outcome("/ok")).to.equal("sent");
+      expect(await outcome("/dup")).to.equal("sent");
+      expect(await outcome("/bad")).to.equal("rejected");
+      expect(await outcome("/busy")).to.equal("retry");
+      expect(await outcome("/slow")).to.equal("retry");
+      expect(await postJson({ id: "x", url: "http://127.0.0.1:9/none", body: {} })).to.equal("retry");
+    } finally {
+      await app.close();
+    }
+  });
+});
