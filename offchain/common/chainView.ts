@@ -1,8 +1,9 @@
 /**
  * The chain view: StakeManager's device -> stake -> admitted map, rebuilt from logs and kept current.
  *
- * - Cold sync: paged eth_getLogs from the deployment block, the page size adapting (halved when a provider
- *   refuses a response as too large, doubled while pages come back small), with progress callbacks.
+ * - Cold sync: paged eth_getLogs from the deployment block, several pages in flight at once, each sized from
+ *   the density of logs seen so far (about `targetLogsPerPage`, growing at most fourfold per page, halved when a
+ *   provider refuses a response as too large), with progress callbacks.
  * - Following: each poll reads the head, checks that the block at its cursor still has the hash it recorded
  *   (a reorg otherwise), and reads logs up to `head - confirmations`. It keeps its own cursor (block number and
  *   hash); no node-side filters, so any node, restarted or load-balanced, serves it.
@@ -47,6 +48,10 @@ export interface ChainViewOptions {
   pollIntervalMs?: number;
   initialPageSize?: number;
   maxPageSize?: number;
+  /** Pages are sized to bring about this many logs (fewer, smaller responses beat one huge one). */
+  targetLogsPerPage?: number;
+  /** Pages requested at once while catching up. */
+  concurrency?: number;
   /** How many applied pages to keep for reorg repair. */
   keepCheckpoints?: number;
   backoffInitialMs?: number;
@@ -112,8 +117,11 @@ export class ChainView {
     this.options = {
       confirmations: config.confirmations ?? 0,
       pollIntervalMs: config.pollIntervalMs ?? 1000,
-      initialPageSize: config.initialPageSize ?? 10_000,
+      // Small first: the density of logs is unknown, and an oversized page costs a refused response.
+      initialPageSize: config.initialPageSize ?? 10,
       maxPageSize: config.maxPageSize ?? 100_000,
+      targetLogsPerPage: config.targetLogsPerPage ?? 5_000,
+      concurrency: config.concurrency ?? 4,
       keepCheckpoints: config.keepCheckpoints ?? 128,
       backoffInitialMs: config.backoffInitialMs ?? 250,
       backoffMaxMs: config.backoffMaxMs ?? 10_000,
@@ -168,42 +176,45 @@ export class ChainView {
     }
     let from = (this.cursor?.number ?? this.config.fromBlock - 1n) + 1n;
     while (from <= target) {
-      const to = from + BigInt(this.pageSize) - 1n < target ? from + BigInt(this.pageSize) - 1n : target;
-      const header = await this.block(to);
-      let logs: RawLog[];
-      try {
-        logs = await this.client.request({
-          method: "eth_getLogs",
-          params: [
-            {
-              address: this.config.stakeManager,
-              topics: [STAKE_EVENT_TOPICS],
-              fromBlock: `0x${from.toString(16)}`,
-              toBlock: `0x${to.toString(16)}`,
-            },
-          ],
-        } as never);
-      } catch (error) {
-        if (isTooLargeError(error) && this.pageSize > 1) {
-          this.pageSize = Math.max(1, Math.floor(this.pageSize / 2));
-          this.log.debug({ pageSize: this.pageSize }, "getLogs page too large, shrinking");
-          continue;
+      // Up to `concurrency` consecutive pages in flight at once (a node answers them in parallel), applied in
+      // order; the first failure ends the round.
+      const pages: Array<[bigint, bigint]> = [];
+      for (let start = from; start <= target && pages.length < this.options.concurrency;) {
+        const end = start + BigInt(this.pageSize) - 1n < target ? start + BigInt(this.pageSize) - 1n : target;
+        pages.push([start, end]);
+        start = end + 1n;
+      }
+      const results = await Promise.allSettled(pages.map(([start, end]) => this.fetchPage(start, end)));
+      for (const [i, result] of results.entries()) {
+        const [start, end] = pages[i];
+        if (result.status === "rejected") {
+          if (isTooLargeError(result.reason) && this.pageSize > 1) {
+            this.pageSize = Math.max(1, Math.floor(Number(end - start + 1n) / 2));
+            this.log.debug({ pageSize: this.pageSize }, "getLogs page too large, shrinking");
+            break;
+          }
+          throw result.reason;
         }
-        throw error;
+        const { header, logs } = result.value;
+        // The page must come from the chain whose block `end` we read; otherwise a reorg is under way.
+        if (logs.some((l) => BigInt(l.blockNumber) === end && l.blockHash !== header.hash)) {
+          throw new ReorgDuringSyncError(`block ${end} changed while its logs were read`);
+        }
+        const events = logs.filter((l) => !l.removed).map(decodeStakeLog);
+        for (const event of events) if (event) this.current.apply(event);
+        this.segments.push({ to: header, events });
+        changed ||= events.length > 0;
+        this.fold();
+        this.config.onProgress?.({
+          fromBlock: start,
+          toBlock: end,
+          target,
+          logs: logs.length,
+          pageSize: this.pageSize,
+        });
+        this.pageSize = this.nextPageSize(Number(end - start) + 1, logs.length);
+        from = end + 1n;
       }
-      // The page must come from the chain whose block `to` we just read; otherwise a reorg is under way.
-      if (logs.some((l) => BigInt(l.blockNumber) === to && l.blockHash !== header.hash)) {
-        throw new ReorgDuringSyncError(`block ${to} changed while its logs were read`);
-      }
-      const events = logs.filter((l) => !l.removed).map(decodeStakeLog);
-      for (const event of events) if (event) this.current.apply(event);
-      this.segments.push({ to: { number: to, hash: header.hash }, events });
-      changed ||= events.length > 0;
-      this.fold();
-      this.config.onProgress?.({ fromBlock: from, toBlock: to, target, logs: logs.length, pageSize: this.pageSize });
-      // Few logs came back: wider pages will do, up to the maximum.
-      if (logs.length < 2_000) this.pageSize = Math.min(this.options.maxPageSize, this.pageSize * 2);
-      from = to + 1n;
     }
     this.lastSyncedAt = this.now();
     if (changed) for (const listener of this.listeners) listener();
@@ -251,6 +262,32 @@ export class ChainView {
       wake?.();
       await loop;
     };
+  }
+
+  /** The last header of a page and the page's logs, in parallel: one round trip. */
+  private async fetchPage(from: bigint, to: bigint): Promise<{ header: Checkpoint; logs: RawLog[] }> {
+    const [header, logs] = await Promise.all([
+      this.block(to),
+      this.client.request({
+        method: "eth_getLogs",
+        params: [
+          {
+            address: this.config.stakeManager,
+            topics: [STAKE_EVENT_TOPICS],
+            fromBlock: `0x${from.toString(16)}`,
+            toBlock: `0x${to.toString(16)}`,
+          },
+        ],
+      } as never) as Promise<RawLog[]>,
+    ]);
+    return { header, logs };
+  }
+
+  /** Sizes the next page from the density of the last one, growing at most fourfold per page. */
+  private nextPageSize(blocks: number, logs: number): number {
+    const { targetLogsPerPage, maxPageSize } = this.options;
+    const byDensity = logs === 0 ? Infinity : Math.floor((blocks * targetLogsPerPage) / logs);
+    return Math.max(1, Math.min(maxPageSize, this.pageSize * 4, byDensity));
   }
 
   private async block(number: bigint): Promise<Checkpoint> {

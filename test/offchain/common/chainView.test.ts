@@ -114,7 +114,7 @@ describe("ChainView", function () {
     await expectViewMatchesChain(view, f);
     expect(progress.length).to.be.greaterThan(1);
     expect(progress[0].pageSize).to.equal(3);
-    expect(progress[1].pageSize).to.equal(6); // small pages grow
+    expect(progress[1].pageSize).to.be.greaterThan(3); // sparse pages grow
     const head = BigInt(await ethers.provider.getBlockNumber());
     const status = view.status();
     expect(status.head).to.equal(head);
