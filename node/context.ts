@@ -8,7 +8,7 @@ import type { ChainView } from "../offchain/common/chainView";
 import type { MessageType } from "../offchain/common/messages";
 import type { NodeConfig } from "./config";
 import type { NodeMetrics } from "./metrics";
-import type { Outbox } from "./outbox";
+import type { Outbox, OutboxItem } from "./outbox";
 
 /** Epoch numbering of the deployment's RewardsManager. */
 export interface Epochs {
@@ -63,6 +63,8 @@ export interface NodeContext {
   /** The chain view is older than the staleness bound. */
   stale(): boolean;
   sign(type: MessageType, message: Record<string, unknown>): Promise<Hex>;
+  /** Sends an outbox item to its receiver's configured URL (kept for later when none is configured). */
+  deliver(item: OutboxItem): Promise<"sent" | "retry" | "rejected">;
   /** Now, in unix seconds (overridable in tests). */
   nowSeconds(): bigint;
 }

@@ -139,6 +139,10 @@ export class EdgeNode {
           message: message as never,
         }),
       nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
+      deliver: async (item) => {
+        const base = config[item.target];
+        return base ? postJson(`${base.replace(/\/$/, "")}${item.path}`, item.body) : "retry";
+      },
     };
     this.role =
       config.role === "host"
@@ -207,7 +211,7 @@ export class EdgeNode {
     for (const timer of this.timers) clearInterval(timer);
     await this.drain();
     await this.role.stop();
-    await this.ctx.outbox.flush((item) => postJson(item, 2_000));
+    await this.ctx.outbox.flush((item) => this.ctx.deliver(item));
     await this.stopView?.();
     await this.app.close();
   }

@@ -12,8 +12,10 @@ import { dirname } from "node:path";
 
 export interface OutboxItem {
   id: string;
-  /** Where to POST it. */
-  url: string;
+  /** The receiver, resolved to its URL when sent (so a restart with a new URL still delivers). */
+  target: "oracle" | "billing";
+  /** The path under the receiver's URL. */
+  path: string;
   body: unknown;
   /** Items with the same key replace each other (a newer job report supersedes an unsent older one). */
   key?: string;
@@ -29,6 +31,7 @@ export interface OutboxLogger {
 export class Outbox {
   private readonly pending = new Map<string, OutboxItem>();
   private acked = 0;
+  private flushing: Promise<number> | null = null;
 
   constructor(
     private readonly file: string,
@@ -62,8 +65,16 @@ export class Outbox {
     if (this.acked > 100 && this.acked > this.pending.size) this.compact();
   }
 
-  /** Tries to send every pending item once, oldest first. Returns how many were delivered. */
-  async flush(send: Sender): Promise<number> {
+  /**
+   * Tries to send every pending item once, oldest first. Returns how many were delivered. Flushes never
+   * overlap: a call while one runs joins it (two would send the same items twice).
+   */
+  flush(send: Sender): Promise<number> {
+    this.flushing ??= this.flushOnce(send).finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  private async flushOnce(send: Sender): Promise<number> {
     let delivered = 0;
     for (const item of this.items()) {
       const outcome = await send(item);
@@ -72,7 +83,10 @@ export class Outbox {
         delivered += 1;
       } else if (outcome === "rejected") {
         // The receiver says the message itself is wrong: keeping it would block nothing but retry forever.
-        this.log.error({ id: item.id, url: item.url }, "outbox item rejected by its receiver; dropped");
+        this.log.error(
+          { id: item.id, target: item.target, path: item.path },
+          "outbox item rejected by its receiver; dropped",
+        );
         this.ack(item.id);
       } else {
         break; // the receiver is unreachable: keep order, try again later
@@ -110,13 +124,13 @@ export class Outbox {
   }
 }
 
-/** POSTs an item as JSON; classifies the outcome for the outbox. */
-export async function postJson(item: OutboxItem, timeoutMs = 5_000): Promise<"sent" | "retry" | "rejected"> {
+/** POSTs a body as JSON; classifies the outcome for the outbox. */
+export async function postJson(url: string, body: unknown, timeoutMs = 5_000): Promise<"sent" | "retry" | "rejected"> {
   try {
-    const response = await fetch(item.url, {
+    const response = await fetch(url, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(item.body),
+      body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (response.ok || response.status === 409) return "sent";

@@ -25,7 +25,6 @@ import {
 import { StakeType } from "../../offchain/common/stakeMap";
 import { type NodeContext, type RoleModule, epochAt } from "../context";
 import { NodeError } from "../errors";
-import { postJson } from "../outbox";
 
 const AddressSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" });
 const SignatureSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{130}$" });
@@ -203,7 +202,8 @@ export function createGateway(ctx: NodeContext): RoleModule {
       ctx.outbox.put({
         id: `report:${epoch}:${sequence}`,
         key: `report:${epoch}`,
-        url: `${ctx.config.oracle.replace(/\/$/, "")}/reports`,
+        target: "oracle",
+        path: "/reports",
         body: {
           gateway: ctx.device,
           epoch: epochText,
@@ -249,7 +249,8 @@ export function createGateway(ctx: NodeContext): RoleModule {
     });
     ctx.outbox.put({
       id: `usage:${sequence}`,
-      url: `${ctx.config.billing.replace(/\/$/, "")}/usage`,
+      target: "billing",
+      path: "/usage",
       body: { gateway: ctx.device, sequence: sequence.toString(), records, signature },
     });
     saveState(stateFile, state);
@@ -259,7 +260,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
     try {
       if (kind === "report") await report();
       else await flushUsage();
-      await ctx.outbox.flush((item) => postJson(item));
+      await ctx.outbox.flush(ctx.deliver);
     } catch (error) {
       log.warn({ err: (error as Error).message, kind }, "could not queue or send");
     }

@@ -5,7 +5,6 @@
 import type { FastifyInstance } from "fastify";
 
 import { type NodeContext, type RoleModule, epochAt } from "../context";
-import { postJson } from "../outbox";
 
 export function createStargate(ctx: NodeContext): RoleModule {
   const log = ctx.log.child({ component: "stargate" });
@@ -22,11 +21,12 @@ export function createStargate(ctx: NodeContext): RoleModule {
     ctx.outbox.put({
       id: `heartbeat:${epoch}:${timestamp}`,
       key: `heartbeat:${epoch}`,
-      url: `${ctx.config.oracle.replace(/\/$/, "")}/heartbeats`,
+      target: "oracle",
+      path: "/heartbeats",
       body: { stargate: ctx.device, epoch: epoch.toString(), timestamp: timestamp.toString(), signature },
     });
     lastHeartbeat = { epoch: epoch.toString(), timestamp: timestamp.toString() };
-    sent += await ctx.outbox.flush((item) => postJson(item));
+    sent += await ctx.outbox.flush(ctx.deliver);
   }
 
   const safeBeat = () =>

@@ -348,6 +348,54 @@ describe("edge-node", function () {
     });
   });
 
+  it("loses no report or usage across a restart while the oracle and billing are down", async function () {
+    const p = await loadFixture(protocolFixture);
+    await stakeFor(p, StakeType.Gateway, 25_000n * ONE, key(1));
+    await stakeFor(p, StakeType.Host, 100n * ONE, key(2));
+    const receiver = await startReceiver();
+    const downUrl = receiver.url.replace(/:\d+$/, ":9"); // nothing listens there
+    const flags = ["--oracle", downUrl, "--billing", downUrl, "--data-dir", join(dir, "restart")];
+    const gw = await startNode("gateway", key(1), flags);
+    await startNode("host", key(2), ["--gateway", gw.url]);
+    await waitFor("host routable", async () => (await status(gw.url)).gateway.hosts === 1);
+    for (let i = 0; i < 3; i++) {
+      expect((await submitJob(gw.url, customer, 31337, gw.device, { payload: `r${i}`, rounds: 2 })).status).to.equal(
+        200,
+      );
+    }
+    await waitFor("queued", async () => (await status(gw.url)).outboxPending >= 2);
+    await gw.node.close();
+    running.splice(running.indexOf(gw.node), 1);
+    try {
+      // Same device and data directory, receivers reachable now: everything pending arrives.
+      const again = await startNode("gateway", key(1), [
+        "--oracle",
+        receiver.url,
+        "--billing",
+        receiver.url,
+        "--data-dir",
+        join(dir, "restart"),
+      ]);
+      await waitFor("the report", () =>
+        receiver.received.reports.some((r) => r.entries.some((e: { jobs: string }) => e.jobs === "3")),
+      );
+      await waitFor(
+        "the usage of all three jobs",
+        () =>
+          receiver.received.usage
+            .flatMap((u) => u.records)
+            .filter((r) => r.metric === "jobs")
+            .reduce((a, r) => a + BigInt(r.quantity), 0n) === 3n,
+      );
+      await waitFor("an empty outbox", async () => (await status(again.url)).outboxPending === 0);
+      // Each batch arrived once (receivers dedupe anyway, but the sender must not double its traffic).
+      const sequences = receiver.received.usage.map((u) => u.sequence);
+      expect(new Set(sequences).size).to.equal(sequences.length);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it("an RPC outage does not make it flap: it reports staleness, and a stale gateway takes no new host", async function () {
     const p = await loadFixture(protocolFixture);
     await stakeFor(p, StakeType.Gateway, 25_000n * ONE, key(1));

@@ -16,9 +16,9 @@ describe("edge-node outbox", function () {
   it("keeps pending items across a restart, forgets acknowledged ones, replaces by key", async function () {
     const file = join(dir, "sub", "outbox.jsonl");
     const a = new Outbox(file, quiet);
-    a.put({ id: "1", url: "http://x/a", body: { n: 1 }, key: "report:7" });
-    a.put({ id: "2", url: "http://x/a", body: { n: 2 }, key: "report:7" }); // supersedes 1
-    a.put({ id: "3", url: "http://x/b", body: { n: 3 } });
+    a.put({ id: "1", target: "oracle", path: "/a", body: { n: 1 }, key: "report:7" });
+    a.put({ id: "2", target: "oracle", path: "/a", body: { n: 2 }, key: "report:7" }); // supersedes 1
+    a.put({ id: "3", target: "oracle", path: "/b", body: { n: 3 } });
     a.ack("3");
     appendFileSync(file, '{"put": {"id": "torn'); // a crash mid-write
     const b = new Outbox(file, quiet);
@@ -29,7 +29,7 @@ describe("edge-node outbox", function () {
   it("delivers in order, stops at an unreachable receiver and drops rejected items", async function () {
     const file = join(dir, "outbox.jsonl");
     const box = new Outbox(file, quiet);
-    for (const id of ["a", "b", "c", "d"]) box.put({ id, url: "u", body: {} });
+    for (const id of ["a", "b", "c", "d"]) box.put({ id, target: "billing", path: "/usage", body: {} });
     const seen: string[] = [];
     const delivered = await box.flush(async (item) => {
       seen.push(item.id);
@@ -38,6 +38,20 @@ describe("edge-node outbox", function () {
     expect(delivered).to.equal(1);
     expect(seen).to.deep.equal(["a", "b", "c"]);
     expect(box.items().map((i) => i.id)).to.deep.equal(["c", "d"]);
+  });
+
+  it("never runs two flushes at once", async function () {
+    const box = new Outbox(join(dir, "outbox.jsonl"), quiet);
+    for (const id of ["a", "b"]) box.put({ id, target: "oracle", path: "/x", body: {} });
+    const sent: string[] = [];
+    const send = async (item: { id: string }) => {
+      sent.push(item.id);
+      await new Promise((r) => setTimeout(r, 10));
+      return "sent" as const;
+    };
+    const [one, two] = await Promise.all([box.flush(send), box.flush(send)]);
+    expect(sent).to.deep.equal(["a", "b"]);
+    expect([one, two]).to.deep.equal([2, 2]);
   });
 
   it("classifies HTTP outcomes", async function () {
@@ -49,13 +63,13 @@ describe("edge-node outbox", function () {
     app.post("/slow", async (_r, reply) => reply.code(429).send({}));
     const url = await app.listen({ host: "127.0.0.1", port: 0 });
     try {
-      const outcome = (path: string) => postJson({ id: path, url: `${url}${path}`, body: {} });
+      const outcome = (path: string) => postJson(`${url}${path}`, {});
       expect(await outcome("/ok")).to.equal("sent");
       expect(await outcome("/dup")).to.equal("sent");
       expect(await outcome("/bad")).to.equal("rejected");
       expect(await outcome("/busy")).to.equal("retry");
       expect(await outcome("/slow")).to.equal("retry");
-      expect(await postJson({ id: "x", url: "http://127.0.0.1:9/none", body: {} })).to.equal("retry");
+      expect(await postJson("http://127.0.0.1:9/none", {})).to.equal("retry");
     } finally {
       await app.close();
     }
