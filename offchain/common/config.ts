@@ -1,0 +1,114 @@
+/**
+ * Layered configuration for the daemon and the services: flags, then environment variables (<PREFIX>_<NAME>),
+ * then an optional JSON file (--config), validated once against one TypeBox schema with defaults. Every problem is
+ * reported at once, under the name the user gave it (the flag, or the environment variable for secrets, which
+ * are never accepted as flags: other users can read a process's arguments).
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import type { TObject } from "@fastify/type-provider-typebox";
+import { Value } from "typebox/value";
+
+export interface OptionSpec {
+  flag: string;
+  key: string;
+  help: string;
+  /** Only from the environment or the config file. */
+  secret?: boolean;
+  kind?: "string" | "number" | "list" | "boolean";
+  /** A readable phrase for a pattern or enum mismatch ("an http(s) URL", "one of a, b"). */
+  expect?: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+}
+
+export function envName(prefix: string, key: string): string {
+  return `${prefix}_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+function coerce(option: OptionSpec, value: string): unknown {
+  if (option.kind === "list")
+    return value
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean);
+  if (option.kind === "number" && /^-?\d+$/.test(value)) return Number(value);
+  if (option.kind === "boolean" && /^(true|false)$/.test(value)) return value === "true";
+  return value;
+}
+
+export interface LoadOptions {
+  schema: TObject;
+  options: OptionSpec[];
+  envPrefix: string;
+  required: string[];
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/** Returns the validated configuration (with defaults) or throws ConfigError listing every problem. */
+export function loadLayeredConfig<T>({ schema, options, envPrefix, required, argv, env }: LoadOptions): T {
+  const parseOptions = Object.fromEntries([
+    ["config", { type: "string" as const }],
+    ["help", { type: "boolean" as const }],
+    ...options.filter((o) => !o.secret).map((o) => [o.flag, { type: "string" as const }]),
+  ]);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, options: parseOptions, strict: true, allowPositionals: false }).values as never;
+  } catch (error) {
+    const message = (error as Error).message;
+    const secret = options.find((o) => o.secret && message.includes(`--${o.flag}`));
+    throw new ConfigError([
+      secret ? `${message}: give it in ${envName(envPrefix, secret.key)} or the config file` : message,
+    ]);
+  }
+  const raw: Record<string, unknown> = {};
+  if (typeof values.config === "string") {
+    try {
+      Object.assign(raw, JSON.parse(readFileSync(values.config, "utf8")));
+    } catch (error) {
+      throw new ConfigError([`--config ${values.config}: ${(error as Error).message}`]);
+    }
+  }
+  for (const option of options) {
+    const fromEnv = env[envName(envPrefix, option.key)];
+    if (fromEnv !== undefined && fromEnv !== "") raw[option.key] = coerce(option, fromEnv);
+    const fromFlag = values[option.flag];
+    if (typeof fromFlag === "string") raw[option.key] = coerce(option, fromFlag);
+  }
+  const config = Value.Default(schema, raw) as Record<string, unknown>;
+  const nameOf = (key: string) => {
+    const option = options.find((o) => o.key === key);
+    return option ? (option.secret ? envName(envPrefix, option.key) : `--${option.flag}`) : key;
+  };
+  const problems: string[] = [];
+  for (const key of required) if (config[key] === undefined) problems.push(`${nameOf(key)} is required`);
+  for (const e of Value.Errors(schema, config) as Iterable<{ instancePath: string; message: string }>) {
+    const key = e.instancePath.replace(/^\//, "").split("/")[0];
+    if (key === "") {
+      if (!/required/.test(e.message)) problems.push(`config: ${e.message}`);
+      continue;
+    }
+    const option = options.find((o) => o.key === key);
+    if (option?.expect && /pattern|constant|anyOf|schema/.test(e.message))
+      problems.push(`${nameOf(key)} must be ${option.expect}`);
+    else problems.push(`${nameOf(key)}: ${e.message}`);
+  }
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  return config as T;
+}
+
+/** `--help` text: one line per option. */
+export function optionsHelp(options: OptionSpec[], envPrefix: string): string[] {
+  return [
+    ...options.map((o) => `  ${(o.secret ? envName(envPrefix, o.key) : `--${o.flag}`).padEnd(26)} ${o.help}`),
+    `  ${"--config".padEnd(26)} JSON file with any of the above (camelCase keys)`,
+    `  ${"--help".padEnd(26)} this text`,
+  ];
+}
