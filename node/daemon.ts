@@ -14,7 +14,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { type AddressBook, contractEntry, readAddressBook } from "../offchain/common/addressBook";
 import { rewardsManagerAbi, stakeManagerAbi } from "../offchain/common/abis";
 import { ChainView } from "../offchain/common/chainView";
-import { MESSAGE_TYPES, type MessageType, messageDomain } from "../offchain/common/messages";
+import { type MessageType, signMessage } from "../offchain/common/messages";
 import { StakeType } from "../offchain/common/stakeMap";
 import type { NodeConfig, Role } from "./config";
 import { type Epochs, type NodeContext, type RoleModule, WorkTracker } from "./context";
@@ -131,13 +131,7 @@ export class EdgeNode {
       epochs,
       serving: () => this.serving(),
       stale: () => this.stale(),
-      sign: (type: MessageType, message: Record<string, unknown>) =>
-        account.signTypedData({
-          domain: messageDomain(chainId),
-          types: MESSAGE_TYPES,
-          primaryType: type,
-          message: message as never,
-        }),
+      sign: (type: MessageType, message: Record<string, unknown>) => signMessage(account, chainId, type, message),
       nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
       deliver: async (item) => {
         const base = config[item.target];

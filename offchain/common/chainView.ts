@@ -160,11 +160,15 @@ export class ChainView {
     return () => this.listeners.delete(listener);
   }
 
-  /** One reconcile step: read the head, repair a reorg, read every new log up to the target. */
-  async syncOnce(): Promise<void> {
+  /**
+   * One reconcile step: read the head, repair a reorg, read every new log up to the target (`head -
+   * confirmations`, or `upTo` if lower: the oracle keeps a view that stops at an epoch's last block).
+   */
+  async syncOnce(upTo?: bigint): Promise<void> {
     const head = BigInt(await this.client.request({ method: "eth_blockNumber" }));
     this.head = head;
-    const target = head - BigInt(this.options.confirmations);
+    const confirmed = head - BigInt(this.options.confirmations);
+    const target = upTo !== undefined && upTo < confirmed ? upTo : confirmed;
     let changed = false;
     const cursor = this.cursor;
     if (cursor && cursor.number <= head) {

@@ -96,8 +96,8 @@ export function loadLayeredConfig<T>({ schema, options, envPrefix, required, arg
       continue;
     }
     const option = options.find((o) => o.key === key);
-    if (option?.expect && /pattern|constant|anyOf|schema/.test(e.message))
-      problems.push(`${nameOf(key)} must be ${option.expect}`);
+    // The option's own phrase reads better than the schema's ("must match pattern ^https?://...").
+    if (option?.expect) problems.push(`${nameOf(key)} must be ${option.expect}`);
     else problems.push(`${nameOf(key)}: ${e.message}`);
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);

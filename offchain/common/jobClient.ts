@@ -4,7 +4,7 @@
  */
 import type { Address, Hex, LocalAccount } from "viem";
 
-import { MESSAGE_TYPES, jobBodyHash, messageDomain } from "./messages";
+import { jobBodyHash, signMessage } from "./messages";
 
 export interface JobRequestBody {
   payload: string;
@@ -23,11 +23,11 @@ export async function signJobRequest(
   body: JobRequestBody,
   timestamp = BigInt(Math.floor(Date.now() / 1000)),
 ): Promise<SignedJobRequest> {
-  const signature: Hex = await account.signTypedData({
-    domain: messageDomain(chainId),
-    types: MESSAGE_TYPES,
-    primaryType: "JobRequest",
-    message: { customer: account.address, gateway, bodyHash: jobBodyHash(body), timestamp },
+  const signature = await signMessage(account, chainId, "JobRequest", {
+    customer: account.address,
+    gateway,
+    bodyHash: jobBodyHash(body),
+    timestamp,
   });
   return {
     body,

@@ -10,6 +10,7 @@ import canonicalize from "canonicalize";
 import {
   type Address,
   type Hex,
+  type LocalAccount,
   type TypedDataDomain,
   concatHex,
   keccak256,
@@ -94,6 +95,54 @@ export function jobBodyHash(body: unknown): Hex {
 /** keccak256 of the records' RFC 8785 canonical JSON. */
 export function usageRecordsHash(records: readonly UsageRecord[]): Hex {
   return keccak256(stringToHex(canonicalize(records) ?? "[]"));
+}
+
+/** Signs `message` as `type` in the protocol's message domain. */
+export function signMessage(
+  account: Pick<LocalAccount, "signTypedData">,
+  chainId: number,
+  type: MessageType,
+  message: Record<string, unknown>,
+): Promise<Hex> {
+  return account.signTypedData({
+    domain: messageDomain(chainId),
+    types: MESSAGE_TYPES,
+    primaryType: type,
+    message: message as never,
+  });
+}
+
+/** A job report as gateways POST it to the oracle (decimal strings: job counts can exceed 2^53). */
+export interface JobReportBody {
+  gateway: Address;
+  epoch: string;
+  sequence: string;
+  entries: Array<{ host: string; jobs: string }>;
+  signature: Hex;
+}
+
+/** Signs a gateway's report of `entries` for `epoch` and returns the body the oracle takes. */
+export async function signJobReport(
+  account: Pick<LocalAccount, "address" | "signTypedData">,
+  chainId: number,
+  epoch: bigint,
+  sequence: bigint,
+  entries: readonly JobReportEntry[],
+): Promise<JobReportBody> {
+  const entriesHash = jobEntriesHash(entries);
+  const signature = await signMessage(account, chainId, "JobReport", {
+    gateway: account.address,
+    epoch,
+    sequence,
+    entriesHash,
+  });
+  return {
+    gateway: account.address,
+    epoch: epoch.toString(),
+    sequence: sequence.toString(),
+    entries: entries.map((e) => ({ host: e.host, jobs: e.jobs.toString() })),
+    signature,
+  };
 }
 
 /** Recovers who signed `message` as `type`; a malformed signature recovers nobody (undefined). */

@@ -36,3 +36,14 @@ export function packEntries(entries: readonly ScoreEntry[]): Hex {
 export function entriesHash(packed: Hex): Hex {
   return keccak256(packed);
 }
+
+/** The inverse of packEntries (for auditing posted batches). */
+export function unpackEntries(packed: string): Array<{ stakeId: bigint; score: number }> {
+  const bytes = Buffer.from(packed.replace(/^0x/, ""), "hex");
+  if (bytes.length % 10 !== 0) throw new RangeError(`${bytes.length} bytes is not a whole number of entries`);
+  const out: Array<{ stakeId: bigint; score: number }> = [];
+  for (let i = 0; i < bytes.length; i += 10) {
+    out.push({ stakeId: bytes.readBigUInt64BE(i), score: bytes.readUInt16BE(i + 8) });
+  }
+  return out;
+}

@@ -1,0 +1,95 @@
+/**
+ * The oracle's command line.
+ *
+ *   npm run -s oracle -- score --reports R.json --admitted A.json --epoch N [--heartbeats H.json]
+ *       Recomputes an epoch's scores from published inputs; prints only {"epoch":N,"scores":[...]}.
+ *   npm run -s oracle -- serve [options]      (see `serve --help` and docs/oracle.md)
+ *
+ * Exit codes: 0 success, 2 bad input or configuration, 1 anything else.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+import { type AdmittedInput, type HeartbeatInput, type ReportInput, ScoringInputError, scoreEpoch } from "./scoring";
+
+class UsageError extends Error {}
+
+function readJson(path: string, what: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} from ${path}: ${(error as Error).message}`);
+  }
+}
+
+export function scoreCommand(argv: string[]): string {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        reports: { type: "string" },
+        admitted: { type: "string" },
+        epoch: { type: "string" },
+        heartbeats: { type: "string" },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (!values.reports || !values.admitted || values.epoch === undefined) {
+    throw new UsageError("usage: score --reports R.json --admitted A.json --epoch N [--heartbeats H.json]");
+  }
+  if (!/^\d+$/.test(values.epoch)) throw new UsageError(`--epoch "${values.epoch}" is not a non-negative integer`);
+  const reports = readJson(values.reports, "reports");
+  const admitted = readJson(values.admitted, "the admitted set") as Partial<AdmittedInput>;
+  const heartbeats = values.heartbeats ? readJson(values.heartbeats, "heartbeats") : [];
+  if (!Array.isArray(reports)) throw new UsageError(`${values.reports}: expected an array of reports`);
+  if (!Array.isArray(heartbeats)) throw new UsageError(`${values.heartbeats}: expected an array of heartbeats`);
+  for (const key of ["hosts", "gateways", "stargates"] as const) {
+    if (!Array.isArray(admitted?.[key])) throw new UsageError(`${values.admitted}: "${key}" must be an array`);
+  }
+  const scores = scoreEpoch(
+    values.epoch,
+    reports as ReportInput[],
+    admitted as AdmittedInput,
+    heartbeats as HeartbeatInput[],
+  );
+  return JSON.stringify({ epoch: Number(values.epoch), scores });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === "score") {
+      process.stdout.write(scoreCommand(rest) + "\n");
+      return 0;
+    }
+    if (command === "serve") {
+      const { serveCommand } = await import("./serve");
+      return await serveCommand(rest);
+    }
+    throw new UsageError(
+      "usage: oracle score --reports R.json --admitted A.json --epoch N [--heartbeats H.json] | oracle serve [options]",
+    );
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ScoringInputError) {
+      process.stderr.write(`oracle: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`oracle: ${(error as Error).stack ?? error}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,278 @@
+/**
+ * The oracle's SQLite database: accepted reports and heartbeats, closed epochs (admitted set, scores, batches),
+ * the relay queue to peer instances, and (through TxSender) the transactions it sent. WAL mode, one writer.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+import type { AdmittedInput, Score } from "./scoring";
+
+export interface StoredReport {
+  gateway: string;
+  epoch: number;
+  sequence: number;
+  entries: Array<{ host: string; jobs: string }>;
+  entriesHash: string;
+  signature: string;
+  receivedAt: number;
+}
+
+export interface StoredHeartbeat {
+  stargate: string;
+  epoch: number;
+  timestamp: number;
+  signature: string;
+}
+
+export interface BatchRecord {
+  epoch: number;
+  batchIndex: number;
+  /** Packed entries as posted (hex). */
+  entries: string;
+  entriesHash: string;
+  txHash: string | null;
+  posted: boolean;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  status: "closed" | "posted";
+  endBlock: number;
+  admitted: AdmittedInput;
+  scores: Score[];
+  /** device -> stake id at the epoch's end, for the scored devices. */
+  stakes: Record<string, string>;
+  closedAt: number;
+  postedAt: number | null;
+}
+
+export type InsertOutcome = "inserted" | "duplicate" | "conflict";
+
+export class OracleStore {
+  readonly db: Database.Database;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.exec(`
+      create table if not exists meta (key text primary key, value text not null);
+      create table if not exists reports (
+        gateway text not null, epoch integer not null, sequence integer not null, entries text not null,
+        entries_hash text not null, signature text not null, received_at integer not null,
+        primary key (gateway, epoch, sequence));
+      create table if not exists heartbeats (
+        stargate text not null, epoch integer not null, timestamp integer not null, signature text not null,
+        primary key (stargate, epoch, timestamp));
+      create table if not exists epochs (
+        epoch integer primary key, status text not null, end_block integer not null, admitted text not null,
+        scores text not null, stakes text not null, closed_at integer not null, posted_at integer);
+      create table if not exists batches (
+        epoch integer not null, batch_index integer not null, entries text not null, entries_hash text not null,
+        tx_hash text, posted integer not null default 0, primary key (epoch, batch_index));
+      create table if not exists relay (
+        id integer primary key autoincrement, peer text not null, path text not null, body text not null);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare("select value from meta where key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db
+      .prepare("insert into meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value")
+      .run(key, value);
+  }
+
+  /** Stores a report once; the same (gateway, epoch, sequence) again is a duplicate if identical, else a conflict. */
+  insertReport(report: StoredReport): InsertOutcome {
+    const existing = this.db
+      .prepare("select entries_hash, signature from reports where gateway = ? and epoch = ? and sequence = ?")
+      .get(report.gateway, report.epoch, report.sequence) as { entries_hash: string; signature: string } | undefined;
+    if (existing) return existing.entries_hash === report.entriesHash ? "duplicate" : "conflict";
+    this.db
+      .prepare(
+        "insert into reports (gateway, epoch, sequence, entries, entries_hash, signature, received_at) values (?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(
+        report.gateway,
+        report.epoch,
+        report.sequence,
+        JSON.stringify(report.entries),
+        report.entriesHash,
+        report.signature,
+        report.receivedAt,
+      );
+    return "inserted";
+  }
+
+  reports(epoch: number): StoredReport[] {
+    return (
+      this.db.prepare("select * from reports where epoch = ? order by gateway, sequence").all(epoch) as Array<{
+        gateway: string;
+        epoch: number;
+        sequence: number;
+        entries: string;
+        entries_hash: string;
+        signature: string;
+        received_at: number;
+      }>
+    ).map((r) => ({
+      gateway: r.gateway,
+      epoch: r.epoch,
+      sequence: r.sequence,
+      entries: JSON.parse(r.entries),
+      entriesHash: r.entries_hash,
+      signature: r.signature,
+      receivedAt: r.received_at,
+    }));
+  }
+
+  insertHeartbeat(heartbeat: StoredHeartbeat): InsertOutcome {
+    const result = this.db
+      .prepare("insert or ignore into heartbeats (stargate, epoch, timestamp, signature) values (?, ?, ?, ?)")
+      .run(heartbeat.stargate, heartbeat.epoch, heartbeat.timestamp, heartbeat.signature);
+    return result.changes === 1 ? "inserted" : "duplicate";
+  }
+
+  heartbeats(epoch: number): StoredHeartbeat[] {
+    return this.db
+      .prepare(
+        "select stargate, epoch, timestamp, signature from heartbeats where epoch = ? order by stargate, timestamp",
+      )
+      .all(epoch) as StoredHeartbeat[];
+  }
+
+  saveClosedEpoch(record: EpochRecord, batches: Array<{ entries: string; entriesHash: string }>): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "insert into epochs (epoch, status, end_block, admitted, scores, stakes, closed_at, posted_at) values (?, 'closed', ?, ?, ?, ?, ?, null)",
+        )
+        .run(
+          record.epoch,
+          record.endBlock,
+          JSON.stringify(record.admitted),
+          JSON.stringify(record.scores),
+          JSON.stringify(record.stakes),
+          record.closedAt,
+        );
+      const insert = this.db.prepare(
+        "insert into batches (epoch, batch_index, entries, entries_hash) values (?, ?, ?, ?)",
+      );
+      batches.forEach((b, i) => insert.run(record.epoch, i, b.entries, b.entriesHash));
+    })();
+  }
+
+  epoch(epoch: number): EpochRecord | undefined {
+    const row = this.db.prepare("select * from epochs where epoch = ?").get(epoch) as
+      | {
+          epoch: number;
+          status: "closed" | "posted";
+          end_block: number;
+          admitted: string;
+          scores: string;
+          stakes: string;
+          closed_at: number;
+          posted_at: number | null;
+        }
+      | undefined;
+    if (!row) return undefined;
+    return {
+      epoch: row.epoch,
+      status: row.status,
+      endBlock: row.end_block,
+      admitted: JSON.parse(row.admitted),
+      scores: JSON.parse(row.scores),
+      stakes: JSON.parse(row.stakes),
+      closedAt: row.closed_at,
+      postedAt: row.posted_at,
+    };
+  }
+
+  epochs(): Array<{ epoch: number; status: string }> {
+    return this.db.prepare("select epoch, status from epochs order by epoch").all() as Array<{
+      epoch: number;
+      status: string;
+    }>;
+  }
+
+  lastClosedEpoch(): number | undefined {
+    return (this.db.prepare("select max(epoch) e from epochs").get() as { e: number | null }).e ?? undefined;
+  }
+
+  lastPostedEpoch(): number | undefined {
+    return (
+      (this.db.prepare("select max(epoch) e from epochs where status = 'posted'").get() as { e: number | null }).e ??
+      undefined
+    );
+  }
+
+  unpostedEpochs(): number[] {
+    return (
+      this.db.prepare("select epoch from epochs where status = 'closed' order by epoch").all() as Array<{
+        epoch: number;
+      }>
+    ).map((r) => r.epoch);
+  }
+
+  batches(epoch: number): BatchRecord[] {
+    return (
+      this.db.prepare("select * from batches where epoch = ? order by batch_index").all(epoch) as Array<{
+        epoch: number;
+        batch_index: number;
+        entries: string;
+        entries_hash: string;
+        tx_hash: string | null;
+        posted: number;
+      }>
+    ).map((b) => ({
+      epoch: b.epoch,
+      batchIndex: b.batch_index,
+      entries: b.entries,
+      entriesHash: b.entries_hash,
+      txHash: b.tx_hash,
+      posted: b.posted === 1,
+    }));
+  }
+
+  markBatchPosted(epoch: number, batchIndex: number, txHash: string | null): void {
+    this.db
+      .prepare("update batches set posted = 1, tx_hash = coalesce(?, tx_hash) where epoch = ? and batch_index = ?")
+      .run(txHash, epoch, batchIndex);
+  }
+
+  markEpochPosted(epoch: number, at: number): void {
+    this.db.prepare("update epochs set status = 'posted', posted_at = ? where epoch = ?").run(at, epoch);
+  }
+
+  enqueueRelay(peers: string[], path: string, body: unknown): void {
+    const insert = this.db.prepare("insert into relay (peer, path, body) values (?, ?, ?)");
+    const text = JSON.stringify(body);
+    for (const peer of peers) insert.run(peer, path, text);
+  }
+
+  relayItems(limit = 100): Array<{ id: number; peer: string; path: string; body: string }> {
+    return this.db.prepare("select * from relay order by id limit ?").all(limit) as Array<{
+      id: number;
+      peer: string;
+      path: string;
+      body: string;
+    }>;
+  }
+
+  dropRelay(id: number): void {
+    this.db.prepare("delete from relay where id = ?").run(id);
+  }
+
+  relayPending(): number {
+    return (this.db.prepare("select count(*) n from relay").get() as { n: number }).n;
+  }
+}
