@@ -18,6 +18,8 @@
  * report counts the sum of its entries.
  */
 
+import { HostIndex } from "./hostIndex";
+
 export const MAX_SCORE = 20_000;
 const UNIT = 10_000;
 const SAFE = Number.MAX_SAFE_INTEGER;
@@ -55,6 +57,16 @@ export class ScoringInputError extends Error {
 }
 
 const lower = (address: string) => address.toLowerCase();
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const DIGITS = /^\d+$/;
+
+/** parseJobs for the k-th entry of a report; names the entry only when it is bad (no string built per entry). */
+function entryJobs(value: number | string | bigint, where: string, k: number): Jobs {
+  if (typeof value === "string" && value.length < 16 && DIGITS.test(value)) return Number(value);
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  return parseJobs(value, `${where}.entries[${k}]`);
+}
 
 /** A non-negative integer from a JSON number or a decimal string; a number only while exact. */
 export function parseJobs(value: number | string | bigint, where: string): Jobs {
@@ -70,7 +82,7 @@ export function parseJobs(value: number | string | bigint, where: string): Jobs 
     }
     return value;
   }
-  if (typeof value !== "string" || !/^\d+$/.test(value)) {
+  if (typeof value !== "string" || !DIGITS.test(value)) {
     throw new ScoringInputError(`${where}: jobs must be a non-negative integer or a decimal string`);
   }
   return value.length < 16 ? Number(value) : toJobs(BigInt(value));
@@ -115,13 +127,26 @@ function peerScore(jobs: Jobs, peers: number, total: Jobs): number {
 
 interface Winner {
   sequence: bigint;
+  report: ReportInput;
+  where: string;
   /** The canonical form of the entries, computed only when two reports tie on the sequence. */
   key?: string;
-  entries: Map<string, Jobs>;
 }
 
-const canonical = (entries: Map<string, Jobs>) =>
-  [...entries]
+/** A report's entries as host -> summed jobs, every field validated. */
+function parseEntries(report: ReportInput, where: string): Map<string, Jobs> {
+  const entries = new Map<string, Jobs>();
+  report.entries.forEach((entry, k) => {
+    if (typeof entry?.host !== "string") throw new ScoringInputError(`${where}.entries[${k}].host must be an address`);
+    const jobs = entryJobs(entry.jobs, where, k);
+    const host = lower(entry.host);
+    entries.set(host, add(entries.get(host) ?? 0, jobs));
+  });
+  return entries;
+}
+
+const canonical = (report: ReportInput, where: string) =>
+  [...parseEntries(report, where)]
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([host, jobs]) => `${host}:${jobs}`)
     .join(",");
@@ -134,9 +159,11 @@ export function scoreEpoch(
   heartbeats: readonly HeartbeatInput[] = [],
 ): Score[] {
   const epoch = toBigInt(epochValue, "epoch");
-  const admittedHosts = new Set(admitted.hosts.map(lower));
   const admittedGateways = new Set(admitted.gateways.map(lower));
   const admittedStargates = new Set(admitted.stargates.map(lower));
+  // Admitted hosts get dense ids in sorted order: per-host sums live in arrays, and the output comes out sorted.
+  const hostNames = [...new Set(admitted.hosts.map(lower))].sort(byString);
+  const hostIndex = new HostIndex(hostNames);
 
   // The winning report of each admitted gateway.
   const winners = new Map<string, Winner>();
@@ -151,59 +178,94 @@ export function scoreEpoch(
     const sequence = toBigInt(report.sequence, `${where}.sequence`);
     const current = winners.get(gateway);
     if (current && current.sequence > sequence) return;
-    const entries = new Map<string, Jobs>();
+    // Equal sequences: keep the canonically greatest entries, so the result is independent of input order.
+    if (current && current.sequence === sequence) {
+      current.key ??= canonical(current.report, current.where);
+      const key = canonical(report, where);
+      if (key > current.key) winners.set(gateway, { sequence, report, where, key });
+      return;
+    }
+    winners.set(gateway, { sequence, report, where });
+  });
+
+  // Per host id, interleaved so one entry touches one place: acc[2id] = J_h (-1 until reported), acc[2id + 1] = the
+  // sum of j * s. Per report: seen[2id] = the last report that listed the host, seen[2id + 1] = its place in `peers`.
+  const n = hostNames.length;
+  const acc: Jobs[] = new Array<Jobs>(2 * n);
+  for (let i = 0; i < 2 * n; i += 2) {
+    acc[i] = -1;
+    acc[i + 1] = 0;
+  }
+  const seen = new Int32Array(2 * n).fill(-1);
+  let round = 0;
+  for (const { report, where } of winners.values()) {
+    const peers: number[] = [];
+    const peerJobs: Jobs[] = [];
+    let total: Jobs = 0;
     report.entries.forEach((entry, k) => {
       if (typeof entry?.host !== "string")
         throw new ScoringInputError(`${where}.entries[${k}].host must be an address`);
-      const jobs = parseJobs(entry.jobs, `${where}.entries[${k}]`);
-      const host = lower(entry.host);
-      entries.set(host, add(entries.get(host) ?? 0, jobs));
-    });
-    // Equal sequences: keep the canonically greatest entries, so the result is independent of input order.
-    if (current && current.sequence === sequence) {
-      current.key ??= canonical(current.entries);
-      const key = canonical(entries);
-      if (key > current.key) winners.set(gateway, { sequence, key, entries });
-      return;
-    }
-    winners.set(gateway, { sequence, entries });
-  });
-
-  // Per host: sum of jobs J_h and sum of j * s.
-  const jobsOf = new Map<string, Jobs>();
-  const weightedOf = new Map<string, Jobs>();
-  for (const { entries } of winners.values()) {
-    const peers: Array<[string, Jobs]> = [];
-    let total: Jobs = 0;
-    for (const [host, jobs] of entries) {
-      if (!admittedHosts.has(host)) continue;
-      peers.push([host, jobs]);
+      const jobs = entryJobs(entry.jobs, where, k);
+      const id = hostIndex.get(entry.host);
+      if (id === undefined) return;
+      if (seen[2 * id] !== round) {
+        seen[2 * id] = round;
+        seen[2 * id + 1] = peers.length;
+        peers.push(id);
+        peerJobs.push(jobs);
+      } else {
+        const at = seen[2 * id + 1];
+        peerJobs[at] = add(peerJobs[at], jobs);
+      }
       total = add(total, jobs);
-    }
-    for (const [host, jobs] of peers) {
+    });
+    round++;
+    for (let p = 0; p < peers.length; p++) {
+      const id = peers[p];
+      const jobs = peerJobs[p];
       const s = peerScore(jobs, peers.length, total);
-      jobsOf.set(host, add(jobsOf.get(host) ?? 0, jobs));
+      const before = acc[2 * id];
+      acc[2 * id] = before === -1 ? jobs : add(before, jobs);
       const weighted: Jobs = typeof jobs === "number" && jobs * s <= SAFE ? jobs * s : toJobs(BigInt(jobs) * BigInt(s));
-      weightedOf.set(host, add(weightedOf.get(host) ?? 0, weighted));
+      acc[2 * id + 1] = add(acc[2 * id + 1], weighted);
     }
   }
 
   const scores: Score[] = [];
-  for (const [host, jobs] of jobsOf) {
-    const weighted = weightedOf.get(host)!;
+  for (let id = 0; id < n; id++) {
+    const jobs = acc[2 * id];
+    if (jobs === -1) continue;
+    const weighted = acc[2 * id + 1];
     let score = 0;
     if (typeof jobs === "number" && typeof weighted === "number") score = jobs === 0 ? 0 : floorDiv(weighted, jobs);
     else if (BigInt(jobs) !== 0n) score = Number(BigInt(weighted) / BigInt(jobs));
-    scores.push({ device: host, role: "host", score });
+    scores.push({ device: hostNames[id], role: "host", score });
   }
-  for (const gateway of winners.keys()) scores.push({ device: gateway, role: "gateway", score: UNIT });
+  const others: Score[] = [];
+  for (const gateway of winners.keys()) others.push({ device: gateway, role: "gateway", score: UNIT });
   const beating = new Set<string>();
   heartbeats.forEach((hb, i) => {
     if (typeof hb?.stargate !== "string") throw new ScoringInputError(`heartbeats[${i}].stargate must be an address`);
     if (toBigInt(hb.epoch, `heartbeats[${i}].epoch`) === epoch) beating.add(lower(hb.stargate));
   });
   for (const stargate of beating) {
-    if (admittedStargates.has(stargate)) scores.push({ device: stargate, role: "stargate", score: UNIT });
+    if (admittedStargates.has(stargate)) others.push({ device: stargate, role: "stargate", score: UNIT });
   }
-  return scores.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.role < b.role ? -1 : 1));
+  // Hosts are already in order; merge the few gateways and stargates in.
+  return mergeSorted(scores, others.sort(byDevice));
+}
+
+const byDevice = (a: Score, b: Score) =>
+  a.device < b.device ? -1 : a.device > b.device ? 1 : a.role < b.role ? -1 : a.role > b.role ? 1 : 0;
+
+function mergeSorted(a: Score[], b: Score[]): Score[] {
+  if (b.length === 0) return a;
+  const out: Score[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j === b.length || (i < a.length && byDevice(a[i], b[j]) <= 0)) out.push(a[i++]);
+    else out.push(b[j++]);
+  }
+  return out;
 }

@@ -45,6 +45,7 @@ export const ORACLE_ERRORS = {
   ORACLE_EPOCH_IN_FUTURE: 400,
   ORACLE_EPOCH_MISMATCH: 400,
   ORACLE_DUPLICATE_HOST: 400,
+  ORACLE_JOBS_OUT_OF_RANGE: 400,
   ORACLE_TIMESTAMP_OUT_OF_RANGE: 400,
   ORACLE_BAD_SIGNATURE: 401,
   ORACLE_SENDER_NOT_STAKED: 403,
@@ -55,6 +56,8 @@ export const ORACLE_ERRORS = {
   ORACLE_BATCH_MISMATCH: 409,
   ORACLE_UNKNOWN_EPOCH: 404,
 } as const;
+
+const LEADING_ZEROS = /^0+(?=\d)/;
 
 export class OracleError extends Error {
   override readonly name = "OracleError";
@@ -636,30 +639,41 @@ export class OracleService {
         const epoch = BigInt(body.epoch);
         this.epochOpen(epoch);
         const hosts = new Set<string>();
-        for (const entry of body.entries) {
+        // Stored and published canonical: lowercase hosts, job counts without leading zeros.
+        const entries = body.entries.map((entry) => {
           const host = entry.host.toLowerCase();
           if (hosts.has(host)) throw new OracleError("ORACLE_DUPLICATE_HOST", `host ${entry.host} appears twice`);
           hosts.add(host);
+          return { host, jobs: entry.jobs.length > 1 ? entry.jobs.replace(LEADING_ZEROS, "") : entry.jobs };
+        });
+        let entriesHash: Hex;
+        try {
+          entriesHash = jobEntriesHash(entries);
+        } catch (error) {
+          if (error instanceof RangeError) throw new OracleError("ORACLE_JOBS_OUT_OF_RANGE", error.message);
+          throw error;
         }
-        const entries = body.entries.map((e) => ({ host: e.host, jobs: BigInt(e.jobs) }));
         const signer = await recoverSigner(
           this.chainId,
           "JobReport",
-          { gateway: body.gateway, epoch, sequence: BigInt(body.sequence), entriesHash: jobEntriesHash(entries) },
+          { gateway: body.gateway, epoch, sequence: BigInt(body.sequence), entriesHash },
           body.signature,
         );
         if (!signer || signer !== getAddress(body.gateway))
           throw new OracleError("ORACLE_BAD_SIGNATURE", "the report is not signed by its gateway");
         this.requireAdmitted(body.gateway, StakeType.Gateway);
-        const outcome = this.store.insertReport({
-          gateway: body.gateway.toLowerCase(),
-          epoch: Number(epoch),
-          sequence: Number(body.sequence),
-          entries: body.entries.map((e) => ({ host: e.host.toLowerCase(), jobs: e.jobs })),
-          entriesHash: jobEntriesHash(entries),
-          signature: body.signature,
-          receivedAt: this.now(),
-        });
+        const outcome = this.store.insertReport(
+          {
+            gateway: body.gateway.toLowerCase(),
+            epoch: Number(epoch),
+            sequence: Number(body.sequence),
+            entries,
+            entriesHash,
+            signature: body.signature,
+            receivedAt: this.now(),
+          },
+          { peers: this.config.peers, body },
+        );
         if (outcome === "conflict") {
           throw new OracleError(
             "ORACLE_REPORT_CONFLICT",
@@ -667,8 +681,6 @@ export class OracleService {
           );
         }
         this.metrics.reports.inc({ outcome: outcome === "inserted" ? "accepted" : "duplicate" });
-        if (outcome === "inserted" && this.config.peers.length)
-          this.store.enqueueRelay(this.config.peers, "/reports", body);
         return { status: outcome === "inserted" ? "accepted" : "duplicate" };
       },
     );
@@ -703,15 +715,16 @@ export class OracleService {
         if (!signer || signer !== getAddress(body.stargate))
           throw new OracleError("ORACLE_BAD_SIGNATURE", "the heartbeat is not signed by its stargate");
         this.requireAdmitted(body.stargate, StakeType.Stargate);
-        const outcome = this.store.insertHeartbeat({
-          stargate: body.stargate.toLowerCase(),
-          epoch: Number(epoch),
-          timestamp: Number(timestamp),
-          signature: body.signature,
-        });
+        const outcome = this.store.insertHeartbeat(
+          {
+            stargate: body.stargate.toLowerCase(),
+            epoch: Number(epoch),
+            timestamp: Number(timestamp),
+            signature: body.signature,
+          },
+          { peers: this.config.peers, body },
+        );
         this.metrics.heartbeats.inc({ outcome: outcome === "inserted" ? "accepted" : "duplicate" });
-        if (outcome === "inserted" && this.config.peers.length)
-          this.store.enqueueRelay(this.config.peers, "/heartbeats", body);
         return { status: outcome === "inserted" ? "accepted" : "duplicate" };
       },
     );

@@ -8,7 +8,6 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ethers, network } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
-import * as prettier from "prettier";
 
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 
@@ -29,6 +28,7 @@ import { toBatches } from "../../offchain/common/batches";
 import type { ScoreEntry } from "../../offchain/common/scoreBatch";
 import { DEFAULT_YIELD_PARAMS } from "../../offchain/common/yield";
 import { DAY, StakeType } from "../../test/shared/constants";
+import { replaceBetween, writeFormatted } from "./report";
 
 const ROOT = join(__dirname, "..", "..");
 const OUT = join(ROOT, "bench", "gas.json");
@@ -299,15 +299,6 @@ async function main(): Promise<void> {
   await writeDocTable(sorted);
 }
 
-function replaceBetween(doc: string, marker: string, lines: string[]): string {
-  const start = `<!-- ${marker}:start -->`;
-  const end = `<!-- ${marker}:end -->`;
-  const from = doc.indexOf(start);
-  const to = doc.indexOf(end);
-  if (from < 0 || to < 0) throw new Error(`${DOC} lacks the ${start} / ${end} markers`);
-  return doc.slice(0, from + start.length) + "\n" + lines.join("\n") + "\n" + doc.slice(to);
-}
-
 /** Rewrites the tables between the markers of docs/gas.md from the whole snapshot. */
 async function writeDocTable(snapshot: Record<string, number>): Promise<void> {
   if (!existsSync(DOC)) return;
@@ -335,8 +326,7 @@ async function writeDocTable(snapshot: Record<string, number>): Promise<void> {
   let updated = readFileSync(DOC, "utf8");
   updated = replaceBetween(updated, "gas-table", lines);
   updated = replaceBetween(updated, "gas-scaling", scaling);
-  // Formatted as `npm run lint` expects, so a benchmark run never leaves the tree failing the format check.
-  writeFileSync(DOC, await prettier.format(updated, { ...(await prettier.resolveConfig(DOC)), filepath: DOC }));
+  await writeFormatted(DOC, updated);
   console.log(`updated ${DOC}`);
 }
 

@@ -10,17 +10,17 @@
  *   npm run bench:node
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { artifacts } from "hardhat";
 import { ethers } from "ethers";
 import { http, createPublicClient, type Address } from "viem";
-import * as prettier from "prettier";
 
 import { ChainView } from "../../offchain/common/chainView";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
+import { writeBenchResults } from "./report";
 
 const ROOT = join(__dirname, "..", "..");
 const OUT = join(ROOT, "bench", "node.json");
@@ -260,10 +260,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const sorted = Object.fromEntries(Object.entries(results).sort(([a], [b]) => a.localeCompare(b)));
-  writeFileSync(OUT, JSON.stringify(sorted, null, 2) + "\n");
-  console.table(sorted);
-  await writeDoc(sorted);
+  await writeBenchResults(OUT, DOC, "node-bench", results, TARGETS);
 }
 
 const TARGETS: Record<string, string> = {
@@ -272,17 +269,6 @@ const TARGETS: Record<string, string> = {
   "eviction.p99.ms": "<= 250 ms",
   "memory.stakes10k.mb": "<= 100 MB",
 };
-
-async function writeDoc(results: Record<string, number>): Promise<void> {
-  const lines = ["| measure | value | target |", "| --- | ---: | --- |"];
-  for (const [key, value] of Object.entries(results)) lines.push(`| \`${key}\` | ${value} | ${TARGETS[key] ?? ""} |`);
-  const doc = readFileSync(DOC, "utf8");
-  const start = "<!-- node-bench:start -->";
-  const end = "<!-- node-bench:end -->";
-  const updated =
-    doc.slice(0, doc.indexOf(start) + start.length) + "\n" + lines.join("\n") + "\n" + doc.slice(doc.indexOf(end));
-  writeFileSync(DOC, await prettier.format(updated, { ...(await prettier.resolveConfig(DOC)), filepath: DOC }));
-}
 
 main().catch((error) => {
   console.error(error);

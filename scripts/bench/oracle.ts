@@ -1,0 +1,315 @@
+/**
+ * Oracle benchmark:
+ *   - score.hosts100k.seconds: scoreEpoch over 1,000 gateways' reports of 1,000 entries each (1,000,000
+ *     entries over 100,000 admitted hosts), parsed from JSON as the service reads them, median of 3;
+ *   - ingest.entriesPerSecond: signed reports of 1,000 entries each POSTed concurrently by autocannon to
+ *     `npm run oracle -- serve` in its own process, each verified (schema, EIP-712 signature, gateway admitted
+ *     in the chain view) and stored in SQLite; every reply must be 200 "accepted";
+ *   - post.stakes1000.seconds: from the block that ends an epoch with 1,000 scored hosts to all their scores
+ *     on-chain (close, score, 5 batches, sign, send, mined), same process, 100 ms polling.
+ * The chain is Hardhat's in-process network served over HTTP. Writes bench/oracle.json and the table in
+ * docs/oracle.md.
+ *
+ *   npm run bench:oracle
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import hre, { ethers } from "hardhat";
+import { mine, time } from "@nomicfoundation/hardhat-network-helpers";
+import autocannon from "autocannon";
+import Database from "better-sqlite3";
+import fc from "fast-check";
+import { type Hex, keccak256, toHex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+
+import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
+import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
+import { writeBenchResults } from "./report";
+import { type JobReportBody, signJobReport } from "../../offchain/common/messages";
+import { type AdmittedInput, type ReportInput, scoreEpoch } from "../../offchain/oracle/scoring";
+import { deployProtocol } from "../deploy/deployProtocol";
+
+const ROOT = join(__dirname, "..", "..");
+const OUT = join(ROOT, "bench", "oracle.json");
+const DOC = join(ROOT, "docs", "oracle.md");
+const CHAIN_ID = 31337;
+const EPOCH = 600n;
+const INGEST_GATEWAYS = 20;
+const INGEST_REPORTS = 2_000;
+const ENTRIES = 1_000;
+const POST_HOSTS = 1_000;
+const COMMITTEE_KEY = ethers.zeroPadValue(ethers.toBeHex(0xbe0c0de01n), 32) as Hex;
+const deviceKey = (i: number) => ethers.zeroPadValue(ethers.toBeHex(0xbe0d00000n + BigInt(i)), 32) as Hex;
+const address = (seed: string) => keccak256(toHex(seed)).slice(0, 42);
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 120_000, everyMs = 20) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+function benchScoring(results: Record<string, number>): void {
+  // 100,000 hosts; gateway g reports 1,000 of them (each host is seen by ~10 gateways), random job counts.
+  const hosts = Array.from({ length: 100_000 }, (_, i) => address(`host-${i}`));
+  const gateways = Array.from({ length: 1_000 }, (_, g) => address(`gateway-${g}`));
+  const picks = fc.sample(fc.integer({ min: 0, max: hosts.length - 1 }), { seed: 1, numRuns: 1_000_000 });
+  const jobs = fc.sample(fc.integer({ min: 0, max: 5_000 }), { seed: 2, numRuns: 1_000_000 });
+  const built: ReportInput[] = gateways.map((gateway, g) => {
+    const seen = new Set<number>();
+    const entries: Array<{ host: string; jobs: string }> = [];
+    for (let k = 0; entries.length < ENTRIES; k++) {
+      const pick = (picks[(g * ENTRIES + k) % picks.length] + k) % hosts.length;
+      if (seen.has(pick)) continue;
+      seen.add(pick);
+      entries.push({ host: hosts[pick], jobs: String(jobs[g * ENTRIES + entries.length]) });
+    }
+    return { gateway, epoch: 0, sequence: 1, entries };
+  });
+  // The service scores what it reads back from SQLite (JSON.parse of each report's entries): measure that shape.
+  const input = JSON.parse(JSON.stringify({ reports: built, admitted: { hosts, gateways, stargates: [] } }));
+  const { reports, admitted } = input as { reports: ReportInput[]; admitted: AdmittedInput };
+  const times: number[] = [];
+  let scored = 0;
+  for (let run = 0; run < 3; run++) {
+    const t0 = performance.now();
+    scored = scoreEpoch(0n, reports, admitted, []).length;
+    times.push((performance.now() - t0) / 1000);
+  }
+  results["score.hosts100k.seconds"] = round(median(times));
+  results["score.hosts100k.entries"] = reports.length * ENTRIES;
+  console.log(`scoring: ${scored} scores, ${times.map((t) => t.toFixed(3)).join(" / ")} s`);
+}
+
+function spawnOracle(
+  rpc: string,
+  book: string,
+  db: string,
+  extra: string[],
+): { child: ChildProcess; url: Promise<string> } {
+  const child = spawn(
+    process.execPath,
+    [
+      // BENCH_PROFILE_DIR=dir writes the service's CPU profile there (open it in Chrome DevTools).
+      ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+      "-r",
+      "ts-node/register/transpile-only",
+      "offchain/oracle/cli.ts",
+      "serve",
+      ...["--rpc", rpc, "--addresses", book, "--db", db, "--port", "0", "--confirmations", "0"],
+      ...["--grace-seconds", "0", "--log-level", "info", ...extra],
+    ],
+    { cwd: ROOT, env: { ...process.env, EDGE_ORACLE_KEYS: COMMITTEE_KEY }, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const url = new Promise<string>((resolve, reject) => {
+    let buffer = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const line = buffer.split("\n").find((l) => l.includes('"oracle started"'));
+      if (line) resolve(JSON.parse(line).url);
+    });
+    child.on("exit", (code) => reject(new Error(`the oracle exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, number> = {};
+  benchScoring(results);
+
+  const dir = mkdtempSync(join(tmpdir(), "edge-bench-oracle-"));
+  const server = new JsonRpcServer({ hostname: "127.0.0.1", port: 0, provider: hre.network.provider });
+  const { port } = await server.listen();
+  const rpc = `http://127.0.0.1:${port}`;
+  const children: ChildProcess[] = [];
+  try {
+    // A deployment whose epoch 0 starts after every stake exists (so each is active through epochs 0 and 1).
+    const [deployer] = await ethers.getSigners();
+    const committee = privateKeyToAccount(COMMITTEE_KEY).address;
+    const genesis = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 100_000n;
+    const { book, file } = await deployProtocol(hre, {
+      parameters: {
+        ignition: {
+          StakeManager: { adminDelay: 0n },
+          RewardsManager: { adminDelay: 0n, epochDuration: EPOCH, genesis, committee: [committee], threshold: 1n },
+        },
+        roles: {},
+        rewards: { fund: 10_000_000n * ethers.parseEther("1") },
+      },
+      addressesDir: join(dir, "book"),
+    });
+    await hre.network.provider.send("hardhat_setBalance", [committee, "0x56BC75E2D63100000"]);
+    const staking = await ethers.getContractAt("StakeManager", book.contracts.StakeManager!.address);
+    const rewards = await ethers.getContractAt("RewardsManager", book.contracts.RewardsManager!.address);
+    const token = await ethers.getContractAt("EdgeToken", book.contracts.EdgeToken!.address);
+    await (await token.approve(await staking.getAddress(), ethers.MaxUint256)).wait();
+
+    // Devices 0..19 are gateways, 100..1099 hosts: consents signed offline, 100 stakes to a block.
+    const devices: Array<[number, number]> = [
+      ...Array.from({ length: INGEST_GATEWAYS }, (_, i): [number, number] => [i, 1]),
+      ...Array.from({ length: POST_HOSTS }, (_, i): [number, number] => [100 + i, 0]),
+    ];
+    const domain = {
+      name: "Edge StakeManager",
+      version: "1",
+      chainId: CHAIN_ID,
+      verifyingContract: await staking.getAddress(),
+    };
+    const deadline = genesis + 1_000_000n;
+    await hre.network.provider.send("evm_setAutomine", [false]);
+    for (let from = 0; from < devices.length; from += 100) {
+      const sends = [];
+      for (const [n, type] of devices.slice(from, from + 100)) {
+        const device = new ethers.Wallet(deviceKey(n));
+        const signature = await device.signTypedData(domain, DEVICE_CONSENT_TYPES, {
+          device: device.address,
+          owner: deployer.address,
+          nonce: 0n,
+          deadline,
+        });
+        const amount = type === 1 ? ethers.parseEther("25000") : ethers.parseEther("100");
+        sends.push(
+          staking.stakeAndAssign(type, amount, { device: device.address, deadline, signature }, { gasLimit: 250_000 }),
+        );
+      }
+      await Promise.all(sends);
+      await mine(1);
+    }
+    await hre.network.provider.send("evm_setAutomine", [true]);
+    if ((await staking.stakeCount()) !== BigInt(devices.length)) throw new Error("staking failed");
+    await time.increaseTo(genesis);
+    await mine(1);
+
+    // ------------------------------------------------------------------------------------------ ingest
+    console.log(`signing ${INGEST_REPORTS} reports of ${ENTRIES} entries...`);
+    const gatewayAccounts = Array.from({ length: INGEST_GATEWAYS }, (_, i) => privateKeyToAccount(deviceKey(i)));
+    const bodies: string[] = [];
+    for (let r = 0; r < INGEST_REPORTS; r++) {
+      const account = gatewayAccounts[r % INGEST_GATEWAYS];
+      const entries = Array.from({ length: ENTRIES }, (_, k) => ({
+        host: address(`ingest-host-${(r * 7919 + k) % 50_000}-${k}`),
+        jobs: BigInt(1 + ((r * 31 + k * 17) % 10_000)),
+      }));
+      const body: JobReportBody = await signJobReport(
+        account,
+        CHAIN_ID,
+        0n,
+        BigInt(1 + Math.floor(r / INGEST_GATEWAYS)),
+        entries,
+      );
+      bodies.push(JSON.stringify(body));
+    }
+    const ingestDb = join(dir, "ingest.db");
+    const ingest = spawnOracle(rpc, file, ingestDb, ["--poll-interval-ms", "1000"]);
+    children.push(ingest.child);
+    const ingestUrl = await ingest.url;
+    // Warm-up (JIT, connections) on reports that are then sent again as duplicates: not counted.
+    let next = 0;
+    const statuses: Record<string, number> = {};
+    const run = (amount: number, connections: number) =>
+      autocannon({
+        url: `${ingestUrl}/reports`,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        connections,
+        pipelining: 1,
+        amount,
+        requests: [
+          {
+            setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+            onResponse: (status: number, body: string) => {
+              const key = `${status} ${status === 200 ? JSON.parse(body).status : body.slice(0, 80)}`;
+              statuses[key] = (statuses[key] ?? 0) + 1;
+            },
+          },
+        ],
+      });
+    await run(100, 8);
+    const warm = Object.assign({}, statuses);
+    for (const key of Object.keys(statuses)) delete statuses[key];
+    next = 100;
+    const t0 = performance.now();
+    const ingestResult = await run(INGEST_REPORTS - 100, 16);
+    const seconds = (performance.now() - t0) / 1000;
+    const accepted = statuses["200 accepted"] ?? 0;
+    console.log("warm-up", warm, "measured", statuses, `${seconds.toFixed(2)} s`);
+    if (accepted !== INGEST_REPORTS - 100)
+      throw new Error(`only ${accepted} reports accepted: ${JSON.stringify(statuses)}`);
+    const stored = new Database(ingestDb, { readonly: true });
+    const count = (stored.prepare("select count(*) n from reports").get() as { n: number }).n;
+    stored.close();
+    if (count !== INGEST_REPORTS) throw new Error(`${count} reports stored, expected ${INGEST_REPORTS}`);
+    results["ingest.entriesPerSecond"] = Math.round((accepted * ENTRIES) / seconds);
+    results["ingest.reportsPerSecond"] = Math.round(accepted / seconds);
+    results["ingest.latency.p99.ms"] = ingestResult.latency.p99;
+    results["ingest.connections"] = 16;
+    ingest.child.kill("SIGTERM");
+
+    // ------------------------------------------------------------------------------------------ posting
+    const postDb = join(dir, "post.db");
+    const poster = spawnOracle(rpc, file, postDb, ["--poll-interval-ms", "100", "--first-epoch", "1"]);
+    children.push(poster.child);
+    const posterUrl = await poster.url;
+    await time.increaseTo(genesis + EPOCH);
+    await mine(1);
+    const hosts = Array.from({ length: POST_HOSTS }, (_, i) => ({
+      host: privateKeyToAccount(deviceKey(100 + i)).address,
+      jobs: BigInt(1 + (i % 97)),
+    }));
+    const report = await signJobReport(gatewayAccounts[0], CHAIN_ID, 1n, 1n, hosts);
+    const reply = await fetch(`${posterUrl}/reports`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(report),
+    });
+    if (!reply.ok) throw new Error(`report refused: ${await reply.text()}`);
+    await time.increaseTo(genesis + 2n * EPOCH);
+    const p0 = performance.now();
+    await mine(1);
+    await waitUntil("epoch 1 posted", async () => {
+      const epoch = (await (await fetch(`${posterUrl}/epochs/1`)).json()) as { status: string };
+      return epoch.status === "posted";
+    });
+    const postSeconds = (performance.now() - p0) / 1000;
+    const events = await rewards.queryFilter(rewards.filters.ScoresPosted(1n));
+    const scoredCount = events.reduce((n, e) => n + Number(e.args.accrued), 0);
+    if (scoredCount !== POST_HOSTS + 1)
+      throw new Error(`${scoredCount} stakes scored on-chain, expected ${POST_HOSTS + 1}`);
+    results["post.stakes1000.seconds"] = round(postSeconds);
+    results["post.stakes1000.batches"] = events.length;
+    results["post.stakes1000.gasPerStake"] = Math.round(
+      (await Promise.all(events.map(async (e) => (await e.getTransactionReceipt()).gasUsed))).reduce(
+        (a, b) => a + Number(b),
+        0,
+      ) / scoredCount,
+    );
+  } finally {
+    for (const child of children) child.kill("SIGTERM");
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  await writeBenchResults(OUT, DOC, "oracle-bench", results, TARGETS);
+}
+
+const TARGETS: Record<string, string> = {
+  "score.hosts100k.seconds": "<= 1 s",
+  "ingest.entriesPerSecond": ">= 200,000",
+  "post.stakes1000.seconds": "<= 10 s",
+};
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,34 @@
+/** Shared by the benchmarks: committed JSON results and tables between markers in the docs. */
+import { readFileSync, writeFileSync } from "node:fs";
+import * as prettier from "prettier";
+
+/** `doc` with the lines between `<!-- marker:start -->` and `<!-- marker:end -->` replaced. */
+export function replaceBetween(doc: string, marker: string, lines: string[]): string {
+  const start = `<!-- ${marker}:start -->`;
+  const end = `<!-- ${marker}:end -->`;
+  const from = doc.indexOf(start);
+  const to = doc.indexOf(end);
+  if (from < 0 || to < 0) throw new Error(`the document lacks the ${start} / ${end} markers`);
+  return doc.slice(0, from + start.length) + "\n" + lines.join("\n") + "\n" + doc.slice(to);
+}
+
+/** Writes `text` formatted as `npm run lint` expects, so a benchmark run never leaves the tree failing it. */
+export async function writeFormatted(file: string, text: string): Promise<void> {
+  writeFileSync(file, await prettier.format(text, { ...(await prettier.resolveConfig(file)), filepath: file }));
+}
+
+/** Writes `results` (keys sorted) to `jsonFile` and as a measure/value/target table at `marker` in `docFile`. */
+export async function writeBenchResults(
+  jsonFile: string,
+  docFile: string,
+  marker: string,
+  results: Record<string, number>,
+  targets: Record<string, string>,
+): Promise<void> {
+  const sorted = Object.fromEntries(Object.entries(results).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(jsonFile, JSON.stringify(sorted, null, 2) + "\n");
+  console.table(sorted);
+  const lines = ["| measure | value | target |", "| --- | ---: | --- |"];
+  for (const [key, value] of Object.entries(sorted)) lines.push(`| \`${key}\` | ${value} | ${targets[key] ?? ""} |`);
+  await writeFormatted(docFile, replaceBetween(readFileSync(docFile, "utf8"), marker, lines));
+}

@@ -1,0 +1,124 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import {
+  type Hex,
+  bytesToHex,
+  concatHex,
+  keccak256 as viemKeccak,
+  numberToHex,
+  recoverAddress as viemRecover,
+  recoverTypedDataAddress,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+
+import { keccak256, recoverAddress } from "../../../offchain/common/crypto";
+import { MESSAGE_TYPES, jobEntriesHash, messageDomain, recoverSigner } from "../../../offchain/common/messages";
+import { FC_SEED, fcRuns } from "../../shared/fastcheck";
+
+const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => k.some((b) => b !== 0) && k[0] < 0xff);
+
+describe("offchain/common/crypto (native keccak and recovery)", function () {
+  it("hashes exactly as viem's keccak256, from bytes or hex", function () {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => {
+        const expected = viemKeccak(bytes);
+        expect(keccak256(bytes)).to.equal(expected);
+        expect(keccak256(bytesToHex(bytes))).to.equal(expected);
+        expect(keccak256(bytes.subarray(1))).to.equal(viemKeccak(bytes.subarray(1)));
+      }),
+      { seed: FC_SEED, numRuns: fcRuns(200) },
+    );
+    expect(() => keccak256("0xabc" as Hex)).to.throw(/even number of digits/);
+    expect(() => keccak256("0xzz" as Hex)).to.throw(/hex/);
+  });
+
+  it("recovers the signer exactly as viem does, and nobody from a malformed signature", async function () {
+    await fc.assert(
+      fc.asyncProperty(key, fc.uint8Array({ minLength: 32, maxLength: 32 }), async (secret, digest) => {
+        const account = privateKeyToAccount(bytesToHex(secret));
+        const hash = bytesToHex(digest);
+        const signature = await account.sign({ hash });
+        expect(recoverAddress(hash, signature)).to.equal(account.address);
+        expect(recoverAddress(hash, signature)).to.equal(await viemRecover({ hash, signature }));
+        // v as 0/1 instead of 27/28.
+        const v = parseInt(signature.slice(-2), 16) - 27;
+        expect(recoverAddress(hash, `${signature.slice(0, -2)}0${v}` as Hex)).to.equal(account.address);
+        // Another hash recovers someone else.
+        expect(recoverAddress(viemKeccak(hash), signature)).to.not.equal(account.address);
+      }),
+      { seed: FC_SEED, numRuns: fcRuns(50) },
+    );
+    const hash = viemKeccak("0x01");
+    const signature = await privateKeyToAccount(viemKeccak("0x02")).sign({ hash });
+    for (const bad of [
+      "0x",
+      signature.slice(0, -2), // 64 bytes
+      `${signature.slice(0, -2)}1d`, // v = 29
+      `0x${"00".repeat(64)}1b`, // r = s = 0
+      `0x${"ff".repeat(64)}1b`, // r, s above the group order
+      `${signature.slice(0, -1)}g`,
+    ]) {
+      expect(recoverAddress(hash, bad as Hex), bad).to.equal(undefined);
+    }
+    expect(recoverAddress("0x1234", signature)).to.equal(undefined);
+  });
+
+  it("keeps signed messages' hashes and signers unchanged (the formats the daemon signs)", async function () {
+    const gateway = privateKeyToAccount(viemKeccak("0x03"));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(
+          fc.record({
+            host: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => bytesToHex(b)),
+            jobs: fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }),
+          }),
+          { selector: (e) => e.host, maxLength: 30 },
+        ),
+        fc.boolean(),
+        async (entries, upper) => {
+          const given = entries.map((e) => ({
+            host: upper ? e.host.toUpperCase().replace("0X", "0x") : e.host,
+            jobs: e.jobs,
+          }));
+          // The format as first written with viem: sorted by lowercase host, host || uint256 jobs, keccak.
+          const sorted = [...entries].sort((a, b) => (a.host < b.host ? -1 : 1));
+          const expected = viemKeccak(
+            concatHex(["0x", ...sorted.flatMap((e) => [e.host, numberToHex(e.jobs, { size: 32 })])]),
+          );
+          expect(jobEntriesHash(given)).to.equal(expected);
+          const message = { gateway: gateway.address, epoch: 1n, sequence: 2n, entriesHash: expected };
+          const signature = await gateway.signTypedData({
+            domain: messageDomain(31337),
+            types: MESSAGE_TYPES,
+            primaryType: "JobReport",
+            message,
+          });
+          const viaViem = await recoverTypedDataAddress({
+            domain: messageDomain(31337),
+            types: MESSAGE_TYPES,
+            primaryType: "JobReport",
+            message,
+            signature,
+          });
+          expect(await recoverSigner(31337, "JobReport", message, signature)).to.equal(viaViem);
+          expect(await recoverSigner(1, "JobReport", message, signature)).to.not.equal(viaViem);
+        },
+      ),
+      { seed: FC_SEED, numRuns: fcRuns(40) },
+    );
+    expect(() => jobEntriesHash([{ host: "0x12", jobs: 1n }])).to.throw(/not an address/);
+    const nonHex = `0x${"zz".repeat(20)}`;
+    expect(() =>
+      jobEntriesHash([
+        { host: gateway.address, jobs: "1" },
+        { host: nonHex, jobs: 1n },
+      ]),
+    ).to.throw(`host ${nonHex} is not an address`);
+    expect(() => jobEntriesHash([{ host: gateway.address, jobs: "-1" }])).to.throw(/not a decimal integer/);
+    expect(jobEntriesHash([{ host: gateway.address, jobs: "0012" }])).to.equal(
+      jobEntriesHash([{ host: gateway.address.toLowerCase(), jobs: 12n }]),
+    );
+    expect(() => jobEntriesHash([{ host: gateway.address, jobs: 1n << 256n }])).to.throw(/256 bits/);
+    expect(await recoverSigner(31337, "JobReport", { gateway: "nope" }, `0x${"00".repeat(65)}`)).to.equal(undefined);
+  });
+});
