@@ -7,20 +7,10 @@
  *
  * Exit codes: 0 success, 2 bad input or configuration, 1 anything else.
  */
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
+import { UsageError, readJson, runMain } from "../common/cli";
 import { type AdmittedInput, type HeartbeatInput, type ReportInput, ScoringInputError, scoreEpoch } from "./scoring";
-
-class UsageError extends Error {}
-
-function readJson(path: string, what: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (error) {
-    throw new UsageError(`cannot read ${what} from ${path}: ${(error as Error).message}`);
-  }
-}
 
 export function scoreCommand(argv: string[]): string {
   let values;
@@ -61,35 +51,17 @@ export function scoreCommand(argv: string[]): string {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  try {
-    if (command === "score") {
-      process.stdout.write(scoreCommand(rest) + "\n");
-      return 0;
-    }
-    if (command === "serve") {
-      const { serveCommand } = await import("./serve");
-      return await serveCommand(rest);
-    }
-    throw new UsageError(
-      "usage: oracle score --reports R.json --admitted A.json --epoch N [--heartbeats H.json] | oracle serve [options]",
-    );
-  } catch (error) {
-    if (error instanceof UsageError || error instanceof ScoringInputError) {
-      process.stderr.write(`oracle: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+  if (command === "score") {
+    process.stdout.write(scoreCommand(rest) + "\n");
+    return 0;
   }
-}
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error) => {
-      process.stderr.write(`oracle: ${(error as Error).stack ?? error}\n`);
-      process.exitCode = 1;
-    },
+  if (command === "serve") {
+    const { serveCommand } = await import("./serve");
+    return await serveCommand(rest);
+  }
+  throw new UsageError(
+    "usage: oracle score --reports R.json --admitted A.json --epoch N [--heartbeats H.json] | oracle serve [options]",
   );
 }
+
+if (require.main === module) runMain("oracle", main, [ScoringInputError]);

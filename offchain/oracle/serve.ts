@@ -1,5 +1,6 @@
 /** `oracle serve`: starts the service until SIGINT/SIGTERM. */
 import { ConfigError } from "../common/config";
+import { runUntilSignal } from "../common/serve";
 import { loadOracleConfig, oracleHelp } from "./config";
 import { OracleService } from "./service";
 
@@ -18,21 +19,5 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  let service: OracleService;
-  try {
-    service = await OracleService.create(config);
-    await service.start();
-  } catch (error) {
-    process.stderr.write(`oracle: cannot start: ${(error as Error).message.split("\n")[0]}\n`);
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      service.app.log.info({ signal }, "shutting down");
-      service.close().then(resolve, resolve);
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
-  return 0;
+  return runUntilSignal("oracle", () => OracleService.create(config));
 }

@@ -12,9 +12,8 @@
  *   broadcast). The chain is asked first (`isBatchPosted`), so a restart never posts a batch twice.
  * - Transparency: every epoch's inputs and results over HTTP in the recompute CLI's own formats.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
-import swagger from "@fastify/swagger";
-import { Type, type TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { Type } from "@fastify/type-provider-typebox";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import {
   type Address,
@@ -33,10 +32,12 @@ import { type AddressBook, contractEntry, readAddressBook } from "../common/addr
 import { toBatches } from "../common/batches";
 import { lastBlockBefore } from "../common/blocks";
 import { ChainView } from "../common/chainView";
+import { createServiceApp } from "../common/http";
 import { jobEntriesHash, recoverSigner } from "../common/messages";
 import { SCORE_BATCH_TYPES, entriesHash as packedEntriesHash, packEntries } from "../common/scoreBatch";
 import { StakeType } from "../common/stakeMap";
 import { TxSender } from "../common/txSender";
+import { WorkLoop } from "../common/workLoop";
 import type { OracleConfig } from "./config";
 import { type AdmittedInput, type Score, scoreEpoch } from "./scoring";
 import { OracleStore } from "./store";
@@ -129,9 +130,7 @@ export class OracleService {
   private lastEndBlock = 0n;
   private headTime = 0n;
   private stopView?: () => Promise<void>;
-  private loop?: Promise<void>;
-  private stopped = false;
-  private wake?: () => void;
+  private readonly loop: WorkLoop;
 
   private constructor(
     private readonly config: OracleConfig,
@@ -141,12 +140,23 @@ export class OracleService {
     deps: OracleDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    this.app = Fastify({
-      logger: deps.logger ? undefined : { level: config.logLevel, base: { service: "oracle" } },
-      loggerInstance: deps.logger,
-      bodyLimit: 4 * 1024 * 1024,
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-    }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
+    this.app = createServiceApp({
+      name: "oracle",
+      codePrefix: "ORACLE",
+      logLevel: config.logLevel,
+      logger: deps.logger,
+      openapi: {
+        title: "Edge Network score oracle",
+        description: "Signed job reports and heartbeats in; every epoch's inputs and scores out.",
+      },
+      registry: this.registry,
+      onRejected: (route, code) => {
+        const counter =
+          route === "/reports" ? this.metrics.reports : route === "/heartbeats" ? this.metrics.heartbeats : null;
+        counter?.inc({ outcome: `rejected_${code.toLowerCase()}` });
+      },
+      routes: (api) => this.routes(api),
+    });
     this.store = new OracleStore(config.db);
     this.client = createPublicClient({
       transport: http(config.rpc, { retryCount: 0, timeout: 30_000 }),
@@ -183,7 +193,11 @@ export class OracleService {
           )
         : null;
     this.metrics = this.createMetrics();
-    this.registerRoutes();
+    this.loop = new WorkLoop(
+      () => this.work(),
+      config.pollIntervalMs,
+      (error) => this.app.log.warn({ err: error.message.split("\n")[0] }, "oracle work failed; retrying"),
+    );
   }
 
   /** Reads the address book and the chain's epochs; builds the service (not started). */
@@ -230,7 +244,7 @@ export class OracleService {
       .catch((error: Error) => this.app.log.warn({ err: error.message }, "initial sync failed; retrying"));
     this.stopView = this.view.start();
     const url = await this.app.listen({ host: this.config.listenHost, port: this.config.port });
-    this.loop = this.workLoop();
+    this.loop.start();
     this.app.log.info(
       { url, firstEpoch: this.store.getMeta("firstEpoch"), signers: this.signers.map((s) => s.address) },
       "oracle started",
@@ -239,9 +253,7 @@ export class OracleService {
   }
 
   async close(): Promise<void> {
-    this.stopped = true;
-    this.wake?.();
-    await this.loop;
+    await this.loop.stop();
     await this.stopView?.();
     await this.app.close();
     this.store.close();
@@ -253,24 +265,6 @@ export class OracleService {
     await this.closeDueEpochs();
     await this.postClosedEpochs();
     await this.flushRelay();
-  }
-
-  private async workLoop(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        await this.work();
-      } catch (error) {
-        this.app.log.warn({ err: (error as Error).message.split("\n")[0] }, "oracle work failed; retrying");
-      }
-      if (this.stopped) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.pollIntervalMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
   }
 
   // ------------------------------------------------------------------------------------------ closing
@@ -582,43 +576,7 @@ export class OracleService {
     }
   }
 
-  private registerRoutes(): void {
-    const app = this.app;
-    void app.register(swagger, {
-      openapi: {
-        info: {
-          title: "Edge Network score oracle",
-          version: "1.0.0",
-          description: "Signed job reports and heartbeats in; every epoch's inputs and scores out.",
-        },
-      },
-    });
-    const rejections: Record<string, Counter> = {
-      "/reports": this.metrics.reports,
-      "/heartbeats": this.metrics.heartbeats,
-    };
-    app.setErrorHandler((error, request, reply) => {
-      const status = error instanceof OracleError ? error.status : (error as { statusCode?: number }).statusCode;
-      if (!status || status < 400 || status >= 500) {
-        request.log.error({ err: error }, "unexpected error");
-        return reply.code(500).send({ statusCode: 500, code: "ORACLE_INTERNAL", error: "internal error" });
-      }
-      const code = (error as { code?: string }).code ?? "ORACLE_BAD_REQUEST";
-      rejections[request.routeOptions.url ?? ""]?.inc({ outcome: `rejected_${code.toLowerCase()}` });
-      return reply.code(status).send({ statusCode: status, code, error: (error as Error).message });
-    });
-    // Routes go in a plugin registered after swagger, so swagger's onRoute hook sees them all.
-    void app.register(async (api) => this.routes(api));
-  }
-
   private routes(app: FastifyInstance): void {
-    app.get("/health", { schema: { hide: true } }, async () => ({ ok: true }));
-    app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
-      reply.header("content-type", this.registry.contentType);
-      return this.registry.metrics();
-    });
-    app.get("/docs/json", { schema: { hide: true } }, async () => app.swagger());
-
     app.post(
       "/reports",
       {

@@ -2,10 +2,7 @@
  * The oracle's SQLite database: accepted reports and heartbeats, closed epochs (admitted set, scores, batches),
  * the relay queue to peer instances, and (through TxSender) the transactions it sent. WAL mode, one writer.
  */
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
-
+import { SqliteStore } from "../common/sqlite";
 import type { AdmittedInput, Score } from "./scoring";
 
 export interface StoredReport {
@@ -57,19 +54,10 @@ export interface RelayTarget {
 
 const NO_RELAY: RelayTarget = { peers: [], body: null };
 
-export class OracleStore {
-  readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
-
+export class OracleStore extends SqliteStore {
   constructor(file: string) {
-    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    // Bigger pages for new databases: a report or a batch is tens of kilobytes (0.96 -> 0.73 ms per insert).
-    this.db.pragma("page_size = 16384");
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
+    super(file);
     this.db.exec(`
-      create table if not exists meta (key text primary key, value text not null);
       create table if not exists reports (
         gateway text not null, epoch integer not null, sequence integer not null, entries text not null,
         entries_hash text not null, signature text not null, received_at integer not null,
@@ -86,20 +74,6 @@ export class OracleStore {
       create table if not exists relay (
         id integer primary key autoincrement, peer text not null, path text not null, body text not null);
     `);
-  }
-
-  close(): void {
-    this.db.close();
-  }
-
-  getMeta(key: string): string | undefined {
-    return (this.statement("select value from meta where key = ?").get(key) as { value: string } | undefined)?.value;
-  }
-
-  setMeta(key: string, value: string): void {
-    this.db
-      .prepare("insert into meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value")
-      .run(key, value);
   }
 
   /**
@@ -130,7 +104,7 @@ export class OracleStore {
 
   reports(epoch: number): StoredReport[] {
     return (
-      this.db.prepare("select * from reports where epoch = ? order by gateway, sequence").all(epoch) as Array<{
+      this.statement("select * from reports where epoch = ? order by gateway, sequence").all(epoch) as Array<{
         gateway: string;
         epoch: number;
         sequence: number;
@@ -184,7 +158,7 @@ export class OracleStore {
           JSON.stringify(record.stakes),
           record.closedAt,
         );
-      const insert = this.db.prepare(
+      const insert = this.statement(
         "insert into batches (epoch, batch_index, entries, entries_hash) values (?, ?, ?, ?)",
       );
       batches.forEach((b, i) => insert.run(record.epoch, i, b.entries, b.entriesHash));
@@ -192,7 +166,7 @@ export class OracleStore {
   }
 
   epoch(epoch: number): EpochRecord | undefined {
-    const row = this.db.prepare("select * from epochs where epoch = ?").get(epoch) as
+    const row = this.statement("select * from epochs where epoch = ?").get(epoch) as
       | {
           epoch: number;
           status: "closed" | "posted";
@@ -218,26 +192,26 @@ export class OracleStore {
   }
 
   epochs(): Array<{ epoch: number; status: string }> {
-    return this.db.prepare("select epoch, status from epochs order by epoch").all() as Array<{
+    return this.statement("select epoch, status from epochs order by epoch").all() as Array<{
       epoch: number;
       status: string;
     }>;
   }
 
   lastClosedEpoch(): number | undefined {
-    return (this.db.prepare("select max(epoch) e from epochs").get() as { e: number | null }).e ?? undefined;
+    return (this.statement("select max(epoch) e from epochs").get() as { e: number | null }).e ?? undefined;
   }
 
   lastPostedEpoch(): number | undefined {
     return (
-      (this.db.prepare("select max(epoch) e from epochs where status = 'posted'").get() as { e: number | null }).e ??
+      (this.statement("select max(epoch) e from epochs where status = 'posted'").get() as { e: number | null }).e ??
       undefined
     );
   }
 
   unpostedEpochs(): number[] {
     return (
-      this.db.prepare("select epoch from epochs where status = 'closed' order by epoch").all() as Array<{
+      this.statement("select epoch from epochs where status = 'closed' order by epoch").all() as Array<{
         epoch: number;
       }>
     ).map((r) => r.epoch);
@@ -245,7 +219,7 @@ export class OracleStore {
 
   batches(epoch: number): BatchRecord[] {
     return (
-      this.db.prepare("select * from batches where epoch = ? order by batch_index").all(epoch) as Array<{
+      this.statement("select * from batches where epoch = ? order by batch_index").all(epoch) as Array<{
         epoch: number;
         batch_index: number;
         entries: string;
@@ -270,7 +244,7 @@ export class OracleStore {
   }
 
   markEpochPosted(epoch: number, at: number): void {
-    this.db.prepare("update epochs set status = 'posted', posted_at = ? where epoch = ?").run(at, epoch);
+    this.statement("update epochs set status = 'posted', posted_at = ? where epoch = ?").run(at, epoch);
   }
 
   private enqueueRelay(peers: readonly string[], path: string, body: unknown): void {
@@ -280,15 +254,8 @@ export class OracleStore {
     for (const peer of peers) insert.run(peer, path, text);
   }
 
-  /** Prepared statements of the per-request paths, compiled once. */
-  private statement(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
-    return statement;
-  }
-
   relayItems(limit = 100): Array<{ id: number; peer: string; path: string; body: string }> {
-    return this.db.prepare("select * from relay order by id limit ?").all(limit) as Array<{
+    return this.statement("select * from relay order by id limit ?").all(limit) as Array<{
       id: number;
       peer: string;
       path: string;
@@ -297,10 +264,10 @@ export class OracleStore {
   }
 
   dropRelay(id: number): void {
-    this.db.prepare("delete from relay where id = ?").run(id);
+    this.statement("delete from relay where id = ?").run(id);
   }
 
   relayPending(): number {
-    return (this.db.prepare("select count(*) n from relay").get() as { n: number }).n;
+    return (this.statement("select count(*) n from relay").get() as { n: number }).n;
   }
 }

@@ -21,6 +21,7 @@ import { http, createPublicClient, type Address } from "viem";
 import { ChainView } from "../../offchain/common/chainView";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { writeBenchResults } from "./report";
+import { waitUntil } from "./service";
 
 const ROOT = join(__dirname, "..", "..");
 const OUT = join(ROOT, "bench", "node.json");
@@ -39,24 +40,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-async function waitUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 60_000,
-  everyMs = 100,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -80,7 +63,7 @@ async function main(): Promise<void> {
       cacheTimeout: -1,
       staticNetwork: true,
     });
-    await waitUntil("the chain", async () => (await provider.getBlockNumber()) >= 0);
+    await waitUntil("the chain", async () => (await provider.getBlockNumber()) >= 0, 60_000, 100);
     const deployer = new ethers.NonceManager(new ethers.Wallet(DEPLOYER_KEY, provider));
     const deploy = async (name: string, args: unknown[]) => {
       const artifact = await artifacts.readArtifact(name);
@@ -237,7 +220,7 @@ async function main(): Promise<void> {
     children.push(daemon);
     const status = async () =>
       (await (await fetch(`${nodeUrl}/status`)).json()) as { admitted: boolean; admissionChangedAt: number };
-    await waitUntil("the daemon admitted", async () => (await status()).admitted === true, 120_000);
+    await waitUntil("the daemon admitted", async () => (await status()).admitted === true, 120_000, 100);
     const latencies: number[] = [];
     const stake = staking.connect(deployer) as ethers.Contract;
     for (let trial = 0; trial < TRIALS; trial++) {

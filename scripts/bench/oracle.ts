@@ -12,7 +12,7 @@
  *
  *   npm run bench:oracle
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +27,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { writeBenchResults } from "./report";
+import { spawnService, waitUntil } from "./service";
 import { type JobReportBody, signJobReport } from "../../offchain/common/messages";
 import { type AdmittedInput, type ReportInput, scoreEpoch } from "../../offchain/oracle/scoring";
 import { deployProtocol } from "../deploy/deployProtocol";
@@ -46,19 +47,6 @@ const address = (seed: string) => keccak256(toHex(seed)).slice(0, 42);
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 120_000, everyMs = 20) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 function benchScoring(results: Record<string, number>): void {
   // 100,000 hosts; gateway g reports 1,000 of them (each host is seen by ~10 gateways), random job counts.
@@ -92,36 +80,16 @@ function benchScoring(results: Record<string, number>): void {
   console.log(`scoring: ${scored} scores, ${times.map((t) => t.toFixed(3)).join(" / ")} s`);
 }
 
-function spawnOracle(
-  rpc: string,
-  book: string,
-  db: string,
-  extra: string[],
-): { child: ChildProcess; url: Promise<string> } {
-  const child = spawn(
-    process.execPath,
+function spawnOracle(rpc: string, book: string, db: string, extra: string[]) {
+  return spawnService(
+    "offchain/oracle/cli.ts",
     [
-      // BENCH_PROFILE_DIR=dir writes the service's CPU profile there (open it in Chrome DevTools).
-      ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
-      "-r",
-      "ts-node/register/transpile-only",
-      "offchain/oracle/cli.ts",
-      "serve",
       ...["--rpc", rpc, "--addresses", book, "--db", db, "--port", "0", "--confirmations", "0"],
       ...["--grace-seconds", "0", "--log-level", "info", ...extra],
     ],
-    { cwd: ROOT, env: { ...process.env, EDGE_ORACLE_KEYS: COMMITTEE_KEY }, stdio: ["ignore", "pipe", "inherit"] },
+    { EDGE_ORACLE_KEYS: COMMITTEE_KEY },
+    "oracle started",
   );
-  const url = new Promise<string>((resolve, reject) => {
-    let buffer = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split("\n").find((l) => l.includes('"oracle started"'));
-      if (line) resolve(JSON.parse(line).url);
-    });
-    child.on("exit", (code) => reject(new Error(`the oracle exited with ${code}`)));
-  });
-  return { child, url };
 }
 
 async function main(): Promise<void> {

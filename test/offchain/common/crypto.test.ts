@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import canonicalize from "canonicalize";
 import fc from "fast-check";
 import {
   type Hex,
@@ -12,7 +13,13 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 
 import { keccak256, recoverAddress } from "../../../offchain/common/crypto";
-import { MESSAGE_TYPES, jobEntriesHash, messageDomain, recoverSigner } from "../../../offchain/common/messages";
+import {
+  MESSAGE_TYPES,
+  canonicalUsageRecords,
+  jobEntriesHash,
+  messageDomain,
+  recoverSigner,
+} from "../../../offchain/common/messages";
 import { FC_SEED, fcRuns } from "../../shared/fastcheck";
 
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => k.some((b) => b !== 0) && k[0] < 0xff);
@@ -120,5 +127,35 @@ describe("offchain/common/crypto (native keccak and recovery)", function () {
     );
     expect(() => jobEntriesHash([{ host: gateway.address, jobs: 1n << 256n }])).to.throw(/256 bits/);
     expect(await recoverSigner(31337, "JobReport", { gateway: "nope" }, `0x${"00".repeat(65)}`)).to.equal(undefined);
+  });
+});
+
+describe("offchain/common/messages canonical usage records", function () {
+  it("equal the general RFC 8785 canonicalisation for any records, of the usual shape or not", function () {
+    const text = fc.string({ unit: "binary", maxLength: 12 });
+    const usual = fc.record({
+      id: text,
+      gateway: text,
+      customer: text,
+      service: text,
+      metric: text,
+      quantity: fc.oneof(text, fc.maxSafeNat(), fc.constant(-0)),
+      time: fc.oneof(fc.maxSafeInteger(), fc.constant(-0)),
+    });
+    const odd = fc.oneof(
+      usual.map((r) => ({ ...r, extra: 1 })),
+      usual.map((r) => ({ ...r, quantity: 1.5 })),
+      usual.map((r) => ({ ...r, time: "1" })),
+      usual.map(({ metric: _m, ...r }) => r),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof({ weight: 9, arbitrary: usual }, { weight: 1, arbitrary: odd }), { maxLength: 8 }),
+        (records) => {
+          expect(canonicalUsageRecords(records as never)).to.equal(canonicalize(records));
+        },
+      ),
+      { seed: FC_SEED, numRuns: fcRuns(300) },
+    );
   });
 });

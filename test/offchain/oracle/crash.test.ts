@@ -1,11 +1,9 @@
 import { expect } from "chai";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ethers, network } from "hardhat";
 import { mine, time } from "@nomicfoundation/hardhat-network-helpers";
-import Database from "better-sqlite3";
 import fc from "fast-check";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -15,52 +13,24 @@ import { unpackEntries } from "../../../offchain/common/scoreBatch";
 import { StakeType } from "../../shared/constants";
 import { COMMITTEE_KEYS } from "../../shared/fixtures";
 import { type RpcServer, startRpcServer } from "../../shared/rpc";
+import { type Child, dropPendingTransactions, spawnServe } from "../../shared/spawn";
 import { CHAIN_ID, EPOCH_SECONDS, deployForOracle, deviceAccount, getJson, postJson, waitFor } from "./helpers";
 
-const ROOT = join(__dirname, "..", "..", "..");
 const HOSTS = 24;
 const BATCH_SIZE = 3;
 const BATCHES = Math.ceil((HOSTS + 1) / BATCH_SIZE); // the hosts and the reporting gateway
 
-interface Child {
-  process: ChildProcess;
-  url: Promise<string>;
-  exited: Promise<number | null>;
-}
-
-/** `npm run oracle -- serve` as its own process (ts-node, as the npm script runs it). */
+/** `npm run oracle -- serve` as its own process. */
 function spawnOracle(rpc: string, book: string, db: string): Child {
-  const child = spawn(
-    process.execPath,
+  return spawnServe(
+    "offchain/oracle/cli.ts",
     [
-      "-r",
-      "ts-node/register/transpile-only",
-      "offchain/oracle/cli.ts",
-      "serve",
       ...["--rpc", rpc, "--addresses", book, "--db", db, "--port", "0", "--grace-seconds", "0"],
       ...["--confirmations", "0", "--poll-interval-ms", "50", "--batch-size", String(BATCH_SIZE)],
     ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, EDGE_ORACLE_KEYS: COMMITTEE_KEYS[0], EDGE_ORACLE_LOG_LEVEL: "info" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    { EDGE_ORACLE_KEYS: COMMITTEE_KEYS[0], EDGE_ORACLE_LOG_LEVEL: "info" },
+    "oracle started",
   );
-  let stderr = "";
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const url = new Promise<string>((resolve, reject) => {
-    let buffer = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      for (const line of buffer.split("\n")) {
-        if (line.includes('"oracle started"')) resolve(JSON.parse(line).url);
-      }
-    });
-    void exited.then((code) => reject(new Error(`oracle exited (${code}) before it started: ${stderr}`)));
-  });
-  url.catch(() => undefined);
-  return { process: child, url, exited };
 }
 
 describe("oracle crash safety", function () {
@@ -131,22 +101,8 @@ describe("oracle crash safety", function () {
       await child.exited;
       kills += 1;
       progress.push(await postedOnChain());
-      if (dropped[round]) {
-        // As if the node lost the transaction: the next instance must rebroadcast its persisted bytes.
-        const reader = new Database(db, { readonly: true });
-        const pending = reader.prepare("select hashes from txs where status = 'pending'").all() as Array<{
-          hashes: string;
-        }>;
-        reader.close();
-        for (const { hashes } of pending) {
-          for (const hash of JSON.parse(hashes) as string[]) {
-            const drop = network.provider.send("hardhat_dropTransaction", [hash]);
-            // It may have been mined meanwhile: then there is nothing to drop.
-            if (await drop.catch((e: Error) => (/already mined/.test(e.message) ? false : Promise.reject(e))))
-              droppedTxs += 1;
-          }
-        }
-      }
+      // As if the node lost the transaction: the next instance must rebroadcast its persisted bytes.
+      if (dropped[round]) droppedTxs += await dropPendingTransactions(db);
     }
     // Some kills must have landed mid-epoch: with batches posted and others not.
     expect(

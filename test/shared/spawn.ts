@@ -1,0 +1,62 @@
+/** A service's CLI (`<cli> serve …`) as its own process, as its npm script runs it (ts-node): crash tests, benchmarks. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { network } from "hardhat";
+import Database from "better-sqlite3";
+
+const ROOT = join(__dirname, "..", "..");
+
+export interface Child {
+  process: ChildProcess;
+  /** The service's URL, from its `started` log line; rejects if it exits first. */
+  url: Promise<string>;
+  exited: Promise<number | null>;
+}
+
+export function spawnServe(
+  cli: string,
+  args: string[],
+  env: Record<string, string>,
+  started: string,
+  nodeArgs: string[] = [],
+): Child {
+  const child = spawn(process.execPath, [...nodeArgs, "-r", "ts-node/register/transpile-only", cli, "serve", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = new Promise<string>((resolve, reject) => {
+    let buffer = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      for (const line of buffer.split("\n")) {
+        if (line.includes(`"${started}"`)) resolve(JSON.parse(line).url);
+      }
+    });
+    void exited.then((code) => reject(new Error(`${cli} exited (${code}) before it started: ${stderr}`)));
+  });
+  url.catch(() => undefined);
+  return { process: child, url, exited };
+}
+
+/**
+ * Drops from the node's mempool every transaction TxSender recorded as pending in `dbFile`, as if the node had lost
+ * them: the next instance must rebroadcast its persisted bytes. Returns how many were dropped (a transaction mined
+ * meanwhile is not).
+ */
+export async function dropPendingTransactions(dbFile: string): Promise<number> {
+  const reader = new Database(dbFile, { readonly: true });
+  const pending = reader.prepare("select hashes from txs where status = 'pending'").all() as Array<{ hashes: string }>;
+  reader.close();
+  let dropped = 0;
+  for (const { hashes } of pending) {
+    for (const hash of JSON.parse(hashes) as string[]) {
+      const drop = network.provider.send("hardhat_dropTransaction", [hash]);
+      if (await drop.catch((e: Error) => (/already mined/.test(e.message) ? false : Promise.reject(e)))) dropped += 1;
+    }
+  }
+  return dropped;
+}
