@@ -1,6 +1,5 @@
 import { expect } from "chai";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ethers } from "hardhat";
@@ -26,6 +25,7 @@ import {
   startOracle,
   waitFor,
 } from "./helpers";
+import { promtoolProblems } from "../../shared/promtool";
 
 // Device key indexes: gateways 1-2, hosts 10-13, stargate 20, a second stargate 21 (unstaking), a host-typed 30.
 const G1 = deviceAccount(1);
@@ -347,15 +347,8 @@ describe("oracle service", function () {
       await endEpoch(p.genesis, 0n);
       await waitFor("epoch 0 posted", async () => (await getJson(`${url}/epochs/0`)).status === "posted");
       const text = await (await fetch(`${url}/metrics`)).text();
-      const file = join(dir, "oracle-metrics.txt");
-      writeFileSync(file, text);
-      let output = "";
-      try {
-        output = execFileSync("sh", ["-c", `promtool check metrics < ${file} 2>&1`], { encoding: "utf8" });
-      } catch (e) {
-        output = String((e as { stdout?: string }).stdout);
-      }
-      expect(output.trim(), output).to.equal("");
+      const output = promtoolProblems(text);
+      expect(output, output).to.equal("");
       expect(text).to.include("edge_oracle_last_closed_epoch 0");
       expect(text).to.include("edge_oracle_last_posted_epoch 0");
       expect(text).to.include("edge_oracle_pending_transactions 0");

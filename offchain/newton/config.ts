@@ -1,0 +1,60 @@
+/** Newton's configuration (flags, EDGE_NEWTON_* environment, or --config JSON). */
+import { type Static, Type } from "@fastify/type-provider-typebox";
+
+import { type OptionSpec, loadLayeredConfig, optionsHelp } from "../common/config";
+
+export const NewtonConfigSchema = Type.Object(
+  {
+    listenHost: Type.String({ minLength: 1, default: "127.0.0.1" }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7300 }),
+    token: Type.String({ minLength: 16, maxLength: 256 }),
+    logLevel: Type.Union(
+      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
+      { default: "info" },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type NewtonConfig = Static<typeof NewtonConfigSchema>;
+
+export const NEWTON_OPTIONS: OptionSpec[] = [
+  { flag: "listen-host", key: "listenHost", help: "interface to listen on (default 127.0.0.1)" },
+  { flag: "port", key: "port", help: "port (default 7300; 0 picks a free one)", kind: "number" },
+  {
+    flag: "token",
+    key: "token",
+    help: "bearer token the API requires (16+ characters): EDGE_NEWTON_TOKEN or the config file only",
+    secret: true,
+    expect: "16 to 256 characters",
+  },
+  {
+    flag: "log-level",
+    key: "logLevel",
+    help: "pino level (default info)",
+    expect: "one of fatal, error, warn, info, debug, trace, silent",
+  },
+];
+
+export const NEWTON_ENV_PREFIX = "EDGE_NEWTON";
+
+export function loadNewtonConfig(argv: string[], env: NodeJS.ProcessEnv): NewtonConfig {
+  return loadLayeredConfig<NewtonConfig>({
+    schema: NewtonConfigSchema,
+    options: NEWTON_OPTIONS,
+    envPrefix: NEWTON_ENV_PREFIX,
+    required: ["token"],
+    argv,
+    env,
+  });
+}
+
+export function newtonHelp(): string {
+  return [
+    "newton serve: load generation and monitoring of gateways, configured through its HTTP API.",
+    "",
+    "usage: EDGE_NEWTON_TOKEN=… npm run -s newton -- serve [options]",
+    "",
+    ...optionsHelp(NEWTON_OPTIONS, NEWTON_ENV_PREFIX),
+  ].join("\n");
+}

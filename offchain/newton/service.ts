@@ -1,0 +1,236 @@
+/**
+ * Newton's HTTP API: targets (add, list, update, remove), a load plan (start, status, stop), a summary per target,
+ * and Prometheus metrics. Every route but /health, /metrics and /docs/json needs the configured bearer token.
+ */
+import { timingSafeEqual } from "node:crypto";
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from "fastify";
+import { Type } from "@fastify/type-provider-typebox";
+
+import { createServiceApp } from "../common/http";
+import type { NewtonConfig } from "./config";
+import { LoadRun, type Plan, type Target } from "./engine";
+import { NewtonMetrics } from "./metrics";
+
+export const NEWTON_ERRORS = {
+  NEWTON_UNAUTHORIZED: 401,
+  NEWTON_UNKNOWN_TARGET: 404,
+  NEWTON_TARGET_EXISTS: 409,
+  NEWTON_NO_TARGETS: 409,
+  NEWTON_PLAN_RUNNING: 409,
+  NEWTON_NO_PLAN: 409,
+} as const;
+
+export class NewtonError extends Error {
+  override readonly name = "NewtonError";
+  readonly status: number;
+  constructor(
+    readonly code: keyof typeof NEWTON_ERRORS,
+    message: string,
+  ) {
+    super(message);
+    this.status = NEWTON_ERRORS[code];
+  }
+}
+
+const Id = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" });
+const TargetFields = {
+  url: Type.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 }),
+  method: Type.Union(
+    ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].map((m) => Type.Literal(m)),
+    { default: "GET" },
+  ),
+  headers: Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Type.String({ maxLength: 8192 }), {
+    default: {},
+  }),
+  body: Type.Optional(Type.String({ maxLength: 1024 * 1024 })),
+};
+const TargetBody = Type.Object({ id: Type.Optional(Id), ...TargetFields }, { additionalProperties: false });
+const TargetUpdate = Type.Object(TargetFields, { additionalProperties: false });
+const TargetParams = Type.Object({ id: Id }, { additionalProperties: false });
+const PlanBody = Type.Object(
+  {
+    rate: Type.Number({ exclusiveMinimum: 0, maximum: 100_000 }),
+    durationSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 7 * 86_400 }),
+    maxConcurrency: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
+    timeoutMs: Type.Integer({ minimum: 1, maximum: 600_000, default: 10_000 }),
+    targets: Type.Optional(Type.Array(Id, { minItems: 1, uniqueItems: true })),
+  },
+  { additionalProperties: false },
+);
+const Auth = { headers: Type.Object({ authorization: Type.Optional(Type.String()) }), security: [{ bearer: [] }] };
+
+export interface NewtonDeps {
+  logger?: FastifyBaseLogger;
+}
+
+export class NewtonService {
+  readonly app: FastifyInstance;
+  readonly metrics = new NewtonMetrics();
+  private readonly targets = new Map<string, Target>();
+  private run?: LoadRun;
+  private nextId = 1;
+
+  constructor(
+    private readonly config: NewtonConfig,
+    deps: NewtonDeps = {},
+  ) {
+    this.app = createServiceApp({
+      name: "newton",
+      codePrefix: "NEWTON",
+      logLevel: config.logLevel,
+      logger: deps.logger,
+      openapi: {
+        title: "Newton",
+        description: "Open-loop load generation and monitoring of gateways, with Prometheus metrics.",
+        bearer: true,
+      },
+      registry: this.metrics.registry,
+      routes: (api) => this.routes(api),
+    });
+  }
+
+  async start(): Promise<string> {
+    const url = await this.app.listen({ host: this.config.listenHost, port: this.config.port });
+    this.app.log.info({ url }, "newton started");
+    return url;
+  }
+
+  async close(): Promise<void> {
+    this.run?.stop();
+    await this.app.close();
+  }
+
+  /** Starts a plan over `targetIds` (all targets by default); resolves once it is under way. */
+  startPlan(plan: Plan, targetIds?: string[]): { targets: string[]; plan: Plan } {
+    if (this.run?.running) throw new NewtonError("NEWTON_PLAN_RUNNING", "a plan is running: stop it first");
+    const ids = targetIds ?? [...this.targets.keys()];
+    for (const id of ids) if (!this.targets.has(id)) throw new NewtonError("NEWTON_UNKNOWN_TARGET", `no target ${id}`);
+    if (ids.length === 0) throw new NewtonError("NEWTON_NO_TARGETS", "add a target first (POST /targets)");
+    const run = new LoadRun(
+      ids.map((id) => this.targets.get(id)!),
+      plan,
+      this.metrics,
+    );
+    this.run = run;
+    this.metrics.running.set(1);
+    this.app.log.info({ targets: ids, plan }, "plan started");
+    void run.start().then(
+      (summary) => {
+        if (this.run === run) this.metrics.running.set(0);
+        this.app.log.info({ summary }, "plan ended");
+      },
+      (error: Error) => this.app.log.error({ err: error }, "plan failed"),
+    );
+    return { targets: ids, plan };
+  }
+
+  private authorize(request: FastifyRequest): void {
+    const given = Buffer.from(/^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1] ?? "");
+    const expected = Buffer.from(this.config.token);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new NewtonError("NEWTON_UNAUTHORIZED", "missing or wrong bearer token");
+    }
+  }
+
+  private target(id: string): Target {
+    const target = this.targets.get(id);
+    if (!target) throw new NewtonError("NEWTON_UNKNOWN_TARGET", `no target ${id}`);
+    return target;
+  }
+
+  private routes(app: FastifyInstance): void {
+    app.addHook("onRequest", async (request) => {
+      const open = ["/health", "/metrics", "/docs/json"];
+      if (!open.includes(request.routeOptions.url ?? "")) this.authorize(request);
+    });
+
+    app.get("/targets", { schema: { summary: "The targets", ...Auth } }, async () => ({
+      targets: [...this.targets.values()],
+    }));
+
+    app.post("/targets", { schema: { summary: "Add a target", body: TargetBody, ...Auth } }, async (request, reply) => {
+      const body = request.body as Target & { id?: string };
+      let id = body.id;
+      if (id === undefined) while (this.targets.has((id = `t${this.nextId++}`)));
+      if (this.targets.has(id)) throw new NewtonError("NEWTON_TARGET_EXISTS", `target ${id} exists: PUT to change it`);
+      const target: Target = { ...body, id };
+      this.targets.set(id, target);
+      return reply.code(201).send({ target });
+    });
+
+    app.get("/targets/:id", { schema: { summary: "One target", params: TargetParams, ...Auth } }, async (request) => ({
+      target: this.target((request.params as { id: string }).id),
+    }));
+
+    app.put(
+      "/targets/:id",
+      {
+        schema: {
+          summary: "Replace a target (the next plan uses it)",
+          params: TargetParams,
+          body: TargetUpdate,
+          ...Auth,
+        },
+      },
+      async (request) => {
+        const { id } = request.params as { id: string };
+        this.target(id);
+        const target: Target = { ...(request.body as Omit<Target, "id">), id };
+        this.targets.set(id, target);
+        return { target };
+      },
+    );
+
+    app.delete(
+      "/targets/:id",
+      { schema: { summary: "Remove a target", params: TargetParams, ...Auth } },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        this.target(id);
+        this.targets.delete(id);
+        return reply.code(204).send();
+      },
+    );
+
+    app.post("/plan", { schema: { summary: "Start a load plan", body: PlanBody, ...Auth } }, async (request, reply) => {
+      const body = request.body as {
+        rate: number;
+        durationSeconds: number;
+        maxConcurrency: number;
+        timeoutMs: number;
+        targets?: string[];
+      };
+      const started = this.startPlan(
+        {
+          rate: body.rate,
+          durationMs: body.durationSeconds * 1000,
+          maxConcurrency: body.maxConcurrency,
+          timeoutMs: body.timeoutMs,
+        },
+        body.targets,
+      );
+      return reply.code(202).send(started);
+    });
+
+    app.get("/plan", { schema: { summary: "The current or last plan", ...Auth } }, async () => ({
+      running: this.run?.running ?? false,
+      plan: this.run?.plan ?? null,
+      startedAt: this.run ? new Date(this.run.startedAt).toISOString() : null,
+    }));
+
+    app.delete("/plan", { schema: { summary: "Stop the running plan", ...Auth } }, async () => {
+      if (!this.run?.running) throw new NewtonError("NEWTON_NO_PLAN", "no plan is running");
+      this.run.stop();
+      return { stopping: true };
+    });
+
+    app.get(
+      "/summary",
+      { schema: { summary: "Per target: counts and latency, TTFB and lag percentiles", ...Auth } },
+      async () => ({
+        running: this.run?.running ?? false,
+        targets: this.run?.summaries() ?? [],
+      }),
+    );
+  }
+}
