@@ -59,6 +59,8 @@ export class EdgeNode {
   private stopView?: () => Promise<void>;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** The chain head's timestamp, polled while the role works in epochs (see nowSeconds). */
+  private headTime = 0n;
 
   private constructor(
     private readonly config: NodeConfig,
@@ -132,7 +134,12 @@ export class EdgeNode {
       serving: () => this.serving(),
       stale: () => this.stale(),
       sign: (type: MessageType, message: Record<string, unknown>) => signMessage(account, chainId, type, message),
-      nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
+      // Like the oracle: the wall clock, or the chain's head time when that is ahead (a devnet mines blocks faster
+      // than one a second, and its timestamps run ahead), so reports and heartbeats name the oracle's epoch.
+      nowSeconds: () => {
+        const wall = BigInt(Math.floor(Date.now() / 1000));
+        return wall > this.headTime ? wall : this.headTime;
+      },
       deliver: async (item) => {
         const base = config[item.target];
         return base ? postJson(`${base.replace(/\/$/, "")}${item.path}`, item.body) : "retry";
@@ -182,6 +189,17 @@ export class EdgeNode {
     // Port 0 asked the OS for a free port: others must reach the one it gave.
     if (this.config.port === 0 && this.config.publicUrl.endsWith(":0")) this.config.publicUrl = address;
     this.timers.push(setInterval(() => this.evaluate(), Math.max(50, Math.min(1000, this.config.pollIntervalMs))));
+    if (this.ctx.epochs) {
+      const pollHeadTime = () =>
+        this.ctx.client
+          .getBlock({ blockTag: "latest" })
+          .then((block) => {
+            if (block.timestamp > this.headTime) this.headTime = block.timestamp;
+          })
+          .catch(() => undefined); // the view reports RPC trouble; the wall clock stands in meanwhile
+      await pollHeadTime();
+      this.timers.push(setInterval(pollHeadTime, Math.max(250, Math.min(5000, this.config.pollIntervalMs))));
+    }
     this.role.start();
     this.app.log.info({ url: address, publicUrl: this.config.publicUrl }, "edge-node started");
     return address;

@@ -1,0 +1,50 @@
+import { expect } from "chai";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+
+const ROOT = join(__dirname, "..", "..");
+
+/**
+ * The devnet end to end, shortened (2 hosts, 2 epochs of 8 s): `npm start` itself checks the promises and exits
+ * non-zero on any broken one (scores posted for every epoch, the unstaked host evicted and sent no job after,
+ * yield accrued and claimed exactly, every bill settled with the hash and charge the billing service serves to
+ * its customer, the referral credit, the customer who ran out left in debt, tokens conserved over every holder).
+ * Here: it exits 0, says so, and leaves no process behind.
+ */
+describe("devnet (npm start, end to end)", function () {
+  this.timeout(600_000);
+
+  it("runs the whole network, checks its promises and exits 0", async function () {
+    const child = spawn(
+      process.execPath,
+      [
+        "-r",
+        "ts-node/register/transpile-only",
+        "scripts/devnet/run.ts",
+        "--hosts",
+        "2",
+        "--epochs",
+        "2",
+        "--epoch-seconds",
+        "8",
+      ],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    let output = "";
+    child.stdout!.on("data", (chunk) => (output += chunk));
+    child.stderr!.on("data", (chunk) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    // Whatever happened, nothing it started may outlive it.
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // the group is gone: good
+    }
+    expect(code, output.slice(-3000)).to.equal(0);
+    expect(output).to.match(/host-1 evicted itself \d+ ms after its unstake and ran no job after/);
+    expect(output).to.match(/billing period 0: 3 bills settled/);
+    expect(output).to.match(/referral credit of customer A's referrer: [1-9]/);
+    expect(output).to.match(/tokens conserved: \d+ holders hold exactly the supply; billing's bills match the chain/);
+    expect(output).to.match(/yield claimed for host-2's stake: 0\.\d*[1-9]/);
+  });
+});
