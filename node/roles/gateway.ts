@@ -346,7 +346,8 @@ export function createGateway(ctx: NodeContext): RoleModule {
         }
         const customer = getAddress(headers["x-edge-customer"]);
         const timestamp = BigInt(headers["x-edge-timestamp"]);
-        const now = ctx.nowSeconds();
+        // The customer signs with its wall clock: freshness goes by ours (epochs go by ctx.nowSeconds()).
+        const now = BigInt(Math.floor(Date.now() / 1000));
         if (timestamp > now + SIGNATURE_WINDOW_SECONDS || timestamp < now - SIGNATURE_WINDOW_SECONDS) {
           throw new NodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the request's timestamp is too far from now");
         }
