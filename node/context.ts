@@ -65,8 +65,8 @@ export interface NodeContext {
   sign(type: MessageType, message: Record<string, unknown>): Promise<Hex>;
   /** Sends an outbox item to its receiver's configured URL (kept for later when none is configured). */
   deliver(item: OutboxItem): Promise<"sent" | "retry" | "rejected">;
-  /** Now, in unix seconds (overridable in tests). */
-  nowSeconds(): bigint;
+  /** Now for epochs, in unix seconds: the later of the wall clock and the chain head time, as the oracle counts. */
+  epochClockSeconds(): bigint;
 }
 
 export interface RoleModule {

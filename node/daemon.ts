@@ -59,7 +59,7 @@ export class EdgeNode {
   private stopView?: () => Promise<void>;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
-  /** The chain head's timestamp, polled while the role works in epochs (see nowSeconds). */
+  /** The chain head's timestamp, polled while the role works in epochs (see epochClockSeconds). */
   private headTime = 0n;
 
   private constructor(
@@ -136,7 +136,7 @@ export class EdgeNode {
       sign: (type: MessageType, message: Record<string, unknown>) => signMessage(account, chainId, type, message),
       // Like the oracle: the wall clock, or the chain's head time when that is ahead (a devnet mines blocks faster
       // than one a second, and its timestamps run ahead), so reports and heartbeats name the oracle's epoch.
-      nowSeconds: () => {
+      epochClockSeconds: () => {
         const wall = BigInt(Math.floor(Date.now() / 1000));
         return wall > this.headTime ? wall : this.headTime;
       },

@@ -140,7 +140,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
   }
 
   function count(host: string): void {
-    const epoch = ctx.epochs ? epochAt(ctx.epochs, ctx.nowSeconds()).toString() : "0";
+    const epoch = ctx.epochs ? epochAt(ctx.epochs, ctx.epochClockSeconds()).toString() : "0";
     const perHost = (state.counts[epoch] ??= {});
     perHost[host] = (BigInt(perHost[host] ?? "0") + 1n).toString();
   }
@@ -187,7 +187,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
   /** Queues a signed report for every epoch with counts: the current one, and a final one for past epochs. */
   async function report(): Promise<void> {
     if (!ctx.config.oracle || !ctx.epochs) return;
-    const current = epochAt(ctx.epochs, ctx.nowSeconds());
+    const current = epochAt(ctx.epochs, ctx.epochClockSeconds());
     for (const epochText of Object.keys(state.counts)) {
       const epoch = BigInt(epochText);
       if (state.finalized.includes(epochText)) continue;
@@ -346,7 +346,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
         }
         const customer = getAddress(headers["x-edge-customer"]);
         const timestamp = BigInt(headers["x-edge-timestamp"]);
-        // The customer signs with its wall clock: freshness goes by ours (epochs go by ctx.nowSeconds()).
+        // The customer signs with its wall clock: freshness goes by ours (epochs go by ctx.epochClockSeconds()).
         const now = BigInt(Math.floor(Date.now() / 1000));
         if (timestamp > now + SIGNATURE_WINDOW_SECONDS || timestamp < now - SIGNATURE_WINDOW_SECONDS) {
           throw new NodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the request's timestamp is too far from now");

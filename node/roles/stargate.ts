@@ -15,7 +15,7 @@ export function createStargate(ctx: NodeContext): RoleModule {
 
   async function beat(): Promise<void> {
     if (!ctx.serving() || !ctx.config.oracle || !ctx.epochs) return;
-    const timestamp = ctx.nowSeconds();
+    const timestamp = ctx.epochClockSeconds();
     const epoch = epochAt(ctx.epochs, timestamp);
     const signature = await ctx.sign("Heartbeat", { stargate: ctx.device, epoch, timestamp });
     ctx.outbox.put({

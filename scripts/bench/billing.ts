@@ -18,7 +18,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hre, { ethers } from "hardhat";
-import autocannon from "autocannon";
 import Database from "better-sqlite3";
 
 import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
@@ -36,7 +35,7 @@ import {
   startBilling,
 } from "../../test/offchain/billing/helpers";
 import { writeBenchResults } from "./report";
-import { spawnService, waitUntil } from "./service";
+import { postBodies, spawnService, waitUntil } from "./service";
 
 const ROOT = join(__dirname, "..", "..");
 const OUT = join(ROOT, "bench", "billing.json");
@@ -96,32 +95,10 @@ async function main(): Promise<void> {
     );
     children.push(ingest.child);
     const ingestUrl = await ingest.url;
-    const statuses: Record<string, number> = {};
-    let next = 0;
-    const run = (amount: number, connections: number) =>
-      autocannon({
-        url: `${ingestUrl}/usage`,
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        connections,
-        pipelining: 1,
-        amount,
-        requests: [
-          {
-            setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
-            onResponse: (status: number, body: string) => {
-              const key = `${status} ${status === 200 ? JSON.parse(body).accepted : body.slice(0, 80)}`;
-              statuses[key] = (statuses[key] ?? 0) + 1;
-            },
-          },
-        ],
-      });
-    await run(20, 4);
-    for (const key of Object.keys(statuses)) delete statuses[key];
-    next = 20;
-    const t0 = performance.now();
-    const ingestResult = await run(INGEST_BATCHES - 20, 8);
-    const seconds = (performance.now() - t0) / 1000;
+    const usageUrl = `${ingestUrl}/usage`;
+    await postBodies(usageUrl, bodies, 0, 20, 4, (json) => json.accepted);
+    const measured = await postBodies(usageUrl, bodies, 20, INGEST_BATCHES - 20, 8, (json) => json.accepted);
+    const { statuses, seconds, result: ingestResult } = measured;
     const accepted = statuses[`200 ${RECORDS}`] ?? 0;
     console.log("measured", statuses, `${seconds.toFixed(2)} s`);
     if (accepted !== INGEST_BATCHES - 20)

@@ -18,7 +18,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hre, { ethers } from "hardhat";
 import { mine, time } from "@nomicfoundation/hardhat-network-helpers";
-import autocannon from "autocannon";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { type Hex, keccak256, toHex } from "viem";
@@ -27,7 +26,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { writeBenchResults } from "./report";
-import { spawnService, waitUntil } from "./service";
+import { postBodies, spawnService, waitUntil } from "./service";
 import { type JobReportBody, signJobReport } from "../../offchain/common/messages";
 import { type AdmittedInput, type ReportInput, scoreEpoch } from "../../offchain/oracle/scoring";
 import { deployProtocol } from "../deploy/deployProtocol";
@@ -182,34 +181,11 @@ async function main(): Promise<void> {
     const ingest = spawnOracle(rpc, file, ingestDb, ["--poll-interval-ms", "1000"]);
     children.push(ingest.child);
     const ingestUrl = await ingest.url;
-    // Warm-up (JIT, connections) on reports that are then sent again as duplicates: not counted.
-    let next = 0;
-    const statuses: Record<string, number> = {};
-    const run = (amount: number, connections: number) =>
-      autocannon({
-        url: `${ingestUrl}/reports`,
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        connections,
-        pipelining: 1,
-        amount,
-        requests: [
-          {
-            setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
-            onResponse: (status: number, body: string) => {
-              const key = `${status} ${status === 200 ? JSON.parse(body).status : body.slice(0, 80)}`;
-              statuses[key] = (statuses[key] ?? 0) + 1;
-            },
-          },
-        ],
-      });
-    await run(100, 8);
-    const warm = Object.assign({}, statuses);
-    for (const key of Object.keys(statuses)) delete statuses[key];
-    next = 100;
-    const t0 = performance.now();
-    const ingestResult = await run(INGEST_REPORTS - 100, 16);
-    const seconds = (performance.now() - t0) / 1000;
+    // Warm-up (JIT, connections) on the first 100 reports: not counted.
+    const url = `${ingestUrl}/reports`;
+    const { statuses: warm } = await postBodies(url, bodies, 0, 100, 8, (json) => json.status);
+    const measured = await postBodies(url, bodies, 100, INGEST_REPORTS - 100, 16, (json) => json.status);
+    const { statuses, seconds, result: ingestResult } = measured;
     const accepted = statuses["200 accepted"] ?? 0;
     console.log("warm-up", warm, "measured", statuses, `${seconds.toFixed(2)} s`);
     if (accepted !== INGEST_REPORTS - 100)
