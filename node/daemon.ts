@@ -328,6 +328,13 @@ export class EdgeNode {
     if (stake.phase === "unlocking")
       return { admitted: false, reason: `stake ${stake.stakeId} is unbonding (unstake requested)` };
     if (stake.phase === "released") return { admitted: false, reason: `stake ${stake.stakeId} was released` };
+    if (map.minimum(stake.stakeType) === undefined) {
+      // The constructor's MinimumStakeSet events precede the address book's block: the book is wrong.
+      return {
+        admitted: false,
+        reason: `no ${this.config.role} minimum in the chain view: check StakeManager's blockNumber in the address book`,
+      };
+    }
     if (!map.isAdmitted(this.device)) {
       return {
         admitted: false,

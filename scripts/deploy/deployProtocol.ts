@@ -111,10 +111,12 @@ export async function deployProtocol(
   const book: AddressBook = { chainId, contracts: {} };
   for (const [name, address] of Object.entries(deployed) as Array<[ContractName, string]>) {
     const known = previous?.contracts[name];
-    const blockNumber =
-      known && known.address.toLowerCase() === address.toLowerCase()
-        ? known.blockNumber
-        : await deploymentBlock(hre, address, startBlock);
+    const blockNumber = await deploymentBlock(
+      hre,
+      address,
+      startBlock,
+      known && known.address.toLowerCase() === address.toLowerCase() ? known.blockNumber : undefined,
+    );
     book.contracts[name] = { address, blockNumber };
   }
   writeAddressBook(file, book);
@@ -156,8 +158,28 @@ export function recordedRewardsArguments(deploymentDir: string): { genesis: bigi
  * The first block in which `address` has code: a safe start for reading its logs. A contract deployed after
  * `after` is found without touching older state (which a non-archive node may have pruned).
  */
-export async function deploymentBlock(hre: HardhatRuntimeEnvironment, address: string, after = 0): Promise<number> {
+/**
+ * The block in which `address` got its code. A block number `known` from an earlier address book is kept if the
+ * chain confirms it (code there, none before): a local chain redeploys to the same addresses in other blocks, and
+ * a daemon that starts reading logs one block late never sees the constructor's events (the type minimums).
+ */
+export async function deploymentBlock(
+  hre: HardhatRuntimeEnvironment,
+  address: string,
+  after = 0,
+  known?: number,
+): Promise<number> {
   const provider = hre.ethers.provider;
+  if (known !== undefined) {
+    try {
+      const here = await provider.getCode(address, known);
+      const before = known === 0 ? "0x" : await provider.getCode(address, known - 1);
+      if (here !== "0x" && before === "0x") return known;
+    } catch {
+      // A pruned node cannot answer for old blocks: a real network's committed address book is the record.
+      return known;
+    }
+  }
   let high = await provider.getBlockNumber();
   if ((await provider.getCode(address, high)) === "0x") throw new Error(`no contract at ${address}`);
   let low = after > 0 && (await provider.getCode(address, after)) === "0x" ? after + 1 : 0;

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hre, { ethers, network } from "hardhat";
@@ -331,6 +331,22 @@ describe("edge-node", function () {
       const jobs = await submitJob(gw.url, customer, 31337, gw.device, { payload: "p", rounds: 1 });
       expect(jobs.status).to.equal(503);
       expect(jobs.body.code).to.equal("EDGE_NODE_NO_HOSTS");
+    });
+
+    it("says so when its address book starts after StakeManager's deployment (no type minimums seen)", async function () {
+      const p = await loadFixture(protocolFixture);
+      await stakeFor(p, StakeType.Host, 10_000n * ONE, key(2));
+      const book = JSON.parse(readFileSync(bookFile, "utf8"));
+      book.contracts.StakeManager.blockNumber += 1;
+      const late = join(dir, "late-book.json");
+      writeFileSync(late, JSON.stringify(book));
+      const { url } = await startNode("host", key(2), ["--gateway", "http://127.0.0.1:9", "--addresses", late]);
+      await waitFor("a decision", async () => (await status(url)).admissionChangedAt !== null);
+      const seen = await status(url);
+      expect(seen.admitted).to.equal(false);
+      expect(seen.reason).to.equal(
+        "no host minimum in the chain view: check StakeManager's blockNumber in the address book",
+      );
     });
 
     it("repairs a reorg: the abandoned unstake no longer evicts it", async function () {

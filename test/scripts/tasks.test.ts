@@ -89,6 +89,16 @@ describe("deploy and stake tasks", function () {
       expect((await vault.params()).referrerShareBps).to.equal(1000n);
     });
 
+    it("keeps an earlier address book's deployment block only if the chain confirms it", async function () {
+      // A local chain redeploys to the same addresses, not always in the same blocks (interval mining).
+      const address = await staking.getAddress();
+      const actual = await deploymentBlock(hre, address);
+      expect(await deploymentBlock(hre, address, 0, actual)).to.equal(actual);
+      expect(await deploymentBlock(hre, address, 0, actual + 1)).to.equal(actual);
+      expect(await deploymentBlock(hre, address, 0, actual - 1)).to.equal(actual);
+      expect(await deploymentBlock(hre, address, actual - 1, 0)).to.equal(actual);
+    });
+
     it("deploys the migration and funds its reserve when a legacy token is named", async function () {
       const [deployer] = await ethers.getSigners();
       const legacy = await ethers.deployContract("LegacyTokenMock", [0, deployer.address, 1000n]);
