@@ -4,6 +4,7 @@ import "@nomicfoundation/hardhat-toolbox";
 import solcPkg from "solc/package.json";
 
 import "./scripts/tasks";
+import { KeystoreError, keysFromKeystores } from "./offchain/common/keystore";
 
 // Compile with the solc-js build pinned in package.json: Hardhat would otherwise download
 // a compiler, which fails on machines without internet (CI included).
@@ -17,11 +18,22 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD).setAction(async ({ solcVersion }, 
   };
 });
 
-// Any EVM network: `--network rpc` with EDGE_RPC_URL and EDGE_PRIVATE_KEYS (comma-separated).
-const rpcKeys = (process.env.EDGE_PRIVATE_KEYS ?? "")
-  .split(",")
-  .map((key) => key.trim())
-  .filter((key) => key.length > 0);
+// Any EVM network: `--network rpc` with EDGE_RPC_URL, and keys in EDGE_PRIVATE_KEYS (comma-separated) and/or
+// JSON keystore files in EDGE_KEYSTORE (comma-separated; password in EDGE_KEYSTORE_PASSWORD or
+// EDGE_KEYSTORE_PASSWORD_FILE). The first key sends transactions.
+function rpcKeys(): string[] {
+  const keys = (process.env.EDGE_PRIVATE_KEYS ?? "")
+    .split(",")
+    .map((key) => key.trim())
+    .filter((key) => key.length > 0);
+  try {
+    return [...keys, ...keysFromKeystores(process.env, "EDGE_KEYSTORE")];
+  } catch (error) {
+    if (!(error instanceof KeystoreError)) throw error;
+    console.error(`Error: ${error.message}`);
+    process.exit(2);
+  }
+}
 
 const config: HardhatUserConfig = {
   solidity: {
@@ -38,7 +50,7 @@ const config: HardhatUserConfig = {
     },
     rpc: {
       url: process.env.EDGE_RPC_URL ?? "http://127.0.0.1:8545",
-      accounts: rpcKeys,
+      accounts: rpcKeys(),
     },
   },
   // Ignition modules and journals live with the other deploy scripts.

@@ -60,6 +60,7 @@ export const OPTIONS: OptionSpec[] = [
     key: "deviceKey",
     help: "the device's private key: EDGE_NODE_DEVICE_KEY or the config file only",
     secret: true,
+    privateKey: true,
     expect: "a private key (0x and 64 hex digits)",
   },
   { flag: "listen-host", key: "listenHost", help: "interface to listen on (default 127.0.0.1)" },

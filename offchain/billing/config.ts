@@ -46,6 +46,7 @@ export const BILLING_OPTIONS: OptionSpec[] = [
     key: "billerKey",
     help: "key holding BILLER_ROLE that settles bills: EDGE_BILLING_BILLER_KEY only (none: bills are not settled)",
     secret: true,
+    privateKey: true,
     expect: "a private key (0x and 64 hex digits)",
   },
   {

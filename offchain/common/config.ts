@@ -9,12 +9,19 @@ import { parseArgs } from "node:util";
 import type { TObject } from "@fastify/type-provider-typebox";
 import { Value } from "typebox/value";
 
+import { keysFromKeystores } from "./keystore";
+
 export interface OptionSpec {
   flag: string;
   key: string;
   help: string;
   /** Only from the environment or the config file. */
   secret?: boolean;
+  /**
+   * A private key (or a list of them) that may also come from JSON keystore files named in `<ENV>_KEYSTORE`
+   * (comma-separated for a list), decrypted with `<ENV>_KEYSTORE_PASSWORD` or `<ENV>_KEYSTORE_PASSWORD_FILE`.
+   */
+  privateKey?: boolean;
   kind?: "string" | "number" | "list" | "boolean";
   /** A readable phrase for a pattern or enum mismatch ("an http(s) URL", "one of a, b"). */
   expect?: string;
@@ -76,19 +83,36 @@ export function loadLayeredConfig<T>({ schema, options, envPrefix, required, arg
       throw new ConfigError([`--config ${values.config}: ${(error as Error).message}`]);
     }
   }
+  const problems: string[] = [];
+  const reported = new Set<string>();
   for (const option of options) {
-    const fromEnv = env[envName(envPrefix, option.key)];
+    const variable = envName(envPrefix, option.key);
+    const fromEnv = env[variable];
     if (fromEnv !== undefined && fromEnv !== "") raw[option.key] = coerce(option, fromEnv);
     const fromFlag = values[option.flag];
     if (typeof fromFlag === "string") raw[option.key] = coerce(option, fromFlag);
+    if (option.privateKey && env[`${variable}_KEYSTORE`]) {
+      try {
+        const keys = keysFromKeystores(env, `${variable}_KEYSTORE`);
+        if (fromEnv) throw new Error(`set ${variable} or ${variable}_KEYSTORE, not both`);
+        if (option.kind !== "list" && keys.length > 1) {
+          throw new Error(`${variable}_KEYSTORE names ${keys.length} files; one key is expected`);
+        }
+        raw[option.key] = option.kind === "list" ? keys : keys[0];
+      } catch (error) {
+        problems.push((error as Error).message);
+        reported.add(option.key);
+      }
+    }
   }
   const config = Value.Default(schema, raw) as Record<string, unknown>;
   const nameOf = (key: string) => {
     const option = options.find((o) => o.key === key);
     return option ? (option.secret ? envName(envPrefix, option.key) : `--${option.flag}`) : key;
   };
-  const problems: string[] = [];
-  for (const key of required) if (config[key] === undefined) problems.push(`${nameOf(key)} is required`);
+  for (const key of required) {
+    if (config[key] === undefined && !reported.has(key)) problems.push(`${nameOf(key)} is required`);
+  }
   for (const e of Value.Errors(schema, config) as Iterable<{ instancePath: string; message: string }>) {
     const key = e.instancePath.replace(/^\//, "").split("/")[0];
     if (key === "") {
@@ -107,7 +131,15 @@ export function loadLayeredConfig<T>({ schema, options, envPrefix, required, arg
 /** `--help` text: one line per option. */
 export function optionsHelp(options: OptionSpec[], envPrefix: string): string[] {
   return [
-    ...options.map((o) => `  ${(o.secret ? envName(envPrefix, o.key) : `--${o.flag}`).padEnd(26)} ${o.help}`),
+    ...options.flatMap((o) => {
+      const name = o.secret ? envName(envPrefix, o.key) : `--${o.flag}`;
+      const line = `  ${name.padEnd(26)} ${o.help}`;
+      if (!o.privateKey) return [line];
+      return [
+        line,
+        `  ${`${name}_KEYSTORE`.padEnd(26)} or JSON keystore file(s); password in ${name}_KEYSTORE_PASSWORD(_FILE)`,
+      ];
+    }),
     `  ${"--config".padEnd(26)} JSON file with any of the above (camelCase keys)`,
     `  ${"--help".padEnd(26)} this text`,
   ];

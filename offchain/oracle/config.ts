@@ -45,6 +45,7 @@ export const ORACLE_OPTIONS: OptionSpec[] = [
     key: "keys",
     help: "committee keys this instance signs with, comma-separated: EDGE_ORACLE_KEYS or the config file only",
     secret: true,
+    privateKey: true,
     kind: "list",
     expect: "private keys (0x and 64 hex digits), comma-separated",
   },
@@ -53,6 +54,7 @@ export const ORACLE_OPTIONS: OptionSpec[] = [
     key: "submitterKey",
     help: "key that pays for posting (default: the first committee key): EDGE_ORACLE_SUBMITTER_KEY only",
     secret: true,
+    privateKey: true,
     expect: "a private key (0x and 64 hex digits)",
   },
   {

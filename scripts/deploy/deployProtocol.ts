@@ -19,6 +19,19 @@ import { type NetworkParameters, loadNetworkParameters } from "./parameters";
 
 export const ADDRESSES_DIR = join(__dirname, "addresses");
 
+/**
+ * Blocks every deployment step and task waits for after its transaction's block (EDGE_CONFIRMATIONS, default 1):
+ * on a chain that reorgs, a step that waits too little can build on a transaction that then disappears.
+ */
+export function requiredConfirmations(env: NodeJS.ProcessEnv): number {
+  const raw = env.EDGE_CONFIRMATIONS;
+  if (raw === undefined || raw === "") return 1;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1000) {
+    throw new Error(`EDGE_CONFIRMATIONS "${raw}" is not a whole number of blocks from 1 to 1000`);
+  }
+  return Number(raw);
+}
+
 export interface DeployOptions {
   parameters?: NetworkParameters;
   /** Ignition deployment id (its journal folder); defaults to chain-<id>. */
@@ -55,7 +68,13 @@ export async function deployProtocol(
       ...parameters.ignition.RewardsManager,
     },
   };
-  const deployOptions = { parameters: ignitionParameters, deploymentId: options.deploymentId, displayUi: false };
+  const confirms = requiredConfirmations(process.env);
+  const deployOptions = {
+    parameters: ignitionParameters,
+    deploymentId: options.deploymentId,
+    displayUi: false,
+    config: { requiredConfirmations: confirms },
+  };
 
   // One Ignition deployment for everything: every module shares the same EdgeToken.
   const withMigration = Boolean(parameters.ignition.TokenMigration?.legacyToken);
@@ -79,20 +98,22 @@ export async function deployProtocol(
     const reserve = parameters.migration?.reserve ?? 0n;
     const held = await token.balanceOf(deployed.TokenMigration);
     if (reserve > held) {
-      await (await token.connect(deployer).getFunction("transfer")(deployed.TokenMigration, reserve - held)).wait();
+      await (
+        await token.connect(deployer).getFunction("transfer")(deployed.TokenMigration, reserve - held)
+      ).wait(confirms);
       log(`funded the migration reserve with ${reserve - held} base units`);
     }
   }
 
-  await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log);
-  await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log);
-  await grantRoles(hre, vault, parameters.roles.PaymentVault ?? {}, log);
+  await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log, confirms);
+  await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log, confirms);
+  await grantRoles(hre, vault, parameters.roles.PaymentVault ?? {}, log, confirms);
 
   // Compounding needs StakeManager to know its rewards manager; only its admin can say so.
   const adminRole = await staking.getFunction("DEFAULT_ADMIN_ROLE")();
   if ((await staking.getFunction("rewardsManager")()) !== deployed.RewardsManager) {
     if (await staking.getFunction("hasRole")(adminRole, deployer.address)) {
-      await (await staking.connect(deployer).getFunction("setRewardsManager")(deployed.RewardsManager)).wait();
+      await (await staking.connect(deployer).getFunction("setRewardsManager")(deployed.RewardsManager)).wait(confirms);
       log(`StakeManager now compounds through ${deployed.RewardsManager}`);
     } else {
       log(`NOTE: StakeManager's admin must call setRewardsManager(${deployed.RewardsManager})`);
@@ -101,7 +122,9 @@ export async function deployProtocol(
   const fund = parameters.rewards?.fund ?? 0n;
   const pooled = await token.balanceOf(deployed.RewardsManager);
   if (fund > pooled) {
-    await (await token.connect(deployer).getFunction("transfer")(deployed.RewardsManager, fund - pooled)).wait();
+    await (
+      await token.connect(deployer).getFunction("transfer")(deployed.RewardsManager, fund - pooled)
+    ).wait(confirms);
     log(`funded the reward pool with ${fund - pooled} base units`);
   }
 
@@ -129,13 +152,14 @@ async function grantRoles(
   contract: Contract,
   roles: Record<string, string[]>,
   log: (line: string) => void,
+  confirms: number,
 ): Promise<void> {
   const [deployer] = await hre.ethers.getSigners();
   for (const [roleName, accounts] of Object.entries(roles)) {
     const role: string = await contract.getFunction(roleName)();
     for (const account of accounts) {
       if (await contract.getFunction("hasRole")(role, account)) continue;
-      await (await contract.connect(deployer).getFunction("grantRole")(role, account)).wait();
+      await (await contract.connect(deployer).getFunction("grantRole")(role, account)).wait(confirms);
       log(`granted ${roleName} to ${account}`);
     }
   }

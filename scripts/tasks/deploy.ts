@@ -6,7 +6,7 @@
  */
 import { task } from "hardhat/config";
 
-import { deployProtocol } from "../deploy/deployProtocol";
+import { deployProtocol, requiredConfirmations } from "../deploy/deployProtocol";
 import { loadNetworkParameters } from "../deploy/parameters";
 import { fail } from "./lib";
 
@@ -17,6 +17,7 @@ task("deploy:protocol", "Deploys EdgeToken, StakeManager and (when configured) T
     let parameters;
     try {
       parameters = loadNetworkParameters(hre.network.name, args.parameters);
+      requiredConfirmations(process.env);
     } catch (error) {
       fail((error as Error).message);
     }

@@ -3,3 +3,4 @@ import "./deploy";
 import "./stake";
 import "./rewards";
 import "./payments";
+import "./keys";

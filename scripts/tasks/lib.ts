@@ -14,7 +14,7 @@ import {
   contractEntry,
   readAddressBook,
 } from "../../offchain/common/addressBook";
-import { ADDRESSES_DIR } from "../deploy/deployProtocol";
+import { ADDRESSES_DIR, requiredConfirmations } from "../deploy/deployProtocol";
 
 export const PLUGIN = "edge";
 
@@ -105,10 +105,16 @@ export function formatTokens(hre: HardhatRuntimeEnvironment, amount: bigint): st
 export async function send<T>(
   what: string,
   interfaces: Interface[],
-  run: () => Promise<{ wait(): Promise<T | null> }>,
+  run: () => Promise<{ wait(confirms?: number): Promise<T | null> }>,
 ): Promise<T> {
+  let confirms: number;
   try {
-    const receipt = await (await run()).wait();
+    confirms = requiredConfirmations(process.env);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  try {
+    const receipt = await (await run()).wait(confirms);
     if (!receipt) fail(`${what}: no receipt`);
     return receipt;
   } catch (error) {

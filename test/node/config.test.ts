@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { ConfigError, helpText, loadConfig } from "../../node/config";
+import { writeKeystoreFile } from "../../offchain/common/keystore";
 
 const KEY = "0x" + "ab".repeat(32);
 const base = ["--role", "gateway", "--rpc", "http://127.0.0.1:8545", "--addresses", "book.json"];
@@ -92,6 +93,55 @@ describe("edge-node config", function () {
     expect(problems(base, { EDGE_NODE_DEVICE_KEY: KEY, EDGE_NODE_ADMIN_TOKEN: "short" })).to.deep.equal([
       "EDGE_NODE_ADMIN_TOKEN: must not have fewer than 16 characters",
     ]);
+  });
+
+  it("reads the device key from an encrypted keystore, with the password from a variable or a file", function () {
+    const dir = mkdtempSync(join(tmpdir(), "edge-keystore-"));
+    try {
+      const file = join(dir, "device.json");
+      writeKeystoreFile(file, "correct horse", KEY, 1024); // a low scrypt cost keeps the test fast
+      const passwordFile = join(dir, "password");
+      writeFileSync(passwordFile, "correct horse\n");
+      const viaVariable = loadConfig(base, {
+        EDGE_NODE_DEVICE_KEY_KEYSTORE: file,
+        EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD: "correct horse",
+      });
+      expect(viaVariable.deviceKey).to.equal(KEY);
+      const viaFile = loadConfig(base, {
+        EDGE_NODE_DEVICE_KEY_KEYSTORE: file,
+        EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD_FILE: passwordFile,
+      });
+      expect(viaFile.deviceKey).to.equal(KEY);
+      expect(
+        problems(base, { EDGE_NODE_DEVICE_KEY_KEYSTORE: file, EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD: "wrong" }),
+      ).to.deep.equal([`keystore ${file}: wrong password`]);
+      expect(problems(base, { EDGE_NODE_DEVICE_KEY_KEYSTORE: file })).to.deep.equal([
+        "EDGE_NODE_DEVICE_KEY_KEYSTORE is set: give its password in EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD or EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD_FILE",
+      ]);
+      expect(
+        problems(base, {
+          EDGE_NODE_DEVICE_KEY: KEY,
+          EDGE_NODE_DEVICE_KEY_KEYSTORE: file,
+          EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD: "correct horse",
+        }),
+      ).to.deep.equal(["set EDGE_NODE_DEVICE_KEY or EDGE_NODE_DEVICE_KEY_KEYSTORE, not both"]);
+      expect(
+        problems(base, {
+          EDGE_NODE_DEVICE_KEY_KEYSTORE: `${file},${file}`,
+          EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD: "correct horse",
+        }),
+      ).to.deep.equal(["EDGE_NODE_DEVICE_KEY_KEYSTORE names 2 files; one key is expected"]);
+      writeFileSync(join(dir, "junk.json"), "{}");
+      expect(
+        problems(base, {
+          EDGE_NODE_DEVICE_KEY_KEYSTORE: join(dir, "junk.json"),
+          EDGE_NODE_DEVICE_KEY_KEYSTORE_PASSWORD: "x",
+        })[0],
+      ).to.match(/junk.json is not a JSON keystore/);
+      expect(() => writeKeystoreFile(file, "other", KEY, 1024)).to.throw(/exists; not overwriting/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("documents every option", function () {

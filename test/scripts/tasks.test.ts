@@ -10,6 +10,8 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { deployProtocol, deploymentBlock, recordedRewardsArguments } from "../../scripts/deploy/deployProtocol";
 import { loadNetworkParameters } from "../../scripts/deploy/parameters";
 import { readAddressBook } from "../../offchain/common/addressBook";
+import { keysFromKeystores, writeKeystoreFile } from "../../offchain/common/keystore";
+import { startRpcServer } from "../shared/rpc";
 import type { StakeManager } from "../../typechain";
 import { DAY, DEFAULTS, StakeStatus } from "../shared/constants";
 
@@ -463,6 +465,88 @@ describe("deploy and stake tasks", function () {
       await expect(runTask("billing:settle", { bills: file, batchSize: 100, addresses })).to.be.rejectedWith(
         /bills\[0\]\.total must be a decimal integer string/,
       );
+    });
+  });
+
+  describe("keys:keystore and keystores on --network rpc", function () {
+    const PASSWORD = "a password for tests";
+
+    afterEach(function () {
+      delete process.env.EDGE_KEYSTORE_PASSWORD;
+      delete process.env.EDGE_TEST_KEY;
+    });
+
+    it("encrypts a key from the environment or a new one, and never overwrites", async function () {
+      const key = ethers.Wallet.createRandom().privateKey;
+      process.env.EDGE_TEST_KEY = key;
+      const file = join(dir, "given.json");
+      await expect(runTask("keys:keystore", { out: file, keyEnv: "EDGE_TEST_KEY" })).to.be.rejectedWith(
+        /EDGE_KEYSTORE is set: give its password in EDGE_KEYSTORE_PASSWORD or EDGE_KEYSTORE_PASSWORD_FILE/,
+      );
+      process.env.EDGE_KEYSTORE_PASSWORD = PASSWORD;
+      const out = await runTask("keys:keystore", { out: file, keyEnv: "EDGE_TEST_KEY" });
+      expect(out).to.include(`${new ethers.Wallet(key).address} written to ${file}`);
+      expect(
+        keysFromKeystores({ EDGE_KEYSTORE: file, EDGE_KEYSTORE_PASSWORD: PASSWORD }, "EDGE_KEYSTORE"),
+      ).to.deep.equal([key]);
+      await expect(runTask("keys:keystore", { out: file })).to.be.rejectedWith(/exists; not overwriting a keystore/);
+      await expect(runTask("keys:keystore", { out: join(dir, "x.json"), keyEnv: "EDGE_NO_SUCH" })).to.be.rejectedWith(
+        /EDGE_NO_SUCH is not set/,
+      );
+      const fresh = await runTask("keys:keystore", { out: join(dir, "fresh.json") });
+      const [address] = fresh.split(" ");
+      const [freshKey] = keysFromKeystores(
+        { EDGE_KEYSTORE: join(dir, "fresh.json"), EDGE_KEYSTORE_PASSWORD: PASSWORD },
+        "EDGE_KEYSTORE",
+      );
+      expect(new ethers.Wallet(freshKey).address).to.equal(address);
+    });
+
+    it("sends from the keystore's account on --network rpc, and refuses a wrong password", async function () {
+      this.timeout(120_000);
+      const rpc = await startRpcServer();
+      try {
+        const [deployer] = await ethers.getSigners();
+        const account = ethers.Wallet.createRandom();
+        await (await deployer.sendTransaction({ to: account.address, value: ethers.parseEther("1") })).wait();
+        const token = await ethers.getContractAt("EdgeToken", readAddressBook(addresses).contracts.EdgeToken!.address);
+        await (await token.connect(deployer).transfer(account.address, ethers.parseEther("10"))).wait();
+        const file = join(dir, "rpc-sender.json");
+        writeKeystoreFile(file, PASSWORD, account.privateKey, 1024);
+        const run = promisify(execFile);
+        const env = { ...process.env, EDGE_RPC_URL: rpc.url, EDGE_KEYSTORE: file, EDGE_KEYSTORE_PASSWORD: PASSWORD };
+        const args = ["hardhat", "pay:deposit", "--amount", "2.5", "--network", "rpc", "--addresses", addresses];
+        await run("npx", args, { cwd: join(__dirname, "..", ".."), env });
+        const vault = await ethers.getContractAt(
+          "PaymentVault",
+          readAddressBook(addresses).contracts.PaymentVault!.address,
+        );
+        expect(await vault.balanceOf(account.address)).to.equal(ethers.parseEther("2.5"));
+        const error = await run("npx", args, {
+          cwd: join(__dirname, "..", ".."),
+          env: { ...env, EDGE_KEYSTORE_PASSWORD: "wrong" },
+        }).then(
+          () => undefined,
+          (e: { code: number; stderr: string }) => e,
+        );
+        expect(error, "the command succeeded").to.not.equal(undefined);
+        expect(error!.code).to.equal(2);
+        expect(error!.stderr).to.include(`keystore ${file}: wrong password`);
+        expect(await vault.balanceOf(account.address)).to.equal(ethers.parseEther("2.5"));
+      } finally {
+        await rpc.close();
+      }
+    });
+
+    it("refuses a confirmation depth that is not a whole number", async function () {
+      process.env.EDGE_CONFIRMATIONS = "two";
+      try {
+        await expect(runTask("pay:deposit", { amount: "1", addresses })).to.be.rejectedWith(
+          /EDGE_CONFIRMATIONS "two" is not a whole number of blocks from 1 to 1000/,
+        );
+      } finally {
+        delete process.env.EDGE_CONFIRMATIONS;
+      }
     });
   });
 
