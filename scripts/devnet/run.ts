@@ -23,6 +23,7 @@ import {
   defineChain,
   http,
   keccak256,
+  parseEventLogs,
   toHex,
 } from "viem";
 import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
@@ -31,6 +32,15 @@ import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } fro
 import { readAddressBook } from "../../offchain/common/addressBook";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { submitJob } from "../../offchain/common/jobClient";
+import {
+  PostedScores,
+  type ViewCustomer,
+  type ViewNode,
+  billingSession,
+  getJson,
+  liveView,
+  yieldCheck,
+} from "./observe";
 
 const ROOT = join(__dirname, "..", "..");
 const MNEMONIC = "test test test test test test test test test test test junk";
@@ -104,12 +114,6 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined | fal
   }
 }
 
-async function getJson(url: string): Promise<any> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
-  return response.json();
-}
-
 class Processes {
   readonly children: Array<{ name: string; child: ChildProcess; log: string }> = [];
   private stopping = false;
@@ -180,7 +184,11 @@ export async function runDevnet(argv: string[]): Promise<number> {
 }
 
 async function run(opts: Options, dir: string, runId: string, procs: Processes): Promise<number> {
-  const step = (what: string) => console.log(`devnet: ${what}`);
+  const history: string[] = [];
+  const step = (what: string) => {
+    history.push(`devnet: ${what}`);
+    console.log(`devnet: ${what}`);
+  };
 
   // ---------------------------------------------------------------------------------------------- chain
   const compile = spawnSync(bin("hardhat"), ["compile", "--quiet"], { cwd: ROOT, encoding: "utf8" });
@@ -443,18 +451,30 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
 
   // ---------------------------------------------------------------------------------------------- traffic
   const jobs = customers.map(() => ({ ok: 0, refused: 0, failed: 0 }));
+  const viewCustomers: ViewCustomer[] = customers.map((account, i) => ({ name: "ABC"[i], account, jobs: jobs[i] }));
+  const viewNodes: ViewNode[] = nodes.map((n) => ({
+    name: n.name,
+    role: n.role,
+    url: n.url,
+    address: n.address,
+    stakeId: stakeOf.get(n.name)!,
+  }));
+  const scores = new PostedScores(oracleUrl);
   let traffic = true;
   const customerLoops = customers.map(async (customer, c) => {
     for (let k = 0; traffic; k++) {
-      const g = (c + k) % gateways.length;
-      const gateway = nodes.find((n) => n.name === gateways[g].name)!;
       try {
-        const result = await submitJob(gateway.url, customer, CHAIN_ID, gateway.address, {
-          payload: `customer ${c} job ${k}`,
-          rounds: 500,
-        });
-        if (result.status === 200) jobs[c].ok++;
-        else if (result.status === 402) jobs[c].refused++;
+        // Round robin over the gateways; one without an admitted host (503) sends the customer to the next.
+        let result: Awaited<ReturnType<typeof submitJob>> | undefined;
+        for (let attempt = 0; attempt < gateways.length && (!result || result.status === 503); attempt++) {
+          const gateway = nodes.find((n) => n.name === gateways[(c + k + attempt) % gateways.length].name)!;
+          result = await submitJob(gateway.url, customer, CHAIN_ID, gateway.address, {
+            payload: `customer ${c} job ${k}`,
+            rounds: 500,
+          });
+        }
+        if (result!.status === 200) jobs[c].ok++;
+        else if (result!.status === 402) jobs[c].refused++;
         else jobs[c].failed++;
       } catch {
         jobs[c].failed++;
@@ -466,26 +486,32 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   const epochEnd = (e: number) => genesis + (e + 1) * opts.epochSeconds;
   const chainPast = (seconds: number) => async () => (await chainNow()) >= seconds;
   const epochMs = opts.epochSeconds * 1000;
-  const view = setInterval(() => void printView(), 3000);
+  // The live view: redrawn in place on a terminal, appended otherwise (a log file, the end-to-end test).
+  const tty = process.stdout.isTTY === true;
+  let drawing = false;
   const printView = async () => {
-    const rows = [];
-    for (const node of nodes) {
-      try {
-        const s = await getJson(`${node.url}/status`);
-        rows.push({
-          node: node.name,
-          role: node.role,
-          admitted: s.admitted,
-          jobs: node.role === "host" ? s.host?.jobsExecuted : node.role === "gateway" ? s.gateway?.jobsDispatched : "",
-          stake: stakeOf.get(node.name)!.toString(),
-        });
-      } catch {
-        rows.push({ node: node.name, role: node.role, admitted: "?", jobs: "?", stake: "" });
-      }
+    if (drawing) return;
+    drawing = true;
+    try {
+      const frame = await liveView({
+        client,
+        rewards: address("RewardsManager"),
+        billingUrl,
+        scores,
+        nodes: viewNodes,
+        customers: viewCustomers,
+      });
+      if (tty) process.stdout.write("\x1b[2J\x1b[H" + history.join("\n") + "\n");
+      const chainTime = await chainNow().catch(() => undefined);
+      const epoch = chainTime === undefined ? "?" : Math.floor((chainTime - genesis) / opts.epochSeconds);
+      console.log(`devnet live view: epoch ${epoch} running; last posted epoch ${frame.epoch ?? "none yet"}`);
+      console.table(frame.nodes);
+      console.table(frame.customers);
+    } finally {
+      drawing = false;
     }
-    console.table(rows);
-    console.table(customers.map((c, i) => ({ customer: "ABC"[i], address: c.address, ...jobs[i] })));
   };
+  const view = setInterval(() => void printView().catch(() => undefined), 3000);
 
   // Midway through the first epoch after genesis, host-1's owner asks to unstake it.
   const evicted = nodes.find((n) => n.name === "host-1")!;
@@ -542,47 +568,67 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   const rewards = address("RewardsManager");
   const accrued = async (stakeId: bigint) =>
     client.readContract({ address: rewards, abi: rewardsManagerAbi, functionName: "accrued", args: [stakeId] });
-  const claimFor = nodes.find((n) => n.name === "host-2")!;
-  const claimable = await accrued(stakeOf.get(claimFor.name)!);
-  if (claimable === 0n) throw new DevnetError("host-2 accrued no yield");
-  const before = await client.readContract({
-    address: address("EdgeToken"),
-    abi: edgeTokenAbi,
-    functionName: "balanceOf",
-    args: [deployer.address],
+  // Every stake's accrued yield, recomputed from the oracle's published scores and the chain's stake history.
+  const yieldRows = await yieldCheck({
+    client,
+    rewards,
+    staking: address("StakeManager"),
+    scores,
+    nodes: viewNodes,
+    epochs: Array.from({ length: opts.epochs }, (_, e) => e),
   });
-  await send(
+  for (const row of yieldRows) {
+    if (row.accrued !== row.expected)
+      throw new DevnetError(
+        `${row.node} accrued ${row.accrued}, the formula gives ${row.expected} (${row.trace.join("; ")})`,
+      );
+    const node = nodes.find((n) => n.name === row.node)!;
+    const ranJobs = node.role === "host" && ((await getJson(`${node.url}/status`)).host.jobsExecuted as number) > 0;
+    if (ranJobs && !Object.values(row.scores).some((score) => score > 0))
+      throw new DevnetError(`${row.node} ran jobs but got no score`);
+  }
+  const claimFor = nodes.find((n) => n.name === "host-2")!;
+  const claimStake = stakeOf.get(claimFor.name)!;
+  if ((await accrued(claimStake)) === 0n) throw new DevnetError("host-2 accrued no yield");
+  const claim = await send(
     owner.writeContract({
       address: rewards,
       abi: rewardsManagerAbi,
       functionName: "claim",
-      args: [stakeOf.get(claimFor.name)!, deployer.address],
+      args: [claimStake, deployer.address],
     }),
   );
-  const after = await client.readContract({
-    address: address("EdgeToken"),
-    abi: edgeTokenAbi,
-    functionName: "balanceOf",
-    args: [deployer.address],
-  });
-  if (after - before !== claimable) throw new DevnetError(`claimed ${after - before}, expected ${claimable}`);
-
-  const scores: Record<string, Record<string, number>> = {};
-  for (let e = 0; e <= last; e++) {
-    const { scores: list } = await getJson(`${oracleUrl}/epochs/${e}/scores`);
-    for (const s of list as Array<{ device: string; score: number }>) {
-      const node = nodes.find((n) => n.address.toLowerCase() === s.device)!;
-      (scores[node.name] ??= {})[`epoch ${e}`] = s.score;
-    }
-  }
-  const yieldRows = [];
-  for (const node of nodes) {
-    yieldRows.push({
-      node: node.name,
-      ...scores[node.name],
-      accrued: (Number(await accrued(stakeOf.get(node.name)!)) / 1e18).toFixed(6),
+  // The oracle goes on posting epochs: compare with the state just before the claim's block, and the event.
+  const [claimed] = parseEventLogs({ abi: rewardsManagerAbi, eventName: "YieldClaimed", logs: claim.logs });
+  const claimable = claimed.args.amount;
+  const balanceAt = (blockNumber: bigint) =>
+    client.readContract({
+      address: address("EdgeToken"),
+      abi: edgeTokenAbi,
+      functionName: "balanceOf",
+      args: [deployer.address],
+      blockNumber,
     });
-  }
+  const received = (await balanceAt(claim.blockNumber)) - (await balanceAt(claim.blockNumber - 1n));
+  const accruedBefore = await client.readContract({
+    address: rewards,
+    abi: rewardsManagerAbi,
+    functionName: "accrued",
+    args: [claimStake],
+    blockNumber: claim.blockNumber - 1n,
+  });
+  const postedInClaimBlock = (
+    await client.getContractEvents({
+      address: rewards,
+      abi: rewardsManagerAbi,
+      eventName: "ScoresPosted",
+      fromBlock: claim.blockNumber,
+      toBlock: claim.blockNumber,
+    })
+  ).some((post) => post.transactionIndex < claim.transactionIndex);
+  if (received !== claimable || (!postedInClaimBlock && claimable !== accruedBefore))
+    throw new DevnetError(`claimed ${claimable} and received ${received}; ${accruedBefore} had accrued`);
+
   const bills = await client.getContractEvents({
     address: address("PaymentVault"),
     abi: paymentVaultAbi,
@@ -599,19 +645,8 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
 
   // Each customer signs in to billing with their wallet: the bill it serves has the hash and charge on-chain.
   for (const [i, customer] of customers.entries()) {
-    const post = async (path: string, body: unknown) =>
-      (await fetch(`${billingUrl}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      }).then((r) => r.json())) as Record<string, string>;
-    const { message } = await post("/auth/nonce", { address: customer.address });
-    const { token } = await post("/auth/login", { message, signature: await customer.signMessage({ message }) });
-    const served = (await (
-      await fetch(`${billingUrl}/customers/${customer.address}/bills/0`, {
-        headers: { authorization: `Bearer ${token}` },
-      })
-    ).json()) as {
+    viewCustomers[i].session ??= await billingSession(billingUrl, customer);
+    const served = (await getJson(`${billingUrl}/customers/${customer.address}/bills/0`, viewCustomers[i].session)) as {
       billHash: string;
       charged: string;
       bill: { total: string };
@@ -652,7 +687,15 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   if (held !== supply) throw new DevnetError(`token balances sum to ${held}, not the supply ${supply}`);
 
   console.log("\ndevnet summary");
-  console.table(yieldRows);
+  console.table(
+    yieldRows.map((row) => ({
+      node: row.node,
+      ...row.scores,
+      "accrued before claim": (Number(row.accrued) / 1e18).toFixed(6),
+      "formula (PROTOCOL.md)": (Number(row.expected) / 1e18).toFixed(6),
+    })),
+  );
+  console.log("every stake's accrued yield equals the formula applied to its published scores, to the base unit");
   console.log(`yield claimed for host-2's stake: ${(Number(claimable) / 1e18).toFixed(6)} tokens`);
   console.table(
     bills.map((b) => ({

@@ -46,5 +46,12 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(/referral credit of customer A's referrer: [1-9]/);
     expect(output).to.match(/tokens conserved: \d+ holders hold exactly the supply; billing's bills match the chain/);
     expect(output).to.match(/yield claimed for host-2's stake: 0\.\d*[1-9]/);
+    expect(output).to.include(
+      "every stake's accrued yield equals the formula applied to its published scores, to the base unit",
+    );
+    // The live view showed scores and accrued yield per node, and usage and bills per customer.
+    expect(output).to.match(/devnet live view: epoch \d+ running; last posted epoch \d+/);
+    expect(output).to.match(/accrued yield/);
+    expect(output).to.match(/usage p\d+/);
   });
 });
