@@ -1,0 +1,73 @@
+/** The Console server's configuration (flags, EDGE_CONSOLE_* environment, or --config JSON). */
+import { type Static, Type } from "@fastify/type-provider-typebox";
+
+import { type OptionSpec, loadLayeredConfig, optionsHelp } from "../offchain/common/config";
+
+export const DEFAULT_CONSOLE_PORT = 7400;
+
+export const ConsoleConfigSchema = Type.Object(
+  {
+    rpc: Type.String({ pattern: "^https?://\\S+$" }),
+    addresses: Type.String({ minLength: 1 }),
+    host: Type.String({ minLength: 1, default: "127.0.0.1" }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_CONSOLE_PORT }),
+    logLevel: Type.Union(
+      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
+      { default: "info" },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type ConsoleServerConfig = Static<typeof ConsoleConfigSchema>;
+
+export const CONSOLE_OPTIONS: OptionSpec[] = [
+  {
+    flag: "rpc",
+    key: "rpc",
+    help: "JSON-RPC URL of the chain (offered to wallets that do not know the chain yet)",
+    expect: "an http(s) URL",
+  },
+  {
+    flag: "addresses",
+    key: "addresses",
+    help: "the deployment's address book (scripts/deploy/addresses/<chainId>.json)",
+  },
+  { flag: "host", key: "host", help: "interface to listen on (default 127.0.0.1)" },
+  {
+    flag: "port",
+    key: "port",
+    help: `port (default ${DEFAULT_CONSOLE_PORT}; 0 picks a free one)`,
+    kind: "number",
+    expect: "an integer 0..65535",
+  },
+  {
+    flag: "log-level",
+    key: "logLevel",
+    help: "pino level (default info)",
+    expect: "one of fatal, error, warn, info, debug, trace, silent",
+  },
+];
+
+export const CONSOLE_ENV_PREFIX = "EDGE_CONSOLE";
+
+export function loadConsoleConfig(argv: string[], env: NodeJS.ProcessEnv): ConsoleServerConfig {
+  return loadLayeredConfig<ConsoleServerConfig>({
+    schema: ConsoleConfigSchema,
+    options: CONSOLE_OPTIONS,
+    envPrefix: CONSOLE_ENV_PREFIX,
+    required: ["rpc", "addresses"],
+    argv,
+    env,
+  });
+}
+
+export function consoleHelp(): string {
+  return [
+    "console: the wallet users' web page (stakes, devices, earnings, prepaid balance).",
+    "",
+    "usage: npm run -s console -- --rpc URL --addresses FILE [--port N] [--host 127.0.0.1]",
+    "",
+    ...optionsHelp(CONSOLE_OPTIONS, CONSOLE_ENV_PREFIX),
+  ].join("\n");
+}
