@@ -431,6 +431,13 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
       { EDGE_NODE_DEVICE_KEY: node.key },
     );
   }
+  // The Console: wallet users manage stakes and payments from a browser, through their own wallet.
+  const consoleUrl = `http://127.0.0.1:${await freePort()}`;
+  procs.start("console", process.execPath, [
+    ...tsNode,
+    "console/cli.ts",
+    ...["--rpc", rpc, "--addresses", bookFile, "--port", new URL(consoleUrl).port],
+  ]);
   await waitFor("the oracle", async () => (await getJson(`${oracleUrl}/health`)).ok, 60_000);
   await waitFor("billing", async () => (await getJson(`${billingUrl}/health`)).ok, 60_000);
   for (const node of nodes) {
@@ -446,7 +453,9 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
     },
     60_000,
   );
+  await waitFor("the console", async () => (await getJson(`${consoleUrl}/config.json`)).chainId === CHAIN_ID, 60_000);
   step(`oracle ${oracleUrl}, billing ${billingUrl}, ${nodes.length} nodes admitted and routing`);
+  step(`console ${consoleUrl} (a browser wallet on chain ${CHAIN_ID} at ${rpc}; development accounts hold tokens)`);
   procs.check();
 
   // ---------------------------------------------------------------------------------------------- traffic
@@ -724,6 +733,7 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
     console.log(`  chain   ${rpc}`);
     console.log(`  oracle  ${oracleUrl} (metrics ${oracleUrl}/metrics)`);
     console.log(`  billing ${billingUrl} (metrics ${billingUrl}/metrics)`);
+    console.log(`  console ${consoleUrl}`);
     for (const n of nodes) console.log(`  ${n.name.padEnd(9)} ${n.url} (metrics ${n.url}/metrics)`);
     await new Promise(() => undefined);
   }

@@ -14,6 +14,7 @@ import {
   contractEntry,
   readAddressBook,
 } from "../../offchain/common/addressBook";
+import { KeystoreError, keysFromKeystores } from "../../offchain/common/keystore";
 import { ADDRESSES_DIR, requiredConfirmations } from "../deploy/deployProtocol";
 
 export const PLUGIN = "edge";
@@ -61,10 +62,23 @@ export async function sender(hre: HardhatRuntimeEnvironment): Promise<Signer> {
 
 const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
 
-/** A wallet from a private key held in an environment variable (never a command-line argument). */
+/**
+ * A wallet from a private key held in an environment variable (never a command-line argument), or in the JSON
+ * keystore named by `<variable>_KEYSTORE` (password in `<variable>_KEYSTORE_PASSWORD` or `…_PASSWORD_FILE`).
+ */
 export function walletFromEnv(hre: HardhatRuntimeEnvironment, variable: string) {
-  const key = process.env[variable];
-  if (!key) fail(`set ${variable} to the device's private key (0x followed by 64 hex digits)`);
+  let key = process.env[variable];
+  if (!key && process.env[`${variable}_KEYSTORE`]) {
+    try {
+      const keys = keysFromKeystores(process.env, `${variable}_KEYSTORE`);
+      if (keys.length !== 1) fail(`${variable}_KEYSTORE names ${keys.length} files; one key is expected`);
+      key = keys[0];
+    } catch (error) {
+      if (error instanceof KeystoreError) fail(error.message);
+      throw error;
+    }
+  }
+  if (!key) fail(`set ${variable} to the device's private key (0x followed by 64 hex digits), or ${variable}_KEYSTORE`);
   if (!PRIVATE_KEY.test(key)) fail(`${variable} is not a private key (0x followed by 64 hex digits)`);
   return new hre.ethers.Wallet(key, hre.ethers.provider);
 }

@@ -53,5 +53,6 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(/devnet live view: epoch \d+ running; last posted epoch \d+/);
     expect(output).to.match(/accrued yield/);
     expect(output).to.match(/usage p\d+/);
+    expect(output).to.match(/devnet: console http:\/\/127\.0\.0\.1:\d+/);
   });
 });

@@ -200,13 +200,28 @@ describe("deploy and stake tasks", function () {
       expect(await runTask("stake:release", { stake: stakeId, addresses })).to.match(/150\.5 EDGE returned/);
     });
 
-    it("assigns with a consent signed elsewhere (stake:consent)", async function () {
+    it("assigns with a consent signed elsewhere (stake:consent, device key in a keystore)", async function () {
       const [owner] = await ethers.getSigners();
       const out = await runTask("stake:create", { type: "host", amount: "100", addresses });
       const stakeId = /created stake (\d+)/.exec(out)![1];
-      process.env.EDGE_DEVICE_KEY = "0x" + "33".repeat(32);
-      const consent = await runTask("stake:consent", { owner: owner.address, minutes: 30, addresses });
+      // The device operator keeps the device key in an encrypted keystore.
       delete process.env.EDGE_DEVICE_KEY;
+      const keystore = join(dir, "device-33.json");
+      writeKeystoreFile(keystore, "device password", "0x" + "33".repeat(32), 1024);
+      process.env.EDGE_DEVICE_KEY_KEYSTORE = keystore;
+      process.env.EDGE_DEVICE_KEY_KEYSTORE_PASSWORD = "not it";
+      await expect(runTask("stake:consent", { owner: owner.address, minutes: 30, addresses })).to.be.rejectedWith(
+        `keystore ${keystore}: wrong password`,
+      );
+      process.env.EDGE_DEVICE_KEY_KEYSTORE_PASSWORD = "device password";
+      let consent: string;
+      try {
+        consent = await runTask("stake:consent", { owner: owner.address, minutes: 30, addresses });
+      } finally {
+        delete process.env.EDGE_DEVICE_KEY_KEYSTORE;
+        delete process.env.EDGE_DEVICE_KEY_KEYSTORE_PASSWORD;
+      }
+      expect(JSON.parse(consent).device).to.equal(new ethers.Wallet("0x" + "33".repeat(32)).address);
       const file = join(dir, "consent.json");
       writeFileSync(file, consent);
       await runTask("stake:assign", { stake: stakeId, consent: file, addresses });
