@@ -15,7 +15,6 @@ import {
   custom,
   decodeFunctionData,
   defineChain,
-  hexToBytes,
   parseSignature,
   recoverTypedDataAddress,
   zeroAddress,
@@ -24,6 +23,7 @@ import {
 import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/abis";
 import { DEVICE_CONSENT_TYPES, type SignedDeviceConsent } from "../../offchain/common/consent";
 import { PERMIT_TYPES } from "../../offchain/common/permit";
+import { unpackEntries } from "../../offchain/common/scoreBatch";
 import { StakeType } from "../../offchain/common/stakeMap";
 import { epochReward } from "../../offchain/common/yield";
 
@@ -307,12 +307,7 @@ export class EdgeChain {
           const tx = await this.publicClient.getTransaction({ hash: log.transactionHash });
           const call = decodeFunctionData({ abi: rewardsManagerAbi, data: tx.input });
           if (call.functionName !== "postScores") continue;
-          const bytes = hexToBytes(call.args[2]);
-          for (let i = 0; i + 10 <= bytes.length; i += 10) {
-            let id = 0n;
-            for (let j = 0; j < 8; j++) id = (id << 8n) | BigInt(bytes[i + j]);
-            scores.set(id, BigInt((bytes[i + 8] << 8) | bytes[i + 9]));
-          }
+          for (const entry of unpackEntries(call.args[2])) scores.set(entry.stakeId, BigInt(entry.score));
         } catch {
           // Not a direct postScores call: the score stays unknown.
         }
