@@ -4,7 +4,10 @@
  * environment variable or from a file (a systemd credential, a secrets mount), never from a flag.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { Wallet, decryptKeystoreJsonSync, encryptKeystoreJsonSync } from "ethers";
+import type * as Ethers from "ethers";
+
+// Loaded on first use: most processes never open a keystore, and ethers adds ~0.2 s to every start.
+const ethers = (): typeof Ethers => require("ethers");
 
 export class KeystoreError extends Error {
   override readonly name = "KeystoreError";
@@ -34,7 +37,7 @@ export function decryptKeystoreFile(file: string, password: string): `0x${string
     throw new KeystoreError(`cannot read keystore ${file}: ${(error as Error).message}`);
   }
   try {
-    return decryptKeystoreJsonSync(json, password).privateKey as `0x${string}`;
+    return ethers().decryptKeystoreJsonSync(json, password).privateKey as `0x${string}`;
   } catch (error) {
     const message = (error as Error).message;
     if (/incorrect password/i.test(message)) throw new KeystoreError(`keystore ${file}: wrong password`);
@@ -65,6 +68,7 @@ export function writeKeystoreFile(
 ): { address: string } {
   if (existsSync(file)) throw new KeystoreError(`${file} exists; not overwriting a keystore`);
   if (password.length === 0) throw new KeystoreError("the keystore password is empty");
+  const { Wallet, encryptKeystoreJsonSync } = ethers();
   const wallet = privateKey ? new Wallet(privateKey) : Wallet.createRandom();
   const json = encryptKeystoreJsonSync(
     { address: wallet.address, privateKey: wallet.privateKey },
