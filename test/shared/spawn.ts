@@ -11,6 +11,8 @@ export interface Child {
   /** The service's URL, from its `started` log line; rejects if it exits first. */
   url: Promise<string>;
   exited: Promise<number | null>;
+  /** Its output so far (stdout and stderr, the last 200 lines): to explain a failing assertion. */
+  output(): string;
 }
 
 export function spawnServe(
@@ -26,7 +28,16 @@ export function spawnServe(
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  const lines: string[] = [];
+  const keep = (chunk: Buffer) => {
+    lines.push(...chunk.toString().split("\n").filter(Boolean));
+    lines.splice(0, Math.max(0, lines.length - 200));
+  };
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk;
+    keep(chunk);
+  });
+  child.stdout!.on("data", keep);
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const url = new Promise<string>((resolve, reject) => {
     let buffer = "";
@@ -39,7 +50,7 @@ export function spawnServe(
     void exited.then((code) => reject(new Error(`${cli} exited (${code}) before it started: ${stderr}`)));
   });
   url.catch(() => undefined);
-  return { process: child, url, exited };
+  return { process: child, url, exited, output: () => lines.join("\n") };
 }
 
 /**

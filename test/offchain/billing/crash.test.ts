@@ -13,7 +13,8 @@ import { BILLER, BILLER_KEY, ONE, billingArgs, customerAccount, deployForBilling
 const CUSTOMERS = 30;
 const BATCH_SIZE = 3;
 const BATCHES = CUSTOMERS / BATCH_SIZE;
-const PERIOD_SECONDS = 4;
+// Long enough for the first instance to start (ts-node, on a loaded 2-core machine) inside period 0.
+const PERIOD_SECONDS = 8;
 
 /** `npm run billing -- serve` as its own process. */
 const spawnBilling = (args: string[]): Child =>
@@ -59,6 +60,8 @@ describe("billing crash safety", function () {
       body: JSON.stringify(await signUsage(1, 1n, records)),
     });
     expect(await reply.json()).to.deep.equal({ accepted: CUSTOMERS, duplicates: 0 });
+    // Otherwise the usage fell in period 1 and period 0 has nothing to settle.
+    expect(Date.now(), "the first instance started after period 0 ended").to.be.below(start + PERIOD_SECONDS * 1000);
     first.process.kill("SIGKILL");
     await first.exited;
     await new Promise((r) => setTimeout(r, Math.max(0, start + PERIOD_SECONDS * 1000 - Date.now() + 50)));
@@ -76,19 +79,21 @@ describe("billing crash safety", function () {
     const dropped = fc.sample(fc.boolean(), { seed: 17, numRuns: 40 });
     const progress: number[] = [];
     let droppedTxs = 0;
+    let lastOutput = "";
     for (let round = 0; round < delays.length && (await settledOnChain()) < CUSTOMERS; round++) {
       const child = spawnBilling(args);
       await child.url;
       await new Promise((r) => setTimeout(r, delays[round]));
       child.process.kill("SIGKILL");
       await child.exited;
+      lastOutput = child.output();
       progress.push(await settledOnChain());
       // As if the node lost the transaction: the next instance must rebroadcast its persisted bytes.
       if (dropped[round]) droppedTxs += await dropPendingTransactions(db);
     }
     expect(
       progress.filter((n) => n > 0 && n < CUSTOMERS).length,
-      `bills settled after each kill: ${progress}`,
+      `bills settled after each kill: ${progress}; the last instance's log:\n${lastOutput}`,
     ).to.be.greaterThan(2);
 
     // A last, uninterrupted instance finishes whatever is left.
