@@ -930,15 +930,18 @@ function renderCustomer(o: Overview): HTMLElement | null {
         pending ? null : submit("Request withdrawal", "withdraw"),
         txLine("withdraw"),
       ),
-      c.referralCredit > 0n
+      // Kept after a claim empties the credit, so its confirmation stays in view.
+      c.referralCredit > 0n || state.tx.has("referral")
         ? h(
             "div",
             { class: "subform" },
-            button(
-              "Claim referral credit",
-              () => vaultCall("referral", "Claim referral credit", "claimReferral", [state.account]),
-              { busyKey: "referral", kind: "primary" },
-            ),
+            c.referralCredit > 0n
+              ? button(
+                  "Claim referral credit",
+                  () => vaultCall("referral", "Claim referral credit", "claimReferral", [state.account]),
+                  { busyKey: "referral", kind: "primary" },
+                )
+              : null,
             txLine("referral"),
           )
         : null,

@@ -29,6 +29,7 @@ const ONE = ethers.parseEther("1");
 const EPOCH = 60n;
 const USER_KEY = ethers.zeroPadValue(ethers.toBeHex(0xc0501e0001), 32) as Hex;
 const DEVICE_KEY = ethers.zeroPadValue(ethers.toBeHex(0xc0501ed001), 32) as Hex;
+const SECOND_DEVICE_KEY = ethers.zeroPadValue(ethers.toBeHex(0xc0501ed002), 32) as Hex;
 
 describe("Console (browser)", function () {
   this.timeout(60_000);
@@ -75,6 +76,37 @@ describe("Console (browser)", function () {
     );
     return { state: await line.getAttribute("data-state"), text: await line.innerText() };
   };
+  /** A device's consent for the test wallet, exactly as `stake:consent` prints it. */
+  const consentJson = async (deviceKey: Hex) => {
+    const device = new ethers.Wallet(deviceKey);
+    const deadline = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 3600n;
+    const nonce = await staking.deviceNonce(device.address);
+    const signature = await device.signTypedData(await eip712Domain(staking), DEVICE_CONSENT_TYPES, {
+      device: device.address,
+      owner: wallet.address,
+      nonce,
+      deadline,
+    });
+    const consent = { device: device.address, owner: wallet.address, nonce: String(nonce), deadline: String(deadline) };
+    return JSON.stringify({ ...consent, signature }, null, 2);
+  };
+  /** Waits for the next epoch to end and posts `score` for `stakeId` in it; returns the epoch. */
+  const postScore = async (stakeId: bigint, score: bigint) => {
+    const epoch = (await rewards.currentEpoch()) + 1n;
+    const [, end] = await rewards.epochWindow(epoch);
+    await time.increaseTo(end + 1n);
+    const committee = new ethers.Wallet(COMMITTEE_KEYS[0]);
+    const packed = packEntries([{ stakeId, score }]);
+    const [, , version] = await rewards.committee();
+    const signature = await committee.signTypedData(await eip712Domain(rewards), SCORE_BATCH_TYPES, {
+      epoch,
+      batchIndex: 0n,
+      entriesHash: entriesHash(packed),
+      committeeVersion: version,
+    });
+    await rewards.postScores(epoch, 0n, packed, [signature]);
+    return epoch;
+  };
   const refresh = async () => {
     await page.click("#refresh");
     await page.locator('#app[aria-busy="false"]').waitFor();
@@ -82,6 +114,8 @@ describe("Console (browser)", function () {
 
   before(async function () {
     if (!existsSync(CHROMIUM)) {
+      // CI installs Chromium: there a missing browser is a failure, not a skipped test.
+      if (process.env.CI) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
       console.log(`    (skipped: no Chromium at ${CHROMIUM}; apt-get install chromium)`);
       this.skip();
     }
@@ -103,7 +137,8 @@ describe("Console (browser)", function () {
           },
           PaymentVault: { adminDelay: 0n },
         },
-        roles: {},
+        // The deployer settles a referred customer's bill (as billing would) for the referral step.
+        roles: { PaymentVault: { BILLER_ROLE: [(await ethers.getSigners())[0].address] } },
         rewards: { fund: 1_000_000n * ONE },
       },
       addressesDir: join(dir, "book"),
@@ -222,22 +257,7 @@ describe("Console (browser)", function () {
 
     // The consent as `stake:consent` prints it: signed by the device key for the owner and the device's nonce.
     const device = new ethers.Wallet(DEVICE_KEY);
-    const deadline = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 3600n;
-    const nonce = await staking.deviceNonce(device.address);
-    const signature = await device.signTypedData(await eip712Domain(staking), DEVICE_CONSENT_TYPES, {
-      device: device.address,
-      owner: wallet.address,
-      nonce,
-      deadline,
-    });
-    const consent = {
-      device: device.address,
-      owner: wallet.address,
-      nonce: String(nonce),
-      deadline: String(deadline),
-      signature,
-    };
-    await page.fill("#assign-1", JSON.stringify(consent, null, 2));
+    await page.fill("#assign-1", await consentJson(DEVICE_KEY));
     const result = await act("stake-1", "#stake-1 button:text-is('Assign device')");
     expect(result.state, result.text).to.equal("confirmed");
     expect(result.text).to.contain(`Assign device ${device.address}: confirmed in block`);
@@ -251,19 +271,7 @@ describe("Console (browser)", function () {
 
   it("shows the yield of a posted epoch and claims exactly it", async () => {
     // Score the first epoch that starts after the stake was created, once it has ended.
-    const epoch = (await rewards.currentEpoch()) + 1n;
-    const [, end] = await rewards.epochWindow(epoch);
-    await time.increaseTo(end + 1n);
-    const committee = new ethers.Wallet(COMMITTEE_KEYS[0]);
-    const packed = packEntries([{ stakeId: 1n, score: 10_000n }]);
-    const [, , version] = await rewards.committee();
-    const signature = await committee.signTypedData(await eip712Domain(rewards), SCORE_BATCH_TYPES, {
-      epoch,
-      batchIndex: 0n,
-      entriesHash: entriesHash(packed),
-      committeeVersion: version,
-    });
-    await rewards.postScores(epoch, 0n, packed, [signature]);
+    const epoch = await postScore(1n, 10_000n);
     const accrued = await rewards.accrued(1n);
     expect(accrued > 0n).to.equal(true);
 
@@ -290,6 +298,19 @@ describe("Console (browser)", function () {
     expect(await staking.isAdmitted(new ethers.Wallet(DEVICE_KEY).address)).to.equal(false);
     const unlockAt = (await staking.getStake(1n)).unlockAt;
     expect(await text("#stake-1 .unlock")).to.contain(formatTime(unlockAt));
+  });
+
+  it("cancels the unstake (assigned and admitted again), then unstakes again", async () => {
+    const device = new ethers.Wallet(DEVICE_KEY).address;
+    let result = await act("stake-1", "#stake-1 button:text-is('Cancel unstake')");
+    expect(result.state, result.text).to.equal("confirmed");
+    expect(await text("#stake-1 .status")).to.equal("ASSIGNED");
+    expect((await text("#stake-1 .admitted")).trim()).to.equal("admitted");
+    expect(await staking.isAdmitted(device)).to.equal(true);
+    result = await act("stake-1", "#stake-1 button:text-is('Request unstake')");
+    expect(result.state, result.text).to.equal("confirmed");
+    expect(await text("#stake-1 .status")).to.equal("UNLOCKING");
+    expect(await staking.isAdmitted(device)).to.equal(false);
   });
 
   it("a release before the unlock time fails with the contract's error in words", async () => {
@@ -325,6 +346,49 @@ describe("Console (browser)", function () {
     await shot("08-released");
   });
 
+  it("a second stake: staked and assigned in one transaction, compounds its yield, unassigns, express-releases", async () => {
+    const device = new ethers.Wallet(SECOND_DEVICE_KEY).address;
+    const [signed, sent] = [wallet.count("eth_signTypedData_v4"), wallet.count("eth_sendTransaction")];
+    await page.fill("#create-amount", "100");
+    await page.fill("#create-consent", await consentJson(SECOND_DEVICE_KEY));
+    let result = await act("create", "#create-submit");
+    expect(result.state, result.text).to.equal("confirmed");
+    expect([wallet.count("eth_signTypedData_v4") - signed, wallet.count("eth_sendTransaction") - sent]).to.deep.equal([
+      1, 1,
+    ]);
+    expect(await staking.isAdmitted(device)).to.equal(true);
+    await page.locator("#stake-2").waitFor();
+    expect(await text("#stake-2 .status")).to.equal("ASSIGNED");
+
+    await postScore(2n, 15_000n);
+    const accrued = await rewards.accrued(2n);
+    expect(accrued > 0n).to.equal(true);
+    await refresh();
+    expect(await text("#stake-2 .accrued")).to.equal(formatTokens(accrued));
+    result = await act("stake-2", "#stake-2 button:text-is('Compound')");
+    expect(result.state, result.text).to.equal("confirmed");
+    const amount = (await staking.getStake(2n)).amount;
+    expect(amount).to.equal(100n * ONE + accrued);
+    expect(await text("#stake-2 .amount")).to.equal(formatTokens(amount));
+    expect(await rewards.accrued(2n)).to.equal(0n);
+
+    result = await act("stake-2", "#stake-2 button:text-is('Unassign device')");
+    expect(result.state, result.text).to.equal("confirmed");
+    expect(await text("#stake-2 .status")).to.equal("UNASSIGNED");
+    expect(await staking.isAdmitted(device)).to.equal(false);
+
+    result = await act("stake-2", "#stake-2 button:text-is('Request unstake')");
+    expect(result.state, result.text).to.equal("confirmed");
+    await page.click("#stake-2 button:text-is('Express release…')");
+    const fee = (amount * 2500n) / 10_000n;
+    expect(await text("#express-2-fee")).to.contain(`Fee: ${formatTokens(fee)} (25.00%) goes to the treasury.`);
+    const before = await token.balanceOf(wallet.address);
+    result = await act("stake-2", `#stake-2 button:text-is('Confirm express release (fee ${formatTokens(fee)})')`);
+    expect(result.state, result.text).to.equal("confirmed");
+    expect((await token.balanceOf(wallet.address)) - before).to.equal(amount - fee);
+    expect(await text("#stake-2 .status")).to.equal("RELEASED");
+  });
+
   it("customers deposit with a permit, set a cap and a referrer, and request a withdrawal", async () => {
     await page.fill("#deposit-amount", "50");
     let result = await act("deposit", "#deposit button[type=submit]");
@@ -355,6 +419,48 @@ describe("Console (browser)", function () {
     expect(amount).to.equal(10n * ONE);
     expect(await text("#customer-withdrawal")).to.equal(`10 EDGE, executable from ${formatTime(executableAt)}`);
     await shot("09-customer");
+  });
+
+  it("customers cancel a withdrawal, and execute one after the notice", async () => {
+    let result = await act("withdraw", "#withdraw button:text-is('Cancel withdrawal')");
+    expect(result.state, result.text).to.equal("confirmed");
+    expect((await vault.pendingWithdrawal(wallet.address))[0]).to.equal(0n);
+    expect(await text("#customer-withdrawal")).to.equal("none");
+
+    await page.fill("#withdraw-amount", "10");
+    result = await act("withdraw", "#withdraw button[type=submit]");
+    expect(result.state, result.text).to.equal("confirmed");
+    const [, executableAt] = await vault.pendingWithdrawal(wallet.address);
+    await time.increaseTo(executableAt);
+    await refresh();
+    const before = await token.balanceOf(wallet.address);
+    result = await act("withdraw", "#withdraw button:text-is('Execute withdrawal')");
+    expect(result.state, result.text).to.equal("confirmed");
+    expect((await token.balanceOf(wallet.address)) - before).to.equal(10n * ONE);
+    expect(await vault.balanceOf(wallet.address)).to.equal(40n * ONE);
+    expect(await text("#customer-balance")).to.equal("40 EDGE");
+  });
+
+  it("referrers see their credit and claim it", async () => {
+    // Another customer names the wallet as referrer; a 10-token bill is settled: 10% of it is the wallet's.
+    const [deployer, , , , , , customer] = await ethers.getSigners();
+    await token.connect(deployer).transfer(customer.address, 100n * ONE);
+    await token.connect(customer).approve(await vault.getAddress(), 100n * ONE);
+    await vault.connect(customer).deposit(100n * ONE);
+    await vault.connect(customer).setReferrer(wallet.address);
+    await vault
+      .connect(deployer)
+      .settle(0, [{ customer: customer.address, amount: 10n * ONE, billHash: ethers.id("bill") }]);
+    const credit = await vault.referralCredit(wallet.address);
+    expect(credit).to.equal(ONE);
+    await refresh();
+    expect(await text("#customer-credit")).to.equal("1 EDGE");
+    const before = await token.balanceOf(wallet.address);
+    const result = await act("referral", "button:text-is('Claim referral credit')");
+    expect(result.state, result.text).to.equal("confirmed");
+    expect((await token.balanceOf(wallet.address)) - before).to.equal(credit);
+    expect(await vault.referralCredit(wallet.address)).to.equal(0n);
+    expect(await text("#customer-credit")).to.equal("0 EDGE");
   });
 
   it("is readable at 360px and fetched nothing but its own files", async () => {
