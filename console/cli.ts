@@ -6,9 +6,8 @@
  * Exit codes: 0 after a clean shutdown, 2 bad input (flags, address book), 1 cannot start (RPC unreachable or
  * on another chain).
  */
-import { runMain } from "../offchain/common/cli";
+import { configOrReport, runMain } from "../offchain/common/cli";
 import { AddressBookError, readAddressBook } from "../offchain/common/addressBook";
-import { ConfigError } from "../offchain/common/config";
 import { runUntilSignal } from "../offchain/common/serve";
 import { consoleHelp, loadConsoleConfig } from "./config";
 import { ConsoleServer } from "./server";
@@ -18,16 +17,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(consoleHelp() + "\n");
     return 0;
   }
-  let config;
-  try {
-    config = loadConsoleConfig(argv, env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`console: ${error.message}\n(see --help)\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = configOrReport("console", "--help", () => loadConsoleConfig(argv, env));
+  if (!config) return 2;
   // A bad address book is bad input (exit 2), found before anything starts.
   const book = readAddressBook(config.addresses);
   return runUntilSignal("console", async () => {

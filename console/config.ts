@@ -1,7 +1,13 @@
 /** The Console server's configuration (flags, EDGE_CONSOLE_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { type OptionSpec, loadLayeredConfig, optionsHelp } from "../offchain/common/config";
+import {
+  type OptionSpec,
+  loadLayeredConfig,
+  optionsHelp,
+  LOG_LEVEL_OPTION,
+  LogLevelSchema,
+} from "../offchain/common/config";
 
 export const DEFAULT_CONSOLE_PORT = 7400;
 
@@ -11,10 +17,7 @@ export const ConsoleConfigSchema = Type.Object(
     addresses: Type.String({ minLength: 1 }),
     host: Type.String({ minLength: 1, default: "127.0.0.1" }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_CONSOLE_PORT }),
-    logLevel: Type.Union(
-      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
-      { default: "info" },
-    ),
+    logLevel: LogLevelSchema,
   },
   { additionalProperties: false },
 );
@@ -41,12 +44,7 @@ export const CONSOLE_OPTIONS: OptionSpec[] = [
     kind: "number",
     expect: "an integer 0..65535",
   },
-  {
-    flag: "log-level",
-    key: "logLevel",
-    help: "pino level (default info)",
-    expect: "one of fatal, error, warn, info, debug, trace, silent",
-  },
+  LOG_LEVEL_OPTION,
 ];
 
 export const CONSOLE_ENV_PREFIX = "EDGE_CONSOLE";

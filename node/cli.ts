@@ -2,7 +2,8 @@
  * edge-node entry point:  npm run -s edge-node -- --role host --rpc http://… --addresses book.json --gateway http://…
  * Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a bad configuration, 1 for a failure to start.
  */
-import { ConfigError, helpText, loadConfig } from "./config";
+import { configOrReport } from "../offchain/common/cli";
+import { helpText, loadConfig } from "./config";
 import { EdgeNode } from "./daemon";
 
 async function main(): Promise<number> {
@@ -11,16 +12,8 @@ async function main(): Promise<number> {
     console.log(helpText());
     return 0;
   }
-  let config;
-  try {
-    config = loadConfig(argv, process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`edge-node: ${error.message}\n(see --help)`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = configOrReport("edge-node", "--help", () => loadConfig(argv, process.env));
+  if (!config) return 2;
   let node: EdgeNode;
   try {
     node = await EdgeNode.create(config);

@@ -6,7 +6,14 @@
  */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { ConfigError, type OptionSpec, loadLayeredConfig, optionsHelp } from "../offchain/common/config";
+import {
+  ConfigError,
+  type OptionSpec,
+  loadLayeredConfig,
+  optionsHelp,
+  LOG_LEVEL_OPTION,
+  LogLevelSchema,
+} from "../offchain/common/config";
 
 export const ROLES = ["host", "gateway", "stargate"] as const;
 export type Role = (typeof ROLES)[number];
@@ -38,10 +45,7 @@ export const ConfigSchema = Type.Object(
     usageFlushMs: Ms(10, 5_000),
     jobTimeoutMs: Ms(10, 10_000),
     maxJobRounds: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
-    logLevel: Type.Union(
-      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
-      { default: "info" },
-    ),
+    logLevel: LogLevelSchema,
   },
   { additionalProperties: false },
 );
@@ -141,12 +145,7 @@ export const OPTIONS: OptionSpec[] = [
     help: "the largest job accepted (default 10000 rounds)",
     kind: "number",
   },
-  {
-    flag: "log-level",
-    key: "logLevel",
-    help: "fatal | error | warn | info | debug | trace | silent (default info)",
-    expect: "one of fatal, error, warn, info, debug, trace, silent",
-  },
+  LOG_LEVEL_OPTION,
 ];
 
 const ENV_PREFIX = "EDGE_NODE";

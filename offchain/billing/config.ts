@@ -1,7 +1,7 @@
 /** The billing service's configuration (flags, EDGE_BILLING_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { type OptionSpec, loadLayeredConfig, optionsHelp } from "../common/config";
+import { type OptionSpec, loadLayeredConfig, optionsHelp, LOG_LEVEL_OPTION, LogLevelSchema } from "../common/config";
 
 const Url = Type.String({ pattern: "^https?://[^\\s]+$" });
 const Key = Type.String({ pattern: "^0x[0-9a-fA-F]{64}$" });
@@ -24,10 +24,7 @@ export const BillingConfigSchema = Type.Object(
     domain: Type.String({ minLength: 1, default: "localhost" }),
     tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 3600 }),
     maxSkewSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
-    logLevel: Type.Union(
-      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
-      { default: "info" },
-    ),
+    logLevel: LogLevelSchema,
   },
   { additionalProperties: false },
 );
@@ -88,12 +85,7 @@ export const BILLING_OPTIONS: OptionSpec[] = [
     help: "how far in the future a usage record's time may be (default 300)",
     kind: "number",
   },
-  {
-    flag: "log-level",
-    key: "logLevel",
-    help: "pino level (default info)",
-    expect: "one of fatal, error, warn, info, debug, trace, silent",
-  },
+  LOG_LEVEL_OPTION,
 ];
 
 export const BILLING_ENV_PREFIX = "EDGE_BILLING";

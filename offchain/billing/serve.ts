@@ -1,9 +1,9 @@
 /** `billing serve`: starts the service until SIGINT/SIGTERM. */
 import { readFileSync } from "node:fs";
 
-import { ConfigError } from "../common/config";
+import { configOrReport } from "../common/cli";
 import { runUntilSignal } from "../common/serve";
-import { BillingInputError, type PriceList, parsePriceList } from "./bills";
+import { BillingInputError, parsePriceList } from "./bills";
 import { billingHelp, loadBillingConfig } from "./config";
 import { BillingService } from "./service";
 
@@ -12,23 +12,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(billingHelp() + "\n");
     return 0;
   }
-  let config;
-  let prices: PriceList;
-  try {
-    config = loadBillingConfig(argv, process.env);
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(config.prices, "utf8"));
-    } catch (error) {
-      throw new BillingInputError(`cannot read the price list from ${config.prices}: ${(error as Error).message}`);
-    }
-    prices = parsePriceList(json, config.prices);
-  } catch (error) {
-    if (error instanceof ConfigError || error instanceof BillingInputError) {
-      process.stderr.write(`billing: ${error.message}\n(see serve --help)\n`);
-      return 2;
-    }
-    throw error;
-  }
-  return runUntilSignal("billing", () => BillingService.create(config, prices));
+  const loaded = configOrReport(
+    "billing",
+    "serve --help",
+    () => {
+      const config = loadBillingConfig(argv, process.env);
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(config.prices, "utf8"));
+      } catch (error) {
+        throw new BillingInputError(`cannot read the price list from ${config.prices}: ${(error as Error).message}`);
+      }
+      return { config, prices: parsePriceList(json, config.prices) };
+    },
+    [BillingInputError],
+  );
+  if (!loaded) return 2;
+  return runUntilSignal("billing", () => BillingService.create(loaded.config, loaded.prices));
 }

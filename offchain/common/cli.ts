@@ -1,5 +1,10 @@
-/** Shared by the services' command lines (oracle, billing): input files, and exit codes 0, 2 (bad input), 1. */
+/**
+ * Shared by the command lines (edge-node, oracle, billing, newton, console): input files, configuration problems,
+ * and exit codes 0, 2 (bad input), 1.
+ */
 import { readFileSync } from "node:fs";
+
+import { ConfigError } from "./config";
 
 /** Bad command-line usage: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -15,6 +20,22 @@ export function readJson(path: string, what: string): unknown {
 }
 
 type ErrorClass = abstract new (...args: never[]) => Error;
+
+/**
+ * What `load` returns (a service's configuration), or undefined after printing `<name>: <problems>` and where
+ * help is, for a ConfigError or one of `inputErrors`: the caller exits 2.
+ */
+export function configOrReport<T>(name: string, helpHint: string, load: () => T, inputErrors: ErrorClass[] = []) {
+  try {
+    return load();
+  } catch (error) {
+    if (error instanceof ConfigError || inputErrors.some((type) => error instanceof type)) {
+      process.stderr.write(`${name}: ${(error as Error).message}\n(see ${helpHint})\n`);
+      return undefined;
+    }
+    throw error;
+  }
+}
 
 /**
  * Runs `main` with the process's arguments and sets the exit code it returns. An error of one of `inputErrors`

@@ -6,10 +6,10 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { TObject } from "@fastify/type-provider-typebox";
+import { type TObject, Type } from "@fastify/type-provider-typebox";
 import { Value } from "typebox/value";
 
-import { keysFromKeystores } from "./keystore";
+import { keyFromKeystore, keysFromKeystores } from "./keystore";
 
 export interface OptionSpec {
   flag: string;
@@ -26,6 +26,20 @@ export interface OptionSpec {
   /** A readable phrase for a pattern or enum mismatch ("an http(s) URL", "one of a, b"). */
   expect?: string;
 }
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** The log level every daemon and service takes (pino's levels): the schema entry and the option. */
+export const LogLevelSchema = Type.Union(
+  LOG_LEVELS.map((l) => Type.Literal(l)),
+  { default: "info" },
+);
+export const LOG_LEVEL_OPTION: OptionSpec = {
+  flag: "log-level",
+  key: "logLevel",
+  help: `pino level: ${LOG_LEVELS.join(" | ")} (default info)`,
+  expect: `one of ${LOG_LEVELS.join(", ")}`,
+};
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -93,12 +107,10 @@ export function loadLayeredConfig<T>({ schema, options, envPrefix, required, arg
     if (typeof fromFlag === "string") raw[option.key] = coerce(option, fromFlag);
     if (option.privateKey && env[`${variable}_KEYSTORE`]) {
       try {
-        const keys = keysFromKeystores(env, `${variable}_KEYSTORE`);
-        if (fromEnv) throw new Error(`set ${variable} or ${variable}_KEYSTORE, not both`);
-        if (option.kind !== "list" && keys.length > 1) {
-          throw new Error(`${variable}_KEYSTORE names ${keys.length} files; one key is expected`);
-        }
-        raw[option.key] = option.kind === "list" ? keys : keys[0];
+        const keystore = `${variable}_KEYSTORE`;
+        const keys = option.kind === "list" ? keysFromKeystores(env, keystore) : keyFromKeystore(env, keystore);
+        if (fromEnv) throw new Error(`set ${variable} or ${keystore}, not both`);
+        raw[option.key] = keys;
       } catch (error) {
         problems.push((error as Error).message);
         reported.add(option.key);

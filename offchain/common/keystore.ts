@@ -56,6 +56,13 @@ export function keysFromKeystores(env: NodeJS.ProcessEnv, variable: string): Arr
   return files.map((file) => decryptKeystoreFile(file, password));
 }
 
+/** The one key in the keystore file `env[variable]` names, or undefined when it is unset. */
+export function keyFromKeystore(env: NodeJS.ProcessEnv, variable: string): `0x${string}` | undefined {
+  const keys = keysFromKeystores(env, variable);
+  if (keys.length > 1) throw new KeystoreError(`${variable} names ${keys.length} files; one key is expected`);
+  return keys[0];
+}
+
 /**
  * Writes `privateKey` (or a fresh random key) to a new keystore file and returns its address; refuses to
  * overwrite a file. `scryptN` below the default 2^17 is for tests only.

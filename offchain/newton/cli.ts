@@ -10,8 +10,7 @@
  */
 import { parseArgs } from "node:util";
 
-import { UsageError, runMain } from "../common/cli";
-import { ConfigError } from "../common/config";
+import { UsageError, configOrReport, runMain } from "../common/cli";
 import { runUntilSignal } from "../common/serve";
 import { loadNewtonConfig, newtonHelp } from "./config";
 import { LoadRun, type TargetSummary } from "./engine";
@@ -78,16 +77,8 @@ async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(newtonHelp() + "\n");
     return 0;
   }
-  let config;
-  try {
-    config = loadNewtonConfig(argv, process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`newton: ${error.message}\n(see serve --help)\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = configOrReport("newton", "serve --help", () => loadNewtonConfig(argv, process.env));
+  if (!config) return 2;
   return runUntilSignal("newton", async () => new NewtonService(config));
 }
 

@@ -1,17 +1,14 @@
 /** Newton's configuration (flags, EDGE_NEWTON_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { type OptionSpec, loadLayeredConfig, optionsHelp } from "../common/config";
+import { type OptionSpec, loadLayeredConfig, optionsHelp, LOG_LEVEL_OPTION, LogLevelSchema } from "../common/config";
 
 export const NewtonConfigSchema = Type.Object(
   {
     listenHost: Type.String({ minLength: 1, default: "127.0.0.1" }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 7300 }),
     token: Type.String({ minLength: 16, maxLength: 256 }),
-    logLevel: Type.Union(
-      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
-      { default: "info" },
-    ),
+    logLevel: LogLevelSchema,
   },
   { additionalProperties: false },
 );
@@ -28,12 +25,7 @@ export const NEWTON_OPTIONS: OptionSpec[] = [
     secret: true,
     expect: "16 to 256 characters",
   },
-  {
-    flag: "log-level",
-    key: "logLevel",
-    help: "pino level (default info)",
-    expect: "one of fatal, error, warn, info, debug, trace, silent",
-  },
+  LOG_LEVEL_OPTION,
 ];
 
 export const NEWTON_ENV_PREFIX = "EDGE_NEWTON";

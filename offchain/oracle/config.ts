@@ -1,7 +1,7 @@
 /** The oracle service's configuration (flags, EDGE_ORACLE_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { type OptionSpec, loadLayeredConfig, optionsHelp } from "../common/config";
+import { type OptionSpec, loadLayeredConfig, optionsHelp, LOG_LEVEL_OPTION, LogLevelSchema } from "../common/config";
 
 const Url = Type.String({ pattern: "^https?://[^\\s]+$" });
 const Key = Type.String({ pattern: "^0x[0-9a-fA-F]{64}$" });
@@ -22,10 +22,7 @@ export const OracleConfigSchema = Type.Object(
     pollIntervalMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 1000 }),
     batchSize: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
     firstEpoch: Type.Optional(Type.Integer({ minimum: 0 })),
-    logLevel: Type.Union(
-      ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
-      { default: "info" },
-    ),
+    logLevel: LogLevelSchema,
   },
   { additionalProperties: false },
 );
@@ -91,12 +88,7 @@ export const ORACLE_OPTIONS: OptionSpec[] = [
     help: "the first epoch to close (default: the current one at first start)",
     kind: "number",
   },
-  {
-    flag: "log-level",
-    key: "logLevel",
-    help: "pino level (default info)",
-    expect: "one of fatal, error, warn, info, debug, trace, silent",
-  },
+  LOG_LEVEL_OPTION,
 ];
 
 export const ORACLE_ENV_PREFIX = "EDGE_ORACLE";

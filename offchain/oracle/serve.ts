@@ -1,5 +1,5 @@
 /** `oracle serve`: starts the service until SIGINT/SIGTERM. */
-import { ConfigError } from "../common/config";
+import { configOrReport } from "../common/cli";
 import { runUntilSignal } from "../common/serve";
 import { loadOracleConfig, oracleHelp } from "./config";
 import { OracleService } from "./service";
@@ -9,15 +9,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(oracleHelp() + "\n");
     return 0;
   }
-  let config;
-  try {
-    config = loadOracleConfig(argv, process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`oracle: ${error.message}\n(see serve --help)\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = configOrReport("oracle", "serve --help", () => loadOracleConfig(argv, process.env));
+  if (!config) return 2;
   return runUntilSignal("oracle", () => OracleService.create(config));
 }

@@ -36,7 +36,7 @@ export async function billingSession(billingUrl: string, customer: LocalAccount)
  * The oracle's published scores of closed epochs (final once closed, posted or not), by epoch and device
  * (lower-case); fetched once per epoch.
  */
-export class PostedScores {
+export class EpochScores {
   private readonly byEpoch = new Map<number, Map<string, number>>();
   private readonly posted = new Set<number>();
 
@@ -89,7 +89,7 @@ export async function liveView(options: {
   client: PublicClient;
   rewards: Address;
   billingUrl: string;
-  scores: PostedScores;
+  scores: EpochScores;
   nodes: ViewNode[];
   customers: ViewCustomer[];
 }): Promise<{ nodes: Array<Record<string, unknown>>; customers: Array<Record<string, unknown>>; epoch?: number }> {
@@ -155,7 +155,7 @@ export async function yieldCheck(options: {
   client: PublicClient;
   rewards: Address;
   staking: Address;
-  scores: PostedScores;
+  scores: EpochScores;
   nodes: ViewNode[];
   /** Epochs that must be among those posted. */
   epochs: number[];
@@ -218,15 +218,8 @@ export async function yieldCheck(options: {
         args: [node.stakeId, start, end],
         blockNumber,
       });
-      const scored = await client.readContract({
-        address: rewards,
-        abi: rewardsManagerAbi,
-        functionName: "isScored",
-        args: [node.stakeId, BigInt(epoch)],
-        blockNumber: at,
-      });
       rows[i].trace.push(
-        `e${epoch}: score ${score}, eligible ${eligible}, scored on-chain ${scored}, stake ${effectiveStake}, since ${activeSince}, window ${start}-${end}`,
+        `e${epoch}: score ${score}, eligible ${eligible}, stake ${effectiveStake}, since ${activeSince}, window ${start}-${end}`,
       );
       if (!eligible) continue;
       rows[i].expected += epochReward({

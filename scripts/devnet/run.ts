@@ -33,7 +33,7 @@ import { readAddressBook } from "../../offchain/common/addressBook";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { submitJob } from "../../offchain/common/jobClient";
 import {
-  PostedScores,
+  EpochScores,
   type ViewCustomer,
   type ViewNode,
   billingSession,
@@ -468,7 +468,7 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
     address: n.address,
     stakeId: stakeOf.get(n.name)!,
   }));
-  const scores = new PostedScores(oracleUrl);
+  const scores = new EpochScores(oracleUrl);
   let traffic = true;
   const customerLoops = customers.map(async (customer, c) => {
     for (let k = 0; traffic; k++) {

@@ -14,7 +14,7 @@ import {
   contractEntry,
   readAddressBook,
 } from "../../offchain/common/addressBook";
-import { KeystoreError, keysFromKeystores } from "../../offchain/common/keystore";
+import { KeystoreError, keyFromKeystore } from "../../offchain/common/keystore";
 import { ADDRESSES_DIR, requiredConfirmations } from "../deploy/deployProtocol";
 
 export const PLUGIN = "edge";
@@ -68,15 +68,11 @@ const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
  */
 export function walletFromEnv(hre: HardhatRuntimeEnvironment, variable: string) {
   let key = process.env[variable];
-  if (!key && process.env[`${variable}_KEYSTORE`]) {
-    try {
-      const keys = keysFromKeystores(process.env, `${variable}_KEYSTORE`);
-      if (keys.length !== 1) fail(`${variable}_KEYSTORE names ${keys.length} files; one key is expected`);
-      key = keys[0];
-    } catch (error) {
-      if (error instanceof KeystoreError) fail(error.message);
-      throw error;
-    }
+  try {
+    key ||= keyFromKeystore(process.env, `${variable}_KEYSTORE`);
+  } catch (error) {
+    if (error instanceof KeystoreError) fail(error.message);
+    throw error;
   }
   if (!key) fail(`set ${variable} to the device's private key (0x followed by 64 hex digits), or ${variable}_KEYSTORE`);
   if (!PRIVATE_KEY.test(key)) fail(`${variable} is not a private key (0x followed by 64 hex digits)`);
