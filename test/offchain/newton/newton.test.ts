@@ -66,7 +66,9 @@ describe("newton", function () {
       const url = await server("stall", { period: 1000, stall: 300 });
       const summary = await load(url, { rate: 200, durationMs: 3_000 });
       expect(summary.responses).to.equal(600);
-      expect(summary.latencyMs.p50).to.be.below(10);
+      // The median is an immediate answer: far below the stalls (a CI run on the loaded 2-core machine measured 21 ms
+      // when the answers released at each stall's end queued behind each other).
+      expect(summary.latencyMs.p50).to.be.below(50);
       expect(summary.latencyMs.p90).to.be.within(150, 250);
       expect(summary.latencyMs.p99).to.be.within(250, 320);
       expect(summary.scheduleLagMs.p99).to.be.below(10);
