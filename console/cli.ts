@@ -7,7 +7,7 @@
  * on another chain).
  */
 import { configOrReport, runMain } from "../offchain/common/cli";
-import { AddressBookError, readAddressBook } from "../offchain/common/addressBook";
+import { readAddressBook } from "../offchain/common/addressBook";
 import { runUntilSignal } from "../offchain/common/serve";
 import { consoleHelp, loadConsoleConfig } from "./config";
 import { ConsoleServer } from "./server";
@@ -41,4 +41,4 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   });
 }
 
-if (require.main === module) runMain("console", main, [AddressBookError]);
+if (require.main === module) runMain("console", main);

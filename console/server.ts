@@ -15,6 +15,7 @@ import { createServiceApp } from "../offchain/common/http";
 import type { Runnable } from "../offchain/common/serve";
 import { type ConsoleAssets, consoleAssets } from "./bundle";
 import { DEFAULT_CONSOLE_PORT } from "./config";
+import { errorClass } from "../offchain/common/errors";
 
 export interface ConsoleOptions {
   rpcUrl: string;
@@ -160,9 +161,8 @@ function readBook(file: string | undefined): AddressBook {
   return readAddressBook(file);
 }
 
-export class ConsoleChainError extends Error {
-  override readonly name = "ConsoleChainError";
-}
+export const ConsoleChainError = errorClass("ConsoleChainError", "CONSOLE_CHAIN_UNAVAILABLE", 502);
+export type ConsoleChainError = InstanceType<typeof ConsoleChainError>;
 
 async function checkChain(rpcUrl: string, book: AddressBook): Promise<void> {
   const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 1, timeout: 5_000 }) });

@@ -12,13 +12,14 @@ import { type Address, type Hex, http, createPublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
 import { type AddressBook, contractEntry, readAddressBook } from "../offchain/common/addressBook";
-import { rewardsManagerAbi, stakeManagerAbi } from "../offchain/common/abis";
+import { rewardsManagerAbi, stakeManagerAbi } from "../offchain/common/generated/abis";
 import { ChainView } from "../offchain/common/chainView";
+import { errorHandler } from "../offchain/common/http";
 import { type MessageType, signMessage } from "../offchain/common/messages";
 import { StakeType } from "../offchain/common/stakeMap";
 import type { NodeConfig, Role } from "./config";
 import { type Epochs, type NodeContext, type RoleModule, WorkTracker } from "./context";
-import { NodeError } from "./errors";
+import { nodeError } from "./errors";
 import { type NodeMetrics, createMetrics } from "./metrics";
 import { Outbox, postJson } from "./outbox";
 import { createGateway } from "./roles/gateway";
@@ -380,23 +381,7 @@ export class EdgeNode {
 
   private registerRoutes(): void {
     const app = this.app;
-    app.setErrorHandler((error, request, reply) => {
-      if (error instanceof NodeError) {
-        return reply
-          .code(error.status)
-          .send({ statusCode: error.status, code: error.code, error: error.message, ...error.details });
-      }
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status && status >= 400 && status < 500) {
-        return reply.code(status).send({
-          statusCode: status,
-          code: (error as { code?: string }).code ?? "EDGE_NODE_BAD_REQUEST",
-          error: (error as Error).message,
-        });
-      }
-      request.log.error({ err: error }, "unexpected error");
-      return reply.code(500).send({ statusCode: 500, code: "EDGE_NODE_INTERNAL", error: "internal error" });
-    });
+    app.setErrorHandler(errorHandler({ codePrefix: "EDGE_NODE" }));
     app.get("/health", async () => ({ ok: true }));
     app.get("/ready", async (_request, reply) => {
       if (this.serving()) return { ready: true };
@@ -409,11 +394,10 @@ export class EdgeNode {
     });
     app.post("/admin/drain", async (request) => {
       const token = this.config.adminToken;
-      if (!token)
-        throw new NodeError("EDGE_NODE_ADMIN_DISABLED", "no admin token is configured (EDGE_NODE_ADMIN_TOKEN)");
+      if (!token) throw nodeError("EDGE_NODE_ADMIN_DISABLED", "no admin token is configured (EDGE_NODE_ADMIN_TOKEN)");
       const given = request.headers.authorization ?? "";
       if (!timingSafeEqualString(given, `Bearer ${token}`)) {
-        throw new NodeError("EDGE_NODE_UNAUTHORIZED", "a valid bearer token is required");
+        throw nodeError("EDGE_NODE_UNAUTHORIZED", "a valid bearer token is required");
       }
       return this.drain();
     });

@@ -1,7 +1,6 @@
-/**
- * The daemon's HTTP errors: one class with a stable code (listed in docs/errors.md), a status and a short
- * message. Codes are never reused for another meaning.
- */
+/** The daemon's error codes and their HTTP status (docs/errors.md); raised as EdgeErrors. */
+import { errorFactory } from "../offchain/common/errors";
+
 export const NODE_ERRORS = {
   EDGE_NODE_NOT_SERVING: 503,
   EDGE_NODE_VIEW_STALE: 503,
@@ -20,16 +19,4 @@ export const NODE_ERRORS = {
 
 export type NodeErrorCode = keyof typeof NODE_ERRORS;
 
-export class NodeError extends Error {
-  override readonly name = "NodeError";
-  readonly status: number;
-
-  constructor(
-    readonly code: NodeErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.status = NODE_ERRORS[code];
-  }
-}
+export const nodeError = errorFactory(NODE_ERRORS);

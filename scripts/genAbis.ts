@@ -1,5 +1,5 @@
 /**
- * Writes offchain/common/abis.ts: the contracts' ABIs as `as const` literals, so viem infers every function's
+ * Writes offchain/common/generated/abis.ts: the contracts' ABIs as `as const` literals, so viem infers every function's
  * and event's types. Run after changing a contract's interface:
  *
  *   npm run abis
@@ -13,7 +13,7 @@ import * as prettier from "prettier";
 
 export const ABI_CONTRACTS = ["EdgeToken", "StakeManager", "RewardsManager", "PaymentVault"] as const;
 
-const OUT = join(__dirname, "..", "offchain", "common", "abis.ts");
+const OUT = join(__dirname, "..", "offchain", "common", "generated", "abis.ts");
 
 async function main(): Promise<void> {
   await hre.run("compile", { quiet: true });

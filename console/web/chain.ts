@@ -20,7 +20,7 @@ import {
   zeroAddress,
 } from "viem";
 
-import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/abis";
+import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/generated/abis";
 import { DEVICE_CONSENT_TYPES, type SignedDeviceConsent } from "../../offchain/common/consent";
 import { PERMIT_TYPES } from "../../offchain/common/permit";
 import { unpackEntries } from "../../offchain/common/scoreBatch";

@@ -7,7 +7,7 @@
  */
 import type { Address, EIP1193Provider, Hex } from "viem";
 
-import { paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/abis";
+import { paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/generated/abis";
 import { ConsentFormatError, parseSignedConsent } from "../../offchain/common/consent";
 import { type ConsoleConfig, EdgeChain, type Overview, type StakeRow, contractsOf } from "./chain";
 import { h, row } from "./dom";

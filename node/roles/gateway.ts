@@ -13,7 +13,7 @@ import type { FastifyInstance } from "fastify";
 import { Type } from "@fastify/type-provider-typebox";
 import { type Address, type Hex, getAddress } from "viem";
 
-import { paymentVaultAbi } from "../../offchain/common/abis";
+import { paymentVaultAbi } from "../../offchain/common/generated/abis";
 import {
   type JobReportEntry,
   type UsageRecord,
@@ -24,7 +24,7 @@ import {
 } from "../../offchain/common/messages";
 import { StakeType } from "../../offchain/common/stakeMap";
 import { type NodeContext, type RoleModule, epochAt } from "../context";
-import { NodeError } from "../errors";
+import { nodeError } from "../errors";
 
 const AddressSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" });
 const SignatureSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{130}$" });
@@ -132,7 +132,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
       return ok;
     } catch (error) {
       if (cached) return cached.ok; // an RPC hiccup keeps the last answer
-      throw new NodeError(
+      throw nodeError(
         "EDGE_NODE_VIEW_STALE",
         `cannot check the customer's standing now: ${(error as Error).message.split("\n")[0]}`,
       );
@@ -157,7 +157,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
     rounds: number;
   }): Promise<{ host: string; result: Hex }> {
     const candidates = routable();
-    if (candidates.length === 0) throw new NodeError("EDGE_NODE_NO_HOSTS", "no admitted host is available");
+    if (candidates.length === 0) throw nodeError("EDGE_NODE_NO_HOSTS", "no admitted host is available");
     let lastError = "";
     for (let attempt = 0; attempt < Math.min(2, candidates.length); attempt++) {
       const [host, entry] = candidates[(cursor++ + attempt) % candidates.length];
@@ -181,7 +181,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
         ctx.metrics.jobs.inc({ outcome: "host_failed" });
       }
     }
-    throw new NodeError("EDGE_NODE_HOST_FAILED", `hosts failed to run the job: ${lastError}`);
+    throw nodeError("EDGE_NODE_HOST_FAILED", `hosts failed to run the job: ${lastError}`);
   }
 
   /** Queues a signed report for every epoch with counts: the current one, and a final one for past epochs. */
@@ -283,10 +283,10 @@ export function createGateway(ctx: NodeContext): RoleModule {
         const now = BigInt(Date.now());
         const window = SIGNATURE_WINDOW_SECONDS * 1000n;
         if (getAddress(body.gateway) !== ctx.device) {
-          throw new NodeError("EDGE_NODE_WRONG_GATEWAY", `this registration is for gateway ${body.gateway}`);
+          throw nodeError("EDGE_NODE_WRONG_GATEWAY", `this registration is for gateway ${body.gateway}`);
         }
         if (timestamp > now + window || timestamp < now - window) {
-          throw new NodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the registration's timestamp is too far from now");
+          throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the registration's timestamp is too far from now");
         }
         const signer = await recoverSigner(
           ctx.chainId,
@@ -296,10 +296,10 @@ export function createGateway(ctx: NodeContext): RoleModule {
         );
         const host = getAddress(body.host);
         if (signer !== host)
-          throw new NodeError("EDGE_NODE_BAD_SIGNATURE", "the registration is not signed by the host's device key");
+          throw nodeError("EDGE_NODE_BAD_SIGNATURE", "the registration is not signed by the host's device key");
         const entry = hosts.get(host);
         if (entry && timestamp <= entry.lastTimestamp) {
-          throw new NodeError("EDGE_NODE_REPLAYED", "a newer registration of this host was already seen");
+          throw nodeError("EDGE_NODE_REPLAYED", "a newer registration of this host was already seen");
         }
         if (body.leaving) {
           hosts.delete(host);
@@ -308,15 +308,12 @@ export function createGateway(ctx: NodeContext): RoleModule {
         }
         if (!hostAdmitted(host)) {
           rejectedHosts += 1;
-          throw new NodeError("EDGE_NODE_HOST_NOT_ADMITTED", "the chain does not admit this device as a host");
+          throw nodeError("EDGE_NODE_HOST_NOT_ADMITTED", "the chain does not admit this device as a host");
         }
         if (!entry && ctx.stale()) {
-          throw new NodeError(
-            "EDGE_NODE_VIEW_STALE",
-            "the gateway's chain view is stale: no new hosts until it is fresh",
-          );
+          throw nodeError("EDGE_NODE_VIEW_STALE", "the gateway's chain view is stale: no new hosts until it is fresh");
         }
-        if (!entry && !ctx.serving()) throw new NodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
+        if (!entry && !ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
         const next: HostEntry = entry ?? {
           url: body.url,
           token: randomBytes(24).toString("hex"),
@@ -340,16 +337,16 @@ export function createGateway(ctx: NodeContext): RoleModule {
         const body = request.body as { payload: string; rounds: number };
         const headers = request.headers as Record<string, string>;
         if (!ctx.serving())
-          throw new NodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving (not admitted or draining)");
+          throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving (not admitted or draining)");
         if (body.rounds > ctx.config.maxJobRounds) {
-          throw new NodeError("EDGE_NODE_JOB_TOO_LARGE", `rounds ${body.rounds} exceeds ${ctx.config.maxJobRounds}`);
+          throw nodeError("EDGE_NODE_JOB_TOO_LARGE", `rounds ${body.rounds} exceeds ${ctx.config.maxJobRounds}`);
         }
         const customer = getAddress(headers["x-edge-customer"]);
         const timestamp = BigInt(headers["x-edge-timestamp"]);
         // The customer signs with its wall clock: freshness goes by ours (epochs go by ctx.epochClockSeconds()).
         const now = BigInt(Math.floor(Date.now() / 1000));
         if (timestamp > now + SIGNATURE_WINDOW_SECONDS || timestamp < now - SIGNATURE_WINDOW_SECONDS) {
-          throw new NodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the request's timestamp is too far from now");
+          throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the request's timestamp is too far from now");
         }
         const signature = headers["x-edge-signature"] as Hex;
         const signer = await recoverSigner(
@@ -359,11 +356,11 @@ export function createGateway(ctx: NodeContext): RoleModule {
           signature,
         );
         if (signer !== customer)
-          throw new NodeError("EDGE_NODE_BAD_SIGNATURE", "the request is not signed by the customer");
+          throw nodeError("EDGE_NODE_BAD_SIGNATURE", "the request is not signed by the customer");
         if (seenRequests.has(signature))
-          throw new NodeError("EDGE_NODE_REPLAYED", "this signed request was already served");
+          throw nodeError("EDGE_NODE_REPLAYED", "this signed request was already served");
         if (!(await inGoodStanding(customer))) {
-          throw new NodeError(
+          throw nodeError(
             "EDGE_NODE_CUSTOMER_NOT_ALLOWED",
             "the customer is not in good standing (debt, or no balance)",
           );

@@ -12,7 +12,7 @@ import type { Address, Hex } from "viem";
 
 import type { NodeContext, RoleModule } from "../context";
 import { timingSafeEqualString } from "../daemon";
-import { NodeError } from "../errors";
+import { nodeError } from "../errors";
 
 export const JobBody = Type.Object(
   {
@@ -108,12 +108,12 @@ export function createHost(ctx: NodeContext): RoleModule {
       app.post("/jobs", { schema: { body: JobBody } }, async (request) => {
         const body = request.body as { jobId: string; payload: string; rounds: number };
         if (!ctx.serving())
-          throw new NodeError("EDGE_NODE_NOT_SERVING", "this host is not serving (not admitted or draining)");
+          throw nodeError("EDGE_NODE_NOT_SERVING", "this host is not serving (not admitted or draining)");
         if (!token || !timingSafeEqualString(request.headers.authorization ?? "", `Bearer ${token}`)) {
-          throw new NodeError("EDGE_NODE_UNAUTHORIZED", "jobs come from this host's gateway only");
+          throw nodeError("EDGE_NODE_UNAUTHORIZED", "jobs come from this host's gateway only");
         }
         if (body.rounds > ctx.config.maxJobRounds) {
-          throw new NodeError("EDGE_NODE_JOB_TOO_LARGE", `rounds ${body.rounds} exceeds ${ctx.config.maxJobRounds}`);
+          throw nodeError("EDGE_NODE_JOB_TOO_LARGE", `rounds ${body.rounds} exceeds ${ctx.config.maxJobRounds}`);
         }
         const done = ctx.work.begin();
         try {

@@ -13,10 +13,10 @@ import canonicalize from "canonicalize";
 import type { Hex } from "viem";
 
 import { keccak256 } from "../common/crypto";
+import { errorClass } from "../common/errors";
 
-export class BillingInputError extends Error {
-  override readonly name = "BillingInputError";
-}
+export const BillingInputError = errorClass("BillingInputError", "BILLING_INPUT_INVALID");
+export type BillingInputError = InstanceType<typeof BillingInputError>;
 
 export interface Price {
   unitSize: bigint;

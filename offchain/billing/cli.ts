@@ -12,8 +12,8 @@
 import { parseArgs } from "node:util";
 
 import { UsageError, readJson, runMain } from "../common/cli";
-import { MONTHLY, PeriodFormatError, type PeriodScheme, periodWindow } from "../common/period";
-import { BillingInputError, billRecords, parsePriceList } from "./bills";
+import { MONTHLY, type PeriodScheme, periodWindow } from "../common/period";
+import { billRecords, parsePriceList } from "./bills";
 
 const BILL_USAGE = "usage: bill --usage U.json --prices P.json --period ID [--period-seconds S --period-start MS]";
 
@@ -68,4 +68,4 @@ async function main(argv: string[]): Promise<number> {
   throw new UsageError(`${BILL_USAGE} | serve [options]`);
 }
 
-if (require.main === module) runMain("billing", main, [BillingInputError, PeriodFormatError]);
+if (require.main === module) runMain("billing", main);

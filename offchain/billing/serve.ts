@@ -25,7 +25,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
       }
       return { config, prices: parsePriceList(json, config.prices) };
     },
-    [BillingInputError],
   );
   if (!loaded) return 2;
   return runUntilSignal("billing", () => BillingService.create(loaded.config, loaded.prices));

@@ -32,7 +32,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { createSiweMessage, generateSiweNonce, parseSiweMessage } from "viem/siwe";
 
-import { paymentVaultAbi } from "../common/abis";
+import { paymentVaultAbi } from "../common/generated/abis";
 import { contractEntry, readAddressBook } from "../common/addressBook";
 import { ChainView } from "../common/chainView";
 import { createServiceApp } from "../common/http";
@@ -40,6 +40,7 @@ import { recoverSigner, usageRecordsHash } from "../common/messages";
 import { MONTHLY, type PeriodScheme, periodIdOf, periodIndex, periodOf, periodWindow } from "../common/period";
 import { StakeType } from "../common/stakeMap";
 import { TxSender } from "../common/txSender";
+import { errorFactory } from "../common/errors";
 import { WorkLoop } from "../common/workLoop";
 import {
   BillingInputError,
@@ -71,17 +72,7 @@ export const BILLING_ERRORS = {
   BILLING_NONCE_USED: 409,
 } as const;
 
-export class BillingError extends Error {
-  override readonly name = "BillingError";
-  readonly status: number;
-  constructor(
-    readonly code: keyof typeof BILLING_ERRORS,
-    message: string,
-  ) {
-    super(message);
-    this.status = BILLING_ERRORS[code];
-  }
-}
+export const billingError = errorFactory(BILLING_ERRORS);
 
 const MAX_INT64 = (1n << 63n) - 1n;
 const MAX_UINT96 = (1n << 96n) - 1n;
@@ -272,7 +263,7 @@ export class BillingService {
 
   private periodAt(timeMs: number): string {
     const id = periodOf(timeMs, this.scheme);
-    if (id === undefined) throw new BillingError("BILLING_PERIOD_CLOSED", `time ${timeMs} is before the first period`);
+    if (id === undefined) throw billingError("BILLING_PERIOD_CLOSED", `time ${timeMs} is before the first period`);
     return id;
   }
 
@@ -487,9 +478,9 @@ export class BillingService {
   private requireAdmittedGateway(device: string): void {
     const stake = this.view.map.stakeOfDevice(device);
     if (!stake || stake.stakeType !== StakeType.Gateway || stake.phase === "released")
-      throw new BillingError("BILLING_SENDER_NOT_STAKED", `${device} holds no gateway stake`);
+      throw billingError("BILLING_SENDER_NOT_STAKED", `${device} holds no gateway stake`);
     if (!this.view.map.isAdmitted(device))
-      throw new BillingError("BILLING_SENDER_NOT_ADMITTED", `${device}'s gateway stake is not admitted`);
+      throw billingError("BILLING_SENDER_NOT_ADMITTED", `${device}'s gateway stake is not admitted`);
   }
 
   /** The customer a bearer token belongs to; 401 without a live token, 403 for another customer's data. */
@@ -499,10 +490,10 @@ export class BillingService {
     const session = match ? this.sessions.get(match[1]) : undefined;
     if (!session || session.expiresAt <= this.now()) {
       if (match && session) this.sessions.delete(match[1]);
-      throw new BillingError("BILLING_UNAUTHORIZED", "sign in first: Authorization: Bearer <token> from /auth/login");
+      throw billingError("BILLING_UNAUTHORIZED", "sign in first: Authorization: Bearer <token> from /auth/login");
     }
     if (session.customer !== customer.toLowerCase())
-      throw new BillingError("BILLING_FORBIDDEN", "this token belongs to another customer");
+      throw billingError("BILLING_FORBIDDEN", "this token belongs to another customer");
   }
 
   private routes(app: FastifyInstance): void {
@@ -560,7 +551,7 @@ export class BillingService {
       async (request) => {
         const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1];
         const existed = token !== undefined && this.sessions.delete(token);
-        if (!existed) throw new BillingError("BILLING_UNAUTHORIZED", "no session for this token");
+        if (!existed) throw billingError("BILLING_UNAUTHORIZED", "no session for this token");
         return { ok: true };
       },
     );
@@ -596,7 +587,7 @@ export class BillingService {
         const { customer, period } = request.params as { customer: string; period: string };
         this.authorize(request, customer);
         const row = this.store.bill(period, customer.toLowerCase());
-        if (!row) throw new BillingError("BILLING_NOT_FOUND", `no bill for ${customer} in period ${period}`);
+        if (!row) throw billingError("BILLING_NOT_FOUND", `no bill for ${customer} in period ${period}`);
         return { ...this.billSummary(row), bill: row.bill };
       },
     );
@@ -631,7 +622,7 @@ export class BillingService {
       { schema: { summary: "A closed period: bill counts and totals (no customer data)", params: PeriodParams } },
       async (request) => {
         const { period } = request.params as { period: string };
-        if (!this.store.period(period)) throw new BillingError("BILLING_NOT_FOUND", `period ${period} is not closed`);
+        if (!this.store.period(period)) throw billingError("BILLING_NOT_FOUND", `period ${period} is not closed`);
         return this.periodSummary(period);
       },
     );
@@ -681,7 +672,7 @@ export class BillingService {
       body.signature as Hex,
     );
     if (!signer || signer !== getAddress(body.gateway))
-      throw new BillingError("BILLING_BAD_SIGNATURE", "the usage batch is not signed by its gateway");
+      throw billingError("BILLING_BAD_SIGNATURE", "the usage batch is not signed by its gateway");
     this.requireAdmittedGateway(body.gateway);
     const gateway = body.gateway.toLowerCase();
     const latest = this.now() + this.config.maxSkewSeconds * 1000;
@@ -689,17 +680,16 @@ export class BillingService {
     const records = body.records.map((r, i) => {
       const where = `records[${i}]`;
       if (r.gateway.toLowerCase() !== gateway)
-        throw new BillingError("BILLING_RECORD_GATEWAY_MISMATCH", `${where}: gateway ${r.gateway} is not the sender`);
+        throw billingError("BILLING_RECORD_GATEWAY_MISMATCH", `${where}: gateway ${r.gateway} is not the sender`);
       if (!priceOf(this.prices, r.service, r.metric))
-        throw new BillingError(
+        throw billingError(
           "BILLING_UNKNOWN_PRICE",
           `${where}: no price for service "${r.service}", metric "${r.metric}"`,
         );
-      if (r.time > latest)
-        throw new BillingError("BILLING_TIME_IN_FUTURE", `${where}: time ${r.time} is in the future`);
+      if (r.time > latest) throw billingError("BILLING_TIME_IN_FUTURE", `${where}: time ${r.time} is in the future`);
       const quantity = BigInt(r.quantity);
       if (quantity > MAX_INT64)
-        throw new BillingError("BILLING_QUANTITY_TOO_LARGE", `${where}: quantity ${quantity} exceeds 2^63 - 1`);
+        throw billingError("BILLING_QUANTITY_TOO_LARGE", `${where}: quantity ${quantity} exceeds 2^63 - 1`);
       const id = this.periodAt(r.time);
       let index = periods.get(id);
       if (index === undefined) periods.set(id, (index = periodIndex(id)));
@@ -716,11 +706,11 @@ export class BillingService {
     });
     // From here on synchronous: the closer cannot run between the check and the insert.
     for (const [id, index] of periods) {
-      if (!this.isOpen(index)) throw new BillingError("BILLING_PERIOD_CLOSED", `period ${id} is closed: no more usage`);
+      if (!this.isOpen(index)) throw billingError("BILLING_PERIOD_CLOSED", `period ${id} is closed: no more usage`);
     }
     const outcome = this.store.insertRecords(records, this.now());
     if ("conflict" in outcome) {
-      throw new BillingError(
+      throw billingError(
         "BILLING_RECORD_CONFLICT",
         `record id "${outcome.conflict}" was accepted before with other content`,
       );
@@ -762,7 +752,7 @@ export class BillingService {
   }> {
     const fail = (why: string): never => {
       this.metrics.logins.inc({ outcome: "rejected" });
-      throw new BillingError("BILLING_BAD_LOGIN", why);
+      throw billingError("BILLING_BAD_LOGIN", why);
     };
     const fields = parseSiweMessage(body.message);
     if (!fields.address || !fields.nonce || !fields.domain || !fields.expirationTime)
@@ -775,7 +765,7 @@ export class BillingService {
     const nonce = this.nonces.get(fields.nonce);
     if (!nonce || nonce.expiresAt <= now) {
       this.metrics.logins.inc({ outcome: "rejected" });
-      throw new BillingError("BILLING_NONCE_USED", "unknown, used or expired nonce: ask /auth/nonce for a new one");
+      throw billingError("BILLING_NONCE_USED", "unknown, used or expired nonce: ask /auth/nonce for a new one");
     }
     if (nonce.address !== fields.address.toLowerCase()) return fail("the nonce was issued to another address");
     let signer: Address;
@@ -786,7 +776,7 @@ export class BillingService {
     }
     if (signer !== getAddress(fields.address)) {
       this.metrics.logins.inc({ outcome: "rejected" });
-      throw new BillingError("BILLING_BAD_SIGNATURE", "the message is not signed by its address");
+      throw billingError("BILLING_BAD_SIGNATURE", "the message is not signed by its address");
     }
     this.nonces.delete(fields.nonce); // single use: a replayed login finds no nonce
     const token = randomBytes(32).toString("base64url");

@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { errorClass } from "./errors";
 
 export const CONTRACT_NAMES = [
   "EdgeToken",
@@ -24,9 +25,8 @@ export interface AddressBook {
   contracts: Partial<Record<ContractName, ContractEntry>>;
 }
 
-export class AddressBookError extends Error {
-  override readonly name = "AddressBookError";
-}
+export const AddressBookError = errorClass("AddressBookError", "ADDRESS_BOOK_INVALID");
+export type AddressBookError = InstanceType<typeof AddressBookError>;
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 

@@ -17,6 +17,7 @@ import type { Address, Hex, PublicClient } from "viem";
 
 import { type RawLog, STAKE_EVENT_TOPICS, decodeStakeLog } from "./stakeEvents";
 import { StakeMap } from "./stakeMap";
+import { errorClass } from "./errors";
 
 export interface Checkpoint {
   number: bigint;
@@ -89,9 +90,8 @@ export function isTooLargeError(error: unknown): boolean {
   );
 }
 
-export class ReorgDuringSyncError extends Error {
-  override readonly name = "ReorgDuringSyncError";
-}
+export const ReorgDuringSyncError = errorClass("ReorgDuringSyncError", "CHAIN_VIEW_REORG_DURING_SYNC", 503);
+export type ReorgDuringSyncError = InstanceType<typeof ReorgDuringSyncError>;
 
 export class ChainView {
   private readonly client: Pick<PublicClient, "request">;

@@ -4,12 +4,14 @@
  */
 import { readFileSync } from "node:fs";
 
-import { ConfigError } from "./config";
+import { errorClass, isEdgeError } from "./errors";
 
 /** Bad command-line usage: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
+export const UsageError = errorClass("UsageError", "CLI_USAGE");
+export type UsageError = InstanceType<typeof UsageError>;
+
+/** An EdgeError the caller's input caused (a 4xx): a CLI prints its message and exits 2. */
+const isInputError = (error: unknown): error is Error => isEdgeError(error) && error.isInputError;
 
 export function readJson(path: string, what: string): unknown {
   try {
@@ -19,17 +21,15 @@ export function readJson(path: string, what: string): unknown {
   }
 }
 
-type ErrorClass = abstract new (...args: never[]) => Error;
-
 /**
  * What `load` returns (a service's configuration), or undefined after printing `<name>: <problems>` and where
- * help is, for a ConfigError or one of `inputErrors`: the caller exits 2.
+ * help is, for an input error (a ConfigError, a bad file it names): the caller exits 2.
  */
-export function configOrReport<T>(name: string, helpHint: string, load: () => T, inputErrors: ErrorClass[] = []) {
+export function configOrReport<T>(name: string, helpHint: string, load: () => T) {
   try {
     return load();
   } catch (error) {
-    if (error instanceof ConfigError || inputErrors.some((type) => error instanceof type)) {
+    if (isInputError(error)) {
       process.stderr.write(`${name}: ${(error as Error).message}\n(see ${helpHint})\n`);
       return undefined;
     }
@@ -38,18 +38,19 @@ export function configOrReport<T>(name: string, helpHint: string, load: () => T,
 }
 
 /**
- * Runs `main` with the process's arguments and sets the exit code it returns. An error of one of `inputErrors`
- * (or a UsageError) prints `<name>: <message>` and exits 2; anything else prints its stack and exits 1.
+ * Runs `main` with the process's arguments and sets the exit code it returns. An input error (an EdgeError with
+ * a 4xx status: bad usage, a bad file) prints `<name>: <message>` and exits 2; any other EdgeError prints its
+ * message and exits 1; anything else (a bug) prints its stack and exits 1.
  */
-export function runMain(name: string, main: (argv: string[]) => Promise<number>, inputErrors: ErrorClass[]): void {
+export function runMain(name: string, main: (argv: string[]) => Promise<number>): void {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
     (error: Error) => {
-      if (error instanceof UsageError || inputErrors.some((type) => error instanceof type)) {
+      if (isEdgeError(error)) {
         process.stderr.write(`${name}: ${error.message}\n`);
-        process.exitCode = 2;
+        process.exitCode = error.isInputError ? 2 : 1;
         return;
       }
       process.stderr.write(`${name}: ${error.stack ?? error}\n`);

@@ -10,6 +10,7 @@ import { type TObject, Type } from "@fastify/type-provider-typebox";
 import { Value } from "typebox/value";
 
 import { keyFromKeystore, keysFromKeystores } from "./keystore";
+import { EdgeError } from "./errors";
 
 export interface OptionSpec {
   flag: string;
@@ -41,10 +42,10 @@ export const LOG_LEVEL_OPTION: OptionSpec = {
   expect: `one of ${LOG_LEVELS.join(", ")}`,
 };
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
+export class ConfigError extends EdgeError<"CONFIG_INVALID"> {
+  override name = "ConfigError";
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    super("CONFIG_INVALID", `invalid configuration:\n  ${problems.join("\n  ")}`, { details: { problems } });
   }
 }
 

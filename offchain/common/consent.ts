@@ -2,6 +2,7 @@
  * The device key's consent to be assigned to a stake (EIP-712 `DeviceConsent` of StakeManager). Shared by the
  * stake tasks, the edge-node daemon and the console so all three produce the same signature.
  */
+import { errorClass } from "./errors";
 
 export const DEVICE_CONSENT_TYPES = {
   DeviceConsent: [
@@ -28,9 +29,8 @@ export interface SignedDeviceConsent {
   signature: string;
 }
 
-export class ConsentFormatError extends Error {
-  override readonly name = "ConsentFormatError";
-}
+export const ConsentFormatError = errorClass("ConsentFormatError", "CONSENT_FORMAT_INVALID");
+export type ConsentFormatError = InstanceType<typeof ConsentFormatError>;
 
 /** Parses a consent as printed by `stake:consent` or `edge-node consent`, with a message naming the bad field. */
 export function parseSignedConsent(raw: unknown): SignedDeviceConsent {

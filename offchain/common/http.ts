@@ -3,31 +3,55 @@
  * silently dropped fields), OpenAPI docs generated from the route schemas, /health, /metrics and /docs/json, and
  * one error shape, {"statusCode", "code", "error"}, where only a bug is a 5xx.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Registry } from "prom-client";
 
-/** An error a service raises on purpose: a 4xx with a code of the service's own. */
-export interface ServiceError extends Error {
-  status: number;
-  code: string;
-}
+import { isEdgeError } from "./errors";
 
-const isServiceError = (error: unknown): error is ServiceError =>
-  error instanceof Error && typeof (error as ServiceError).status === "number" && "code" in error;
-
-export interface ServiceAppOptions {
-  /** Logged as `service` on every line. */
-  name: string;
+export interface ErrorHandlerOptions {
   /** Prefix of the fallback codes: `<prefix>_BAD_REQUEST`, `<prefix>_INTERNAL`. */
   codePrefix: string;
+  /** Called for every 4xx answer with the route (as registered) and the code. */
+  onRejected?: (route: string, code: string) => void;
+}
+
+/**
+ * The one error handler of every service and the node. An EdgeError answers with its status, code, message and
+ * details (a deliberate 5xx too, such as 503 while not serving); fastify's own 4xx (schema validation, body too
+ * large) keep their status under `<prefix>_BAD_REQUEST` unless they carry a code; anything else is a bug: 500,
+ * logged, and nothing of it in the answer.
+ */
+export function errorHandler(options: ErrorHandlerOptions) {
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    let status: number | undefined;
+    let code: string;
+    let extra: Record<string, unknown> | undefined;
+    if (isEdgeError(error)) {
+      ({ status, code } = error);
+      extra = error.details;
+    } else {
+      status = (error as { statusCode?: number }).statusCode;
+      if (!status || status < 400 || status >= 500) status = undefined;
+      code = (error as { code?: string }).code ?? `${options.codePrefix}_BAD_REQUEST`;
+    }
+    if (status === undefined) {
+      request.log.error({ err: error }, "unexpected error");
+      return reply.code(500).send({ statusCode: 500, code: `${options.codePrefix}_INTERNAL`, error: "internal error" });
+    }
+    if (status < 500) options.onRejected?.(request.routeOptions.url ?? "", code);
+    return reply.code(status).send({ statusCode: status, code, error: (error as Error).message, ...extra });
+  };
+}
+
+export interface ServiceAppOptions extends ErrorHandlerOptions {
+  /** Logged as `service` on every line. */
+  name: string;
   logLevel: string;
   logger?: FastifyBaseLogger;
   openapi: { title: string; description: string; bearer?: boolean };
   registry: Registry;
-  /** Called for every 4xx answer with the route (as registered) and the code. */
-  onRejected?: (route: string, code: string) => void;
   /** Registers the service's routes (after swagger, so the docs list them). */
   routes: (app: FastifyInstance) => void;
 }
@@ -47,16 +71,7 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
         : {}),
     },
   });
-  app.setErrorHandler((error, request, reply) => {
-    const status = isServiceError(error) ? error.status : (error as { statusCode?: number }).statusCode;
-    if (!status || status < 400 || status >= 500) {
-      request.log.error({ err: error }, "unexpected error");
-      return reply.code(500).send({ statusCode: 500, code: `${options.codePrefix}_INTERNAL`, error: "internal error" });
-    }
-    const code = (error as { code?: string }).code ?? `${options.codePrefix}_BAD_REQUEST`;
-    options.onRejected?.(request.routeOptions.url ?? "", code);
-    return reply.code(status).send({ statusCode: status, code, error: (error as Error).message });
-  });
+  app.setErrorHandler(errorHandler(options));
   // Routes go in a plugin registered after swagger, so swagger's onRoute hook sees them all.
   void app.register(async (api) => {
     api.get("/health", { schema: { hide: true } }, async () => ({ ok: true }));

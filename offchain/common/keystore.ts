@@ -5,13 +5,13 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type * as Ethers from "ethers";
+import { errorClass } from "./errors";
 
 // Loaded on first use: most processes never open a keystore, and ethers adds ~0.2 s to every start.
 const ethers = (): typeof Ethers => require("ethers");
 
-export class KeystoreError extends Error {
-  override readonly name = "KeystoreError";
-}
+export const KeystoreError = errorClass("KeystoreError", "KEYSTORE_INVALID");
+export type KeystoreError = InstanceType<typeof KeystoreError>;
 
 /** `<variable>_PASSWORD`, else the contents of the file named by `<variable>_PASSWORD_FILE` (one trailing newline dropped). */
 export function keystorePassword(env: NodeJS.ProcessEnv, variable: string): string {

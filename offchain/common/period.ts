@@ -4,10 +4,10 @@
  * - "YYYY-MM" (UTC months, the default): months since 1970-01, so consecutive months are consecutive indexes.
  * - A decimal integer string ("42"): that index, for short custom periods (the devnet).
  */
+import { errorClass } from "./errors";
 
-export class PeriodFormatError extends Error {
-  override readonly name = "PeriodFormatError";
-}
+export const PeriodFormatError = errorClass("PeriodFormatError", "PERIOD_FORMAT_INVALID");
+export type PeriodFormatError = InstanceType<typeof PeriodFormatError>;
 
 const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
 const INDEX = /^\d{1,10}$/;

@@ -92,4 +92,4 @@ async function main(argv: string[]): Promise<number> {
   throw new UsageError(`${RUN_USAGE} | serve [options]`);
 }
 
-if (require.main === module) runMain("newton", main, []);
+if (require.main === module) runMain("newton", main);

@@ -6,6 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from "fastify";
 import { Type } from "@fastify/type-provider-typebox";
 
+import { errorFactory } from "../common/errors";
 import { createServiceApp } from "../common/http";
 import type { NewtonConfig } from "./config";
 import { LoadRun, type Plan, type Target } from "./engine";
@@ -20,17 +21,7 @@ export const NEWTON_ERRORS = {
   NEWTON_NO_PLAN: 409,
 } as const;
 
-export class NewtonError extends Error {
-  override readonly name = "NewtonError";
-  readonly status: number;
-  constructor(
-    readonly code: keyof typeof NEWTON_ERRORS,
-    message: string,
-  ) {
-    super(message);
-    this.status = NEWTON_ERRORS[code];
-  }
-}
+export const newtonError = errorFactory(NEWTON_ERRORS);
 
 const Id = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" });
 const TargetFields = {
@@ -102,10 +93,10 @@ export class NewtonService {
 
   /** Starts a plan over `targetIds` (all targets by default); resolves once it is under way. */
   startPlan(plan: Plan, targetIds?: string[]): { targets: string[]; plan: Plan } {
-    if (this.run?.running) throw new NewtonError("NEWTON_PLAN_RUNNING", "a plan is running: stop it first");
+    if (this.run?.running) throw newtonError("NEWTON_PLAN_RUNNING", "a plan is running: stop it first");
     const ids = targetIds ?? [...this.targets.keys()];
-    for (const id of ids) if (!this.targets.has(id)) throw new NewtonError("NEWTON_UNKNOWN_TARGET", `no target ${id}`);
-    if (ids.length === 0) throw new NewtonError("NEWTON_NO_TARGETS", "add a target first (POST /targets)");
+    for (const id of ids) if (!this.targets.has(id)) throw newtonError("NEWTON_UNKNOWN_TARGET", `no target ${id}`);
+    if (ids.length === 0) throw newtonError("NEWTON_NO_TARGETS", "add a target first (POST /targets)");
     const run = new LoadRun(
       ids.map((id) => this.targets.get(id)!),
       plan,
@@ -128,13 +119,13 @@ export class NewtonService {
     const given = Buffer.from(/^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1] ?? "");
     const expected = Buffer.from(this.config.token);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new NewtonError("NEWTON_UNAUTHORIZED", "missing or wrong bearer token");
+      throw newtonError("NEWTON_UNAUTHORIZED", "missing or wrong bearer token");
     }
   }
 
   private target(id: string): Target {
     const target = this.targets.get(id);
-    if (!target) throw new NewtonError("NEWTON_UNKNOWN_TARGET", `no target ${id}`);
+    if (!target) throw newtonError("NEWTON_UNKNOWN_TARGET", `no target ${id}`);
     return target;
   }
 
@@ -152,7 +143,7 @@ export class NewtonService {
       const body = request.body as Target & { id?: string };
       let id = body.id;
       if (id === undefined) while (this.targets.has((id = `t${this.nextId++}`)));
-      if (this.targets.has(id)) throw new NewtonError("NEWTON_TARGET_EXISTS", `target ${id} exists: PUT to change it`);
+      if (this.targets.has(id)) throw newtonError("NEWTON_TARGET_EXISTS", `target ${id} exists: PUT to change it`);
       const target: Target = { ...body, id };
       this.targets.set(id, target);
       return reply.code(201).send({ target });
@@ -219,7 +210,7 @@ export class NewtonService {
     }));
 
     app.delete("/plan", { schema: { summary: "Stop the running plan", ...Auth } }, async () => {
-      if (!this.run?.running) throw new NewtonError("NEWTON_NO_PLAN", "no plan is running");
+      if (!this.run?.running) throw newtonError("NEWTON_NO_PLAN", "no plan is running");
       this.run.stop();
       return { stopping: true };
     });

@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 
 import { UsageError, readJson, runMain } from "../common/cli";
-import { type AdmittedInput, type HeartbeatInput, type ReportInput, ScoringInputError, scoreEpoch } from "./scoring";
+import { type AdmittedInput, type HeartbeatInput, type ReportInput, scoreEpoch } from "./scoring";
 
 export function scoreCommand(argv: string[]): string {
   let values;
@@ -64,4 +64,4 @@ async function main(argv: string[]): Promise<number> {
   );
 }
 
-if (require.main === module) runMain("oracle", main, [ScoringInputError]);
+if (require.main === module) runMain("oracle", main);

@@ -19,6 +19,7 @@
  */
 
 import { HostIndex } from "./hostIndex";
+import { errorClass } from "../common/errors";
 
 export const MAX_SCORE = 20_000;
 const UNIT = 10_000;
@@ -52,9 +53,8 @@ export interface Score {
   score: number;
 }
 
-export class ScoringInputError extends Error {
-  override readonly name = "ScoringInputError";
-}
+export const ScoringInputError = errorClass("ScoringInputError", "ORACLE_SCORING_INPUT_INVALID");
+export type ScoringInputError = InstanceType<typeof ScoringInputError>;
 
 const lower = (address: string) => address.toLowerCase();
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -27,7 +27,7 @@ import {
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 
-import { rewardsManagerAbi } from "../common/abis";
+import { rewardsManagerAbi } from "../common/generated/abis";
 import { type AddressBook, contractEntry, readAddressBook } from "../common/addressBook";
 import { toBatches } from "../common/batches";
 import { lastBlockBefore } from "../common/blocks";
@@ -37,6 +37,7 @@ import { jobEntriesHash, recoverSigner } from "../common/messages";
 import { SCORE_BATCH_TYPES, entriesHash as packedEntriesHash, packEntries } from "../common/scoreBatch";
 import { StakeType } from "../common/stakeMap";
 import { TxSender } from "../common/txSender";
+import { errorFactory } from "../common/errors";
 import { WorkLoop } from "../common/workLoop";
 import type { OracleConfig } from "./config";
 import { type AdmittedInput, type Score, scoreEpoch } from "./scoring";
@@ -60,17 +61,7 @@ export const ORACLE_ERRORS = {
 
 const LEADING_ZEROS = /^0+(?=\d)/;
 
-export class OracleError extends Error {
-  override readonly name = "OracleError";
-  readonly status: number;
-  constructor(
-    readonly code: keyof typeof ORACLE_ERRORS,
-    message: string,
-  ) {
-    super(message);
-    this.status = ORACLE_ERRORS[code];
-  }
-}
+export const oracleError = errorFactory(ORACLE_ERRORS);
 
 const AddressSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" });
 const SignatureSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{130}$" });
@@ -561,18 +552,18 @@ export class OracleService {
     const stake = this.view.map.stakeOfDevice(device);
     const name = StakeType[kind].toLowerCase();
     if (!stake || stake.stakeType !== kind || stake.phase === "released")
-      throw new OracleError("ORACLE_SENDER_NOT_STAKED", `${device} holds no ${name} stake`);
+      throw oracleError("ORACLE_SENDER_NOT_STAKED", `${device} holds no ${name} stake`);
     if (!this.view.map.isAdmitted(device))
-      throw new OracleError("ORACLE_SENDER_NOT_ADMITTED", `${device}'s ${name} stake is not admitted`);
+      throw oracleError("ORACLE_SENDER_NOT_ADMITTED", `${device}'s ${name} stake is not admitted`);
   }
 
   private epochOpen(epoch: bigint): void {
     const current = this.epochAt(this.nowSeconds());
     if (epoch > current)
-      throw new OracleError("ORACLE_EPOCH_IN_FUTURE", `epoch ${epoch} has not started (current ${current})`);
+      throw oracleError("ORACLE_EPOCH_IN_FUTURE", `epoch ${epoch} has not started (current ${current})`);
     const first = BigInt(this.store.getMeta("firstEpoch") ?? "0");
     if (epoch < first || this.store.epoch(Number(epoch))) {
-      throw new OracleError("ORACLE_EPOCH_CLOSED", `epoch ${epoch} is closed: it no longer takes reports`);
+      throw oracleError("ORACLE_EPOCH_CLOSED", `epoch ${epoch} is closed: it no longer takes reports`);
     }
   }
 
@@ -600,7 +591,7 @@ export class OracleService {
         // Stored and published canonical: lowercase hosts, job counts without leading zeros.
         const entries = body.entries.map((entry) => {
           const host = entry.host.toLowerCase();
-          if (hosts.has(host)) throw new OracleError("ORACLE_DUPLICATE_HOST", `host ${entry.host} appears twice`);
+          if (hosts.has(host)) throw oracleError("ORACLE_DUPLICATE_HOST", `host ${entry.host} appears twice`);
           hosts.add(host);
           return { host, jobs: entry.jobs.length > 1 ? entry.jobs.replace(LEADING_ZEROS, "") : entry.jobs };
         });
@@ -608,7 +599,7 @@ export class OracleService {
         try {
           entriesHash = jobEntriesHash(entries);
         } catch (error) {
-          if (error instanceof RangeError) throw new OracleError("ORACLE_JOBS_OUT_OF_RANGE", error.message);
+          if (error instanceof RangeError) throw oracleError("ORACLE_JOBS_OUT_OF_RANGE", error.message);
           throw error;
         }
         const signer = await recoverSigner(
@@ -618,7 +609,7 @@ export class OracleService {
           body.signature,
         );
         if (!signer || signer !== getAddress(body.gateway))
-          throw new OracleError("ORACLE_BAD_SIGNATURE", "the report is not signed by its gateway");
+          throw oracleError("ORACLE_BAD_SIGNATURE", "the report is not signed by its gateway");
         this.requireAdmitted(body.gateway, StakeType.Gateway);
         const outcome = this.store.insertReport(
           {
@@ -633,7 +624,7 @@ export class OracleService {
           { peers: this.config.peers, body },
         );
         if (outcome === "conflict") {
-          throw new OracleError(
+          throw oracleError(
             "ORACLE_REPORT_CONFLICT",
             "another report with this gateway, epoch and sequence was accepted",
           );
@@ -659,10 +650,10 @@ export class OracleService {
         this.epochOpen(epoch);
         const { start, end } = this.window(epoch);
         if (timestamp < start || timestamp >= end)
-          throw new OracleError("ORACLE_EPOCH_MISMATCH", `timestamp ${timestamp} is not in epoch ${epoch}`);
+          throw oracleError("ORACLE_EPOCH_MISMATCH", `timestamp ${timestamp} is not in epoch ${epoch}`);
         const now = this.nowSeconds();
         if (timestamp > now + CLOCK_SKEW_SECONDS || timestamp < now - this.epochs.duration - CLOCK_SKEW_SECONDS) {
-          throw new OracleError("ORACLE_TIMESTAMP_OUT_OF_RANGE", "the heartbeat's timestamp is too far from now");
+          throw oracleError("ORACLE_TIMESTAMP_OUT_OF_RANGE", "the heartbeat's timestamp is too far from now");
         }
         const signer = await recoverSigner(
           this.chainId,
@@ -671,7 +662,7 @@ export class OracleService {
           body.signature,
         );
         if (!signer || signer !== getAddress(body.stargate))
-          throw new OracleError("ORACLE_BAD_SIGNATURE", "the heartbeat is not signed by its stargate");
+          throw oracleError("ORACLE_BAD_SIGNATURE", "the heartbeat is not signed by its stargate");
         this.requireAdmitted(body.stargate, StakeType.Stargate);
         const outcome = this.store.insertHeartbeat(
           {
@@ -701,12 +692,12 @@ export class OracleService {
         const epoch = Number(body.epoch);
         const batch = this.store.batches(epoch)[Number(body.batchIndex)];
         if (!this.store.epoch(epoch) || !batch)
-          throw new OracleError(
+          throw oracleError(
             "ORACLE_EPOCH_NOT_CLOSED",
             `this instance has not closed epoch ${epoch} (or has no such batch)`,
           );
         if (batch.entries.toLowerCase() !== body.entries.toLowerCase()) {
-          throw new OracleError("ORACLE_BATCH_MISMATCH", "this instance computed a different batch from its own data");
+          throw oracleError("ORACLE_BATCH_MISMATCH", "this instance computed a different batch from its own data");
         }
         return { signatures: await this.localSignatures(epoch, Number(body.batchIndex), batch.entries as Hex) };
       },
@@ -769,7 +760,7 @@ export class OracleService {
       { schema: { summary: "Devices admitted at the epoch's end (the CLI's --admitted format)", params: EpochParams } },
       async (request) => {
         const { epoch, record } = epochOf(request.params);
-        if (!record) throw new OracleError("ORACLE_UNKNOWN_EPOCH", `epoch ${epoch} is not closed yet`);
+        if (!record) throw oracleError("ORACLE_UNKNOWN_EPOCH", `epoch ${epoch} is not closed yet`);
         return record.admitted;
       },
     );
@@ -778,7 +769,7 @@ export class OracleService {
       { schema: { summary: "The epoch's scores, exactly as the CLI prints them", params: EpochParams } },
       async (request) => {
         const { epoch, record } = epochOf(request.params);
-        if (!record) throw new OracleError("ORACLE_UNKNOWN_EPOCH", `epoch ${epoch} is not closed yet`);
+        if (!record) throw oracleError("ORACLE_UNKNOWN_EPOCH", `epoch ${epoch} is not closed yet`);
         return { epoch, scores: record.scores };
       },
     );

@@ -5,7 +5,7 @@
  */
 import type { Address, LocalAccount, PublicClient } from "viem";
 
-import { rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/abis";
+import { rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/generated/abis";
 import type { StakeType } from "../../offchain/common/stakeMap";
 import { type YieldParams, epochReward } from "../../offchain/common/yield";
 

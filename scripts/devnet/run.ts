@@ -28,7 +28,7 @@ import {
 } from "viem";
 import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 
-import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/abis";
+import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/generated/abis";
 import { readAddressBook } from "../../offchain/common/addressBook";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { submitJob } from "../../offchain/common/jobClient";

@@ -13,7 +13,7 @@ import { consoleAssets } from "../../console/bundle";
 import { CONTENT_SECURITY_POLICY, ConsoleServer, buildConsoleApp } from "../../console/server";
 import { CONTRACT_ERRORS_ABI, ERROR_SENTENCES, decodeRevert, describeFailure } from "../../console/web/errors";
 import { STATUS_NAMES, formatTime, formatTokens, parseTokenAmount } from "../../console/web/format";
-import { paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/abis";
+import { paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/generated/abis";
 import { StakeStatus } from "../shared/constants";
 import { type RpcServer, startRpcServer } from "../shared/rpc";
 

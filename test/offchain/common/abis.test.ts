@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import hre from "hardhat";
 
-import * as abis from "../../../offchain/common/abis";
+import * as abis from "../../../offchain/common/generated/abis";
 
-describe("offchain/common/abis", function () {
+describe("offchain/common/generated/abis", function () {
   it("matches the compiled contracts (run `npm run abis` after an interface change)", async function () {
     for (const name of ["EdgeToken", "StakeManager", "RewardsManager", "PaymentVault"]) {
       const { abi } = await hre.artifacts.readArtifact(name);

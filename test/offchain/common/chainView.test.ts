@@ -4,7 +4,7 @@ import { loadFixture, mine } from "@nomicfoundation/hardhat-network-helpers";
 import { type Address, type Hex, decodeEventLog } from "viem";
 
 import { ChainView, type SyncProgress, isTooLargeError } from "../../../offchain/common/chainView";
-import { stakeManagerAbi } from "../../../offchain/common/abis";
+import { stakeManagerAbi } from "../../../offchain/common/generated/abis";
 import { type RawLog, STAKE_EVENT_TOPICS, decodeStakeLog } from "../../../offchain/common/stakeEvents";
 import { deployStakingFixture, newDevice, signConsent } from "../../shared/fixtures";
 import { MINIMUM, StakeType } from "../../shared/constants";
