@@ -11,11 +11,11 @@ import { Registry } from "prom-client";
 import { http, createPublicClient } from "viem";
 
 import { type AddressBook, AddressBookError, readAddressBook } from "../offchain/common/addressBook";
+import { errorClass } from "../offchain/common/errors";
 import { createServiceApp } from "../offchain/common/http";
 import type { Runnable } from "../offchain/common/serve";
 import { type ConsoleAssets, consoleAssets } from "./bundle";
 import { DEFAULT_CONSOLE_PORT } from "./config";
-import { errorClass } from "../offchain/common/errors";
 
 export interface ConsoleOptions {
   rpcUrl: string;

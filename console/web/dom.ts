@@ -21,3 +21,6 @@ export function h(tag: string, attrs: Attrs = {}, ...children: Array<Child | Chi
 export function row(term: string, ...value: Child[]): HTMLElement {
   return h("div", { class: "row" }, h("dt", {}, term), h("dd", {}, ...value));
 }
+
+/** An element of index.html's fixed frame (#app, #connect, #wallet-status), which is always there. */
+export const byId = (id: string): HTMLElement => document.getElementById(id)!;

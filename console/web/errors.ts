@@ -5,7 +5,12 @@
  */
 import { type Abi, type Hex, decodeErrorResult, toFunctionSelector } from "viem";
 
-import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi, stakeManagerAbi } from "../../offchain/common/generated/abis";
+import {
+  edgeTokenAbi,
+  paymentVaultAbi,
+  rewardsManagerAbi,
+  stakeManagerAbi,
+} from "../../offchain/common/generated/abis";
 import { formatBps, formatTime, formatTokens, stakeTypeName, statusName } from "./format";
 
 /** Every error of the deployed contracts, once per selector. */
