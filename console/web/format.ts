@@ -4,6 +4,8 @@
  */
 import { formatUnits, parseUnits } from "viem";
 
+import { errorClass } from "../../offchain/common/errors";
+
 export const TOKEN_SYMBOL = "EDGE";
 export const TOKEN_DECIMALS = 18;
 
@@ -40,9 +42,8 @@ export function formatTokens(amount: bigint, symbol = TOKEN_SYMBOL): string {
   return `${negative ? "-" : ""}${grouped}${fraction ? `.${fraction}` : ""} ${symbol}`;
 }
 
-export class AmountFormatError extends Error {
-  override readonly name = "AmountFormatError";
-}
+/** A token amount the user typed that is not one, or is outside the field's limits. */
+export const AmountFormatError = errorClass("AmountFormatError", "CONSOLE_AMOUNT_INVALID");
 
 /** A token amount typed by the user ("1000", "0.5", "1,000"): positive, at most 18 decimals. */
 export function parseTokenAmount(text: string, options: { allowZero?: boolean } = {}): bigint {
