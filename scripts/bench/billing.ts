@@ -21,7 +21,7 @@ import hre, { ethers } from "hardhat";
 import Database from "better-sqlite3";
 
 import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
-import type { UsageRecord } from "../../offchain/common/messages";
+import type { UsageRecord } from "../../offchain/common/protocol";
 import { periodIndex } from "../../offchain/common/period";
 import { BillingStore } from "../../offchain/billing/store";
 import {
@@ -33,7 +33,7 @@ import {
   gatewayAccount,
   signUsage,
   startBilling,
-} from "../../test/offchain/billing/helpers";
+} from "../lib/billingFixture";
 import { writeBenchResults } from "./report";
 import { postBodies, spawnService, waitUntil } from "./service";
 

@@ -23,11 +23,11 @@ import {
   postBatch,
   signConsent,
   signPermit,
-} from "../../test/shared/fixtures";
+} from "../lib/fixtures";
 import { toBatches } from "../../offchain/common/batches";
 import type { ScoreEntry } from "../../offchain/common/scoreBatch";
 import { DEFAULT_YIELD_PARAMS } from "../../offchain/common/yield";
-import { DAY, StakeType } from "../../test/shared/constants";
+import { DAY, StakeType } from "../lib/constants";
 import { replaceBetween, writeFormatted } from "./report";
 
 const ROOT = join(__dirname, "..", "..");

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import autocannon from "autocannon";
 
 import { LoadRun, type TargetSummary } from "../../offchain/newton/engine";
-import { startTestServer } from "../../test/offchain/newton/testServer";
+import { startTestServer } from "../lib/httpTestServer";
 import { writeBenchResults } from "./report";
 
 const ROOT = join(__dirname, "..", "..");

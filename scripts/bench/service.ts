@@ -1,11 +1,11 @@
 /** Shared by the service benchmarks: a service's CLI as its own process, polling for a condition, POSTing bodies. */
 import autocannon from "autocannon";
 
-import { spawnServe } from "../../test/shared/spawn";
+import { spawnServe } from "../lib/spawnServe";
 
 /**
- * `<cli> serve <args>` as its own process (see test/shared/spawn.ts). BENCH_PROFILE_DIR=dir writes the service's CPU
- * profile there (open it in Chrome DevTools).
+ * `<cli> serve <args>` as its own process (see scripts/lib/spawnServe.ts). BENCH_PROFILE_DIR=dir writes the service's
+ * CPU profile there (open it in Chrome DevTools).
  */
 export function spawnService(cli: string, args: string[], env: Record<string, string>, started: string) {
   const profile = process.env.BENCH_PROFILE_DIR;

@@ -8,14 +8,14 @@ import hre, { ethers } from "hardhat";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { type UsageRecord, signMessage, usageRecordsHash } from "../../../offchain/common/messages";
-import { parsePriceList } from "../../../offchain/billing/bills";
-import { loadBillingConfig } from "../../../offchain/billing/config";
-import { type BillingDeps, BillingService } from "../../../offchain/billing/service";
-import { deployProtocol } from "../../../scripts/deploy/deployProtocol";
-import type { EdgeToken, PaymentVault, StakeManager } from "../../../typechain";
-import { MINIMUM, StakeType } from "../../shared/constants";
-import { signConsent } from "../../shared/fixtures";
+import { type UsageRecord, signMessage, usageRecordsHash } from "../../offchain/common/protocol";
+import { parsePriceList } from "../../offchain/billing/bills";
+import { loadBillingConfig } from "../../offchain/billing/config";
+import { type BillingDeps, BillingService } from "../../offchain/billing/service";
+import { deployProtocol } from "../deploy/deployProtocol";
+import type { EdgeToken, PaymentVault, StakeManager } from "../../typechain";
+import { MINIMUM, StakeType } from "./constants";
+import { signConsent } from "./fixtures";
 
 export const CHAIN_ID = 31337;
 export const ONE = ethers.parseEther("1");
