@@ -1,11 +1,11 @@
 /** What every role gets from the daemon, and what a role gives back. */
-import type { FastifyBaseLogger, FastifyInstance } from "fastify";
-import type { Address, Hex, PublicClient } from "viem";
+import type { FastifyBaseLogger } from "fastify";
+import type { Address, PublicClient } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 
 import type { AddressBook } from "../offchain/common/addressBook";
+import type { TypedApp } from "../offchain/common/http";
 import type { ChainView } from "../offchain/common/chainView";
-import type { MessageType } from "../offchain/common/messages";
 import type { NodeConfig } from "./config";
 import type { NodeMetrics } from "./metrics";
 import type { Outbox, OutboxItem } from "./outbox";
@@ -62,7 +62,6 @@ export interface NodeContext {
   serving(): boolean;
   /** The chain view is older than the staleness bound. */
   stale(): boolean;
-  sign(type: MessageType, message: Record<string, unknown>): Promise<Hex>;
   /** Sends an outbox item to its receiver's configured URL (kept for later when none is configured). */
   deliver(item: OutboxItem): Promise<"sent" | "retry" | "rejected">;
   /** Now for epochs, in unix seconds: the later of the wall clock and the chain head time, as the oracle counts. */
@@ -70,7 +69,7 @@ export interface NodeContext {
 }
 
 export interface RoleModule {
-  register(app: FastifyInstance): void;
+  register(app: TypedApp): void;
   start(): void;
   /** Leaves the network gracefully (after in-flight work finished). */
   stop(): Promise<void>;

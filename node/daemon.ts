@@ -4,18 +4,14 @@
  * is in flight, leave. An RPC outage changes nothing (the last decision holds) but is reported loudly once the
  * view is older than the staleness bound.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
-import Fastify, { type FastifyInstance } from "fastify";
-import { type TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Address, type Hex, http, createPublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
 import { type AddressBook, contractEntry, readAddressBook } from "../offchain/common/addressBook";
 import { rewardsManagerAbi, stakeManagerAbi } from "../offchain/common/generated/abis";
 import { ChainView } from "../offchain/common/chainView";
-import { errorHandler } from "../offchain/common/http";
-import { type MessageType, signMessage } from "../offchain/common/messages";
+import { type TypedApp, bearerMatches, createTypedApp, errorHandler } from "../offchain/common/http";
 import { StakeType } from "../offchain/common/stakeMap";
 import type { NodeConfig, Role } from "./config";
 import { type Epochs, type NodeContext, type RoleModule, WorkTracker } from "./context";
@@ -43,7 +39,7 @@ export interface AdmissionState {
 
 export class EdgeNode {
   readonly device: Address;
-  readonly app: FastifyInstance;
+  readonly app: TypedApp;
   private readonly ctx: NodeContext;
   private readonly role: RoleModule;
   private readonly view: ChainView;
@@ -71,13 +67,12 @@ export class EdgeNode {
   ) {
     const account = privateKeyToAccount(config.deviceKey as Hex);
     this.device = account.address;
-    this.app = Fastify({
+    // Strict validation (createTypedApp): an unknown field is an error, never silently dropped, and nothing is
+    // coerced, so what a signature covers is exactly what was validated.
+    this.app = createTypedApp({
       logger: { level: config.logLevel, base: { role: config.role, device: account.address } },
       bodyLimit: 128 * 1024,
-      // Strict validation: an unknown field is an error (never silently dropped), and nothing is coerced, so
-      // what a signature covers is exactly what was validated.
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-    }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
+    });
     const log = this.app.log;
     const client = createPublicClient({ transport: http(config.rpc, { retryCount: 0, timeout: 10_000 }) });
     const staking = contractEntry(book, "StakeManager");
@@ -134,7 +129,6 @@ export class EdgeNode {
       epochs,
       serving: () => this.serving(),
       stale: () => this.stale(),
-      sign: (type: MessageType, message: Record<string, unknown>) => signMessage(account, chainId, type, message),
       // Like the oracle: the wall clock, or the chain's head time when that is ahead (a devnet mines blocks faster
       // than one a second, and its timestamps run ahead), so reports and heartbeats name the oracle's epoch.
       epochClockSeconds: () => {
@@ -395,18 +389,10 @@ export class EdgeNode {
     app.post("/admin/drain", async (request) => {
       const token = this.config.adminToken;
       if (!token) throw nodeError("EDGE_NODE_ADMIN_DISABLED", "no admin token is configured (EDGE_NODE_ADMIN_TOKEN)");
-      const given = request.headers.authorization ?? "";
-      if (!timingSafeEqualString(given, `Bearer ${token}`)) {
+      if (!bearerMatches(request.headers.authorization, token)) {
         throw nodeError("EDGE_NODE_UNAUTHORIZED", "a valid bearer token is required");
       }
       return this.drain();
     });
   }
-}
-
-/** Compares digests of equal length, so the time taken says nothing about the token. */
-export function timingSafeEqualString(a: string, b: string): boolean {
-  const ha = createHash("sha256").update(a).digest();
-  const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb);
 }

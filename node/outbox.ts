@@ -10,16 +10,23 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
-export interface OutboxItem {
+import type { HeartbeatBody, JobReportBody, UsageBatchBody } from "../offchain/common/protocol";
+
+/** What the outbox carries: each receiver's path with the wire message it takes (offchain/common/protocol). */
+export type OutboxMessage =
+  | { target: "oracle"; path: "/reports"; body: JobReportBody }
+  | { target: "oracle"; path: "/heartbeats"; body: HeartbeatBody }
+  | { target: "billing"; path: "/usage"; body: UsageBatchBody };
+
+/**
+ * An item: `target` is the receiver, resolved to its URL when sent (so a restart with a new URL still
+ * delivers); `path` is under the receiver's URL.
+ */
+export type OutboxItem = OutboxMessage & {
   id: string;
-  /** The receiver, resolved to its URL when sent (so a restart with a new URL still delivers). */
-  target: "oracle" | "billing";
-  /** The path under the receiver's URL. */
-  path: string;
-  body: unknown;
   /** Items with the same key replace each other (a newer job report supersedes an unsent older one). */
   key?: string;
-}
+};
 
 export type Sender = (item: OutboxItem) => Promise<"sent" | "retry" | "rejected">;
 

@@ -9,51 +9,26 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { FastifyInstance } from "fastify";
-import { Type } from "@fastify/type-provider-typebox";
+import type { TypedApp } from "../../offchain/common/http";
 import { type Address, type Hex, getAddress } from "viem";
 
 import { paymentVaultAbi } from "../../offchain/common/generated/abis";
 import {
+  ClientJobBodySchema,
+  ClientJobHeadersSchema,
+  type HostJobBody,
+  type HostJobReply,
+  HostRegistrationBodySchema,
   type JobReportEntry,
   type UsageRecord,
-  jobBodyHash,
-  jobEntriesHash,
-  recoverSigner,
-  usageRecordsHash,
-} from "../../offchain/common/messages";
+  signJobReport,
+  signUsageBatch,
+  verifyHostRegistration,
+  verifyJobRequest,
+} from "../../offchain/common/protocol";
 import { StakeType } from "../../offchain/common/stakeMap";
 import { type NodeContext, type RoleModule, epochAt } from "../context";
 import { nodeError } from "../errors";
-
-const AddressSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" });
-const SignatureSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{130}$" });
-
-export const RegistrationBody = Type.Object(
-  {
-    host: AddressSchema,
-    gateway: AddressSchema,
-    url: Type.String({ pattern: "^https?://[^\\s]+$", maxLength: 512 }),
-    leaving: Type.Boolean(),
-    timestamp: Type.String({ pattern: "^\\d{1,15}$" }),
-    signature: SignatureSchema,
-  },
-  { additionalProperties: false },
-);
-
-export const ClientJobBody = Type.Object(
-  {
-    payload: Type.String({ maxLength: 65_536 }),
-    rounds: Type.Integer({ minimum: 1 }),
-  },
-  { additionalProperties: false },
-);
-
-export const ClientJobHeaders = Type.Object({
-  "x-edge-customer": AddressSchema,
-  "x-edge-timestamp": Type.String({ pattern: "^\\d{1,12}$" }),
-  "x-edge-signature": SignatureSchema,
-});
 
 /** How far a signed request's timestamp may be from the gateway's clock. */
 export const SIGNATURE_WINDOW_SECONDS = 300n;
@@ -151,11 +126,7 @@ export function createGateway(ctx: NodeContext): RoleModule {
     usage.set(key, (usage.get(key) ?? 0n) + quantity);
   }
 
-  async function dispatch(job: {
-    jobId: string;
-    payload: string;
-    rounds: number;
-  }): Promise<{ host: string; result: Hex }> {
+  async function dispatch(job: HostJobBody): Promise<{ host: string; result: Hex }> {
     const candidates = routable();
     if (candidates.length === 0) throw nodeError("EDGE_NODE_NO_HOSTS", "no admitted host is available");
     let lastError = "";
@@ -168,13 +139,13 @@ export function createGateway(ctx: NodeContext): RoleModule {
           body: JSON.stringify(job),
           signal: AbortSignal.timeout(ctx.config.jobTimeoutMs),
         });
-        const body = (await response.json().catch(() => ({}))) as { result?: Hex; error?: string };
+        const body = (await response.json().catch(() => ({}))) as Partial<HostJobReply> & { error?: string };
         if (!response.ok || !body.result)
           throw new Error(`host answered ${response.status} ${body.error ?? ""}`.trim());
         // The chain may have evicted the host while it worked: count only jobs of hosts admitted now.
         if (hostAdmitted(host)) count(host);
         entry.failures = 0;
-        return { host, result: body.result };
+        return { host, result: body.result as Hex };
       } catch (error) {
         entry.failures += 1;
         lastError = (error as Error).message;
@@ -197,20 +168,12 @@ export function createGateway(ctx: NodeContext): RoleModule {
       }));
       state.sequence += 1;
       const sequence = BigInt(state.sequence);
-      const entriesHash = jobEntriesHash(entries);
-      const signature = await ctx.sign("JobReport", { gateway: ctx.device, epoch, sequence, entriesHash });
       ctx.outbox.put({
         id: `report:${epoch}:${sequence}`,
         key: `report:${epoch}`,
         target: "oracle",
         path: "/reports",
-        body: {
-          gateway: ctx.device,
-          epoch: epochText,
-          sequence: sequence.toString(),
-          entries: entries.map((e) => ({ host: e.host, jobs: e.jobs.toString() })),
-          signature,
-        },
+        body: await signJobReport(ctx.account, ctx.chainId, epoch, sequence, entries),
       });
       if (epoch < current) state.finalized.push(epochText);
     }
@@ -242,16 +205,11 @@ export function createGateway(ctx: NodeContext): RoleModule {
       };
     });
     usage.clear();
-    const signature = await ctx.sign("UsageBatch", {
-      gateway: ctx.device,
-      sequence: BigInt(sequence),
-      recordsHash: usageRecordsHash(records),
-    });
     ctx.outbox.put({
       id: `usage:${sequence}`,
       target: "billing",
       path: "/usage",
-      body: { gateway: ctx.device, sequence: sequence.toString(), records, signature },
+      body: await signUsageBatch(ctx.account, ctx.chainId, BigInt(sequence), records),
     });
     saveState(stateFile, state);
   }
@@ -269,16 +227,9 @@ export function createGateway(ctx: NodeContext): RoleModule {
   }
 
   return {
-    register(app: FastifyInstance) {
-      app.post("/hosts/register", { schema: { body: RegistrationBody } }, async (request) => {
-        const body = request.body as {
-          host: string;
-          gateway: string;
-          url: string;
-          leaving: boolean;
-          timestamp: string;
-          signature: Hex;
-        };
+    register(app: TypedApp) {
+      app.post("/hosts/register", { schema: { body: HostRegistrationBodySchema } }, async (request) => {
+        const body = request.body;
         const timestamp = BigInt(body.timestamp); // milliseconds
         const now = BigInt(Date.now());
         const window = SIGNATURE_WINDOW_SECONDS * 1000n;
@@ -288,14 +239,8 @@ export function createGateway(ctx: NodeContext): RoleModule {
         if (timestamp > now + window || timestamp < now - window) {
           throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the registration's timestamp is too far from now");
         }
-        const signer = await recoverSigner(
-          ctx.chainId,
-          "HostRegistration",
-          { host: body.host, gateway: body.gateway, url: body.url, leaving: body.leaving, timestamp },
-          body.signature,
-        );
         const host = getAddress(body.host);
-        if (signer !== host)
+        if (!(await verifyHostRegistration(ctx.chainId, body)))
           throw nodeError("EDGE_NODE_BAD_SIGNATURE", "the registration is not signed by the host's device key");
         const entry = hosts.get(host);
         if (entry && timestamp <= entry.lastTimestamp) {
@@ -333,9 +278,8 @@ export function createGateway(ctx: NodeContext): RoleModule {
         hosts: routable().map(([host, entry]) => ({ host, url: entry.url, lastSeen: entry.lastSeen })),
       }));
 
-      app.post("/jobs", { schema: { body: ClientJobBody, headers: ClientJobHeaders } }, async (request) => {
-        const body = request.body as { payload: string; rounds: number };
-        const headers = request.headers as Record<string, string>;
+      app.post("/jobs", { schema: { body: ClientJobBodySchema, headers: ClientJobHeadersSchema } }, async (request) => {
+        const { body, headers } = request;
         if (!ctx.serving())
           throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving (not admitted or draining)");
         if (body.rounds > ctx.config.maxJobRounds) {
@@ -348,14 +292,8 @@ export function createGateway(ctx: NodeContext): RoleModule {
         if (timestamp > now + SIGNATURE_WINDOW_SECONDS || timestamp < now - SIGNATURE_WINDOW_SECONDS) {
           throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the request's timestamp is too far from now");
         }
-        const signature = headers["x-edge-signature"] as Hex;
-        const signer = await recoverSigner(
-          ctx.chainId,
-          "JobRequest",
-          { customer, gateway: ctx.device, bodyHash: jobBodyHash(body), timestamp },
-          signature,
-        );
-        if (signer !== customer)
+        const signature = headers["x-edge-signature"];
+        if (!(await verifyJobRequest(ctx.chainId, ctx.device, headers, body)))
           throw nodeError("EDGE_NODE_BAD_SIGNATURE", "the request is not signed by the customer");
         if (seenRequests.has(signature))
           throw nodeError("EDGE_NODE_REPLAYED", "this signed request was already served");

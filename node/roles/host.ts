@@ -6,22 +6,17 @@
  * out a session token at registration; only requests carrying it are executed.
  */
 import { createHash } from "node:crypto";
-import type { FastifyInstance } from "fastify";
-import { Type } from "@fastify/type-provider-typebox";
 import type { Address, Hex } from "viem";
 
 import type { NodeContext, RoleModule } from "../context";
-import { timingSafeEqualString } from "../daemon";
+import { type TypedApp, bearerMatches } from "../../offchain/common/http";
+import {
+  HostJobBodySchema,
+  type HostJobReply,
+  type HostRegistrationReply,
+  signHostRegistration,
+} from "../../offchain/common/protocol";
 import { nodeError } from "../errors";
-
-export const JobBody = Type.Object(
-  {
-    jobId: Type.String({ minLength: 1, maxLength: 128 }),
-    payload: Type.String({ maxLength: 65_536 }),
-    rounds: Type.Integer({ minimum: 1 }),
-  },
-  { additionalProperties: false },
-);
 
 /** `rounds` iterations of SHA-256: the first over the payload's UTF-8 bytes, each next over the previous digest. */
 export function runJob(payload: string, rounds: number): Hex {
@@ -60,22 +55,20 @@ export function createHost(ctx: NodeContext): RoleModule {
       if (!response.ok) throw new Error(`gateway status answered ${response.status}`);
       gatewayDevice = ((await response.json()) as { device: Address }).device;
     }
-    const message = {
-      host: ctx.device,
+    const registration = await signHostRegistration(ctx.account, ctx.chainId, {
       gateway: gatewayDevice,
       url: ctx.config.publicUrl,
       leaving,
       // Milliseconds: a registration and a leave in the same second must still be ordered.
       timestamp: BigInt(Date.now()),
-    };
-    const signature = await ctx.sign("HostRegistration", message);
+    });
     const response = await fetch(`${gatewayUrl}/hosts/register`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ...message, timestamp: message.timestamp.toString(), signature }),
+      body: JSON.stringify(registration),
       signal: AbortSignal.timeout(5_000),
     });
-    const body = (await response.json().catch(() => ({}))) as { token?: string; error?: string };
+    const body = (await response.json().catch(() => ({}))) as Partial<HostRegistrationReply> & { error?: string };
     if (!response.ok) throw new Error(`gateway refused: ${response.status} ${body.error ?? ""}`.trim());
     if (leaving) {
       token = null;
@@ -83,7 +76,7 @@ export function createHost(ctx: NodeContext): RoleModule {
       log.info({ gateway: gatewayUrl }, "left the gateway");
     } else {
       if (token === null) log.info({ gateway: gatewayUrl }, "registered with the gateway");
-      token = body.token ?? null;
+      token = "token" in body ? (body.token ?? null) : null;
       registeredAt = Date.now();
     }
     lastError = null;
@@ -104,12 +97,12 @@ export function createHost(ctx: NodeContext): RoleModule {
   }
 
   return {
-    register(app: FastifyInstance) {
-      app.post("/jobs", { schema: { body: JobBody } }, async (request) => {
-        const body = request.body as { jobId: string; payload: string; rounds: number };
+    register(app: TypedApp) {
+      app.post("/jobs", { schema: { body: HostJobBodySchema } }, async (request): Promise<HostJobReply> => {
+        const body = request.body;
         if (!ctx.serving())
           throw nodeError("EDGE_NODE_NOT_SERVING", "this host is not serving (not admitted or draining)");
-        if (!token || !timingSafeEqualString(request.headers.authorization ?? "", `Bearer ${token}`)) {
+        if (!token || !bearerMatches(request.headers.authorization, token)) {
           throw nodeError("EDGE_NODE_UNAUTHORIZED", "jobs come from this host's gateway only");
         }
         if (body.rounds > ctx.config.maxJobRounds) {

@@ -2,7 +2,8 @@
  * Stargate role: while admitted, sends the oracle a signed heartbeat every interval (one per epoch is what
  * scoring needs; more keep the oracle sure the stargate is alive). Heartbeats go through the outbox.
  */
-import type { FastifyInstance } from "fastify";
+import type { TypedApp } from "../../offchain/common/http";
+import { signHeartbeat } from "../../offchain/common/protocol";
 
 import { type NodeContext, type RoleModule, epochAt } from "../context";
 
@@ -17,13 +18,12 @@ export function createStargate(ctx: NodeContext): RoleModule {
     if (!ctx.serving() || !ctx.config.oracle || !ctx.epochs) return;
     const timestamp = ctx.epochClockSeconds();
     const epoch = epochAt(ctx.epochs, timestamp);
-    const signature = await ctx.sign("Heartbeat", { stargate: ctx.device, epoch, timestamp });
     ctx.outbox.put({
       id: `heartbeat:${epoch}:${timestamp}`,
       key: `heartbeat:${epoch}`,
       target: "oracle",
       path: "/heartbeats",
-      body: { stargate: ctx.device, epoch: epoch.toString(), timestamp: timestamp.toString(), signature },
+      body: await signHeartbeat(ctx.account, ctx.chainId, epoch, timestamp),
     });
     lastHeartbeat = { epoch: epoch.toString(), timestamp: timestamp.toString() };
     sent += await ctx.outbox.flush(ctx.deliver);
@@ -33,7 +33,7 @@ export function createStargate(ctx: NodeContext): RoleModule {
     beat().catch((error: Error) => log.warn({ err: error.message }, "heartbeat failed; it stays in the outbox"));
 
   return {
-    register(_app: FastifyInstance) {},
+    register(_app: TypedApp) {},
     start() {
       timer = setInterval(() => void safeBeat(), ctx.config.heartbeatIntervalMs);
     },

@@ -14,7 +14,7 @@
  * - Customers sign in with an EIP-4361 message and a bearer token, then read their own bills and usage.
  */
 import { randomBytes } from "node:crypto";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
 import { Type } from "@fastify/type-provider-typebox";
 import { Counter, Gauge, Registry } from "prom-client";
 import {
@@ -35,8 +35,14 @@ import { createSiweMessage, generateSiweNonce, parseSiweMessage } from "viem/siw
 import { paymentVaultAbi } from "../common/generated/abis";
 import { contractEntry, readAddressBook } from "../common/addressBook";
 import { ChainView } from "../common/chainView";
-import { createServiceApp } from "../common/http";
-import { recoverSigner, usageRecordsHash } from "../common/messages";
+import { type TypedApp, createServiceApp } from "../common/http";
+import {
+  AddressSchema,
+  ErrorReplySchema,
+  type UsageBatchBody,
+  UsageBatchBodySchema,
+  verifyUsageBatch,
+} from "../common/protocol";
 import { MONTHLY, type PeriodScheme, periodIdOf, periodIndex, periodOf, periodWindow } from "../common/period";
 import { StakeType } from "../common/stakeMap";
 import { TxSender } from "../common/txSender";
@@ -79,34 +85,6 @@ const MAX_UINT96 = (1n << 96n) - 1n;
 const NONCE_TTL_MS = 5 * 60_000;
 const TOKEN_UNIT = 10n ** 18n;
 
-const AddressSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" });
-const NameSchema = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$" });
-const ErrorReply = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String() });
-
-export const UsageBody = Type.Object(
-  {
-    gateway: AddressSchema,
-    sequence: Type.String({ pattern: "^\\d{1,15}$" }),
-    records: Type.Array(
-      Type.Object(
-        {
-          id: Type.String({ minLength: 1, maxLength: 200 }),
-          gateway: AddressSchema,
-          customer: AddressSchema,
-          service: NameSchema,
-          metric: NameSchema,
-          quantity: Type.Union([Type.String({ pattern: "^\\d{1,20}$" }), Type.Integer({ minimum: 0 })]),
-          time: Type.Integer({ minimum: 0 }),
-        },
-        { additionalProperties: false },
-      ),
-      { minItems: 1, maxItems: 5000 },
-    ),
-    signature: Type.String({ pattern: "^0x[0-9a-fA-F]{130}$" }),
-  },
-  { additionalProperties: false },
-);
-
 const CustomerParams = Type.Object({ customer: AddressSchema }, { additionalProperties: false });
 const BillParams = Type.Object(
   { customer: AddressSchema, period: Type.String({ pattern: "^(\\d{4}-\\d{2}|\\d{1,10})$" }) },
@@ -129,7 +107,7 @@ interface Session {
 }
 
 export class BillingService {
-  readonly app: FastifyInstance;
+  readonly app: TypedApp;
   readonly store: BillingStore;
   private readonly client: PublicClient;
   private readonly view: ChainView;
@@ -496,20 +474,20 @@ export class BillingService {
       throw billingError("BILLING_FORBIDDEN", "this token belongs to another customer");
   }
 
-  private routes(app: FastifyInstance): void {
+  private routes(app: TypedApp): void {
     app.post(
       "/usage",
       {
         schema: {
           summary: "Submit a gateway's signed batch of usage records",
-          body: UsageBody,
+          body: UsageBatchBodySchema,
           response: {
             200: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }),
-            "4xx": ErrorReply,
+            "4xx": ErrorReplySchema,
           },
         },
       },
-      async (request) => this.ingest(request.body as UsageBodyType),
+      async (request) => this.ingest(request.body),
     );
 
     app.post(
@@ -520,11 +498,11 @@ export class BillingService {
           body: Type.Object({ address: AddressSchema }, { additionalProperties: false }),
           response: {
             200: Type.Object({ message: Type.String(), nonce: Type.String(), expiresAt: Type.String() }),
-            "4xx": ErrorReply,
+            "4xx": ErrorReplySchema,
           },
         },
       },
-      async (request) => this.issueNonce((request.body as { address: string }).address),
+      async (request) => this.issueNonce(request.body.address),
     );
 
     app.post(
@@ -538,7 +516,7 @@ export class BillingService {
           ),
           response: {
             200: Type.Object({ token: Type.String(), customer: Type.String(), expiresAt: Type.String() }),
-            "4xx": ErrorReply,
+            "4xx": ErrorReplySchema,
           },
         },
       },
@@ -567,7 +545,7 @@ export class BillingService {
         },
       },
       async (request) => {
-        const { customer } = request.params as { customer: string };
+        const { customer } = request.params;
         this.authorize(request, customer);
         return { bills: this.store.customerBills(customer.toLowerCase()).map((row) => this.billSummary(row)) };
       },
@@ -584,7 +562,7 @@ export class BillingService {
         },
       },
       async (request) => {
-        const { customer, period } = request.params as { customer: string; period: string };
+        const { customer, period } = request.params;
         this.authorize(request, customer);
         const row = this.store.bill(period, customer.toLowerCase());
         if (!row) throw billingError("BILLING_NOT_FOUND", `no bill for ${customer} in period ${period}`);
@@ -603,7 +581,7 @@ export class BillingService {
         },
       },
       async (request) => {
-        const { customer } = request.params as { customer: string };
+        const { customer } = request.params;
         this.authorize(request, customer);
         const period = this.periodAt(this.now());
         const lines = this.openUsage.get(periodIndex(period))?.get(customer.toLowerCase());
@@ -621,7 +599,7 @@ export class BillingService {
       "/periods/:period",
       { schema: { summary: "A closed period: bill counts and totals (no customer data)", params: PeriodParams } },
       async (request) => {
-        const { period } = request.params as { period: string };
+        const { period } = request.params;
         if (!this.store.period(period)) throw billingError("BILLING_NOT_FOUND", `period ${period} is not closed`);
         return this.periodSummary(period);
       },
@@ -664,14 +642,8 @@ export class BillingService {
 
   // ------------------------------------------------------------------------------------------ ingestion
 
-  private async ingest(body: UsageBodyType): Promise<{ accepted: number; duplicates: number }> {
-    const signer = await recoverSigner(
-      this.chainId,
-      "UsageBatch",
-      { gateway: body.gateway, sequence: BigInt(body.sequence), recordsHash: usageRecordsHash(body.records as never) },
-      body.signature as Hex,
-    );
-    if (!signer || signer !== getAddress(body.gateway))
+  private async ingest(body: UsageBatchBody): Promise<{ accepted: number; duplicates: number }> {
+    if (!(await verifyUsageBatch(this.chainId, body)))
       throw billingError("BILLING_BAD_SIGNATURE", "the usage batch is not signed by its gateway");
     this.requireAdmittedGateway(body.gateway);
     const gateway = body.gateway.toLowerCase();
@@ -788,21 +760,6 @@ export class BillingService {
     return { token, customer, expiresAt: new Date(expiresAt).toISOString() };
   }
 }
-
-type UsageBodyType = {
-  gateway: string;
-  sequence: string;
-  records: Array<{
-    id: string;
-    gateway: string;
-    customer: string;
-    service: string;
-    metric: string;
-    quantity: string | number;
-    time: number;
-  }>;
-  signature: string;
-};
 
 function periodWindowIso(period: string, scheme: PeriodScheme): { start: string; end: string } {
   const { startMs, endMs } = periodWindow(period, scheme);

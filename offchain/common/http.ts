@@ -3,12 +3,38 @@
  * silently dropped fields), OpenAPI docs generated from the route schemas, /health, /metrics and /docs/json, and
  * one error shape, {"statusCode", "code", "error"}, where only a bug is a 5xx.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  type RawServerDefault,
+} from "fastify";
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Registry } from "prom-client";
 
 import { isEdgeError } from "./errors";
+
+/** A fastify instance that keeps the TypeBox type provider: route handlers see typed bodies, params, headers. */
+export type TypedApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** fastify with the house's strict JSON schemas: nothing coerced, an unknown field an error, never dropped. */
+export function createTypedApp(options: FastifyServerOptions): TypedApp {
+  return Fastify({
+    ...options,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+}
 
 export interface ErrorHandlerOptions {
   /** Prefix of the fallback codes: `<prefix>_BAD_REQUEST`, `<prefix>_INTERNAL`. */
@@ -53,16 +79,15 @@ export interface ServiceAppOptions extends ErrorHandlerOptions {
   openapi: { title: string; description: string; bearer?: boolean };
   registry: Registry;
   /** Registers the service's routes (after swagger, so the docs list them). */
-  routes: (app: FastifyInstance) => void;
+  routes: (app: TypedApp) => void;
 }
 
-export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
-  const app = Fastify({
+export function createServiceApp(options: ServiceAppOptions): TypedApp {
+  const app = createTypedApp({
     logger: options.logger ? undefined : { level: options.logLevel, base: { service: options.name } },
-    loggerInstance: options.logger,
+    loggerInstance: options.logger as FastifyBaseLogger | undefined,
     bodyLimit: 4 * 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
+  });
   void app.register(swagger, {
     openapi: {
       info: { title: options.openapi.title, version: "1.0.0", description: options.openapi.description },
@@ -83,4 +108,13 @@ export function createServiceApp(options: ServiceAppOptions): FastifyInstance {
     options.routes(api);
   });
   return app;
+}
+
+/**
+ * Whether an Authorization header carries `Bearer <token>`. Compares SHA-256 digests of equal length, so the
+ * time taken says nothing about the token or its length.
+ */
+export function bearerMatches(authorization: string | undefined, token: string): boolean {
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  return timingSafeEqual(digest(authorization ?? ""), digest(`Bearer ${token}`));
 }

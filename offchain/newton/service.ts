@@ -2,12 +2,11 @@
  * Newton's HTTP API: targets (add, list, update, remove), a load plan (start, status, stop), a summary per target,
  * and Prometheus metrics. Every route but /health, /metrics and /docs/json needs the configured bearer token.
  */
-import { timingSafeEqual } from "node:crypto";
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from "fastify";
 import { Type } from "@fastify/type-provider-typebox";
 
 import { errorFactory } from "../common/errors";
-import { createServiceApp } from "../common/http";
+import { bearerMatches, createServiceApp } from "../common/http";
 import type { NewtonConfig } from "./config";
 import { LoadRun, type Plan, type Target } from "./engine";
 import { NewtonMetrics } from "./metrics";
@@ -116,9 +115,7 @@ export class NewtonService {
   }
 
   private authorize(request: FastifyRequest): void {
-    const given = Buffer.from(/^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1] ?? "");
-    const expected = Buffer.from(this.config.token);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!bearerMatches(request.headers.authorization, this.config.token)) {
       throw newtonError("NEWTON_UNAUTHORIZED", "missing or wrong bearer token");
     }
   }

@@ -12,7 +12,7 @@
  *   broadcast). The chain is asked first (`isBatchPosted`), so a restart never posts a batch twice.
  * - Transparency: every epoch's inputs and results over HTTP in the recompute CLI's own formats.
  */
-import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import type { FastifyBaseLogger } from "fastify";
 import { Type } from "@fastify/type-provider-typebox";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import {
@@ -22,7 +22,6 @@ import {
   type TypedDataDomain,
   createPublicClient,
   encodeFunctionData,
-  getAddress,
   http,
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
@@ -32,8 +31,18 @@ import { type AddressBook, contractEntry, readAddressBook } from "../common/addr
 import { toBatches } from "../common/batches";
 import { lastBlockBefore } from "../common/blocks";
 import { ChainView } from "../common/chainView";
-import { createServiceApp } from "../common/http";
-import { jobEntriesHash, recoverSigner } from "../common/messages";
+import { type TypedApp, createServiceApp } from "../common/http";
+import {
+  ErrorReplySchema,
+  HeartbeatBodySchema,
+  JobReportBodySchema,
+  SignReplySchema,
+  SignRequestBodySchema,
+  SmallDecimalSchema,
+  canonicalDecimal,
+  verifyHeartbeat,
+  verifyJobReport,
+} from "../common/protocol";
 import { SCORE_BATCH_TYPES, entriesHash as packedEntriesHash, packEntries } from "../common/scoreBatch";
 import { StakeType } from "../common/stakeMap";
 import { TxSender } from "../common/txSender";
@@ -59,43 +68,9 @@ export const ORACLE_ERRORS = {
   ORACLE_UNKNOWN_EPOCH: 404,
 } as const;
 
-const LEADING_ZEROS = /^0+(?=\d)/;
-
 export const oracleError = errorFactory(ORACLE_ERRORS);
 
-const AddressSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" });
-const SignatureSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{130}$" });
-const Small = Type.String({ pattern: "^\\d{1,15}$" });
-const ErrorReply = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String() });
-
-export const ReportBody = Type.Object(
-  {
-    gateway: AddressSchema,
-    epoch: Small,
-    sequence: Small,
-    entries: Type.Array(
-      Type.Object(
-        { host: AddressSchema, jobs: Type.String({ pattern: "^\\d{1,78}$" }) },
-        { additionalProperties: false },
-      ),
-      { maxItems: 20_000 },
-    ),
-    signature: SignatureSchema,
-  },
-  { additionalProperties: false },
-);
-
-export const HeartbeatBody = Type.Object(
-  { stargate: AddressSchema, epoch: Small, timestamp: Small, signature: SignatureSchema },
-  { additionalProperties: false },
-);
-
-const SignBody = Type.Object(
-  { epoch: Small, batchIndex: Small, entries: Type.String({ pattern: "^0x([0-9a-fA-F]{20})+$" }) },
-  { additionalProperties: false },
-);
-
-const EpochParams = Type.Object({ epoch: Small });
+const EpochParams = Type.Object({ epoch: SmallDecimalSchema });
 
 /** Clock tolerance for heartbeat timestamps. */
 const CLOCK_SKEW_SECONDS = 300n;
@@ -106,7 +81,7 @@ export interface OracleDeps {
 }
 
 export class OracleService {
-  readonly app: FastifyInstance;
+  readonly app: TypedApp;
   readonly store: OracleStore;
   private readonly client: PublicClient;
   private readonly view: ChainView;
@@ -567,24 +542,18 @@ export class OracleService {
     }
   }
 
-  private routes(app: FastifyInstance): void {
+  private routes(app: TypedApp): void {
     app.post(
       "/reports",
       {
         schema: {
           summary: "Submit a gateway's signed job report",
-          body: ReportBody,
-          response: { 200: Type.Object({ status: Type.String() }), "4xx": ErrorReply },
+          body: JobReportBodySchema,
+          response: { 200: Type.Object({ status: Type.String() }), "4xx": ErrorReplySchema },
         },
       },
       async (request) => {
-        const body = request.body as {
-          gateway: string;
-          epoch: string;
-          sequence: string;
-          entries: Array<{ host: string; jobs: string }>;
-          signature: Hex;
-        };
+        const body = request.body;
         const epoch = BigInt(body.epoch);
         this.epochOpen(epoch);
         const hosts = new Set<string>();
@@ -593,23 +562,17 @@ export class OracleService {
           const host = entry.host.toLowerCase();
           if (hosts.has(host)) throw oracleError("ORACLE_DUPLICATE_HOST", `host ${entry.host} appears twice`);
           hosts.add(host);
-          return { host, jobs: entry.jobs.length > 1 ? entry.jobs.replace(LEADING_ZEROS, "") : entry.jobs };
+          return { host, jobs: canonicalDecimal(entry.jobs) };
         });
-        let entriesHash: Hex;
+        let verified: { signed: boolean; entriesHash: Hex };
         try {
-          entriesHash = jobEntriesHash(entries);
+          verified = await verifyJobReport(this.chainId, { ...body, entries });
         } catch (error) {
           if (error instanceof RangeError) throw oracleError("ORACLE_JOBS_OUT_OF_RANGE", error.message);
           throw error;
         }
-        const signer = await recoverSigner(
-          this.chainId,
-          "JobReport",
-          { gateway: body.gateway, epoch, sequence: BigInt(body.sequence), entriesHash },
-          body.signature,
-        );
-        if (!signer || signer !== getAddress(body.gateway))
-          throw oracleError("ORACLE_BAD_SIGNATURE", "the report is not signed by its gateway");
+        const { entriesHash } = verified;
+        if (!verified.signed) throw oracleError("ORACLE_BAD_SIGNATURE", "the report is not signed by its gateway");
         this.requireAdmitted(body.gateway, StakeType.Gateway);
         const outcome = this.store.insertReport(
           {
@@ -639,12 +602,12 @@ export class OracleService {
       {
         schema: {
           summary: "Submit a stargate's signed heartbeat",
-          body: HeartbeatBody,
-          response: { 200: Type.Object({ status: Type.String() }), "4xx": ErrorReply },
+          body: HeartbeatBodySchema,
+          response: { 200: Type.Object({ status: Type.String() }), "4xx": ErrorReplySchema },
         },
       },
       async (request) => {
-        const body = request.body as { stargate: string; epoch: string; timestamp: string; signature: Hex };
+        const body = request.body;
         const epoch = BigInt(body.epoch);
         const timestamp = BigInt(body.timestamp);
         this.epochOpen(epoch);
@@ -655,13 +618,7 @@ export class OracleService {
         if (timestamp > now + CLOCK_SKEW_SECONDS || timestamp < now - this.epochs.duration - CLOCK_SKEW_SECONDS) {
           throw oracleError("ORACLE_TIMESTAMP_OUT_OF_RANGE", "the heartbeat's timestamp is too far from now");
         }
-        const signer = await recoverSigner(
-          this.chainId,
-          "Heartbeat",
-          { stargate: body.stargate, epoch, timestamp },
-          body.signature,
-        );
-        if (!signer || signer !== getAddress(body.stargate))
+        if (!(await verifyHeartbeat(this.chainId, body)))
           throw oracleError("ORACLE_BAD_SIGNATURE", "the heartbeat is not signed by its stargate");
         this.requireAdmitted(body.stargate, StakeType.Stargate);
         const outcome = this.store.insertHeartbeat(
@@ -683,12 +640,12 @@ export class OracleService {
       {
         schema: {
           summary: "Peer signing: signs a batch only if it equals this instance's own",
-          body: SignBody,
-          "4xx": ErrorReply,
-        } as never,
+          body: SignRequestBodySchema,
+          response: { 200: SignReplySchema, "4xx": ErrorReplySchema },
+        },
       },
       async (request) => {
-        const body = request.body as { epoch: string; batchIndex: string; entries: Hex };
+        const body = request.body;
         const epoch = Number(body.epoch);
         const batch = this.store.batches(epoch)[Number(body.batchIndex)];
         if (!this.store.epoch(epoch) || !batch)

@@ -9,8 +9,8 @@ import type { Address, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
 import { deployProtocol } from "../../scripts/deploy/deployProtocol";
-import { jobEntriesHash, recoverSigner, usageRecordsHash } from "../../offchain/common/messages";
-import { signJobRequest, submitJob } from "../../offchain/common/jobClient";
+import { jobEntriesHash, recoverSigner, signJobRequest, usageRecordsHash } from "../../offchain/common/protocol";
+import { submitJob } from "../../offchain/common/jobClient";
 import { loadConfig } from "../../node/config";
 import { EdgeNode } from "../../node/daemon";
 import { runJob } from "../../node/roles/host";
@@ -314,7 +314,7 @@ describe("edge-node", function () {
         leaving: false,
         timestamp: BigInt(Date.now()),
       };
-      const { MESSAGE_TYPES, messageDomain } = await import("../../offchain/common/messages");
+      const { MESSAGE_TYPES, messageDomain } = await import("../../offchain/common/protocol");
       const signature = await account.signTypedData({
         domain: messageDomain(31337),
         types: MESSAGE_TYPES,

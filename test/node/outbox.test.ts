@@ -4,9 +4,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify from "fastify";
 
-import { Outbox, postJson } from "../../node/outbox";
+import { Outbox, type OutboxItem, postJson } from "../../node/outbox";
 
 const quiet = { warn: () => undefined, error: () => undefined };
+
+/** A heartbeat item numbered `n` (the outbox never looks inside a body). */
+const heartbeat = (id: string, n: number, key?: string): OutboxItem => ({
+  id,
+  key,
+  target: "oracle",
+  path: "/heartbeats",
+  body: { stargate: `0x${"1".repeat(40)}`, epoch: String(n), timestamp: String(n), signature: `0x${"2".repeat(130)}` },
+});
 
 describe("edge-node outbox", function () {
   let dir: string;
@@ -16,9 +25,9 @@ describe("edge-node outbox", function () {
   it("keeps pending items across a restart, forgets acknowledged ones, replaces by key", async function () {
     const file = join(dir, "sub", "outbox.jsonl");
     const a = new Outbox(file, quiet);
-    a.put({ id: "1", target: "oracle", path: "/a", body: { n: 1 }, key: "report:7" });
-    a.put({ id: "2", target: "oracle", path: "/a", body: { n: 2 }, key: "report:7" }); // supersedes 1
-    a.put({ id: "3", target: "oracle", path: "/b", body: { n: 3 } });
+    a.put(heartbeat("1", 1, "report:7"));
+    a.put(heartbeat("2", 2, "report:7")); // supersedes 1
+    a.put(heartbeat("3", 3));
     a.ack("3");
     appendFileSync(file, '{"put": {"id": "torn'); // a crash mid-write
     const b = new Outbox(file, quiet);
@@ -29,7 +38,7 @@ describe("edge-node outbox", function () {
   it("delivers in order, stops at an unreachable receiver and drops rejected items", async function () {
     const file = join(dir, "outbox.jsonl");
     const box = new Outbox(file, quiet);
-    for (const id of ["a", "b", "c", "d"]) box.put({ id, target: "billing", path: "/usage", body: {} });
+    for (const id of ["a", "b", "c", "d"]) box.put(heartbeat(id, 0));
     const seen: string[] = [];
     const delivered = await box.flush(async (item) => {
       seen.push(item.id);
@@ -42,7 +51,7 @@ describe("edge-node outbox", function () {
 
   it("never runs two flushes at once", async function () {
     const box = new Outbox(join(dir, "outbox.jsonl"), quiet);
-    for (const id of ["a", "b"]) box.put({ id, target: "oracle", path: "/x", body: {} });
+    for (const id of ["a", "b"]) box.put(heartbeat(id, 0));
     const sent: string[] = [];
     const send = async (item: { id: string }) => {
       sent.push(item.id);

@@ -1,15 +1,18 @@
 /**
- * Signed messages between nodes and services (EIP-712, domain "Edge Network" v1 on the protocol's chain, no
- * verifying contract: they are checked off-chain). One module, so the daemon that signs and the oracle and
- * billing services that verify always agree.
- *
- * Big payloads are not typed field by field (an EIP-712 hash of 1,000 structs costs ~35 ms); the message
- * carries a hash of a canonical encoding instead, which the receiver recomputes.
+ * The EIP-712 side of the wire protocol: domain "Edge Network" v1 on the protocol's chain, no verifying
+ * contract (messages are checked off-chain), one typed struct per signed message. The daemon that signs and
+ * the oracle and billing services that verify use these same definitions.
  */
-import canonicalize from "canonicalize";
-import { type Address, type Hex, type LocalAccount, type TypedDataDomain, hashTypedData } from "viem";
+import {
+  type Address,
+  type Hex,
+  type LocalAccount,
+  type MessageDefinition,
+  type TypedDataDomain,
+  hashTypedData,
+} from "viem";
 
-import { keccak256, recoverAddress } from "./crypto";
+import { recoverAddress } from "../crypto";
 
 export function messageDomain(chainId: number): TypedDataDomain {
   return { name: "Edge Network", version: "1", chainId };
@@ -54,166 +57,52 @@ export const MESSAGE_TYPES = {
 
 export type MessageType = keyof typeof MESSAGE_TYPES;
 
-export interface JobReportEntry {
-  host: string;
-  /** A bigint, or a decimal string as it arrives in JSON. */
-  jobs: bigint | string;
-}
-
-const DECIMAL = /^\d+$/;
-const PACKED_HEX = /^[0-9a-f]*$/;
-
-/** jobs as 64 hex digits (uint256). */
-function jobsWord(jobs: bigint | string): string {
-  let hex: string;
-  if (typeof jobs === "string") {
-    if (!DECIMAL.test(jobs)) throw new TypeError(`jobs "${jobs}" is not a decimal integer`);
-    hex = jobs.length <= 15 ? Number(jobs).toString(16) : BigInt(jobs).toString(16);
-  } else {
-    if (jobs < 0n) throw new RangeError(`jobs ${jobs} is negative`);
-    hex = jobs.toString(16);
-  }
-  if (hex.length > 64) throw new RangeError(`jobs ${jobs} does not fit 256 bits`);
-  return hex.padStart(64, "0");
-}
-
-/** Entries sorted by host (lowercase), each packed as host (20 bytes) || jobs (32 bytes), then keccak256. */
-export function jobEntriesHash(entries: readonly JobReportEntry[]): Hex {
-  // Each row is the packed entry in hex; hosts have a fixed width, so sorting rows sorts by host. This is the hot
-  // path of ingestion (1,000 entries a report): no per-entry regex or BigInt when counts are small.
-  const rows = entries.map(({ host, jobs }) => {
-    if (host.length !== 42 || host[0] !== "0" || (host[1] !== "x" && host[1] !== "X"))
-      throw new TypeError(`host ${host} is not an address`);
-    return host.slice(2).toLowerCase() + jobsWord(jobs);
-  });
-  const packed = Buffer.from(rows.sort().join(""), "hex");
-  // Hex decoding stops at the first non-hex digit, so a full length means every host was hex.
-  if (packed.length !== 52 * rows.length) {
-    const bad = rows.find((row) => !PACKED_HEX.test(row))!;
-    throw new TypeError(`host 0x${bad.slice(0, 40)} is not an address`);
-  }
-  return keccak256(packed);
-}
-
-export interface UsageRecord {
-  id: string;
-  gateway: string;
-  customer: string;
-  service: string;
-  metric: string;
-  /** Decimal integer string. */
-  quantity: string;
-  /** Unix milliseconds. */
-  time: number;
-}
-
-/** The body hash a customer signs in a JobRequest: keccak256 of the JSON body's RFC 8785 canonical form. */
-export function jobBodyHash(body: unknown): Hex {
-  return keccak256(Buffer.from(canonicalize(body) ?? "", "utf8"));
-}
-
-/** keccak256 of the records' RFC 8785 canonical JSON. */
-export function usageRecordsHash(records: readonly UsageRecord[]): Hex {
-  return keccak256(Buffer.from(canonicalUsageRecords(records), "utf8"));
-}
-
-/** A usage record's keys in RFC 8785 order (UTF-16 code units). */
-const RECORD_KEYS = ["customer", "gateway", "id", "metric", "quantity", "service", "time"];
-const isString = (value: unknown): value is string => typeof value === "string";
-const isSafeInteger = (value: unknown): value is number => Number.isSafeInteger(value);
-
-/**
- * RFC 8785 of usage records, on billing's ingestion path (1,000 records a batch). For records of exactly the
- * documented shape (string fields; quantity a string or safe integer; time a safe integer) RFC 8785 is what
- * JSON.stringify writes with the keys in sorted order (ES string escaping, integers in decimal): one native call
- * with the key list as replacer, a tenth of the general `canonicalize`. Any other input goes through
- * `canonicalize`. Property-tested against it in test/offchain/common/crypto.test.ts.
- */
-export function canonicalUsageRecords(records: readonly UsageRecord[]): string {
-  for (const r of records) {
-    if (
-      typeof r !== "object" ||
-      r === null ||
-      Object.keys(r).length !== RECORD_KEYS.length ||
-      !isString(r.customer) ||
-      !isString(r.gateway) ||
-      !isString(r.id) ||
-      !isString(r.metric) ||
-      !(isString(r.quantity) || isSafeInteger(r.quantity)) ||
-      !isString(r.service) ||
-      !isSafeInteger(r.time)
-    ) {
-      return canonicalize(records) ?? "[]";
-    }
-  }
-  return JSON.stringify(records, RECORD_KEYS);
-}
+/** The typed message of `T`, as signed: addresses, bigints for uint256, `0x` hex for bytes32. */
+export type Message<T extends MessageType> = MessageDefinition<typeof MESSAGE_TYPES, T>["message"];
 
 /** Signs `message` as `type` in the protocol's message domain. */
-export function signMessage(
+export function signMessage<T extends MessageType>(
   account: Pick<LocalAccount, "signTypedData">,
   chainId: number,
-  type: MessageType,
-  message: Record<string, unknown>,
+  type: T,
+  message: Message<T>,
 ): Promise<Hex> {
+  // The public signature types the message per T; viem cannot narrow a generic T, hence the cast.
   return account.signTypedData({
     domain: messageDomain(chainId),
     types: MESSAGE_TYPES,
     primaryType: type,
-    message: message as never,
-  });
-}
-
-/** A job report as gateways POST it to the oracle (decimal strings: job counts can exceed 2^53). */
-export interface JobReportBody {
-  gateway: Address;
-  epoch: string;
-  sequence: string;
-  entries: Array<{ host: string; jobs: string }>;
-  signature: Hex;
-}
-
-/** Signs a gateway's report of `entries` for `epoch` and returns the body the oracle takes. */
-export async function signJobReport(
-  account: Pick<LocalAccount, "address" | "signTypedData">,
-  chainId: number,
-  epoch: bigint,
-  sequence: bigint,
-  entries: readonly JobReportEntry[],
-): Promise<JobReportBody> {
-  const entriesHash = jobEntriesHash(entries);
-  const signature = await signMessage(account, chainId, "JobReport", {
-    gateway: account.address,
-    epoch,
-    sequence,
-    entriesHash,
-  });
-  return {
-    gateway: account.address,
-    epoch: epoch.toString(),
-    sequence: sequence.toString(),
-    entries: entries.map((e) => ({ host: e.host, jobs: e.jobs.toString() })),
-    signature,
-  };
+    message,
+  } as never);
 }
 
 /** Recovers who signed `message` as `type`; a malformed signature recovers nobody (undefined). */
-export async function recoverSigner(
+export async function recoverSigner<T extends MessageType>(
   chainId: number,
-  type: MessageType,
-  message: Record<string, unknown>,
+  type: T,
+  message: Message<T>,
   signature: Hex,
 ): Promise<Address | undefined> {
   let hash: Hex;
   try {
-    hash = hashTypedData({
-      domain: messageDomain(chainId),
-      types: MESSAGE_TYPES,
-      primaryType: type,
-      message: message as never,
-    });
+    hash = hashTypedData({ domain: messageDomain(chainId), types: MESSAGE_TYPES, primaryType: type, message } as never);
   } catch {
     return undefined;
   }
   return recoverAddress(hash, signature);
+}
+
+/**
+ * True when `signature` over `message` recovers to `claimed` (any letter case). A malformed signature, a
+ * message that does not encode, or another signer: false.
+ */
+export async function isSignedBy<T extends MessageType>(
+  chainId: number,
+  type: T,
+  message: Message<T>,
+  signature: Hex,
+  claimed: string,
+): Promise<boolean> {
+  const signer = await recoverSigner(chainId, type, message, signature);
+  return signer !== undefined && signer.toLowerCase() === claimed.toLowerCase();
 }

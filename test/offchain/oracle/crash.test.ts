@@ -8,7 +8,7 @@ import fc from "fast-check";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { signJobReport } from "../../../offchain/common/messages";
+import { signJobReport } from "../../../offchain/common/protocol";
 import { unpackEntries } from "../../../offchain/common/scoreBatch";
 import { StakeType } from "../../shared/constants";
 import { COMMITTEE_KEYS } from "../../shared/fixtures";

@@ -6,7 +6,7 @@ import { ethers } from "hardhat";
 import { loadFixture, mine, time } from "@nomicfoundation/hardhat-network-helpers";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { signJobReport, signMessage } from "../../../offchain/common/messages";
+import { signJobReport, signMessage } from "../../../offchain/common/protocol";
 import { unpackEntries } from "../../../offchain/common/scoreBatch";
 import { ConfigError } from "../../../offchain/common/config";
 import { loadOracleConfig } from "../../../offchain/oracle/config";

@@ -1,0 +1,15 @@
+/**
+ * The wire protocol: every body that crosses a process boundary between nodes, services and customers, as one
+ * TypeBox schema plus its static type, with a signer and a verifier per signed message. Senders, receivers, the
+ * outbox and the tests import these same definitions.
+ */
+export * from "./primitives";
+export * from "./eip712";
+export * from "./hashes";
+export * from "./jobReport";
+export * from "./heartbeat";
+export * from "./usageBatch";
+export * from "./hostRegistration";
+export * from "./jobRequest";
+export * from "./hostJob";
+export * from "./scoreBatchSigning";
