@@ -27,7 +27,7 @@ import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { writeBenchResults } from "./report";
 import { postBodies, spawnService, waitUntil } from "./service";
-import { type JobReportBody, signJobReport } from "../../offchain/common/messages";
+import { type JobReportBody, signJobReport } from "../../offchain/common/protocol";
 import { type AdmittedInput, type ReportInput, scoreEpoch } from "../../offchain/oracle/scoring";
 import { deployProtocol } from "../deploy/deployProtocol";
 
