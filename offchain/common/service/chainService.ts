@@ -1,0 +1,119 @@
+/**
+ * The shared shape of a chain-connected service (the oracle, billing): the HTTP app, a JSON-RPC client, a
+ * confirmed chain view of StakeManager, an optional crash-safe transaction sender on the service's database, and
+ * one background work loop; started and stopped in one order.
+ *
+ * Start: prepare (the service's own start-up state) -> reconcile transactions in flight -> first view sync
+ * (a failure is logged and retried by the view) -> follow the chain -> listen -> work loop.
+ * Stop: work loop (the pass under way finishes) -> view -> HTTP server -> database.
+ */
+import type Database from "better-sqlite3";
+import type { FastifyBaseLogger } from "fastify";
+import { type Address, type Hex, type PublicClient, createPublicClient, http } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { Registry } from "prom-client";
+
+import { contractEntry } from "../addressBook";
+import { ChainView } from "../chainView";
+import { type ServiceAppOptions, type TypedApp, createServiceApp } from "../http";
+import { TxSender } from "../txSender";
+import { WorkLoop } from "../workLoop";
+import type { Deployment } from "./deployment";
+
+export interface ChainServiceConfig {
+  rpc: string;
+  listenHost: string;
+  port: number;
+  pollIntervalMs: number;
+  confirmations: number;
+  logLevel: string;
+}
+
+export interface ChainServiceOptions {
+  config: ChainServiceConfig;
+  deployment: Pick<Deployment, "book" | "chainId">;
+  app: Omit<ServiceAppOptions, "logLevel" | "registry">;
+  db: Database.Database;
+  /** The key transactions are sent from; none: the service sends nothing. */
+  senderKey?: string;
+  /** Extra options of the long-running JSON-RPC client (billing batches its reads). */
+  batchSize?: number;
+}
+
+export class ChainService {
+  readonly app: TypedApp;
+  readonly registry = new Registry();
+  readonly client: PublicClient;
+  /** StakeManager's devices, confirmed `config.confirmations` blocks deep. */
+  readonly view: ChainView;
+  readonly sender: TxSender | null;
+  readonly chainId: number;
+  readonly log: FastifyBaseLogger;
+  private readonly config: ChainServiceConfig;
+  private readonly name: string;
+  private loop?: WorkLoop;
+  private stopView?: () => Promise<void>;
+
+  constructor(options: ChainServiceOptions) {
+    const { config, deployment } = options;
+    this.config = config;
+    this.chainId = deployment.chainId;
+    this.name = options.app.name;
+    this.app = createServiceApp({ ...options.app, logLevel: config.logLevel, registry: this.registry });
+    this.log = this.app.log;
+    this.client = createPublicClient({
+      transport: http(config.rpc, {
+        retryCount: 0,
+        timeout: 30_000,
+        ...(options.batchSize ? { batch: { batchSize: options.batchSize } } : {}),
+      }),
+    }) as PublicClient;
+    this.view = this.stakeView(deployment, config.confirmations, "view");
+    this.sender = options.senderKey
+      ? new TxSender(
+          options.db,
+          this.client,
+          privateKeyToAccount(options.senderKey as Hex),
+          deployment.chainId,
+          this.log.child({ component: "tx" }),
+        )
+      : null;
+  }
+
+  /** A view of StakeManager from its deployment block (a service may keep a second one, e.g. at epoch ends). */
+  stakeView(deployment: Pick<Deployment, "book">, confirmations: number, component: string): ChainView {
+    const staking = contractEntry(deployment.book, "StakeManager");
+    return new ChainView({
+      client: this.client,
+      stakeManager: staking.address as Address,
+      fromBlock: BigInt(staking.blockNumber),
+      pollIntervalMs: this.config.pollIntervalMs,
+      confirmations,
+      logger: this.log.child({ component }),
+    });
+  }
+
+  /** Starts everything in order (see the header) and resolves with the URL the service listens on. */
+  async start(work: () => Promise<void>, prepare?: () => Promise<void>): Promise<string> {
+    await prepare?.();
+    await this.sender?.reconcile();
+    await this.view
+      .syncOnce()
+      .catch((error: Error) => this.log.warn({ err: error.message }, "initial sync failed; retrying"));
+    this.stopView = this.view.start();
+    const url = await this.app.listen({ host: this.config.listenHost, port: this.config.port });
+    this.loop = new WorkLoop(work, this.config.pollIntervalMs, (error) =>
+      this.log.warn({ err: error.message.split("\n")[0] }, `${this.name} work failed; retrying`),
+    );
+    this.loop.start();
+    return url;
+  }
+
+  /** Stops in order (see the header); `closeStore` closes the service's database last. */
+  async close(closeStore: () => void): Promise<void> {
+    await this.loop?.stop();
+    await this.stopView?.();
+    await this.app.close();
+    closeStore();
+  }
+}
