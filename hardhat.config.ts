@@ -4,7 +4,13 @@ import "@nomicfoundation/hardhat-toolbox";
 import solcPkg from "solc/package.json";
 
 import "./scripts/tasks";
+import { hideStackTracesOfExpectedErrors } from "./scripts/tasks/cliErrors";
 import { KeystoreError, keysFromKeystores } from "./offchain/common/keystore";
+
+// A failing task (or a bad argument, HH306 and the like) prints its one-line message and exits 1, without the stack
+// trace Hardhat's CLI adds on any machine it takes for a CI server (every Linux without a display): see
+// scripts/tasks/cliErrors.ts. `--show-stack-traces` shows the trace.
+hideStackTracesOfExpectedErrors();
 
 // Compile with the solc-js build pinned in package.json: Hardhat would otherwise download
 // a compiler, which fails on machines without internet (CI included).

@@ -1,7 +1,7 @@
 /**
  * What every task shares: the address book, signers and keys from the environment, input parsing, and
  * turning reverts into readable messages. Every user error becomes a HardhatPluginError: Hardhat prints its
- * message (no stack trace) and exits non-zero.
+ * message and exits non-zero, with no stack trace on any machine (see cliErrors.ts) unless --show-stack-traces.
  */
 import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
