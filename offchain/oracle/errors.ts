@@ -1,0 +1,20 @@
+/** The oracle's error codes and their HTTP status (docs/errors.md); raised as EdgeErrors. */
+import { errorFactory } from "../common/errors";
+
+export const ORACLE_ERRORS = {
+  ORACLE_EPOCH_IN_FUTURE: 400,
+  ORACLE_EPOCH_MISMATCH: 400,
+  ORACLE_DUPLICATE_HOST: 400,
+  ORACLE_JOBS_OUT_OF_RANGE: 400,
+  ORACLE_TIMESTAMP_OUT_OF_RANGE: 400,
+  ORACLE_BAD_SIGNATURE: 401,
+  ORACLE_SENDER_NOT_STAKED: 403,
+  ORACLE_SENDER_NOT_ADMITTED: 403,
+  ORACLE_EPOCH_CLOSED: 409,
+  ORACLE_REPORT_CONFLICT: 409,
+  ORACLE_EPOCH_NOT_CLOSED: 409,
+  ORACLE_BATCH_MISMATCH: 409,
+  ORACLE_UNKNOWN_EPOCH: 404,
+} as const;
+
+export const oracleError = errorFactory(ORACLE_ERRORS);
