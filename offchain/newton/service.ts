@@ -2,11 +2,11 @@
  * Newton's HTTP API: targets (add, list, update, remove), a load plan (start, status, stop), a summary per target,
  * and Prometheus metrics. Every route but /health, /metrics and /docs/json needs the configured bearer token.
  */
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyBaseLogger, FastifyRequest } from "fastify";
 import { Type } from "@fastify/type-provider-typebox";
 
 import { errorFactory } from "../common/errors";
-import { bearerMatches, createServiceApp } from "../common/http";
+import { type TypedApp, bearerMatches, createServiceApp } from "../common/http";
 import type { NewtonConfig } from "./config";
 import { LoadRun, type Plan, type Target } from "./engine";
 import { NewtonMetrics } from "./metrics";
@@ -54,7 +54,7 @@ export interface NewtonDeps {
 }
 
 export class NewtonService {
-  readonly app: FastifyInstance;
+  readonly app: TypedApp;
   readonly metrics = new NewtonMetrics();
   private readonly targets = new Map<string, Target>();
   private run?: LoadRun;
@@ -126,7 +126,7 @@ export class NewtonService {
     return target;
   }
 
-  private routes(app: FastifyInstance): void {
+  private routes(app: TypedApp): void {
     app.addHook("onRequest", async (request) => {
       const open = ["/health", "/metrics", "/docs/json"];
       if (!open.includes(request.routeOptions.url ?? "")) this.authorize(request);
@@ -137,7 +137,7 @@ export class NewtonService {
     }));
 
     app.post("/targets", { schema: { summary: "Add a target", body: TargetBody, ...Auth } }, async (request, reply) => {
-      const body = request.body as Target & { id?: string };
+      const body = request.body;
       let id = body.id;
       if (id === undefined) while (this.targets.has((id = `t${this.nextId++}`)));
       if (this.targets.has(id)) throw newtonError("NEWTON_TARGET_EXISTS", `target ${id} exists: PUT to change it`);
@@ -147,7 +147,7 @@ export class NewtonService {
     });
 
     app.get("/targets/:id", { schema: { summary: "One target", params: TargetParams, ...Auth } }, async (request) => ({
-      target: this.target((request.params as { id: string }).id),
+      target: this.target(request.params.id),
     }));
 
     app.put(
@@ -161,9 +161,9 @@ export class NewtonService {
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         this.target(id);
-        const target: Target = { ...(request.body as Omit<Target, "id">), id };
+        const target: Target = { ...request.body, id };
         this.targets.set(id, target);
         return { target };
       },
@@ -173,7 +173,7 @@ export class NewtonService {
       "/targets/:id",
       { schema: { summary: "Remove a target", params: TargetParams, ...Auth } },
       async (request, reply) => {
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         this.target(id);
         this.targets.delete(id);
         return reply.code(204).send();
@@ -181,13 +181,7 @@ export class NewtonService {
     );
 
     app.post("/plan", { schema: { summary: "Start a load plan", body: PlanBody, ...Auth } }, async (request, reply) => {
-      const body = request.body as {
-        rate: number;
-        durationSeconds: number;
-        maxConcurrency: number;
-        timeoutMs: number;
-        targets?: string[];
-      };
+      const body = request.body;
       const started = this.startPlan(
         {
           rate: body.rate,
