@@ -1,6 +1,6 @@
 /**
- * What the devnet reads back from the running network: the live view (per node and per customer) and the
- * end-to-end yield check (every stake's accrued yield recomputed from the oracle's published scores and the
+ * What the devnet reads back from the running network: the live view (per node and per customer, redrawn every 3 s)
+ * and the end-to-end yield check (every stake's accrued yield recomputed from the oracle's published scores and the
  * chain's stake history with the formula of PROTOCOL.md, independently of the contract).
  */
 import type { Address, LocalAccount, PublicClient } from "viem";
@@ -135,6 +135,39 @@ export async function liveView(options: {
     customers.push(row);
   }
   return { nodes, customers, epoch };
+}
+
+/**
+ * Redraws the live view every 3 s (a frame is skipped while the previous one is still drawing): in place under the
+ * steps so far on a terminal, appended otherwise (a log file, the end-to-end test). Returns the function that stops it.
+ */
+export function startLiveView(
+  options: Parameters<typeof liveView>[0] & {
+    history: readonly string[];
+    chainNow: () => Promise<number>;
+    genesis: number;
+    epochSeconds: number;
+  },
+): () => void {
+  const tty = process.stdout.isTTY === true;
+  let drawing = false;
+  const printView = async () => {
+    if (drawing) return;
+    drawing = true;
+    try {
+      const frame = await liveView(options);
+      if (tty) process.stdout.write("\x1b[2J\x1b[H" + options.history.join("\n") + "\n");
+      const chainTime = await options.chainNow().catch(() => undefined);
+      const epoch = chainTime === undefined ? "?" : Math.floor((chainTime - options.genesis) / options.epochSeconds);
+      console.log(`devnet live view: epoch ${epoch} running; last posted epoch ${frame.epoch ?? "none yet"}`);
+      console.table(frame.nodes);
+      console.table(frame.customers);
+    } finally {
+      drawing = false;
+    }
+  };
+  const view = setInterval(() => void printView().catch(() => undefined), 3000);
+  return () => clearInterval(view);
 }
 
 export interface YieldRow {

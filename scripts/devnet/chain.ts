@@ -1,0 +1,141 @@
+/**
+ * The chain and the contracts: a Hardhat JSON-RPC node that mines a block every second, and every contract deployed
+ * with the project's Ignition modules (deploy:protocol) and devnet parameters: 60 s unbonding and withdrawal notice,
+ * `--epoch-seconds` epochs from a genesis after the setup, the oracle's key as a committee of one, the biller's role.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Address, type Hex, type PublicClient, createPublicClient, createWalletClient, http } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+
+import { readAddressBook } from "../../offchain/common/addressBook";
+import {
+  type Accounts,
+  CHAIN_ID,
+  type DevAccount,
+  DevnetError,
+  ROOT,
+  type StepLog,
+  TOKEN,
+  devKey,
+  devnetChain,
+  waitFor,
+} from "./common";
+import { type Processes, bin, freePort } from "./processes";
+
+export type ContractName = "EdgeToken" | "StakeManager" | "RewardsManager" | "PaymentVault";
+
+const walletClient = (rpc: string, account: DevAccount) =>
+  createWalletClient({ account, chain: devnetChain, transport: http(rpc, { retryCount: 0 }) });
+export type Wallet = ReturnType<typeof walletClient>;
+
+export interface Chain {
+  rpc: string;
+  client: PublicClient;
+  /** Chain time, which closes epochs: blocks mined back to back during the setup move it ahead of the wall clock. */
+  now(): Promise<number>;
+  /** Chain time when the deployment started. */
+  setupTime: number;
+  /** When epoch 0 starts: once every stake exists and every process runs, so each stake is active through it. */
+  genesis: number;
+  /** The address book deploy:protocol wrote, copied into the run directory. */
+  bookFile: string;
+  address(name: ContractName): Address;
+  wallet(account: DevAccount): Wallet;
+  /** Waits for the transaction's receipt; a revert fails the devnet. */
+  send(hash: Promise<Hex>): ReturnType<PublicClient["waitForTransactionReceipt"]>;
+}
+
+/** Compiles, starts the chain (`chain.log`), deploys (`deploy.log`) and returns the chain and its contracts. */
+export async function startChain(
+  run: { dir: string; runId: string; epochSeconds: number },
+  procs: Processes,
+  accounts: Accounts,
+  log: StepLog,
+): Promise<Chain> {
+  const compile = spawnSync(bin("hardhat"), ["compile", "--quiet"], { cwd: ROOT, encoding: "utf8" });
+  if (compile.status !== 0) throw new DevnetError(`hardhat compile failed:\n${compile.stdout}${compile.stderr}`);
+  const chainPort = await freePort();
+  const rpc = `http://127.0.0.1:${chainPort}`;
+  procs.start("chain", bin("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(chainPort)]);
+  const client = createPublicClient({ chain: devnetChain, transport: http(rpc, { retryCount: 0 }) }) as PublicClient;
+  await waitFor("the chain", async () => (await client.getChainId()) === CHAIN_ID, 60_000);
+  // Blocks every second, so chain time (which closes epochs) moves without transactions.
+  await client.request({ method: "evm_setIntervalMining" as never, params: [1000] as never });
+  log.step(`chain at ${rpc}`);
+
+  const now = async () => Number((await client.getBlock({ blockTag: "latest" })).timestamp);
+  const setupTime = await now();
+  const genesis = setupTime + 100;
+  const bookFile = deploy(rpc, run, deployParameters(accounts, run.epochSeconds, genesis));
+  const book = readAddressBook(bookFile);
+  log.step(`contracts deployed (address book ${bookFile})`);
+  return {
+    rpc,
+    client,
+    now,
+    setupTime,
+    genesis,
+    bookFile,
+    address: (name) => book.contracts[name]!.address as Address,
+    wallet: (account) => walletClient(rpc, account),
+    send: async (hash) => {
+      const receipt = await client.waitForTransactionReceipt({ hash: await hash, timeout: 30_000 });
+      if (receipt.status !== "success") throw new DevnetError(`transaction ${receipt.transactionHash} reverted`);
+      return receipt;
+    },
+  };
+}
+
+/** deploy:protocol's parameters file: the protocol's minimums, short delays, and the devnet's epochs and roles. */
+function deployParameters(accounts: Accounts, epochSeconds: number, genesis: number) {
+  return {
+    ignition: {
+      StakeManager: {
+        adminDelay: "0n",
+        typeParams: [
+          { minimumStake: `${100n * TOKEN}n`, unbondingPeriod: "60n" },
+          { minimumStake: `${25_000n * TOKEN}n`, unbondingPeriod: "60n" },
+          { minimumStake: `${250_000n * TOKEN}n`, unbondingPeriod: "60n" },
+        ],
+      },
+      RewardsManager: {
+        adminDelay: "0n",
+        epochDuration: `${epochSeconds}n`,
+        genesis: `${genesis}n`,
+        committee: [privateKeyToAccount(accounts.oracleKey).address],
+        threshold: "1n",
+      },
+      PaymentVault: {
+        adminDelay: "0n",
+        params: {
+          referrerShareBps: "1000n",
+          rewardPoolShareBps: "2000n",
+          withdrawalNotice: "60n",
+          freeBuffer: `${TOKEN}n`,
+        },
+      },
+    },
+    roles: { PaymentVault: { BILLER_ROLE: [privateKeyToAccount(accounts.billerKey).address] } },
+    rewards: { fund: `${1_000_000n * TOKEN}n` },
+  };
+}
+
+/** Runs deploy:protocol against the chain; returns the address book, copied into the run directory. */
+function deploy(rpc: string, run: { dir: string; runId: string }, parameters: object): string {
+  const parametersFile = join(run.dir, "parameters.json");
+  writeFileSync(parametersFile, JSON.stringify(parameters, null, 2));
+  const deployment = spawnSync(
+    bin("hardhat"),
+    ["deploy:protocol", "--network", "rpc", "--parameters", parametersFile, "--deployment-id", `devnet-${run.runId}`],
+    { cwd: ROOT, env: { ...process.env, EDGE_RPC_URL: rpc, EDGE_PRIVATE_KEYS: devKey(0) }, encoding: "utf8" },
+  );
+  writeFileSync(join(run.dir, "deploy.log"), `${deployment.stdout}${deployment.stderr}`);
+  if (deployment.status !== 0) throw new DevnetError(`deploy:protocol failed; see ${join(run.dir, "deploy.log")}`);
+  // The Ignition journal only serves to resume an interrupted deployment: this chain dies with the run.
+  rmSync(join(ROOT, "scripts", "deploy", "deployments", `devnet-${run.runId}`), { recursive: true, force: true });
+  const bookFile = join(run.dir, "addresses.json");
+  writeFileSync(bookFile, readFileSync(join(ROOT, "scripts", "deploy", "addresses", `${CHAIN_ID}.json`)));
+  return bookFile;
+}
