@@ -82,6 +82,13 @@ export async function deployProtocol(
     ? await hre.ignition.deploy(ProtocolWithMigrationModule, deployOptions)
     : await hre.ignition.deploy(ProtocolModule, deployOptions);
   const { token, staking, rewards, vault } = result;
+  // Sends `holder` from the deployer what it lacks of `target` tokens, so a re-run never funds it twice.
+  const topUp = async (holder: string, target: bigint, what: string) => {
+    const held: bigint = await token.balanceOf(holder);
+    if (target <= held) return;
+    await (await token.connect(deployer).getFunction("transfer")(holder, target - held)).wait(confirms);
+    log(`funded ${what} with ${target - held} base units`);
+  };
   const deployed: Partial<Record<ContractName, string>> = {
     EdgeToken: await token.getAddress(),
     StakeManager: await staking.getAddress(),
@@ -95,14 +102,7 @@ export async function deployProtocol(
   if (result.migration) {
     deployed.TokenMigration = await result.migration.getAddress();
     log(`TokenMigration ${deployed.TokenMigration}`);
-    const reserve = parameters.migration?.reserve ?? 0n;
-    const held = await token.balanceOf(deployed.TokenMigration);
-    if (reserve > held) {
-      await (
-        await token.connect(deployer).getFunction("transfer")(deployed.TokenMigration, reserve - held)
-      ).wait(confirms);
-      log(`funded the migration reserve with ${reserve - held} base units`);
-    }
+    await topUp(deployed.TokenMigration, parameters.migration?.reserve ?? 0n, "the migration reserve");
   }
 
   await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log, confirms);
@@ -119,14 +119,7 @@ export async function deployProtocol(
       log(`NOTE: StakeManager's admin must call setRewardsManager(${deployed.RewardsManager})`);
     }
   }
-  const fund = parameters.rewards?.fund ?? 0n;
-  const pooled = await token.balanceOf(deployed.RewardsManager);
-  if (fund > pooled) {
-    await (
-      await token.connect(deployer).getFunction("transfer")(deployed.RewardsManager, fund - pooled)
-    ).wait(confirms);
-    log(`funded the reward pool with ${fund - pooled} base units`);
-  }
+  await topUp(deployed.RewardsManager!, parameters.rewards?.fund ?? 0n, "the reward pool");
 
   const dir = options.addressesDir ?? ADDRESSES_DIR;
   const file = addressBookPath(dir, chainId);
