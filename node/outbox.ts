@@ -39,6 +39,9 @@ export class Outbox {
   private readonly pending = new Map<string, OutboxItem>();
   private acked = 0;
   private flushing: Promise<number> | null = null;
+  /** The pass queued behind the running flush for items put after it began. */
+  private nextFlush: Promise<number> | null = null;
+  private putSinceFlush = false;
 
   constructor(
     private readonly file: string,
@@ -63,6 +66,7 @@ export class Outbox {
     }
     appendFileSync(this.file, JSON.stringify({ put: item }) + "\n");
     this.pending.set(item.id, item);
+    this.putSinceFlush = true;
   }
 
   ack(id: string): void {
@@ -74,11 +78,25 @@ export class Outbox {
 
   /**
    * Tries to send every pending item once, oldest first. Returns how many were delivered. Flushes never
-   * overlap: a call while one runs joins it (two would send the same items twice).
+   * overlap (two would send the same items twice): a call while one runs joins it, and when items were put
+   * after the running flush took its list, the call also waits for one more pass, so what was pending when
+   * it was called has been tried by the time it returns.
    */
   flush(send: Sender): Promise<number> {
-    this.flushing ??= this.flushOnce(send).finally(() => (this.flushing = null));
-    return this.flushing;
+    if (this.flushing === null) {
+      this.putSinceFlush = false;
+      this.flushing = this.flushOnce(send).finally(() => (this.flushing = null));
+      return this.flushing;
+    }
+    if (!this.putSinceFlush) return this.flushing;
+    // A failed flush rejected its own callers; the queued pass runs regardless.
+    this.nextFlush ??= this.flushing
+      .catch(() => 0)
+      .then(async (delivered) => {
+        this.nextFlush = null;
+        return delivered + (await this.flush(send));
+      });
+    return this.nextFlush;
   }
 
   private async flushOnce(send: Sender): Promise<number> {
@@ -148,4 +166,15 @@ export async function postJson(url: string, body: unknown, timeoutMs = 5_000): P
   } catch {
     return "retry";
   }
+}
+
+/**
+ * Sends each item to its receiver's URL, looked up when sent; an item whose receiver has no URL configured
+ * stays pending ("retry").
+ */
+export function httpSender(receivers: Partial<Record<OutboxItem["target"], string>>): Sender {
+  return async (item) => {
+    const base = receivers[item.target];
+    return base ? postJson(`${base.replace(/\/$/, "")}${item.path}`, item.body) : "retry";
+  };
 }

@@ -63,6 +63,23 @@ describe("edge-node outbox", function () {
     expect([one, two]).to.deep.equal([2, 2]);
   });
 
+  it("sends an item put while a flush runs before a flush called after it returns", async function () {
+    const box = new Outbox(join(dir, "outbox.jsonl"), quiet);
+    box.put(heartbeat("a", 0));
+    const sent: string[] = [];
+    const send = async (item: { id: string }) => {
+      sent.push(item.id);
+      await new Promise((r) => setTimeout(r, 10));
+      return "sent" as const;
+    };
+    const running = box.flush(send); // took its list: just "a"
+    box.put(heartbeat("b", 1));
+    const [first, second] = await Promise.all([running, box.flush(send)]);
+    expect(sent).to.deep.equal(["a", "b"]);
+    expect([first, second]).to.deep.equal([1, 2]);
+    expect(box.size).to.equal(0);
+  });
+
   it("classifies HTTP outcomes", async function () {
     const app = Fastify();
     app.post("/ok", async () => ({}));
