@@ -1,77 +1,86 @@
-/** What every role gets from the daemon, and what a role gives back. */
+/**
+ * What a role (host, gateway, stargate) gets from the daemon, and what it gives back (RoleModule).
+ *
+ * A role sees only what it uses, never the daemon itself:
+ * - every role (RoleContext): the signer (the device key and the chain id; the key's address is the device),
+ *   the log, the work tracker (draining waits for what it counts), `serving()` (admitted, synced, not draining,
+ *   not closing) and the jobs counter;
+ * - a role that sends to the oracle or billing (SendingContext: gateway, stargate) also the outbox with its
+ *   delivery bound (`outgoing`) and the epoch clock (offchain/common/epochs.ts: the later of the wall clock and
+ *   the chain head's time, the clock the oracle counts by, kept at the head by the daemon);
+ * - the gateway (GatewayContext) also which devices the chain view admits (`chainAdmits`), whether the view is
+ *   stale, and a contract reader with PaymentVault's address for customers' standing.
+ * Each role takes its own slice of the configuration besides (HostConfig, GatewayConfig, StargateConfig).
+ */
 import type { FastifyBaseLogger } from "fastify";
-import type { Address, PublicClient } from "viem";
-import type { PrivateKeyAccount } from "viem/accounts";
+import type { Address, LocalAccount, PublicClient } from "viem";
 
-import type { AddressBook } from "../offchain/common/addressBook";
+import type { EpochClock } from "../offchain/common/epochs";
 import type { TypedApp } from "../offchain/common/http";
-import type { ChainView } from "../offchain/common/chainView";
+import type { StakeType } from "../offchain/common/stakeMap";
 import type { NodeConfig } from "./config";
 import type { NodeMetrics } from "./metrics";
-import type { Outbox, OutboxItem } from "./outbox";
+import type { OutboxItem } from "./outbox";
+import type { WorkTracker } from "./workTracker";
 
-/** Epoch numbering of the deployment's RewardsManager. */
-export interface Epochs {
-  genesis: bigint;
-  duration: bigint;
-}
-
-export function epochAt(epochs: Epochs, timestampSeconds: bigint): bigint {
-  return timestampSeconds < epochs.genesis ? 0n : (timestampSeconds - epochs.genesis) / epochs.duration;
-}
-
-/** Counts work in flight so draining and shutdown can wait for it. */
-export class WorkTracker {
-  private count = 0;
-  private waiters: Array<() => void> = [];
-
-  get inFlight(): number {
-    return this.count;
-  }
-
-  begin(): () => void {
-    this.count += 1;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.count -= 1;
-      if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
-    };
-  }
-
-  waitIdle(): Promise<void> {
-    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
-  }
-}
-
-export interface NodeContext {
-  config: NodeConfig;
-  device: Address;
-  account: PrivateKeyAccount;
+/** The device key, which signs every message a role sends, and the chain its signatures are for. */
+export interface Signer {
+  account: Pick<LocalAccount, "address" | "signTypedData">;
   chainId: number;
-  client: PublicClient;
-  view: ChainView;
-  book: AddressBook;
+}
+
+/** The outbox with delivery bound: `put` persists a message, `flush` sends what is pending to its receiver. */
+export interface Outgoing {
+  put(item: OutboxItem): void;
+  /** Returns how many items were delivered. */
+  flush(): Promise<number>;
+}
+
+export interface RoleContext {
+  signer: Signer;
   log: FastifyBaseLogger;
-  outbox: Outbox;
-  metrics: NodeMetrics;
   work: WorkTracker;
-  epochs: Epochs | null;
-  /** Admitted, synced and not draining: the node takes new work. */
+  metrics: Pick<NodeMetrics, "jobs">;
+  /** Admitted, synced, not draining and not closing: the node takes new work. */
   serving(): boolean;
+}
+
+export interface SendingContext extends RoleContext {
+  outgoing: Outgoing;
+  clock: EpochClock;
+}
+
+export interface GatewayContext extends SendingContext {
+  /** Whether the node's chain view admits `device` with a stake of `type` now. */
+  chainAdmits(device: string, type: StakeType): boolean;
   /** The chain view is older than the staleness bound. */
   stale(): boolean;
-  /** Sends an outbox item to its receiver's configured URL (kept for later when none is configured). */
-  deliver(item: OutboxItem): Promise<"sent" | "retry" | "rejected">;
-  /** Now for epochs, in unix seconds: the later of the wall clock and the chain head time, as the oracle counts. */
-  epochClockSeconds(): bigint;
+  contracts: Pick<PublicClient, "readContract">;
+  /** From the address book; without one the gateway serves the --allow-customers list. */
+  paymentVault: Address | undefined;
 }
+
+export type HostConfig = Pick<NodeConfig, "gateway" | "publicUrl" | "registerIntervalMs" | "maxJobRounds">;
+
+export type GatewayConfig = Pick<
+  NodeConfig,
+  | "dataDir"
+  | "oracle"
+  | "billing"
+  | "allowCustomers"
+  | "registerIntervalMs"
+  | "reportIntervalMs"
+  | "usageFlushMs"
+  | "jobTimeoutMs"
+  | "maxJobRounds"
+>;
+
+export type StargateConfig = Pick<NodeConfig, "oracle" | "heartbeatIntervalMs">;
 
 export interface RoleModule {
   register(app: TypedApp): void;
   start(): void;
-  /** Leaves the network gracefully (after in-flight work finished). */
+  /** Stops the role's loops and leaves the network gracefully (after in-flight work finished). */
   stop(): Promise<void>;
   onAdmission(admitted: boolean): Promise<void>;
   onViewChange(): void;

@@ -2,7 +2,9 @@
  * The daemon's Prometheus metrics (prom-client, one registry per node). Gauges that mirror state read it at
  * scrape time (`collect`), so they can never drift from what /status says.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Histogram, Registry } from "prom-client";
+
+import { stateGauge } from "../offchain/common/service/metrics";
 
 export interface MetricsSource {
   admitted(): boolean;
@@ -32,15 +34,7 @@ const toNumber = (value: bigint | null) => (value === null ? NaN : Number(value)
 export function createMetrics(source: MetricsSource, role: string): NodeMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ role });
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+  const gauge = (name: string, help: string, read: () => number) => stateGauge(registry, name, help, read);
   gauge("edge_node_admitted", "1 when the node's device is admitted by the chain and the node serves", () =>
     source.admitted() ? 1 : 0,
   );

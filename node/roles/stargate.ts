@@ -1,47 +1,47 @@
 /**
  * Stargate role: while admitted, sends the oracle a signed heartbeat every interval (one per epoch is what
- * scoring needs; more keep the oracle sure the stargate is alive). Heartbeats go through the outbox.
+ * scoring needs; more keep the oracle sure the stargate is alive), and one as soon as it is admitted.
+ * Heartbeats go through the outbox; a newer heartbeat of an epoch supersedes an unsent older one.
  */
 import type { TypedApp } from "../../offchain/common/http";
 import { signHeartbeat } from "../../offchain/common/protocol";
+import { WorkLoop } from "../../offchain/common/workLoop";
+import type { RoleModule, SendingContext, StargateConfig } from "../context";
 
-import { type NodeContext, type RoleModule, epochAt } from "../context";
-
-export function createStargate(ctx: NodeContext): RoleModule {
+export function createStargate(ctx: SendingContext, config: StargateConfig): RoleModule {
   const log = ctx.log.child({ component: "stargate" });
-  let timer: NodeJS.Timeout | undefined;
   let sent = 0;
   let lastHeartbeat: { epoch: string; timestamp: string } | null = null;
-  if (!ctx.config.oracle) log.warn({}, "no --oracle: heartbeats are not sent");
+  if (!config.oracle) log.warn({}, "no --oracle: heartbeats are not sent");
 
   async function beat(): Promise<void> {
-    if (!ctx.serving() || !ctx.config.oracle || !ctx.epochs) return;
-    const timestamp = ctx.epochClockSeconds();
-    const epoch = epochAt(ctx.epochs, timestamp);
-    ctx.outbox.put({
+    if (!ctx.serving() || !config.oracle) return;
+    const timestamp = ctx.clock.nowSeconds();
+    const epoch = ctx.clock.epochAt(timestamp);
+    ctx.outgoing.put({
       id: `heartbeat:${epoch}:${timestamp}`,
       key: `heartbeat:${epoch}`,
       target: "oracle",
       path: "/heartbeats",
-      body: await signHeartbeat(ctx.account, ctx.chainId, epoch, timestamp),
+      body: await signHeartbeat(ctx.signer.account, ctx.signer.chainId, epoch, timestamp),
     });
     lastHeartbeat = { epoch: epoch.toString(), timestamp: timestamp.toString() };
-    sent += await ctx.outbox.flush(ctx.deliver);
+    sent += await ctx.outgoing.flush();
   }
 
-  const safeBeat = () =>
-    beat().catch((error: Error) => log.warn({ err: error.message }, "heartbeat failed; it stays in the outbox"));
+  const failed = (error: Error) => log.warn({ err: error.message }, "heartbeat failed; it stays in the outbox");
+  const heartbeats = new WorkLoop(beat, config.heartbeatIntervalMs, failed);
 
   return {
     register(_app: TypedApp) {},
     start() {
-      timer = setInterval(() => void safeBeat(), ctx.config.heartbeatIntervalMs);
+      heartbeats.start();
     },
     async stop() {
-      if (timer) clearInterval(timer);
+      await heartbeats.stop();
     },
     async onAdmission(admitted: boolean) {
-      if (admitted) await safeBeat();
+      if (admitted) await beat().catch(failed);
     },
     onViewChange() {},
     status() {

@@ -1,0 +1,35 @@
+/**
+ * The gateway's persisted state: report and usage sequence numbers, and the job counts per epoch and host. It
+ * is saved with every report and usage batch (so a crash loses at most the jobs of the last report interval),
+ * by an atomic write: a crash leaves the old file or the new one, never half of one.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface GatewayState {
+  sequence: number;
+  usageSequence: number;
+  /** epoch -> host -> jobs returned */
+  counts: Record<string, Record<string, string>>;
+  /** epochs whose final report is in the outbox */
+  finalized: string[];
+}
+
+export class GatewayStateFile {
+  readonly state: GatewayState;
+  private readonly file: string;
+
+  /** Reads `<dir>/state.json`, or starts afresh when there is none. */
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.file = join(dir, "state.json");
+    this.state = existsSync(this.file)
+      ? (JSON.parse(readFileSync(this.file, "utf8")) as GatewayState)
+      : { sequence: 0, usageSequence: 0, counts: {}, finalized: [] };
+  }
+
+  save(): void {
+    writeFileSync(`${this.file}.tmp`, JSON.stringify(this.state));
+    renameSync(`${this.file}.tmp`, this.file);
+  }
+}

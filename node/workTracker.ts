@@ -1,0 +1,35 @@
+/** Counts work in flight, so draining and shutdown can wait for it. */
+export class WorkTracker {
+  private count = 0;
+  private waiters: Array<() => void> = [];
+
+  get inFlight(): number {
+    return this.count;
+  }
+
+  /** Counts one piece of work in; the returned function counts it out (once, however often it is called). */
+  begin(): () => void {
+    this.count += 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.count -= 1;
+      if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+    };
+  }
+
+  /** Runs `work`, counted in flight until it settles. */
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    const done = this.begin();
+    try {
+      return await work();
+    } finally {
+      done();
+    }
+  }
+
+  waitIdle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
