@@ -1,13 +1,7 @@
 /** The Console server's configuration (flags, EDGE_CONSOLE_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import {
-  type OptionSpec,
-  loadLayeredConfig,
-  optionsHelp,
-  LOG_LEVEL_OPTION,
-  LogLevelSchema,
-} from "../offchain/common/config";
+import { type OptionSpec, defineConfig, LOG_LEVEL_OPTION, LogLevelSchema } from "../offchain/common/config";
 
 export const DEFAULT_CONSOLE_PORT = 7400;
 
@@ -49,23 +43,14 @@ export const CONSOLE_OPTIONS: OptionSpec[] = [
 
 export const CONSOLE_ENV_PREFIX = "EDGE_CONSOLE";
 
-export function loadConsoleConfig(argv: string[], env: NodeJS.ProcessEnv): ConsoleServerConfig {
-  return loadLayeredConfig<ConsoleServerConfig>({
-    schema: ConsoleConfigSchema,
-    options: CONSOLE_OPTIONS,
-    envPrefix: CONSOLE_ENV_PREFIX,
-    required: ["rpc", "addresses"],
-    argv,
-    env,
-  });
-}
+const CONSOLE_CONFIG = defineConfig<ConsoleServerConfig>({
+  schema: ConsoleConfigSchema,
+  options: CONSOLE_OPTIONS,
+  envPrefix: CONSOLE_ENV_PREFIX,
+  required: ["rpc", "addresses"],
+  summary: "console: the wallet users' web page (stakes, devices, earnings, prepaid balance).",
+  usage: "npm run -s console -- --rpc URL --addresses FILE [--port N] [--host 127.0.0.1]",
+});
 
-export function consoleHelp(): string {
-  return [
-    "console: the wallet users' web page (stakes, devices, earnings, prepaid balance).",
-    "",
-    "usage: npm run -s console -- --rpc URL --addresses FILE [--port N] [--host 127.0.0.1]",
-    "",
-    ...optionsHelp(CONSOLE_OPTIONS, CONSOLE_ENV_PREFIX),
-  ].join("\n");
-}
+export const loadConsoleConfig = CONSOLE_CONFIG.load;
+export const consoleHelp = CONSOLE_CONFIG.help;

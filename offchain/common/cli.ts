@@ -3,6 +3,7 @@
  * and exit codes 0, 2 (bad input), 1.
  */
 import { readFileSync } from "node:fs";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 import { errorClass, isEdgeError } from "./errors";
 
@@ -12,6 +13,20 @@ export type UsageError = InstanceType<typeof UsageError>;
 
 /** An EdgeError the caller's input caused (a 4xx): a CLI prints its message and exits 2. */
 const isInputError = (error: unknown): error is Error => isEdgeError(error) && error.isInputError;
+
+/** node:util's parseArgs over `argv` (strict), its complaint a UsageError (exit 2), `usage` on a second line. */
+export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
+  argv: string[],
+  options: O,
+  usage?: string,
+) {
+  try {
+    return parseArgs({ args: argv, options, strict: true }).values;
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new UsageError(usage ? `${message}\n${usage}` : message, { cause: error });
+  }
+}
 
 export function readJson(path: string, what: string): unknown {
   try {

@@ -157,3 +157,58 @@ export function optionsHelp(options: OptionSpec[], envPrefix: string): string[] 
     `  ${"--help".padEnd(26)} this text`,
   ];
 }
+
+/** Options every chain-connected process shares: where the chain and the deployment are, where to listen. */
+export const URL_EXPECT = "an http(s) URL";
+export const RPC_OPTION: OptionSpec = {
+  flag: "rpc",
+  key: "rpc",
+  help: "JSON-RPC URL of the chain (required)",
+  expect: URL_EXPECT,
+};
+export const ADDRESSES_OPTION: OptionSpec = {
+  flag: "addresses",
+  key: "addresses",
+  help: "address book of the deployment (required)",
+};
+export const LISTEN_HOST_OPTION: OptionSpec = {
+  flag: "listen-host",
+  key: "listenHost",
+  help: "interface to listen on (default 127.0.0.1)",
+};
+export const portOption = (defaultPort: number): OptionSpec => ({
+  flag: "port",
+  key: "port",
+  help: `port (default ${defaultPort}; 0 picks a free one)`,
+  kind: "number",
+});
+export const CONFIRMATIONS_OPTION: OptionSpec = {
+  flag: "confirmations",
+  key: "confirmations",
+  help: "blocks to stay behind the head (default 2)",
+  kind: "number",
+};
+
+export interface ConfigDefinition<T> {
+  /** Flags, then `<PREFIX>_*` variables, then --config: validated, or a ConfigError listing every problem. */
+  load(argv: string[], env: NodeJS.ProcessEnv): T;
+  /** The --help text: what the command does, its usage line, then every option with its variable. */
+  help(): string;
+}
+
+/** One process's configuration: its schema, options, variable prefix, required keys and help text. */
+export function defineConfig<T>(definition: {
+  schema: TObject;
+  options: OptionSpec[];
+  envPrefix: string;
+  required: string[];
+  summary: string;
+  usage: string;
+}): ConfigDefinition<T> {
+  const { schema, options, envPrefix, required } = definition;
+  return {
+    load: (argv, env) => loadLayeredConfig<T>({ schema, options, envPrefix, required, argv, env }),
+    help: () =>
+      [definition.summary, "", `usage: ${definition.usage}`, "", ...optionsHelp(options, envPrefix)].join("\n"),
+  };
+}

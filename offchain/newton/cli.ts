@@ -8,9 +8,7 @@
  *
  * Exit codes: 0 success, 2 bad input or configuration, 1 anything else.
  */
-import { parseArgs } from "node:util";
-
-import { UsageError, configOrReport, runMain } from "../common/cli";
+import { UsageError, configOrReport, runMain, parseFlags } from "../common/cli";
 import { runUntilSignal } from "../common/serve";
 import { loadNewtonConfig, newtonHelp } from "./config";
 import { LoadRun, type TargetSummary } from "./engine";
@@ -31,25 +29,20 @@ function positive(value: string | undefined, flag: string, fallback?: number, in
 }
 
 export async function runCommand(argv: string[]): Promise<TargetSummary> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        url: { type: "string" },
-        rate: { type: "string" },
-        duration: { type: "string" },
-        method: { type: "string", default: "GET" },
-        header: { type: "string", multiple: true, default: [] },
-        body: { type: "string" },
-        concurrency: { type: "string" },
-        "timeout-ms": { type: "string" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n${RUN_USAGE}`);
-  }
+  const values = parseFlags(
+    argv,
+    {
+      url: { type: "string" },
+      rate: { type: "string" },
+      duration: { type: "string" },
+      method: { type: "string", default: "GET" },
+      header: { type: "string", multiple: true, default: [] },
+      body: { type: "string" },
+      concurrency: { type: "string" },
+      "timeout-ms": { type: "string" },
+    },
+    RUN_USAGE,
+  );
   if (!values.url || !/^https?:\/\/\S+$/.test(values.url))
     throw new UsageError(`--url must be an http(s) URL\n${RUN_USAGE}`);
   const method = values.method!.toUpperCase();

@@ -1,7 +1,14 @@
 /** Newton's configuration (flags, EDGE_NEWTON_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { type OptionSpec, loadLayeredConfig, optionsHelp, LOG_LEVEL_OPTION, LogLevelSchema } from "../common/config";
+import {
+  type OptionSpec,
+  defineConfig,
+  LISTEN_HOST_OPTION,
+  portOption,
+  LOG_LEVEL_OPTION,
+  LogLevelSchema,
+} from "../common/config";
 
 export const NewtonConfigSchema = Type.Object(
   {
@@ -16,8 +23,8 @@ export const NewtonConfigSchema = Type.Object(
 export type NewtonConfig = Static<typeof NewtonConfigSchema>;
 
 export const NEWTON_OPTIONS: OptionSpec[] = [
-  { flag: "listen-host", key: "listenHost", help: "interface to listen on (default 127.0.0.1)" },
-  { flag: "port", key: "port", help: "port (default 7300; 0 picks a free one)", kind: "number" },
+  LISTEN_HOST_OPTION,
+  portOption(7300),
   {
     flag: "token",
     key: "token",
@@ -30,23 +37,14 @@ export const NEWTON_OPTIONS: OptionSpec[] = [
 
 export const NEWTON_ENV_PREFIX = "EDGE_NEWTON";
 
-export function loadNewtonConfig(argv: string[], env: NodeJS.ProcessEnv): NewtonConfig {
-  return loadLayeredConfig<NewtonConfig>({
-    schema: NewtonConfigSchema,
-    options: NEWTON_OPTIONS,
-    envPrefix: NEWTON_ENV_PREFIX,
-    required: ["token"],
-    argv,
-    env,
-  });
-}
+const NEWTON_CONFIG = defineConfig<NewtonConfig>({
+  schema: NewtonConfigSchema,
+  options: NEWTON_OPTIONS,
+  envPrefix: NEWTON_ENV_PREFIX,
+  required: ["token"],
+  summary: "newton serve: load generation and monitoring of gateways, configured through its HTTP API.",
+  usage: "EDGE_NEWTON_TOKEN=… npm run -s newton -- serve [options]",
+});
 
-export function newtonHelp(): string {
-  return [
-    "newton serve: load generation and monitoring of gateways, configured through its HTTP API.",
-    "",
-    "usage: EDGE_NEWTON_TOKEN=… npm run -s newton -- serve [options]",
-    "",
-    ...optionsHelp(NEWTON_OPTIONS, NEWTON_ENV_PREFIX),
-  ].join("\n");
-}
+export const loadNewtonConfig = NEWTON_CONFIG.load;
+export const newtonHelp = NEWTON_CONFIG.help;

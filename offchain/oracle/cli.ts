@@ -7,27 +7,16 @@
  *
  * Exit codes: 0 success, 2 bad input or configuration, 1 anything else.
  */
-import { parseArgs } from "node:util";
-
-import { UsageError, readJson, runMain } from "../common/cli";
+import { UsageError, readJson, runMain, parseFlags } from "../common/cli";
 import { type AdmittedInput, type HeartbeatInput, type ReportInput, scoreEpoch } from "./scoring";
 
 export function scoreCommand(argv: string[]): string {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        reports: { type: "string" },
-        admitted: { type: "string" },
-        epoch: { type: "string" },
-        heartbeats: { type: "string" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const values = parseFlags(argv, {
+    reports: { type: "string" },
+    admitted: { type: "string" },
+    epoch: { type: "string" },
+    heartbeats: { type: "string" },
+  });
   if (!values.reports || !values.admitted || values.epoch === undefined) {
     throw new UsageError("usage: score --reports R.json --admitted A.json --epoch N [--heartbeats H.json]");
   }

@@ -1,7 +1,17 @@
 /** The oracle service's configuration (flags, EDGE_ORACLE_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { type OptionSpec, loadLayeredConfig, optionsHelp, LOG_LEVEL_OPTION, LogLevelSchema } from "../common/config";
+import {
+  type OptionSpec,
+  defineConfig,
+  RPC_OPTION,
+  ADDRESSES_OPTION,
+  LISTEN_HOST_OPTION,
+  portOption,
+  CONFIRMATIONS_OPTION,
+  LOG_LEVEL_OPTION,
+  LogLevelSchema,
+} from "../common/config";
 
 const Url = Type.String({ pattern: "^https?://[^\\s]+$" });
 const Key = Type.String({ pattern: "^0x[0-9a-fA-F]{64}$" });
@@ -29,13 +39,11 @@ export const OracleConfigSchema = Type.Object(
 
 export type OracleConfig = Static<typeof OracleConfigSchema>;
 
-const URL_EXPECT = "an http(s) URL";
-
 export const ORACLE_OPTIONS: OptionSpec[] = [
-  { flag: "rpc", key: "rpc", help: "JSON-RPC URL of the chain (required)", expect: URL_EXPECT },
-  { flag: "addresses", key: "addresses", help: "address book of the deployment (required)" },
-  { flag: "listen-host", key: "listenHost", help: "interface to listen on (default 127.0.0.1)" },
-  { flag: "port", key: "port", help: "port (default 7100; 0 picks a free one)", kind: "number" },
+  RPC_OPTION,
+  ADDRESSES_OPTION,
+  LISTEN_HOST_OPTION,
+  portOption(7100),
   { flag: "db", key: "db", help: "SQLite database file (default .edge-oracle/oracle.db)" },
   {
     flag: "keys",
@@ -74,7 +82,7 @@ export const ORACLE_OPTIONS: OptionSpec[] = [
     help: "wait after an epoch ends before closing it (default 300)",
     kind: "number",
   },
-  { flag: "confirmations", key: "confirmations", help: "blocks to stay behind the head (default 2)", kind: "number" },
+  CONFIRMATIONS_OPTION,
   {
     flag: "poll-interval-ms",
     key: "pollIntervalMs",
@@ -93,23 +101,14 @@ export const ORACLE_OPTIONS: OptionSpec[] = [
 
 export const ORACLE_ENV_PREFIX = "EDGE_ORACLE";
 
-export function loadOracleConfig(argv: string[], env: NodeJS.ProcessEnv): OracleConfig {
-  return loadLayeredConfig<OracleConfig>({
-    schema: OracleConfigSchema,
-    options: ORACLE_OPTIONS,
-    envPrefix: ORACLE_ENV_PREFIX,
-    required: ["rpc", "addresses"],
-    argv,
-    env,
-  });
-}
+const ORACLE_CONFIG = defineConfig<OracleConfig>({
+  schema: OracleConfigSchema,
+  options: ORACLE_OPTIONS,
+  envPrefix: ORACLE_ENV_PREFIX,
+  required: ["rpc", "addresses"],
+  summary: "oracle serve: accepts signed job reports and heartbeats, closes epochs, scores them and posts the scores.",
+  usage: "npm run -s oracle -- serve --rpc <url> --addresses <file> [options]",
+});
 
-export function oracleHelp(): string {
-  return [
-    "oracle serve: accepts signed job reports and heartbeats, closes epochs, scores them and posts the scores.",
-    "",
-    "usage: npm run -s oracle -- serve --rpc <url> --addresses <file> [options]",
-    "",
-    ...optionsHelp(ORACLE_OPTIONS, ORACLE_ENV_PREFIX),
-  ].join("\n");
-}
+export const loadOracleConfig = ORACLE_CONFIG.load;
+export const oracleHelp = ORACLE_CONFIG.help;
