@@ -91,6 +91,86 @@ async function invariantFixture() {
   return { ...f, extra };
 }
 
+type Fixture = Awaited<ReturnType<typeof invariantFixture>>;
+type Account = Fixture["alice"];
+
+/** What the vault must hold for one customer, and which of its periods were settled (the contract's window). */
+interface CustomerModel {
+  balance: bigint;
+  debt: bigint;
+  cap: bigint;
+  referrer: number;
+  top: number;
+  window: bigint;
+  pending: bigint;
+}
+
+/** Sends a transaction: "ok" and its receipt, or the name of the custom error it reverted with. */
+async function attemptTx(f: Fixture, run: () => Promise<{ wait(): Promise<unknown> }>) {
+  try {
+    const receipt = await (await run()).wait();
+    return {
+      outcome: "ok",
+      receipt: receipt as Awaited<ReturnType<Awaited<ReturnType<Fixture["vault"]["settle"]>>["wait"]>>,
+    };
+  } catch (error) {
+    const data = (error as { data?: string }).data;
+    const parsed = data && (f.vault.interface.parseError(data) ?? f.token.interface.parseError(data));
+    if (!parsed) throw error;
+    return { outcome: parsed.name, receipt: null };
+  }
+}
+
+/** Models a settlement of period `p`: each bill in order. */
+function modelSettlement(
+  m: CustomerModel[],
+  credits: bigint[],
+  p: number,
+  bills: Array<{ customer: number; amount: number }>,
+): void {
+  for (const b of bills) {
+    const c = m[b.customer];
+    const fresh = p >= c.top || (c.top - 1 - p < 32 && ((c.window >> BigInt(c.top - 1 - p)) & 1n) === 0n);
+    if (!fresh) continue;
+    if (p >= c.top) {
+      const shift = p + 1 - c.top;
+      c.window = shift >= 32 ? 1n : ((c.window << BigInt(shift)) | 1n) & 0xffffffffn;
+      c.top = p + 1;
+    } else c.window |= 1n << BigInt(c.top - 1 - p);
+    const amt = BigInt(b.amount) * ONE;
+    let charge = amt;
+    if (c.cap !== 0n && c.cap < charge) charge = c.cap;
+    if (c.balance < charge) charge = c.balance;
+    c.balance -= charge;
+    c.debt += amt - charge;
+    if (c.referrer >= 0) credits[c.referrer] += (charge * 1000n) / 10000n;
+  }
+}
+
+/** After each step: the contract agrees with the model, holds exactly what it owes, and the supply is whole. */
+async function expectAgreement(
+  f: Fixture,
+  step: number,
+  model: { m: CustomerModel[]; credits: bigint[]; customers: Account[]; referrers: Account[]; holders: string[] },
+): Promise<void> {
+  const { m, credits, customers, referrers, holders } = model;
+  // The contract agrees with the model...
+  for (const [i, c] of customers.entries()) {
+    expect(await f.vault.balanceOf(c.address), `step ${step}: balance ${i}`).to.equal(m[i].balance);
+    expect(await f.vault.outstanding(c.address), `step ${step}: debt ${i}`).to.equal(m[i].debt);
+  }
+  for (const [i, r] of referrers.entries()) {
+    expect(await f.vault.referralCredit(r.address), `step ${step}: credit ${i}`).to.equal(credits[i]);
+  }
+  // ...the vault holds exactly what it owes...
+  const owed = m.reduce((a, c) => a + c.balance, 0n) + credits.reduce((a, b) => a + b, 0n);
+  expect(await f.token.balanceOf(await f.vault.getAddress()), `step ${step}: vault holdings`).to.equal(owed);
+  // ...and no token appeared or vanished.
+  let total = 0n;
+  for (const holder of holders) total += await f.token.balanceOf(holder);
+  expect(total, `step ${step}: supply`).to.equal(TOKEN_SUPPLY);
+}
+
 describe("PaymentVault invariants", function () {
   it("the vault holds exactly balances + credits, tokens are conserved, no (customer, period) is charged twice", async function () {
     this.timeout(600_000);
@@ -100,10 +180,9 @@ describe("PaymentVault invariants", function () {
         const f = await loadFixture(invariantFixture);
         const customers = [f.alice, f.bob, f.carol];
         const referrers = [...customers, f.extra[0]];
-        const vaultAddress = await f.vault.getAddress();
-        const holders = [...(await ethers.getSigners()).map((s) => s.address), vaultAddress];
+        const holders = [...(await ethers.getSigners()).map((s) => s.address), await f.vault.getAddress()];
         // The model: what the vault must hold for each customer and referrer.
-        const m = customers.map(() => ({
+        const m: CustomerModel[] = customers.map(() => ({
           balance: 0n,
           debt: 0n,
           cap: 0n,
@@ -116,20 +195,7 @@ describe("PaymentVault invariants", function () {
         const charged = new Set<string>();
         let period = 100;
 
-        const attempt = async (run: () => Promise<{ wait(): Promise<unknown> }>) => {
-          try {
-            const receipt = await (await run()).wait();
-            return {
-              outcome: "ok",
-              receipt: receipt as Awaited<ReturnType<Awaited<ReturnType<typeof f.vault.settle>>["wait"]>>,
-            };
-          } catch (error) {
-            const data = (error as { data?: string }).data;
-            const parsed = data && (f.vault.interface.parseError(data) ?? f.token.interface.parseError(data));
-            if (!parsed) throw error;
-            return { outcome: parsed.name, receipt: null };
-          }
-        };
+        const attempt = (run: () => Promise<{ wait(): Promise<unknown> }>) => attemptTx(f, run);
 
         for (const [step, op] of ops.entries()) {
           let outcome = "ok";
@@ -178,24 +244,7 @@ describe("PaymentVault invariants", function () {
             const r = await attempt(() => f.vault.connect(f.biller).settle(p, bills));
             outcome = r.outcome;
             expect(outcome, `step ${step}: settle`).to.equal("ok");
-            // Model each bill in order.
-            for (const b of op.bills) {
-              const c = m[b.customer];
-              const fresh = p >= c.top || (c.top - 1 - p < 32 && ((c.window >> BigInt(c.top - 1 - p)) & 1n) === 0n);
-              if (!fresh) continue;
-              if (p >= c.top) {
-                const shift = p + 1 - c.top;
-                c.window = shift >= 32 ? 1n : ((c.window << BigInt(shift)) | 1n) & 0xffffffffn;
-                c.top = p + 1;
-              } else c.window |= 1n << BigInt(c.top - 1 - p);
-              const amt = BigInt(b.amount) * ONE;
-              let charge = amt;
-              if (c.cap !== 0n && c.cap < charge) charge = c.cap;
-              if (c.balance < charge) charge = c.balance;
-              c.balance -= charge;
-              c.debt += amt - charge;
-              if (c.referrer >= 0) credits[c.referrer] += (charge * 1000n) / 10000n;
-            }
+            modelSettlement(m, credits, p, op.bills);
             for (const log of r.receipt!.logs) {
               const parsed = f.vault.interface.parseLog(log);
               if (parsed?.name !== "BillSettled") continue;
@@ -232,21 +281,7 @@ describe("PaymentVault invariants", function () {
           }
           outcomes.set(`${op.kind}:${outcome}`, (outcomes.get(`${op.kind}:${outcome}`) ?? 0) + 1);
 
-          // The contract agrees with the model...
-          for (const [i, c] of customers.entries()) {
-            expect(await f.vault.balanceOf(c.address), `step ${step}: balance ${i}`).to.equal(m[i].balance);
-            expect(await f.vault.outstanding(c.address), `step ${step}: debt ${i}`).to.equal(m[i].debt);
-          }
-          for (const [i, r] of referrers.entries()) {
-            expect(await f.vault.referralCredit(r.address), `step ${step}: credit ${i}`).to.equal(credits[i]);
-          }
-          // ...the vault holds exactly what it owes...
-          const owed = m.reduce((a, c) => a + c.balance, 0n) + credits.reduce((a, b) => a + b, 0n);
-          expect(await f.token.balanceOf(vaultAddress), `step ${step}: vault holdings`).to.equal(owed);
-          // ...and no token appeared or vanished.
-          let total = 0n;
-          for (const holder of holders) total += await f.token.balanceOf(holder);
-          expect(total, `step ${step}: supply`).to.equal(TOKEN_SUPPLY);
+          await expectAgreement(f, step, { m, credits, customers, referrers, holders });
         }
       }),
       { seed: FC_SEED, numRuns: fcRuns(20), endOnFailure: true },

@@ -51,6 +51,74 @@ const stakeSpec = fc.record({
   score: fc.oneof(fc.constantFrom(0, 1, 10_000, 19_999, 20_000), fc.integer({ min: 0, max: 20_000 })),
 });
 
+/** Sends a transaction: "ok", or the name of the custom error it reverted with. */
+async function attemptTx(f: RewardsFixture, run: () => Promise<{ wait(): Promise<unknown> }>): Promise<string> {
+  try {
+    await (await run()).wait();
+    return "ok";
+  } catch (error) {
+    const data = (error as { data?: string }).data;
+    const parsed =
+      data &&
+      (f.rewards.interface.parseError(data) ??
+        f.staking.interface.parseError(data) ??
+        f.token.interface.parseError(data));
+    if (!parsed) throw error;
+    return parsed.name;
+  }
+}
+
+/**
+ * What the model expects each stake to earn from a batch of `entries` for `epoch` (hour-long epochs), given the
+ * epochs each stake has accrued so far (`scored`).
+ */
+async function expectedAccruals(
+  f: RewardsFixture,
+  epoch: bigint,
+  entries: ScoreEntry[],
+  scored: Map<bigint, Set<bigint>>,
+): Promise<Map<bigint, bigint>> {
+  const [start, end] = await f.rewards.epochWindow(epoch);
+  const expectedDelta = new Map<bigint, bigint>();
+  const fresh = new Set<string>();
+  for (const e of entries) {
+    const seen = scored.get(e.stakeId) ?? new Set<bigint>();
+    const top = seen.size ? [...seen].reduce((a, b) => (a > b ? a : b)) : undefined;
+    const key = `${e.stakeId}`;
+    if (e.score > 20_000n || seen.has(epoch) || fresh.has(key) || (top !== undefined && top - epoch >= 128n)) continue;
+    const inputs = await f.staking.yieldInputs(e.stakeId, start, end);
+    fresh.add(key); // the first entry of a stake marks the epoch, eligible or not below
+    if (!inputs.eligible) {
+      fresh.delete(key);
+      continue;
+    }
+    const reward = epochReward({
+      stakeType: Number(inputs.stakeType),
+      effectiveStake: inputs.effectiveStake,
+      activeSince: inputs.activeSince,
+      epochEnd: end,
+      epochDuration: 3600n,
+      score: e.score,
+    });
+    expectedDelta.set(e.stakeId, (expectedDelta.get(e.stakeId) ?? 0n) + reward);
+  }
+  return expectedDelta;
+}
+
+/** After each step: solvency and conservation. */
+async function expectSolventAndConserved(f: RewardsFixture, step: number, holders: string[]): Promise<void> {
+  // Solvency: the pool holds every accrued, unclaimed reward; reserved is exactly their sum.
+  let sum = 0n;
+  for (let id = 1n; id <= BigInt(await f.staking.stakeCount()); id++) sum += await f.rewards.accrued(id);
+  const reserved = await f.rewards.reserved();
+  expect(reserved, `step ${step}: reserved`).to.equal(sum);
+  expect(await f.token.balanceOf(await f.rewards.getAddress())).to.be.at.least(reserved);
+  // Conservation: every token is somewhere.
+  let total = 0n;
+  for (const holder of holders) total += await f.token.balanceOf(holder);
+  expect(total, `step ${step}: supply`).to.equal(TOKEN_SUPPLY);
+}
+
 describe("RewardsManager properties", function () {
   it("accrues exactly what the TypeScript formula computes, bit for bit", async function () {
     this.timeout(600_000);
@@ -190,21 +258,7 @@ describe("RewardsManager properties", function () {
             const owner = await f.staking.stakeOwner(id);
             return owners.find((o) => o.address === owner)!;
           };
-          const attempt = async (run: () => Promise<{ wait(): Promise<unknown> }>) => {
-            try {
-              await (await run()).wait();
-              return "ok";
-            } catch (error) {
-              const data = (error as { data?: string }).data;
-              const parsed =
-                data &&
-                (f.rewards.interface.parseError(data) ??
-                  f.staking.interface.parseError(data) ??
-                  f.token.interface.parseError(data));
-              if (!parsed) throw error;
-              return parsed.name;
-            }
-          };
+          const attempt = (run: () => Promise<{ wait(): Promise<unknown> }>) => attemptTx(f, run);
 
           for (const [step, op] of ops.entries()) {
             let outcome = "ok";
@@ -218,37 +272,7 @@ describe("RewardsManager properties", function () {
               const entries: ScoreEntry[] = [];
               for (const [i, pick] of op.picks.entries())
                 entries.push({ stakeId: await idOf(pick), score: BigInt(op.scores[i]) });
-              // What the model expects each stake to earn from this batch.
-              const [start, end] = await f.rewards.epochWindow(epoch);
-              const expectedDelta = new Map<bigint, bigint>();
-              const fresh = new Set<string>();
-              for (const e of entries) {
-                const seen = scored.get(e.stakeId) ?? new Set<bigint>();
-                const top = seen.size ? [...seen].reduce((a, b) => (a > b ? a : b)) : undefined;
-                const key = `${e.stakeId}`;
-                if (
-                  e.score > 20_000n ||
-                  seen.has(epoch) ||
-                  fresh.has(key) ||
-                  (top !== undefined && top - epoch >= 128n)
-                )
-                  continue;
-                const inputs = await f.staking.yieldInputs(e.stakeId, start, end);
-                fresh.add(key); // the first entry of a stake marks the epoch, eligible or not below
-                if (!inputs.eligible) {
-                  fresh.delete(key);
-                  continue;
-                }
-                const reward = epochReward({
-                  stakeType: Number(inputs.stakeType),
-                  effectiveStake: inputs.effectiveStake,
-                  activeSince: inputs.activeSince,
-                  epochEnd: end,
-                  epochDuration: 3600n,
-                  score: e.score,
-                });
-                expectedDelta.set(e.stakeId, (expectedDelta.get(e.stakeId) ?? 0n) + reward);
-              }
+              const expectedDelta = await expectedAccruals(f, epoch, entries, scored);
               const before = new Map<bigint, bigint>();
               for (const e of entries) before.set(e.stakeId, await f.rewards.accrued(e.stakeId));
               const batchIndex = batches.get(epoch) ?? 0n;
@@ -300,16 +324,7 @@ describe("RewardsManager properties", function () {
             }
             outcomes.set(`${op.kind}:${outcome}`, (outcomes.get(`${op.kind}:${outcome}`) ?? 0) + 1);
 
-            // Solvency: the pool holds every accrued, unclaimed reward; reserved is exactly their sum.
-            let sum = 0n;
-            for (let id = 1n; id <= BigInt(await count()); id++) sum += await f.rewards.accrued(id);
-            const reserved = await f.rewards.reserved();
-            expect(reserved, `step ${step}: reserved`).to.equal(sum);
-            expect(await f.token.balanceOf(await f.rewards.getAddress())).to.be.at.least(reserved);
-            // Conservation: every token is somewhere.
-            let total = 0n;
-            for (const holder of holders) total += await f.token.balanceOf(holder);
-            expect(total, `step ${step}: supply`).to.equal(TOKEN_SUPPLY);
+            await expectSolventAndConserved(f, step, holders);
           }
         }),
         { seed: FC_SEED, numRuns: fcRuns(12), endOnFailure: true },
