@@ -1,0 +1,21 @@
+/** Billing's error codes and their HTTP status (docs/errors.md); raised as EdgeErrors through `billingError`. */
+import { errorFactory } from "../common/errors";
+
+export const BILLING_ERRORS = {
+  BILLING_RECORD_GATEWAY_MISMATCH: 400,
+  BILLING_UNKNOWN_PRICE: 400,
+  BILLING_TIME_IN_FUTURE: 400,
+  BILLING_QUANTITY_TOO_LARGE: 400,
+  BILLING_BAD_LOGIN: 400,
+  BILLING_BAD_SIGNATURE: 401,
+  BILLING_UNAUTHORIZED: 401,
+  BILLING_SENDER_NOT_STAKED: 403,
+  BILLING_SENDER_NOT_ADMITTED: 403,
+  BILLING_FORBIDDEN: 403,
+  BILLING_NOT_FOUND: 404,
+  BILLING_PERIOD_CLOSED: 409,
+  BILLING_RECORD_CONFLICT: 409,
+  BILLING_NONCE_USED: 409,
+} as const;
+
+export const billingError = errorFactory(BILLING_ERRORS);
