@@ -9,8 +9,13 @@ import { type Static, Type } from "@fastify/type-provider-typebox";
 import {
   ConfigError,
   type OptionSpec,
-  loadLayeredConfig,
-  optionsHelp,
+  defineConfig,
+  RPC_OPTION,
+  ADDRESSES_OPTION,
+  LISTEN_HOST_OPTION,
+  portOption,
+  CONFIRMATIONS_OPTION,
+  URL_EXPECT,
   LOG_LEVEL_OPTION,
   LogLevelSchema,
 } from "../offchain/common/config";
@@ -52,13 +57,11 @@ export const ConfigSchema = Type.Object(
 
 export type NodeConfig = Static<typeof ConfigSchema> & { publicUrl: string };
 
-const URL_EXPECT = "an http(s) URL";
-
 /** One line per flag for --help; the schema above is the truth for values. */
 export const OPTIONS: OptionSpec[] = [
   { flag: "role", key: "role", help: "host | gateway | stargate (required)", expect: `one of ${ROLES.join(", ")}` },
-  { flag: "rpc", key: "rpc", help: "JSON-RPC URL of the chain (required)", expect: URL_EXPECT },
-  { flag: "addresses", key: "addresses", help: "address book file of the deployment (required)" },
+  RPC_OPTION,
+  ADDRESSES_OPTION,
   {
     flag: "device-key",
     key: "deviceKey",
@@ -67,8 +70,8 @@ export const OPTIONS: OptionSpec[] = [
     privateKey: true,
     expect: "a private key (0x and 64 hex digits)",
   },
-  { flag: "listen-host", key: "listenHost", help: "interface to listen on (default 127.0.0.1)" },
-  { flag: "port", key: "port", help: "port to listen on (default 7000; 0 picks a free one)", kind: "number" },
+  LISTEN_HOST_OPTION,
+  portOption(7000),
   {
     flag: "public-url",
     key: "publicUrl",
@@ -88,7 +91,7 @@ export const OPTIONS: OptionSpec[] = [
     expect: URL_EXPECT,
   },
   { flag: "billing", key: "billing", help: "gateway role: billing URL for usage records", expect: URL_EXPECT },
-  { flag: "confirmations", key: "confirmations", help: "blocks to stay behind the head (default 2)", kind: "number" },
+  CONFIRMATIONS_OPTION,
   { flag: "poll-interval-ms", key: "pollIntervalMs", help: "chain polling interval (default 1000)", kind: "number" },
   {
     flag: "stale-after-ms",
@@ -152,30 +155,25 @@ const ENV_PREFIX = "EDGE_NODE";
 
 export { ConfigError };
 
+const NODE_CONFIG = defineConfig<Static<typeof ConfigSchema>>({
+  schema: ConfigSchema,
+  options: OPTIONS,
+  envPrefix: ENV_PREFIX,
+  required: ["role", "rpc", "addresses", "deviceKey"],
+  summary: "edge-node: an Edge Network node (host, gateway or stargate) that admits or evicts itself from chain state.",
+  usage: "npm run -s edge-node -- --role <role> --rpc <url> --addresses <file> [options]",
+  notes: [
+    "Every option can also come from the environment (EDGE_NODE_<NAME>, e.g. EDGE_NODE_RPC) or from a JSON",
+    "file given with --config (keys in camelCase). Flags win over the environment, which wins over the file.",
+  ],
+});
+
 /** Reads the configuration from argv, the environment and an optional file; throws ConfigError listing every problem. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): NodeConfig {
-  const config = loadLayeredConfig<Static<typeof ConfigSchema>>({
-    schema: ConfigSchema,
-    options: OPTIONS,
-    envPrefix: ENV_PREFIX,
-    required: ["role", "rpc", "addresses", "deviceKey"],
-    argv,
-    env,
-  });
+  const config = NODE_CONFIG.load(argv, env);
   if (config.role === "host" && !config.gateway)
     throw new ConfigError(["--gateway: a host needs the URL of its gateway"]);
   return { ...config, publicUrl: config.publicUrl ?? `http://${config.listenHost}:${config.port}` };
 }
 
-export function helpText(): string {
-  return [
-    "edge-node: an Edge Network node (host, gateway or stargate) that admits or evicts itself from chain state.",
-    "",
-    "usage: npm run -s edge-node -- --role <role> --rpc <url> --addresses <file> [options]",
-    "",
-    "Every option can also come from the environment (EDGE_NODE_<NAME>, e.g. EDGE_NODE_RPC) or from a JSON",
-    "file given with --config (keys in camelCase). Flags win over the environment, which wins over the file.",
-    "",
-    ...optionsHelp(OPTIONS, ENV_PREFIX),
-  ].join("\n");
-}
+export const helpText = NODE_CONFIG.help;

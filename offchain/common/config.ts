@@ -204,11 +204,20 @@ export function defineConfig<T>(definition: {
   required: string[];
   summary: string;
   usage: string;
+  /** Paragraph lines between the usage line and the options. */
+  notes?: string[];
 }): ConfigDefinition<T> {
   const { schema, options, envPrefix, required } = definition;
   return {
     load: (argv, env) => loadLayeredConfig<T>({ schema, options, envPrefix, required, argv, env }),
     help: () =>
-      [definition.summary, "", `usage: ${definition.usage}`, "", ...optionsHelp(options, envPrefix)].join("\n"),
+      [
+        definition.summary,
+        "",
+        `usage: ${definition.usage}`,
+        "",
+        ...(definition.notes ? [...definition.notes, ""] : []),
+        ...optionsHelp(options, envPrefix),
+      ].join("\n"),
   };
 }
