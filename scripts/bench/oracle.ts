@@ -91,8 +91,161 @@ function spawnOracle(rpc: string, book: string, db: string, extra: string[]) {
   );
 }
 
+type Results = Record<string, number>;
+
+/**
+ * A deployment whose epoch 0 starts after every stake exists (so each is active through epochs 0 and 1), with
+ * 20 gateways and 1,000 hosts staked; the chain is then at genesis.
+ */
+async function deployAndStake(dir: string) {
+  const [deployer] = await ethers.getSigners();
+  const committee = privateKeyToAccount(COMMITTEE_KEY).address;
+  const genesis = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 100_000n;
+  const { book, file } = await deployProtocol(hre, {
+    parameters: {
+      ignition: {
+        StakeManager: { adminDelay: 0n },
+        RewardsManager: { adminDelay: 0n, epochDuration: EPOCH, genesis, committee: [committee], threshold: 1n },
+      },
+      roles: {},
+      rewards: { fund: 10_000_000n * ethers.parseEther("1") },
+    },
+    addressesDir: join(dir, "book"),
+  });
+  await hre.network.provider.send("hardhat_setBalance", [committee, "0x56BC75E2D63100000"]);
+  const staking = await ethers.getContractAt("StakeManager", book.contracts.StakeManager!.address);
+  const rewards = await ethers.getContractAt("RewardsManager", book.contracts.RewardsManager!.address);
+  const token = await ethers.getContractAt("EdgeToken", book.contracts.EdgeToken!.address);
+  await (await token.approve(await staking.getAddress(), ethers.MaxUint256)).wait();
+
+  // Devices 0..19 are gateways, 100..1099 hosts: consents signed offline, 100 stakes to a block.
+  const devices: Array<[number, number]> = [
+    ...Array.from({ length: INGEST_GATEWAYS }, (_, i): [number, number] => [i, 1]),
+    ...Array.from({ length: POST_HOSTS }, (_, i): [number, number] => [100 + i, 0]),
+  ];
+  const domain = {
+    name: "Edge StakeManager",
+    version: "1",
+    chainId: CHAIN_ID,
+    verifyingContract: await staking.getAddress(),
+  };
+  const deadline = genesis + 1_000_000n;
+  await hre.network.provider.send("evm_setAutomine", [false]);
+  for (let from = 0; from < devices.length; from += 100) {
+    const sends = [];
+    for (const [n, type] of devices.slice(from, from + 100)) {
+      const device = new ethers.Wallet(deviceKey(n));
+      const signature = await device.signTypedData(domain, DEVICE_CONSENT_TYPES, {
+        device: device.address,
+        owner: deployer.address,
+        nonce: 0n,
+        deadline,
+      });
+      const amount = type === 1 ? ethers.parseEther("25000") : ethers.parseEther("100");
+      sends.push(
+        staking.stakeAndAssign(type, amount, { device: device.address, deadline, signature }, { gasLimit: 250_000 }),
+      );
+    }
+    await Promise.all(sends);
+    await mine(1);
+  }
+  await hre.network.provider.send("evm_setAutomine", [true]);
+  if ((await staking.stakeCount()) !== BigInt(devices.length)) throw new Error("staking failed");
+  await time.increaseTo(genesis);
+  await mine(1);
+  return { file, rewards, genesis };
+}
+
+/** What the ingestion and posting measures run against. */
+type Bench = Awaited<ReturnType<typeof deployAndStake>> & { dir: string; rpc: string; children: ChildProcess[] };
+
+/** Signed job reports POSTed concurrently to `oracle serve` in its own process. */
+async function measureIngest({ dir, rpc, file, children }: Bench, results: Results): Promise<void> {
+  console.log(`signing ${INGEST_REPORTS} reports of ${ENTRIES} entries...`);
+  const gatewayAccounts = Array.from({ length: INGEST_GATEWAYS }, (_, i) => privateKeyToAccount(deviceKey(i)));
+  const bodies: string[] = [];
+  for (let r = 0; r < INGEST_REPORTS; r++) {
+    const account = gatewayAccounts[r % INGEST_GATEWAYS];
+    const entries = Array.from({ length: ENTRIES }, (_, k) => ({
+      host: address(`ingest-host-${(r * 7919 + k) % 50_000}-${k}`),
+      jobs: BigInt(1 + ((r * 31 + k * 17) % 10_000)),
+    }));
+    const body: JobReportBody = await signJobReport(
+      account,
+      CHAIN_ID,
+      0n,
+      BigInt(1 + Math.floor(r / INGEST_GATEWAYS)),
+      entries,
+    );
+    bodies.push(JSON.stringify(body));
+  }
+  const ingestDb = join(dir, "ingest.db");
+  const ingest = spawnOracle(rpc, file, ingestDb, ["--poll-interval-ms", "1000"]);
+  children.push(ingest.child);
+  const ingestUrl = await ingest.url;
+  // Warm-up (JIT, connections) on the first 100 reports: not counted.
+  const url = `${ingestUrl}/reports`;
+  const { statuses: warm } = await postBodies(url, bodies, 0, 100, 8, (json) => json.status);
+  const measured = await postBodies(url, bodies, 100, INGEST_REPORTS - 100, 16, (json) => json.status);
+  const { statuses, seconds, result: ingestResult } = measured;
+  const accepted = statuses["200 accepted"] ?? 0;
+  console.log("warm-up", warm, "measured", statuses, `${seconds.toFixed(2)} s`);
+  if (accepted !== INGEST_REPORTS - 100)
+    throw new Error(`only ${accepted} reports accepted: ${JSON.stringify(statuses)}`);
+  const stored = new Database(ingestDb, { readonly: true });
+  const count = (stored.prepare("select count(*) n from reports").get() as { n: number }).n;
+  stored.close();
+  if (count !== INGEST_REPORTS) throw new Error(`${count} reports stored, expected ${INGEST_REPORTS}`);
+  results["ingest.entriesPerSecond"] = Math.round((accepted * ENTRIES) / seconds);
+  results["ingest.reportsPerSecond"] = Math.round(accepted / seconds);
+  results["ingest.latency.p99.ms"] = ingestResult.latency.p99;
+  results["ingest.connections"] = 16;
+  ingest.child.kill("SIGTERM");
+}
+
+/** From the block that closes an epoch with 1,000 scored hosts to its scores posted on-chain. */
+async function measurePosting({ dir, rpc, file, rewards, genesis, children }: Bench, results: Results) {
+  const postDb = join(dir, "post.db");
+  const poster = spawnOracle(rpc, file, postDb, ["--poll-interval-ms", "100", "--first-epoch", "1"]);
+  children.push(poster.child);
+  const posterUrl = await poster.url;
+  await time.increaseTo(genesis + EPOCH);
+  await mine(1);
+  const hosts = Array.from({ length: POST_HOSTS }, (_, i) => ({
+    host: privateKeyToAccount(deviceKey(100 + i)).address,
+    jobs: BigInt(1 + (i % 97)),
+  }));
+  const report = await signJobReport(privateKeyToAccount(deviceKey(0)), CHAIN_ID, 1n, 1n, hosts);
+  const reply = await fetch(`${posterUrl}/reports`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(report),
+  });
+  if (!reply.ok) throw new Error(`report refused: ${await reply.text()}`);
+  await time.increaseTo(genesis + 2n * EPOCH);
+  const p0 = performance.now();
+  await mine(1);
+  await waitUntil("epoch 1 posted", async () => {
+    const epoch = (await (await fetch(`${posterUrl}/epochs/1`)).json()) as { status: string };
+    return epoch.status === "posted";
+  });
+  const postSeconds = (performance.now() - p0) / 1000;
+  const events = await rewards.queryFilter(rewards.filters.ScoresPosted(1n));
+  const scoredCount = events.reduce((n, e) => n + Number(e.args.accrued), 0);
+  if (scoredCount !== POST_HOSTS + 1)
+    throw new Error(`${scoredCount} stakes scored on-chain, expected ${POST_HOSTS + 1}`);
+  results["post.stakes1000.seconds"] = round(postSeconds);
+  results["post.stakes1000.batches"] = events.length;
+  results["post.stakes1000.gasPerStake"] = Math.round(
+    (await Promise.all(events.map(async (e) => (await e.getTransactionReceipt()).gasUsed))).reduce(
+      (a, b) => a + Number(b),
+      0,
+    ) / scoredCount,
+  );
+}
+
 async function main(): Promise<void> {
-  const results: Record<string, number> = {};
+  const results: Results = {};
   benchScoring(results);
 
   const dir = mkdtempSync(join(tmpdir(), "edge-bench-oracle-"));
@@ -101,143 +254,9 @@ async function main(): Promise<void> {
   const rpc = `http://127.0.0.1:${port}`;
   const children: ChildProcess[] = [];
   try {
-    // A deployment whose epoch 0 starts after every stake exists (so each is active through epochs 0 and 1).
-    const [deployer] = await ethers.getSigners();
-    const committee = privateKeyToAccount(COMMITTEE_KEY).address;
-    const genesis = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 100_000n;
-    const { book, file } = await deployProtocol(hre, {
-      parameters: {
-        ignition: {
-          StakeManager: { adminDelay: 0n },
-          RewardsManager: { adminDelay: 0n, epochDuration: EPOCH, genesis, committee: [committee], threshold: 1n },
-        },
-        roles: {},
-        rewards: { fund: 10_000_000n * ethers.parseEther("1") },
-      },
-      addressesDir: join(dir, "book"),
-    });
-    await hre.network.provider.send("hardhat_setBalance", [committee, "0x56BC75E2D63100000"]);
-    const staking = await ethers.getContractAt("StakeManager", book.contracts.StakeManager!.address);
-    const rewards = await ethers.getContractAt("RewardsManager", book.contracts.RewardsManager!.address);
-    const token = await ethers.getContractAt("EdgeToken", book.contracts.EdgeToken!.address);
-    await (await token.approve(await staking.getAddress(), ethers.MaxUint256)).wait();
-
-    // Devices 0..19 are gateways, 100..1099 hosts: consents signed offline, 100 stakes to a block.
-    const devices: Array<[number, number]> = [
-      ...Array.from({ length: INGEST_GATEWAYS }, (_, i): [number, number] => [i, 1]),
-      ...Array.from({ length: POST_HOSTS }, (_, i): [number, number] => [100 + i, 0]),
-    ];
-    const domain = {
-      name: "Edge StakeManager",
-      version: "1",
-      chainId: CHAIN_ID,
-      verifyingContract: await staking.getAddress(),
-    };
-    const deadline = genesis + 1_000_000n;
-    await hre.network.provider.send("evm_setAutomine", [false]);
-    for (let from = 0; from < devices.length; from += 100) {
-      const sends = [];
-      for (const [n, type] of devices.slice(from, from + 100)) {
-        const device = new ethers.Wallet(deviceKey(n));
-        const signature = await device.signTypedData(domain, DEVICE_CONSENT_TYPES, {
-          device: device.address,
-          owner: deployer.address,
-          nonce: 0n,
-          deadline,
-        });
-        const amount = type === 1 ? ethers.parseEther("25000") : ethers.parseEther("100");
-        sends.push(
-          staking.stakeAndAssign(type, amount, { device: device.address, deadline, signature }, { gasLimit: 250_000 }),
-        );
-      }
-      await Promise.all(sends);
-      await mine(1);
-    }
-    await hre.network.provider.send("evm_setAutomine", [true]);
-    if ((await staking.stakeCount()) !== BigInt(devices.length)) throw new Error("staking failed");
-    await time.increaseTo(genesis);
-    await mine(1);
-
-    // ------------------------------------------------------------------------------------------ ingest
-    console.log(`signing ${INGEST_REPORTS} reports of ${ENTRIES} entries...`);
-    const gatewayAccounts = Array.from({ length: INGEST_GATEWAYS }, (_, i) => privateKeyToAccount(deviceKey(i)));
-    const bodies: string[] = [];
-    for (let r = 0; r < INGEST_REPORTS; r++) {
-      const account = gatewayAccounts[r % INGEST_GATEWAYS];
-      const entries = Array.from({ length: ENTRIES }, (_, k) => ({
-        host: address(`ingest-host-${(r * 7919 + k) % 50_000}-${k}`),
-        jobs: BigInt(1 + ((r * 31 + k * 17) % 10_000)),
-      }));
-      const body: JobReportBody = await signJobReport(
-        account,
-        CHAIN_ID,
-        0n,
-        BigInt(1 + Math.floor(r / INGEST_GATEWAYS)),
-        entries,
-      );
-      bodies.push(JSON.stringify(body));
-    }
-    const ingestDb = join(dir, "ingest.db");
-    const ingest = spawnOracle(rpc, file, ingestDb, ["--poll-interval-ms", "1000"]);
-    children.push(ingest.child);
-    const ingestUrl = await ingest.url;
-    // Warm-up (JIT, connections) on the first 100 reports: not counted.
-    const url = `${ingestUrl}/reports`;
-    const { statuses: warm } = await postBodies(url, bodies, 0, 100, 8, (json) => json.status);
-    const measured = await postBodies(url, bodies, 100, INGEST_REPORTS - 100, 16, (json) => json.status);
-    const { statuses, seconds, result: ingestResult } = measured;
-    const accepted = statuses["200 accepted"] ?? 0;
-    console.log("warm-up", warm, "measured", statuses, `${seconds.toFixed(2)} s`);
-    if (accepted !== INGEST_REPORTS - 100)
-      throw new Error(`only ${accepted} reports accepted: ${JSON.stringify(statuses)}`);
-    const stored = new Database(ingestDb, { readonly: true });
-    const count = (stored.prepare("select count(*) n from reports").get() as { n: number }).n;
-    stored.close();
-    if (count !== INGEST_REPORTS) throw new Error(`${count} reports stored, expected ${INGEST_REPORTS}`);
-    results["ingest.entriesPerSecond"] = Math.round((accepted * ENTRIES) / seconds);
-    results["ingest.reportsPerSecond"] = Math.round(accepted / seconds);
-    results["ingest.latency.p99.ms"] = ingestResult.latency.p99;
-    results["ingest.connections"] = 16;
-    ingest.child.kill("SIGTERM");
-
-    // ------------------------------------------------------------------------------------------ posting
-    const postDb = join(dir, "post.db");
-    const poster = spawnOracle(rpc, file, postDb, ["--poll-interval-ms", "100", "--first-epoch", "1"]);
-    children.push(poster.child);
-    const posterUrl = await poster.url;
-    await time.increaseTo(genesis + EPOCH);
-    await mine(1);
-    const hosts = Array.from({ length: POST_HOSTS }, (_, i) => ({
-      host: privateKeyToAccount(deviceKey(100 + i)).address,
-      jobs: BigInt(1 + (i % 97)),
-    }));
-    const report = await signJobReport(gatewayAccounts[0], CHAIN_ID, 1n, 1n, hosts);
-    const reply = await fetch(`${posterUrl}/reports`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(report),
-    });
-    if (!reply.ok) throw new Error(`report refused: ${await reply.text()}`);
-    await time.increaseTo(genesis + 2n * EPOCH);
-    const p0 = performance.now();
-    await mine(1);
-    await waitUntil("epoch 1 posted", async () => {
-      const epoch = (await (await fetch(`${posterUrl}/epochs/1`)).json()) as { status: string };
-      return epoch.status === "posted";
-    });
-    const postSeconds = (performance.now() - p0) / 1000;
-    const events = await rewards.queryFilter(rewards.filters.ScoresPosted(1n));
-    const scoredCount = events.reduce((n, e) => n + Number(e.args.accrued), 0);
-    if (scoredCount !== POST_HOSTS + 1)
-      throw new Error(`${scoredCount} stakes scored on-chain, expected ${POST_HOSTS + 1}`);
-    results["post.stakes1000.seconds"] = round(postSeconds);
-    results["post.stakes1000.batches"] = events.length;
-    results["post.stakes1000.gasPerStake"] = Math.round(
-      (await Promise.all(events.map(async (e) => (await e.getTransactionReceipt()).gasUsed))).reduce(
-        (a, b) => a + Number(b),
-        0,
-      ) / scoredCount,
-    );
+    const bench: Bench = { ...(await deployAndStake(dir)), dir, rpc, children };
+    await measureIngest(bench, results);
+    await measurePosting(bench, results);
   } finally {
     for (const child of children) child.kill("SIGTERM");
     await server.close();
