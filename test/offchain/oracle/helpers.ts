@@ -123,22 +123,44 @@ export async function startOracle(
   });
   const service = await OracleService.create(config);
   const url = await service.start();
+  inProcess.set(new URL(url).origin, service);
   return { service, url };
 }
 
+/**
+ * The in-process services by origin: the tests' requests to them go through fastify's `inject` (the routes,
+ * schemas and error handler, no socket). The services still listen, because peers relay and ask each other to
+ * sign over HTTP; a closed service's origin goes back to the network (its port may be reused).
+ */
+const inProcess = new Map<string, OracleService>();
+
+async function request(url: string, method: "GET" | "POST", body?: unknown): Promise<{ status: number; text: string }> {
+  const { origin, pathname, search } = new URL(url);
+  const payload = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+  const service = inProcess.get(origin);
+  if (service?.app.server.listening) {
+    const reply = await service.app.inject({
+      method,
+      url: pathname + search,
+      headers: payload === undefined ? {} : { "content-type": "application/json" },
+      payload,
+    });
+    return { status: reply.statusCode, text: reply.body };
+  }
+  const headers = payload === undefined ? undefined : { "content-type": "application/json" };
+  const response = await fetch(url, { method, headers, body: payload });
+  return { status: response.status, text: await response.text() };
+}
+
 export async function postJson(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-  return { status: response.status, json: await response.json() };
+  const { status, text } = await request(url, "POST", body);
+  return { status, json: JSON.parse(text) };
 }
 
 export async function getJson(url: string): Promise<any> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
-  return response.json();
+  const { status, text } = await request(url, "GET");
+  if (status < 200 || status >= 300) throw new Error(`${url}: ${status} ${text}`);
+  return JSON.parse(text);
 }
 
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000) {
