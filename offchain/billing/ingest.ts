@@ -8,8 +8,7 @@
 import type { Counter } from "prom-client";
 
 import type { ChainView } from "../common/chainView";
-import type { PeriodScheme } from "../common/period";
-import { periodIndex } from "../common/period";
+import { type PeriodScheme, periodIndex } from "../common/period";
 import { type UsageBatchBody, verifyUsageBatch } from "../common/protocol";
 import { senderStanding } from "../common/service/admittedSender";
 import { StakeType } from "../common/stakeMap";

@@ -32,8 +32,6 @@ import { SignIn } from "./signIn";
 import { BillingStore } from "./store";
 import { hasBillerRole } from "./vault";
 
-export { BILLING_ERRORS, billingError } from "./errors";
-
 export interface BillingDeps {
   now?: () => number;
   logger?: FastifyBaseLogger;

@@ -2,8 +2,7 @@
  * What the read routes answer, built from the store and the open usage: a closed period's counts and totals (no
  * customer data), a bill's settlement, and a customer's current usage priced as its bill would be. No HTTP here.
  */
-import type { PeriodScheme } from "../common/period";
-import { periodIndex } from "../common/period";
+import { type PeriodScheme, periodIndex } from "../common/period";
 import { type Bill, type PriceList, makeBill } from "./bills";
 import type { OpenUsage } from "./openUsage";
 import { periodAt, periodWindowIso } from "./periods";
