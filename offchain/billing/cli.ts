@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 
-import { UsageError, readJson, runMain } from "../common/cli";
+import { UsageError, printed, readJson, runMain, subcommands } from "../common/cli";
 import { MONTHLY, type PeriodScheme, periodWindow } from "../common/period";
 import { billRecords, parsePriceList } from "./bills";
 
@@ -55,17 +55,12 @@ export function billCommand(argv: string[]): string {
   return JSON.stringify({ period, bills });
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === "bill") {
-    process.stdout.write(billCommand(rest) + "\n");
-    return 0;
-  }
-  if (command === "serve") {
-    const { serveCommand } = await import("./serve");
-    return await serveCommand(rest);
-  }
-  throw new UsageError(`${BILL_USAGE} | serve [options]`);
-}
+const main = subcommands(
+  {
+    bill: printed(billCommand),
+    serve: async (argv) => (await import("./serve")).serveCommand(argv),
+  },
+  `${BILL_USAGE} | serve [options]`,
+);
 
 if (require.main === module) runMain("billing", main);

@@ -107,19 +107,15 @@ export class BillingService {
     return new BillingService(config, prices, deployment, deps);
   }
 
-  async start(): Promise<string> {
-    const url = await this.chain.start(
-      () => this.work(),
-      async () => {
+  start(): Promise<string> {
+    return this.chain.start({
+      work: () => this.work(),
+      prepare: async () => {
         recordFirstPeriod(this.store, this.scheme, this.now());
         this.openUsage.load(this.store);
       },
-    );
-    this.chain.log.info(
-      { url, firstPeriod: this.store.getMeta("firstPeriod"), biller: this.chain.sender?.address ?? null },
-      "billing started",
-    );
-    return url;
+      describe: () => ({ firstPeriod: this.store.getMeta("firstPeriod"), biller: this.chain.sender?.address ?? null }),
+    });
   }
 
   async close(): Promise<void> {

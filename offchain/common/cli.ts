@@ -28,6 +28,27 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
   }
 }
 
+/** A subcommand: its arguments in, the exit code out. */
+export type Command = (argv: string[]) => Promise<number>;
+
+/** A command that prints what `run` returns (its one JSON document) and exits 0. */
+export const printed =
+  (run: (argv: string[]) => string | Promise<string>): Command =>
+  async (argv) => {
+    process.stdout.write((await run(argv)) + "\n");
+    return 0;
+  };
+
+/** Runs the subcommand `argv[0]` names with the rest; any other word is a UsageError showing `usage`. */
+export const subcommands =
+  (commands: Record<string, Command>, usage: string): Command =>
+  async (argv) => {
+    const [name, ...rest] = argv;
+    const command = name === undefined ? undefined : commands[name];
+    if (!command || !Object.hasOwn(commands, name)) throw new UsageError(usage);
+    return command(rest);
+  };
+
 export function readJson(path: string, what: string): unknown {
   try {
     return JSON.parse(readFileSync(path, "utf8"));

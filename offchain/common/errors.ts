@@ -19,13 +19,13 @@ export class EdgeError<Code extends string = string> extends Error {
   override name = "EdgeError";
   readonly code: Code;
   readonly status: number;
-  readonly details?: Record<string, unknown>;
+  declare readonly details?: Record<string, unknown>;
 
   constructor(code: Code, message: string, options: EdgeErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? 400;
-    if (options.details) this.details = options.details;
+    if (options.details) (this as { details?: Record<string, unknown> }).details = options.details;
   }
 
   /** True when the caller's input is at fault (a 4xx). */

@@ -8,7 +8,7 @@
  *
  * Exit codes: 0 success, 2 bad input or configuration, 1 anything else.
  */
-import { UsageError, configOrReport, runMain, parseFlags } from "../common/cli";
+import { UsageError, configOrReport, parseFlags, printed, runMain, subcommands } from "../common/cli";
 import { runUntilSignal } from "../common/serve";
 import { loadNewtonConfig, newtonHelp } from "./config";
 import { LoadRun, type TargetSummary } from "./engine";
@@ -75,14 +75,9 @@ async function serveCommand(argv: string[]): Promise<number> {
   return runUntilSignal("newton", async () => new NewtonService(config));
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === "run") {
-    process.stdout.write(JSON.stringify(await runCommand(rest)) + "\n");
-    return 0;
-  }
-  if (command === "serve") return serveCommand(rest);
-  throw new UsageError(`${RUN_USAGE} | serve [options]`);
-}
+const main = subcommands(
+  { run: printed(async (argv) => JSON.stringify(await runCommand(argv))), serve: serveCommand },
+  `${RUN_USAGE} | serve [options]`,
+);
 
 if (require.main === module) runMain("newton", main);

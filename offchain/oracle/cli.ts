@@ -7,7 +7,7 @@
  *
  * Exit codes: 0 success, 2 bad input or configuration, 1 anything else.
  */
-import { UsageError, readJson, runMain, parseFlags } from "../common/cli";
+import { UsageError, parseFlags, printed, readJson, runMain, subcommands } from "../common/cli";
 import { type AdmittedInput, type HeartbeatInput, type ReportInput, scoreEpoch } from "./scoring";
 
 export function scoreCommand(argv: string[]): string {
@@ -38,19 +38,12 @@ export function scoreCommand(argv: string[]): string {
   return JSON.stringify({ epoch: Number(values.epoch), scores });
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === "score") {
-    process.stdout.write(scoreCommand(rest) + "\n");
-    return 0;
-  }
-  if (command === "serve") {
-    const { serveCommand } = await import("./serve");
-    return await serveCommand(rest);
-  }
-  throw new UsageError(
-    "usage: oracle score --reports R.json --admitted A.json --epoch N [--heartbeats H.json] | oracle serve [options]",
-  );
-}
+const main = subcommands(
+  {
+    score: printed(scoreCommand),
+    serve: async (argv) => (await import("./serve")).serveCommand(argv),
+  },
+  "usage: oracle score --reports R.json --admitted A.json --epoch N [--heartbeats H.json] | oracle serve [options]",
+);
 
 if (require.main === module) runMain("oracle", main);

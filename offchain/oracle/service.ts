@@ -145,21 +145,17 @@ export class OracleService {
     return new OracleService(config, deployment, epochs, deps);
   }
 
-  async start(): Promise<string> {
-    const url = await this.base.start(
-      () => this.work(),
-      async () => {
+  start(): Promise<string> {
+    return this.base.start({
+      work: () => this.work(),
+      prepare: async () => {
         this.clock.observeHead((await this.base.client.getBlock({ blockTag: "latest" })).timestamp);
         if (this.store.getMeta("firstEpoch") === undefined) {
           this.store.setMeta("firstEpoch", String(this.config.firstEpoch ?? this.clock.currentEpoch()));
         }
       },
-    );
-    this.app.log.info(
-      { url, firstEpoch: this.store.getMeta("firstEpoch"), signers: this.signer.addresses },
-      "oracle started",
-    );
-    return url;
+      describe: () => ({ firstEpoch: this.store.getMeta("firstEpoch"), signers: this.signer.addresses }),
+    });
   }
 
   async close(): Promise<void> {

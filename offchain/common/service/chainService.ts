@@ -93,19 +93,27 @@ export class ChainService {
     });
   }
 
-  /** Starts everything in order (see the header) and resolves with the URL the service listens on. */
-  async start(work: () => Promise<void>, prepare?: () => Promise<void>): Promise<string> {
-    await prepare?.();
+  /**
+   * Starts everything in order (see the header), logs "<name> started" with the URL and what `describe` adds,
+   * and resolves with the URL the service listens on.
+   */
+  async start(service: {
+    work: () => Promise<void>;
+    prepare?: () => Promise<void>;
+    describe?: () => Record<string, unknown>;
+  }): Promise<string> {
+    await service.prepare?.();
     await this.sender?.reconcile();
     await this.view
       .syncOnce()
       .catch((error: Error) => this.log.warn({ err: error.message }, "initial sync failed; retrying"));
     this.stopView = this.view.start();
     const url = await this.app.listen({ host: this.config.listenHost, port: this.config.port });
-    this.loop = new WorkLoop(work, this.config.pollIntervalMs, (error) =>
+    this.loop = new WorkLoop(service.work, this.config.pollIntervalMs, (error) =>
       this.log.warn({ err: error.message.split("\n")[0] }, `${this.name} work failed; retrying`),
     );
     this.loop.start();
+    this.log.info({ url, ...service.describe?.() }, `${this.name} started`);
     return url;
   }
 
