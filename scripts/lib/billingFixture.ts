@@ -15,7 +15,7 @@ import { type BillingDeps, BillingService } from "../../offchain/billing/service
 import { deployProtocol } from "../deploy/deployProtocol";
 import type { EdgeToken, PaymentVault, StakeManager } from "../../typechain";
 import { MINIMUM, StakeType } from "./constants";
-import { signConsent } from "./fixtures";
+import { bookContracts, signConsent } from "./fixtures";
 
 export const CHAIN_ID = 31337;
 export const ONE = ethers.parseEther("1");
@@ -64,15 +64,8 @@ export async function deployForBilling(options: {
     addressesDir: join(options.dir, "book"),
   });
   await hre.network.provider.send("hardhat_setBalance", [BILLER, "0x56BC75E2D63100000"]); // 100 ETH
-  const staking = (await ethers.getContractAt(
-    "StakeManager",
-    book.contracts.StakeManager!.address,
-  )) as unknown as StakeManager;
-  const vault = (await ethers.getContractAt(
-    "PaymentVault",
-    book.contracts.PaymentVault!.address,
-  )) as unknown as PaymentVault;
-  const token = (await ethers.getContractAt("EdgeToken", book.contracts.EdgeToken!.address)) as unknown as EdgeToken;
+  const { staking, vault: maybeVault, token } = await bookContracts(book);
+  const vault = maybeVault!;
   await token.connect(deployer).approve(await staking.getAddress(), ethers.MaxUint256);
   await token.connect(deployer).approve(await vault.getAddress(), ethers.MaxUint256);
   for (const n of options.gateways ?? [1]) {

@@ -11,11 +11,24 @@ import type {
   StakeManager,
   TokenMigration,
 } from "../../typechain";
+import type { AddressBook, ContractName } from "../../offchain/common/addressBook";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { PERMIT_TYPES } from "../../offchain/common/permit";
 import { type ScoreEntry, SCORE_BATCH_TYPES, packEntries } from "../../offchain/common/scoreBatch";
 import { DEFAULT_YIELD_PARAMS } from "../../offchain/common/yield";
 import { DAY, DEFAULTS, StakeType, TOKEN_SUPPLY } from "./constants";
+
+/** The typed contracts of a deployment's address book (those it has; PaymentVault and RewardsManager may be absent). */
+export async function bookContracts(book: AddressBook) {
+  const at = async <T>(name: ContractName): Promise<T> =>
+    (await ethers.getContractAt(name, book.contracts[name]!.address)) as unknown as T;
+  return {
+    token: await at<EdgeToken>("EdgeToken"),
+    staking: await at<StakeManager>("StakeManager"),
+    rewards: book.contracts.RewardsManager ? await at<RewardsManager>("RewardsManager") : undefined,
+    vault: book.contracts.PaymentVault ? await at<PaymentVault>("PaymentVault") : undefined,
+  };
+}
 
 export interface ProtocolFixture {
   token: EdgeToken;

@@ -14,9 +14,8 @@ import { submitJob } from "../../offchain/common/jobClient";
 import { loadConfig } from "../../node/config";
 import { EdgeNode } from "../../node/daemon";
 import { runJob } from "../../node/roles/host";
-import type { PaymentVault, StakeManager } from "../../typechain";
 import { StakeType } from "../shared/constants";
-import { signConsent } from "../shared/fixtures";
+import { bookContracts, signConsent } from "../shared/fixtures";
 import { type RpcServer, startRpcProxy, startRpcServer } from "../shared/rpc";
 import { promtoolProblems } from "../shared/promtool";
 
@@ -44,15 +43,8 @@ async function protocolFixture() {
   });
   bookFile = file;
   const [deployer, , customerSigner] = await ethers.getSigners();
-  const staking = (await ethers.getContractAt(
-    "StakeManager",
-    book.contracts.StakeManager!.address,
-  )) as unknown as StakeManager;
-  const vault = (await ethers.getContractAt(
-    "PaymentVault",
-    book.contracts.PaymentVault!.address,
-  )) as unknown as PaymentVault;
-  const token = await ethers.getContractAt("EdgeToken", book.contracts.EdgeToken!.address);
+  const { staking, vault: maybeVault, token } = await bookContracts(book);
+  const vault = maybeVault!;
   await staking.connect(deployer).grantRole(await staking.SLASHER_ROLE(), deployer.address);
   await staking.connect(deployer).grantRole(await staking.PARAMETER_ADMIN_ROLE(), deployer.address);
   await token.connect(deployer).approve(await staking.getAddress(), ethers.MaxUint256);

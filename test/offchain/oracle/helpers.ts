@@ -13,7 +13,7 @@ import { loadOracleConfig } from "../../../offchain/oracle/config";
 import { OracleService } from "../../../offchain/oracle/service";
 import type { RewardsManager, StakeManager } from "../../../typechain";
 import { MINIMUM, type StakeType } from "../../shared/constants";
-import { COMMITTEE_KEYS, signConsent } from "../../shared/fixtures";
+import { COMMITTEE_KEYS, bookContracts, signConsent } from "../../shared/fixtures";
 
 export const CHAIN_ID = 31337;
 export const ONE = ethers.parseEther("1");
@@ -63,15 +63,8 @@ export async function deployForOracle(options: {
     },
     addressesDir: join(options.dir, "book"),
   });
-  const staking = (await ethers.getContractAt(
-    "StakeManager",
-    book.contracts.StakeManager!.address,
-  )) as unknown as StakeManager;
-  const rewards = (await ethers.getContractAt(
-    "RewardsManager",
-    book.contracts.RewardsManager!.address,
-  )) as unknown as RewardsManager;
-  const token = await ethers.getContractAt("EdgeToken", book.contracts.EdgeToken!.address);
+  const { staking, rewards: maybeRewards, token } = await bookContracts(book);
+  const rewards = maybeRewards!;
   await token.connect(deployer).approve(await staking.getAddress(), ethers.MaxUint256);
   for (const address of committee) {
     await hre.network.provider.send("hardhat_setBalance", [address, "0x56BC75E2D63100000"]); // 100 ETH
