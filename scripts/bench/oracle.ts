@@ -216,6 +216,12 @@ async function measurePosting({ dir, rpc, file, rewards, genesis, children }: Be
     jobs: BigInt(1 + (i % 97)),
   }));
   const report = await signJobReport(privateKeyToAccount(deviceKey(0)), CHAIN_ID, 1n, 1n, hosts);
+  // The chain runs in this process: while it signed, the oracle could not read the new head, so its clock may
+  // still be in epoch 0 (it would refuse the report as ORACLE_EPOCH_IN_FUTURE). Wait until it has seen epoch 1.
+  await waitUntil("the oracle in epoch 1", async () => {
+    const epochs = (await (await fetch(`${posterUrl}/epochs`)).json()) as { current: string };
+    return epochs.current === "1";
+  });
   const reply = await fetch(`${posterUrl}/reports`, {
     method: "POST",
     headers: { "content-type": "application/json" },
