@@ -3,7 +3,7 @@
  * customer data), a bill's settlement, and a customer's current usage priced as its bill would be. No HTTP here.
  */
 import { type PeriodScheme, periodIndex } from "../common/period";
-import { type Bill, type PriceList, makeBill } from "./bills";
+import { type Bill, BillingInputError, type PriceList, makeBill } from "./bills";
 import type { OpenUsage } from "./openUsage";
 import { periodAt, periodWindowIso } from "./periods";
 import type { BillRow, BillingStore } from "./store";
@@ -58,6 +58,16 @@ export function usageDraft(
 ): { period: string; start: string; end: string; draft: Bill } {
   const period = periodAt(deps.scheme, deps.now());
   const totals = deps.openUsage.totals(periodIndex(period), customer.toLowerCase());
-  const { billHash: _draft, ...bill } = makeBill(customer, period, totals, deps.prices);
+  let priced: ReturnType<typeof makeBill>;
+  try {
+    priced = makeBill(customer, period, totals, deps.prices);
+  } catch (error) {
+    // Usage the price list cannot price is the service's fault (its price list changed under stored usage), not
+    // the customer's: a logged 500, as the closing of the period reports it.
+    if (error instanceof BillingInputError)
+      throw new Error(`cannot price the current usage: ${error.message}`, { cause: error });
+    throw error;
+  }
+  const { billHash: _draft, ...bill } = priced;
   return { period, ...periodWindowIso(period, deps.scheme), draft: bill };
 }

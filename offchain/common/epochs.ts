@@ -43,9 +43,17 @@ export class EpochClock {
     private readonly wallMs: () => number = Date.now,
   ) {}
 
-  /** Records a head's timestamp (seconds); the clock never goes back. */
+  /** Records a head's timestamp (seconds); the clock never goes back (the node: a slow RPC answer is ignored). */
   observeHead(timestampSeconds: bigint): void {
     if (timestampSeconds > this.headTime) this.headTime = timestampSeconds;
+  }
+
+  /**
+   * Sets the head's timestamp as read now, earlier or not (the oracle, which closes epochs by the head: a reorg to
+   * an earlier time or a bogus timestamp from the RPC must not stick until a restart).
+   */
+  setHead(timestampSeconds: bigint): void {
+    this.headTime = timestampSeconds;
   }
 
   /** The latest head time observed (0 before any). */

@@ -41,7 +41,7 @@ export class EpochCloser {
     const first = BigInt(store.getMeta("firstEpoch") ?? "0");
     const last = store.lastClosedEpoch();
     let epoch = last === undefined ? first : BigInt(last) + 1n;
-    clock.observeHead((await client.getBlock({ blockTag: "latest" })).timestamp);
+    clock.setHead((await client.getBlock({ blockTag: "latest" })).timestamp);
     while (clock.window(epoch).end + BigInt(this.deps.graceSeconds) <= clock.head) {
       if (!(await this.close(epoch))) return;
       epoch += 1n;

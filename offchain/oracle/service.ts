@@ -149,7 +149,7 @@ export class OracleService {
     return this.base.start({
       work: () => this.work(),
       prepare: async () => {
-        this.clock.observeHead((await this.base.client.getBlock({ blockTag: "latest" })).timestamp);
+        this.clock.setHead((await this.base.client.getBlock({ blockTag: "latest" })).timestamp);
         if (this.store.getMeta("firstEpoch") === undefined) {
           this.store.setMeta("firstEpoch", String(this.config.firstEpoch ?? this.clock.currentEpoch()));
         }

@@ -4,7 +4,7 @@
  * data can send one.
  */
 import { type Static, Type } from "@fastify/type-provider-typebox";
-import type { Address, Hex, LocalAccount } from "viem";
+import { type Address, type Hex, type LocalAccount, getAddress } from "viem";
 
 import { isSignedBy, signMessage } from "./eip712";
 import { jobBodyHash } from "./hashes";
@@ -66,9 +66,10 @@ export function verifyJobRequest(
   headers: ClientJobHeaders,
   body: ClientJobBody,
 ): Promise<boolean> {
-  const customer = headers["x-edge-customer"];
+  // The header may be in any letter case (the schema allows it); the signed message names the address itself.
+  const customer = getAddress(headers["x-edge-customer"]);
   const message = {
-    customer: customer as Address,
+    customer,
     gateway,
     bodyHash: jobBodyHash(body),
     timestamp: BigInt(headers["x-edge-timestamp"]),
