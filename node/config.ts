@@ -19,6 +19,7 @@ import {
   LOG_LEVEL_OPTION,
   LogLevelSchema,
 } from "../offchain/common/config";
+import { AddressSchema } from "../offchain/common/protocol";
 
 export const ROLES = ["host", "gateway", "stargate"] as const;
 export type Role = (typeof ROLES)[number];
@@ -43,7 +44,7 @@ export const ConfigSchema = Type.Object(
     staleAfterMs: Ms(100, 30_000),
     dataDir: Type.String({ minLength: 1, default: ".edge-node" }),
     adminToken: Type.Optional(Type.String({ minLength: 16 })),
-    allowCustomers: Type.Array(Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" }), { default: [] }),
+    allowCustomers: Type.Array(AddressSchema, { default: [] }),
     registerIntervalMs: Ms(10, 5_000),
     reportIntervalMs: Ms(10, 10_000),
     heartbeatIntervalMs: Ms(10, 10_000),

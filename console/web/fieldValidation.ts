@@ -8,6 +8,7 @@ import type { Address, Hex } from "viem";
 import { ConsentFormatError, parseSignedConsent } from "../../offchain/common/consent";
 import { AmountFormatError, formatTokens, parseTokenAmount } from "./format";
 import { draft, render, state } from "./state";
+import { ADDRESS_PATTERN } from "../../offchain/common/protocol/patterns";
 
 /** Shows `message` next to field `key`, or clears the field's error when it is undefined. */
 export function fieldError(key: string, message: string | undefined): void {
@@ -50,7 +51,7 @@ export function amountField(key: string, options: AmountLimits = {}): bigint | u
 /** An address field naming someone other than the connected account (a referrer). */
 export function otherAddressField(key: string): Address | undefined {
   const value = draft(key).trim();
-  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) return refuse(key, "enter an address: 0x followed by 40 hex digits");
+  if (!ADDRESS_PATTERN.test(value)) return refuse(key, "enter an address: 0x followed by 40 hex digits");
   if (value.toLowerCase() === state.account!.toLowerCase())
     return refuse(key, "you cannot name yourself as your referrer");
   fieldError(key, undefined);

@@ -14,6 +14,7 @@ import type { Hex } from "viem";
 
 import { keccak256 } from "../common/crypto";
 import { errorClass } from "../common/errors";
+import { ADDRESS_PATTERN } from "../common/protocol/patterns";
 
 export const BillingInputError = errorClass("BillingInputError", "BILLING_INPUT_INVALID");
 export type BillingInputError = InstanceType<typeof BillingInputError>;
@@ -60,7 +61,6 @@ export interface UsageTotal {
 }
 
 const DECIMAL = /^\d+$/;
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
 /** A non-negative integer from a safe JSON number or a decimal string. */
@@ -205,7 +205,7 @@ export function parseRecord(record: unknown, where: string): ParsedRecord {
     throw new BillingInputError(`${where}.id must be a string of 1-200 characters`);
   }
   for (const field of ["gateway", "customer"] as const) {
-    if (typeof r[field] !== "string" || !ADDRESS.test(r[field] as string)) {
+    if (typeof r[field] !== "string" || !ADDRESS_PATTERN.test(r[field] as string)) {
       throw new BillingInputError(`${where}.${field} must be an address`);
     }
   }

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { errorClass } from "./errors";
+import { ADDRESS_PATTERN } from "./protocol/patterns";
 
 export const CONTRACT_NAMES = [
   "EdgeToken",
@@ -28,8 +29,6 @@ export interface AddressBook {
 export const AddressBookError = errorClass("AddressBookError", "ADDRESS_BOOK_INVALID");
 export type AddressBookError = InstanceType<typeof AddressBookError>;
 
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-
 /** Validates an address book read from JSON, with a message that names the bad field. */
 export function parseAddressBook(raw: unknown, source: string): AddressBook {
   const fail = (why: string): never => {
@@ -43,7 +42,7 @@ export function parseAddressBook(raw: unknown, source: string): AddressBook {
   for (const [name, entry] of Object.entries(book.contracts as Record<string, unknown>)) {
     if (!(CONTRACT_NAMES as readonly string[]).includes(name)) fail(`unknown contract ${name}`);
     const e = entry as Record<string, unknown>;
-    if (typeof e?.address !== "string" || !ADDRESS.test(e.address)) fail(`${name}.address is not an address`);
+    if (typeof e?.address !== "string" || !ADDRESS_PATTERN.test(e.address)) fail(`${name}.address is not an address`);
     if (!Number.isSafeInteger(e.blockNumber) || (e.blockNumber as number) < 0) fail(`${name}.blockNumber is invalid`);
     contracts[name as ContractName] = { address: e.address as string, blockNumber: e.blockNumber as number };
   }

@@ -3,6 +3,7 @@
  * stake tasks, the edge-node daemon and the console so all three produce the same signature.
  */
 import { errorClass } from "./errors";
+import { ADDRESS_PATTERN, SIGNATURE_PATTERN } from "./protocol/patterns";
 
 export const DEVICE_CONSENT_TYPES = {
   DeviceConsent: [
@@ -41,10 +42,10 @@ export function parseSignedConsent(raw: unknown): SignedDeviceConsent {
       throw new ConsentFormatError(`consent.${field} must be ${what}`);
     }
   };
-  check("device", /^0x[0-9a-fA-F]{40}$/, "an address");
-  check("owner", /^0x[0-9a-fA-F]{40}$/, "an address");
+  check("device", ADDRESS_PATTERN, "an address");
+  check("owner", ADDRESS_PATTERN, "an address");
   check("nonce", /^\d+$/, "a decimal integer string");
   check("deadline", /^\d+$/, "a decimal integer string (unix seconds)");
-  check("signature", /^0x[0-9a-fA-F]{130}$/, "a 65-byte hex signature");
+  check("signature", SIGNATURE_PATTERN, "a 65-byte hex signature");
   return c as unknown as SignedDeviceConsent;
 }

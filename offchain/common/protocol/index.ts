@@ -3,6 +3,7 @@
  * TypeBox schema plus its static type, with a signer and a verifier per signed message. Senders, receivers, the
  * outbox and the tests import these same definitions.
  */
+export * from "./patterns";
 export * from "./primitives";
 export * from "./eip712";
 export * from "./hashes";

@@ -5,12 +5,14 @@
  */
 import { Type } from "@fastify/type-provider-typebox";
 
+import { ADDRESS_PATTERN, SIGNATURE_PATTERN, SMALL_DECIMAL_PATTERN } from "./patterns";
+
 /** A 20-byte address, any letter case (checksums are not enforced: signatures bind the address itself). */
-export const AddressSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$" });
+export const AddressSchema = Type.String({ pattern: ADDRESS_PATTERN.source });
 /** A 65-byte ECDSA signature (r, s, v) as 130 hex digits: the one encoding receivers accept. */
-export const SignatureSchema = Type.String({ pattern: "^0x[0-9a-fA-F]{130}$" });
+export const SignatureSchema = Type.String({ pattern: SIGNATURE_PATTERN.source });
 /** A decimal integer below 10^15 (epochs, sequences, timestamps): fits a double exactly. */
-export const SmallDecimalSchema = Type.String({ pattern: "^\\d{1,15}$" });
+export const SmallDecimalSchema = Type.String({ pattern: SMALL_DECIMAL_PATTERN.source });
 /** A decimal integer of up to 78 digits (a uint256; the range is checked where it matters). */
 export const Uint256DecimalSchema = Type.String({ pattern: "^\\d{1,78}$" });
 /** An http(s) URL of at most 512 characters. */
