@@ -12,7 +12,7 @@ import { UsageError, configOrReport, parseFlags, printed, runMain, subcommands }
 import { runUntilSignal } from "../common/serve";
 import { loadNewtonConfig, newtonHelp } from "./config";
 import { LoadRun, type TargetSummary } from "./engine";
-import { NewtonService } from "./service";
+import { NewtonService, parseTargetUrl } from "./service";
 
 const RUN_USAGE =
   'usage: run --url URL --rate R --duration S [--method M] [--header "K: V"]… [--body B] [--concurrency N] [--timeout-ms T]';
@@ -45,6 +45,7 @@ export async function runCommand(argv: string[]): Promise<TargetSummary> {
   );
   if (!values.url || !/^https?:\/\/\S+$/.test(values.url))
     throw new UsageError(`--url must be an http(s) URL\n${RUN_USAGE}`);
+  parseTargetUrl(values.url);
   const method = values.method!.toUpperCase();
   if (!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].includes(method))
     throw new UsageError(`--method ${values.method} is not an HTTP method`);

@@ -13,6 +13,7 @@ import { NewtonMetrics } from "./metrics";
 
 export const NEWTON_ERRORS = {
   NEWTON_UNAUTHORIZED: 401,
+  NEWTON_BAD_TARGET_URL: 400,
   NEWTON_UNKNOWN_TARGET: 404,
   NEWTON_TARGET_EXISTS: 409,
   NEWTON_NO_TARGETS: 409,
@@ -21,6 +22,23 @@ export const NEWTON_ERRORS = {
 } as const;
 
 export const newtonError = errorFactory(NEWTON_ERRORS);
+
+/**
+ * The target URL as the load engine will parse it (F13): the schema's pattern admits strings that `new URL()`
+ * rejects (`http://[`, `http://a:99999`), which used to fail only when a plan started, as a 500.
+ */
+export function parseTargetUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw newtonError("NEWTON_BAD_TARGET_URL", `not a valid URL: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw newtonError("NEWTON_BAD_TARGET_URL", `the target URL must be http(s), not ${url.protocol}`);
+  }
+  return url;
+}
 
 const Id = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" });
 const TargetFields = {
@@ -141,6 +159,7 @@ export class NewtonService {
       let id = body.id;
       if (id === undefined) while (this.targets.has((id = `t${this.nextId++}`)));
       if (this.targets.has(id)) throw newtonError("NEWTON_TARGET_EXISTS", `target ${id} exists: PUT to change it`);
+      parseTargetUrl(body.url);
       const target: Target = { ...body, id };
       this.targets.set(id, target);
       return reply.code(201).send({ target });
@@ -163,6 +182,7 @@ export class NewtonService {
       async (request) => {
         const { id } = request.params;
         this.target(id);
+        parseTargetUrl(request.body.url);
         const target: Target = { ...request.body, id };
         this.targets.set(id, target);
         return { target };

@@ -186,6 +186,24 @@ describe("newton", function () {
       expect(summary.targets[0].statuses["200"]).to.equal(summary.targets[0].responses);
     });
 
+    it("F13: refuses a target URL the engine cannot parse with 400 and a message, on add and on replace", async function () {
+      for (const url of ["http://[", "http://a:99999/", "https://exa%mple.com", "http://%zz/"]) {
+        const added = await call("POST", "/targets", { id: "bad", url });
+        expect([added.status, added.json.code], url).to.deep.equal([400, "NEWTON_BAD_TARGET_URL"]);
+        expect(added.json.error).to.match(/not a valid URL/);
+      }
+      const target = await server("fixed", { delay: 0 });
+      expect((await call("POST", "/targets", { id: "ok", url: `${target}/` })).status).to.equal(201);
+      const replaced = await call("PUT", "/targets/ok", { url: "http://[::1" });
+      expect([replaced.status, replaced.json.code]).to.deep.equal([400, "NEWTON_BAD_TARGET_URL"]);
+      expect((await call("GET", "/targets/ok")).json.target.url).to.equal(`${target}/`);
+      expect((await call("GET", "/targets/bad")).status).to.equal(404);
+      const started = await call("POST", "/plan", { rate: 5, durationSeconds: 0.2, targets: ["ok"] });
+      expect(started.status).to.equal(202);
+      await new Promise((r) => setTimeout(r, 400));
+      expect((await call("DELETE", "/targets/ok")).status).to.equal(204);
+    });
+
     it("serves valid Prometheus metrics (promtool check metrics) and OpenAPI docs without the token", async function () {
       const text = await (await fetch(`${api}/metrics`)).text();
       const output = promtoolProblems(text);
@@ -225,6 +243,7 @@ describe("newton", function () {
       expect(summary).to.deep.include({ planned: 50, sent: 50, responses: 50, errors: 0 });
       for (const [args, message] of [
         [["run", "--rate", "5", "--duration", "1"], /--url must be an http\(s\) URL/],
+        [["run", "--url", "http://[", "--rate", "5", "--duration", "1"], /not a valid URL/],
         [["run", "--url", url, "--rate", "0", "--duration", "1"], /--rate must be a positive number/],
         [["run", "--url", url, "--rate", "5"], /--duration is required/],
         [["run", "--url", url, "--rate", "5", "--duration", "1", "--header", "bad"], /is not "Name: value"/],
