@@ -18,6 +18,7 @@ import type { Address, Hex, PublicClient } from "viem";
 import { type RawLog, STAKE_EVENT_TOPICS, decodeStakeLog } from "./stakeEvents";
 import { StakeMap } from "./stakeMap";
 import { errorClass } from "./errors";
+import { redactUrls } from "./redact";
 
 export interface Checkpoint {
   number: bigint;
@@ -243,7 +244,7 @@ export class ChainView {
           backoff = this.options.backoffInitialMs;
         } catch (error) {
           this.consecutiveErrors += 1;
-          this.lastError = (error as Error).message?.split("\n")[0] ?? String(error);
+          this.lastError = redactUrls((error as Error).message?.split("\n")[0] ?? String(error));
           wait = backoff;
           backoff = Math.min(this.options.backoffMaxMs, backoff * 2);
           this.log.warn(

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 
 import { errorClass, isEdgeError } from "./errors";
+import { redactUrls } from "./redact";
 
 /** Bad command-line usage: printed as one line, exit code 2. */
 export const UsageError = errorClass("UsageError", "CLI_USAGE");
@@ -85,11 +86,11 @@ export function runMain(name: string, main: (argv: string[]) => Promise<number>)
     },
     (error: Error) => {
       if (isEdgeError(error)) {
-        process.stderr.write(`${name}: ${error.message}\n`);
+        process.stderr.write(`${name}: ${redactUrls(error.message)}\n`);
         process.exitCode = error.isInputError ? 2 : 1;
         return;
       }
-      process.stderr.write(`${name}: ${error.stack ?? error}\n`);
+      process.stderr.write(`${name}: ${redactUrls(String(error.stack ?? error))}\n`);
       process.exitCode = 1;
     },
   );

@@ -18,6 +18,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Registry } from "prom-client";
 
 import { isEdgeError } from "./errors";
+import { logSerializers } from "./redact";
 
 /** A fastify instance that keeps the TypeBox type provider: route handlers see typed bodies, params, headers. */
 export type TypedApp = FastifyInstance<
@@ -30,8 +31,17 @@ export type TypedApp = FastifyInstance<
 
 /** fastify with the house's strict JSON schemas: nothing coerced, an unknown field an error, never dropped. */
 export function createTypedApp(options: FastifyServerOptions): TypedApp {
+  // Errors are logged through the redacting serializer (N2): an RPC URL in an error must not leak its API key.
+  const logger =
+    options.logger && typeof options.logger === "object"
+      ? ({
+          ...options.logger,
+          serializers: { ...options.logger.serializers, ...logSerializers },
+        } as typeof options.logger)
+      : options.logger;
   return Fastify({
     ...options,
+    logger,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 }

@@ -17,6 +17,7 @@ import { contractEntry } from "../addressBook";
 import { ChainView } from "../chainView";
 import { type ServiceAppOptions, type TypedApp, createServiceApp } from "../http";
 import { TxSender } from "../txSender";
+import { redactUrls } from "../redact";
 import { WorkLoop } from "../workLoop";
 import type { Deployment } from "./deployment";
 
@@ -106,7 +107,7 @@ export class ChainService {
     await this.sender?.reconcile();
     await this.view
       .syncOnce()
-      .catch((error: Error) => this.log.warn({ err: error.message }, "initial sync failed; retrying"));
+      .catch((error: Error) => this.log.warn({ err: redactUrls(error.message) }, "initial sync failed; retrying"));
     this.stopView = this.view.start();
     const url = await this.app.listen({ host: this.config.listenHost, port: this.config.port });
     this.loop = new WorkLoop(service.work, this.config.pollIntervalMs, (error) =>
