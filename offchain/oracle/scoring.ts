@@ -4,7 +4,8 @@
  *
  * For epoch e, with the reports of gateways admitted at e's end:
  *   - per (gateway, epoch) the report with the highest sequence wins;
- *   - hosts not admitted at e's end are dropped from a gateway's entries before anything else;
+ *   - hosts not admitted at e's end, and entries without `attested` (the host's own signed count), are dropped
+ *     from a gateway's entries before anything else; j(h,g) = min(jobs, attested) (Revision 2);
  *   - per gateway g with remaining peers P_g: S_g = sum of j(h,g); s(h,g) = 0 if S_g = 0, else
  *     min(20000, floor(10000 * j(h,g) * |P_g| / S_g));
  *   - a host's score: J_h = sum_g j(h,g); 0 if J_h = 0, else floor(sum_g j(h,g) * s(h,g) / J_h);
@@ -15,7 +16,8 @@
  *
  * Choices where the text is silent (docs/oracle.md): two reports with the same highest sequence keep the one
  * whose canonical entries sort last (so the result never depends on input order); a host listed twice in one
- * report counts the sum of its entries.
+ * report counts the sum of its attested entries' jobs, capped by the largest of their attested counts (a tally
+ * is cumulative, so the largest is the host's latest: listing a host twice never raises its j).
  */
 
 import { HostIndex } from "./hostIndex";
@@ -31,7 +33,7 @@ export interface ReportInput {
   gateway: string;
   epoch: number | string | bigint;
   sequence: number | string | bigint;
-  entries: Array<{ host: string; jobs: number | string | bigint }>;
+  entries: Array<{ host: string; jobs: number | string | bigint; attested?: number | string | bigint | null }>;
 }
 
 export interface AdmittedInput {
@@ -62,28 +64,28 @@ const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const DIGITS = /^\d+$/;
 
 /** parseJobs for the k-th entry of a report; names the entry only when it is bad (no string built per entry). */
-function entryJobs(value: number | string | bigint, where: string, k: number): Jobs {
+function entryJobs(value: number | string | bigint, where: string, k: number, field = "jobs"): Jobs {
   if (typeof value === "string" && value.length < 16 && DIGITS.test(value)) return Number(value);
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-  return parseJobs(value, `${where}.entries[${k}]`);
+  return parseJobs(value, `${where}.entries[${k}]`, field);
 }
 
 /** A non-negative integer from a JSON number or a decimal string; a number only while exact. */
-export function parseJobs(value: number | string | bigint, where: string): Jobs {
+export function parseJobs(value: number | string | bigint, where: string, field = "jobs"): Jobs {
   if (typeof value === "bigint") {
-    if (value < 0n) throw new ScoringInputError(`${where}: jobs must not be negative`);
+    if (value < 0n) throw new ScoringInputError(`${where}: ${field} must not be negative`);
     return value <= BigInt(SAFE) ? Number(value) : value;
   }
   if (typeof value === "number") {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw new ScoringInputError(
-        `${where}: jobs ${value} is not a safe non-negative integer (give large counts as decimal strings)`,
+        `${where}: ${field} ${value} is not a safe non-negative integer (give large counts as decimal strings)`,
       );
     }
     return value;
   }
   if (typeof value !== "string" || !DIGITS.test(value)) {
-    throw new ScoringInputError(`${where}: jobs must be a non-negative integer or a decimal string`);
+    throw new ScoringInputError(`${where}: ${field} must be a non-negative integer or a decimal string`);
   }
   return value.length < 16 ? Number(value) : toJobs(BigInt(value));
 }
@@ -133,14 +135,20 @@ interface Winner {
   key?: string;
 }
 
-/** A report's entries as host -> summed jobs, every field validated. */
-function parseEntries(report: ReportInput, where: string): Map<string, Jobs> {
-  const entries = new Map<string, Jobs>();
+const hasAttested = (entry: { attested?: unknown }) => entry.attested !== undefined && entry.attested !== null;
+const larger = (a: Jobs, b: Jobs): Jobs => (a < b ? b : a);
+const smaller = (a: Jobs, b: Jobs): Jobs => (a < b ? a : b);
+
+/** A report's entries as host -> [summed jobs, largest attested or -1 when none], every field validated. */
+function parseEntries(report: ReportInput, where: string): Map<string, [Jobs, Jobs]> {
+  const entries = new Map<string, [Jobs, Jobs]>();
   report.entries.forEach((entry, k) => {
     if (typeof entry?.host !== "string") throw new ScoringInputError(`${where}.entries[${k}].host must be an address`);
     const jobs = entryJobs(entry.jobs, where, k);
+    const attested = hasAttested(entry) ? entryJobs(entry.attested!, where, k, "attested") : -1;
     const host = lower(entry.host);
-    entries.set(host, add(entries.get(host) ?? 0, jobs));
+    const [j, a] = entries.get(host) ?? [0, -1];
+    entries.set(host, [add(j, jobs), larger(a, attested)]);
   });
   return entries;
 }
@@ -148,7 +156,7 @@ function parseEntries(report: ReportInput, where: string): Map<string, Jobs> {
 const canonical = (report: ReportInput, where: string) =>
   [...parseEntries(report, where)]
     .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([host, jobs]) => `${host}:${jobs}`)
+    .map(([host, [jobs, attested]]) => `${host}:${jobs}:${attested}`)
     .join(",");
 
 /** Scores one epoch. Throws ScoringInputError naming the bad field for malformed input. */
@@ -201,11 +209,14 @@ export function scoreEpoch(
   for (const { report, where } of winners.values()) {
     const peers: number[] = [];
     const peerJobs: Jobs[] = [];
-    let total: Jobs = 0;
+    const peerAttested: Jobs[] = [];
     report.entries.forEach((entry, k) => {
       if (typeof entry?.host !== "string")
         throw new ScoringInputError(`${where}.entries[${k}].host must be an address`);
       const jobs = entryJobs(entry.jobs, where, k);
+      // No attested count: not a peer (the gateway's count alone proves nothing).
+      if (entry.attested === undefined || entry.attested === null) return;
+      const attested = entryJobs(entry.attested, where, k, "attested");
       const id = hostIndex.get(entry.host);
       if (id === undefined) return;
       if (seen[2 * id] !== round) {
@@ -213,13 +224,20 @@ export function scoreEpoch(
         seen[2 * id + 1] = peers.length;
         peers.push(id);
         peerJobs.push(jobs);
+        peerAttested.push(attested);
       } else {
         const at = seen[2 * id + 1];
         peerJobs[at] = add(peerJobs[at], jobs);
+        peerAttested[at] = larger(peerAttested[at], attested);
       }
-      total = add(total, jobs);
     });
     round++;
+    // j(h,g) = min(jobs, attested), then S_g over the peers.
+    let total: Jobs = 0;
+    for (let p = 0; p < peers.length; p++) {
+      peerJobs[p] = smaller(peerJobs[p], peerAttested[p]);
+      total = add(total, peerJobs[p]);
+    }
     for (let p = 0; p < peers.length; p++) {
       const id = peers[p];
       const jobs = peerJobs[p];

@@ -15,11 +15,20 @@ const [A, B, C, X] = [addr(1), addr(2), addr(3), addr(0xdead)];
 const [S1, S2] = [addr(0x51), addr(0x52)];
 const admitted = { hosts: [A, B, C], gateways: [G1, G2], stargates: [S1] };
 
-const report = (gateway: string, entries: Array<[string, number | string]>, sequence = 1, epoch = 7): ReportInput => ({
+type Attested = number | string | null | undefined;
+/** Each entry's attested count defaults to its jobs (an honest host's tally); null leaves it out. */
+const report = (
+  gateway: string,
+  entries: Array<[string, number | string] | [string, number | string, Attested]>,
+  sequence = 1,
+  epoch = 7,
+): ReportInput => ({
   gateway,
   epoch,
   sequence,
-  entries: entries.map(([host, jobs]) => ({ host, jobs })),
+  entries: entries.map(([host, jobs, attested]) =>
+    attested === null ? { host, jobs } : { host, jobs, attested: attested === undefined ? jobs : attested },
+  ),
 });
 const byDevice = (scores: Score[]) => Object.fromEntries(scores.map((s) => [`${s.role}:${s.device}`, s.score]));
 
@@ -34,11 +43,15 @@ function reference(
   const gateways = new Set(adm.gateways.map((g) => g.toLowerCase()));
   const best = new Map<string, ReportInput>();
   const key = (r: ReportInput) => {
-    const m = new Map<string, bigint>();
-    for (const e of r.entries) m.set(e.host.toLowerCase(), (m.get(e.host.toLowerCase()) ?? 0n) + BigInt(e.jobs));
+    const m = new Map<string, [bigint, bigint]>();
+    for (const e of r.entries) {
+      const [j, a] = m.get(e.host.toLowerCase()) ?? [0n, -1n];
+      const at = e.attested === undefined || e.attested === null ? -1n : BigInt(e.attested);
+      m.set(e.host.toLowerCase(), [j + BigInt(e.jobs), at > a ? at : a]);
+    }
     return [...m]
       .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([h, j]) => `${h}:${j}`)
+      .map(([h, [j, a]]) => `${h}:${j}:${a}`)
       .join(",");
   };
   for (const r of reports) {
@@ -55,11 +68,16 @@ function reference(
   const J = new Map<string, bigint>();
   const W = new Map<string, bigint>();
   for (const r of best.values()) {
-    const m = new Map<string, bigint>();
+    const sums = new Map<string, [bigint, bigint]>();
     for (const e of r.entries) {
       const h = e.host.toLowerCase();
-      if (hosts.has(h)) m.set(h, (m.get(h) ?? 0n) + BigInt(e.jobs));
+      if (!hosts.has(h) || e.attested === undefined || e.attested === null) continue;
+      const [j, a] = sums.get(h) ?? [0n, 0n];
+      const at = BigInt(e.attested);
+      sums.set(h, [j + BigInt(e.jobs), at > a ? at : a]);
     }
+    // j(h,g) = min(jobs, attested)
+    const m = new Map([...sums].map(([h, [j, a]]) => [h, j < a ? j : a] as const));
     const S = [...m.values()].reduce((a, b) => a + b, 0n);
     const P = BigInt(m.size);
     for (const [h, j] of m) {
@@ -261,9 +279,9 @@ describe("oracle scoring", function () {
             7,
             [
               report(G1, [
-                [A, 5],
+                [A, 5, 10],
                 [B, 30],
-                [A, 5],
+                [A, 5, 10],
               ]),
             ],
             admitted,
@@ -317,6 +335,65 @@ describe("oracle scoring", function () {
       expect(scores[`host:${C}`]).to.equal(6000);
     });
 
+    it("F11: a second gateway's huge counts no longer move an honest host, nor pay a host that did nothing", function () {
+      // H1 (A) returned 10000 jobs through G1 and attested them; G2 claims A: 1e12 and C: 1e24, which neither
+      // host attested at G2 (A's tally there says 0 jobs; C signed none).
+      const honest = report(G1, [
+        [A, 10000],
+        [B, 10000],
+      ]);
+      const attack = report(G2, [
+        [A, "1000000000000", 0],
+        [C, "1000000000000000000000000", null],
+      ]);
+      const before = byDevice(scoreEpoch(7, [honest], admitted));
+      const after = byDevice(scoreEpoch(7, [honest, attack], admitted));
+      expect(before[`host:${A}`]).to.equal(10000);
+      expect(after[`host:${A}`]).to.equal(10000);
+      expect(after[`host:${B}`]).to.equal(10000);
+      expect(after).to.not.have.property(`host:${C}`);
+      // Even a tally C did sign elsewhere caps it: C attested 5 jobs at G2, so j = 5 whatever G2 claims.
+      const capped = report(G2, [[C, "1000000000000000000000000", 5]]);
+      expect(byDevice(scoreEpoch(7, [honest, capped], admitted))[`host:${A}`]).to.equal(10000);
+    });
+
+    it("drops entries without attested before anything else and scores min(jobs, attested)", function () {
+      // B has no attested count: not a peer, so A alone is the peer set (not 2 hosts against B's 1000 jobs).
+      const dropped = scoreEpoch(
+        7,
+        [
+          report(G1, [
+            [A, 10],
+            [B, 1000, null],
+          ]),
+        ],
+        admitted,
+      );
+      expect(byDevice(dropped)).to.deep.equal({ [`host:${A}`]: 10000, [`gateway:${G1}`]: 10000 });
+      // A: min(10, 40) = 10; B: min(100, 30) = 30; S = 40, |P| = 2.
+      const capped = byDevice(
+        scoreEpoch(
+          7,
+          [
+            report(G1, [
+              [A, 10, 40],
+              [B, 100, "30"],
+            ]),
+          ],
+          admitted,
+        ),
+      );
+      expect([capped[`host:${A}`], capped[`host:${B}`]]).to.deep.equal([5000, 15000]);
+      // Listed twice: jobs summed, capped by the larger tally (the host's latest), never summed tallies.
+      const twice = report(G1, [
+        [A, 20, 25],
+        [A, 20, 30],
+        [B, 30],
+      ]);
+      expect(byDevice(scoreEpoch(7, [twice], admitted))[`host:${A}`]).to.equal(10000);
+      expect(() => scoreEpoch(7, [report(G1, [[A, 1, "x"]])], admitted)).to.throw(ScoringInputError, /attested/);
+    });
+
     it("rejects malformed input with the field's name", function () {
       const bad: Array<[unknown, RegExp]> = [
         [-1, /reports\[0\]\.entries\[0\]: jobs/],
@@ -347,7 +424,9 @@ describe("oracle scoring", function () {
       gateway: fc.integer({ min: 1, max: 5 }),
       sequence: fc.integer({ min: 0, max: 3 }),
       epoch: fc.constantFrom(7, 7, 7, 8),
-      entries: fc.array(fc.tuple(hostArb, jobsArb), { maxLength: 8 }),
+      entries: fc.array(fc.tuple(hostArb, jobsArb, fc.option(jobsArb, { nil: undefined, freq: 4 })), {
+        maxLength: 8,
+      }),
     });
     const caseArb = fc.array(fc.boolean(), { minLength: 40, maxLength: 40 });
     const flip = (address: string, upper: boolean) => (upper ? `0x${address.slice(2).toUpperCase()}` : address);
@@ -365,7 +444,9 @@ describe("oracle scoring", function () {
               gateway: addr(0xa0 + r.gateway),
               epoch: r.epoch,
               sequence: r.sequence,
-              entries: r.entries.map(([h, jobs]) => ({ host: addr(h), jobs })),
+              entries: r.entries.map(([h, jobs, attested]) =>
+                attested === undefined ? { host: addr(h), jobs } : { host: addr(h), jobs, attested },
+              ),
             }));
             const adm = { hosts: adHosts.map(addr), gateways: adGateways.map((g) => addr(0xa0 + g)), stargates: [] };
             const scores = scoreEpoch(7, reports, adm);
@@ -462,6 +543,52 @@ describe("oracle scoring", function () {
       const usage = await cli(["score", "--reports", files.reports]);
       expect(usage.code).to.equal(2);
       expect(usage.stderr).to.match(/usage: score --reports/);
+    });
+
+    it("takes attested counts: absent (dropped), smaller, larger, decimal strings beyond 2^53", async function () {
+      this.timeout(60_000);
+      const [reports, adm] = [join(dir, "r2.json"), join(dir, "a2.json")];
+      const big = "90071992547409930"; // 10 * 2^53 and a bit
+      writeFileSync(
+        reports,
+        JSON.stringify([
+          {
+            gateway: G1.toUpperCase().replace("0X", "0x"),
+            epoch: 7,
+            sequence: "2",
+            entries: [
+              { host: A, jobs: 10, attested: 40 }, // larger: j = 10
+              { host: B, jobs: "100", attested: "30" }, // smaller: j = 30
+              { host: C, jobs: 5000 }, // absent: dropped, not a peer
+            ],
+          },
+          {
+            gateway: G2,
+            epoch: 7,
+            sequence: 1,
+            entries: [
+              { host: A, jobs: big, attested: "180143985094819860" }, // j = big
+              { host: C, jobs: "180143985094819860", attested: big }, // j = big
+            ],
+          },
+        ]),
+      );
+      writeFileSync(adm, JSON.stringify(admitted));
+      const out = await cli(["score", "--reports", reports, "--admitted", adm, "--epoch", "7"]);
+      expect(out.code, out.stderr).to.equal(0);
+      // G1: A 10, B 30 -> s = 5000, 15000. G2: A and C big each -> 10000. A: (10 * 5000 + big * 10000) / (10 + big).
+      const b = BigInt(big);
+      const scoreA = Number((10n * 5000n + b * 10000n) / (10n + b));
+      expect(JSON.parse(out.stdout)).to.deep.equal({
+        epoch: 7,
+        scores: [
+          { device: A, role: "host", score: scoreA },
+          { device: B, role: "host", score: 15000 },
+          { device: C, role: "host", score: 10000 },
+          { device: G1, role: "gateway", score: 10000 },
+          { device: G2, role: "gateway", score: 10000 },
+        ],
+      });
     });
   });
 });
