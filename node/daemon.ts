@@ -235,6 +235,7 @@ export class EdgeNode {
         },
         inFlight: () => this.work.inFlight,
         outboxPending: () => this.outbox.size,
+        outboxConflicts: () => this.outbox.conflicts,
         routableHosts: () => this.role.routableHosts(),
         reorgs: () => this.view.status().reorgs,
         consecutiveSyncErrors: () => this.view.status().consecutiveErrors,

@@ -16,6 +16,7 @@ export interface MetricsSource {
   stalenessSeconds(): number | null;
   inFlight(): number;
   outboxPending(): number;
+  outboxConflicts(): number;
   routableHosts(): number;
   reorgs(): number;
   consecutiveSyncErrors(): number;
@@ -61,6 +62,11 @@ export function createMetrics(source: MetricsSource, role: string): NodeMetrics 
   gauge("edge_node_jobs_in_flight", "Jobs being executed or dispatched now", () => source.inFlight());
   gauge("edge_node_outbox_pending", "Reports, heartbeats and usage batches waiting to be delivered", () =>
     source.outboxPending(),
+  );
+  gauge(
+    "edge_node_outbox_conflicts",
+    "Outbox items their receiver answered with a conflict: kept undelivered, they need a person",
+    () => source.outboxConflicts(),
   );
   gauge("edge_node_routable_hosts", "Gateway: admitted, registered hosts jobs can go to", () => source.routableHosts());
   // A few process figures by hand: prom-client's default set includes gauges named *_total, which

@@ -1,8 +1,13 @@
 /**
  * An on-disk outbox: messages for the oracle and billing (job reports, heartbeats, usage batches) are written
- * to disk before anything tries to send them, and only forgotten once the receiver acknowledged them (2xx, or
- * 409: it already has that exact message). A restart resends what was pending; receivers are idempotent, so a
+ * to disk before anything tries to send them, and only forgotten once the receiver acknowledged them (2xx: a
+ * message it already has is acknowledged too). A restart resends what was pending; receivers are idempotent, so a
  * message sent twice counts once.
+ *
+ * A conflict (409: the receiver holds other content under the message's key) is never taken as delivered (D42):
+ * the item stays, is logged as an error and counted (`conflicts`, a metric), and the items behind it are still
+ * sent. A 409 whose code ends in `_CLOSED` (the period or epoch no longer takes messages) can never be delivered:
+ * dropped with an error, like a 4xx rejection.
  *
  * The file is JSON lines: {"put": item} or {"ack": id}. It is compacted (rewritten with the pending items
  * only, atomically by rename) when acknowledged lines outnumber pending ones.
@@ -28,7 +33,8 @@ export type OutboxItem = OutboxMessage & {
   key?: string;
 };
 
-export type Sender = (item: OutboxItem) => Promise<"sent" | "retry" | "rejected">;
+export type SendOutcome = "sent" | "retry" | "rejected" | "conflict";
+export type Sender = (item: OutboxItem) => Promise<SendOutcome>;
 
 export interface OutboxLogger {
   warn(obj: object, msg: string): void;
@@ -42,6 +48,8 @@ export class Outbox {
   /** The pass queued behind the running flush for items put after it began. */
   private nextFlush: Promise<number> | null = null;
   private putSinceFlush = false;
+  /** Ids of pending items their receiver answered with a conflict (each logged once per process). */
+  private readonly conflicted = new Set<string>();
 
   constructor(
     private readonly file: string,
@@ -53,6 +61,11 @@ export class Outbox {
 
   get size(): number {
     return this.pending.size;
+  }
+
+  /** Pending items whose last answer was a conflict: they need a person (see the error logs). */
+  get conflicts(): number {
+    return this.conflicted.size;
   }
 
   items(): OutboxItem[] {
@@ -71,6 +84,7 @@ export class Outbox {
 
   ack(id: string): void {
     if (!this.pending.delete(id)) return;
+    this.conflicted.delete(id);
     appendFileSync(this.file, JSON.stringify({ ack: id }) + "\n");
     this.acked += 1;
     if (this.acked > 100 && this.acked > this.pending.size) this.compact();
@@ -106,6 +120,15 @@ export class Outbox {
       if (outcome === "sent") {
         this.ack(item.id);
         delivered += 1;
+      } else if (outcome === "conflict") {
+        // Not delivered: the receiver holds something else under this item's key. Kept, reported, not blocking.
+        if (!this.conflicted.has(item.id) && this.pending.has(item.id)) {
+          this.conflicted.add(item.id);
+          this.log.error(
+            { id: item.id, target: item.target, path: item.path },
+            "outbox item conflicts with what its receiver holds; kept undelivered (see docs/errors.md)",
+          );
+        }
       } else if (outcome === "rejected") {
         // The receiver says the message itself is wrong: keeping it would block nothing but retry forever.
         this.log.error(
@@ -149,8 +172,12 @@ export class Outbox {
   }
 }
 
-/** POSTs a body as JSON; classifies the outcome for the outbox. */
-export async function postJson(url: string, body: unknown, timeoutMs = 5_000): Promise<"sent" | "retry" | "rejected"> {
+/**
+ * POSTs a body as JSON; classifies the outcome for the outbox: 2xx sent; 409 a conflict, unless its code says the
+ * period or epoch is closed (rejected); other 4xx but 408 and 429 rejected; anything else (5xx, 503 from a
+ * stale receiver, no answer) retried.
+ */
+export async function postJson(url: string, body: unknown, timeoutMs = 5_000): Promise<SendOutcome> {
   try {
     const response = await fetch(url, {
       method: "POST",
@@ -158,7 +185,14 @@ export async function postJson(url: string, body: unknown, timeoutMs = 5_000): P
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    if (response.ok || response.status === 409) return "sent";
+    if (response.ok) return "sent";
+    if (response.status === 409) {
+      const code = await response
+        .json()
+        .then((reply) => (reply as { code?: unknown } | null)?.code)
+        .catch(() => undefined);
+      return typeof code === "string" && code.endsWith("_CLOSED") ? "rejected" : "conflict";
+    }
     if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
       return "rejected";
     }

@@ -63,11 +63,12 @@ const toBillRow = (r: BillDbRow): BillRow => ({
 export class BillingStore extends SqliteStore {
   constructor(file: string) {
     super(file);
+    migrateRecordsKey(this.db);
     this.db.exec(`
       create table if not exists records (
-        id text not null unique, gateway text not null, customer text not null, service text not null,
+        gateway text not null, id text not null, customer text not null, service text not null,
         metric text not null, quantity integer not null, time integer not null, period integer not null,
-        received_at integer not null);
+        received_at integer not null, primary key (gateway, id)) without rowid;
       create index if not exists records_period on records (period);
       create table if not exists periods (
         period text primary key, period_index integer not null unique, status text not null,
@@ -81,52 +82,49 @@ export class BillingStore extends SqliteStore {
   }
 
   /**
-   * Stores a batch of records in one transaction: new ids are inserted, ids already stored with the same content
-   * are duplicates, and an id stored with other content aborts the whole batch (nothing is written). Rows go in
-   * 100 to a statement (a third less time than one by one); only a chunk that did not insert every row is checked
-   * row by row.
+   * Stores a batch of records in one transaction: new (gateway, id) keys are inserted, keys already stored with
+   * the same content are duplicates, and a key stored with other content aborts the whole batch (nothing is
+   * written). Ids are unique per gateway (D42): another gateway's record with the same id is another record. Rows
+   * go in 100 to a statement that returns the ids it inserted; only a chunk that did not insert every row is
+   * checked row by row.
    */
   insertRecords(records: ReadonlyArray<ParsedRecord & { period: number }>, receivedAt: number): RecordOutcome {
     const existing = this.statement(
-      "select rowid, gateway, customer, service, metric, quantity, time from records where id = ?",
+      "select customer, service, metric, quantity, time from records where gateway = ? and id = ?",
     ).safeIntegers(true);
     try {
       return this.db.transaction((): RecordOutcome => {
-        const last =
-          (this.statement("select max(rowid) as n from records").safeIntegers(true).get() as { n: bigint | null }).n ??
-          0n;
         const fresh: ParsedRecord[] = [];
-        const ids = new Set<string>();
-        let accepted = 0;
+        const args: unknown[] = [];
         for (let from = 0; from < records.length; from += INSERT_CHUNK) {
           const chunk = records.slice(from, from + INSERT_CHUNK);
-          const args: unknown[] = [];
+          args.length = 0;
           for (const r of chunk) {
-            args.push(r.id, r.gateway, r.customer, r.service, r.metric, r.quantity, r.time, r.period, receivedAt);
+            args.push(r.gateway, r.id, r.customer, r.service, r.metric, r.quantity, r.time, r.period, receivedAt);
           }
-          const inserted = this.insertStatement(chunk.length).run(...args).changes;
-          accepted += inserted;
-          if (inserted === chunk.length) {
-            for (const r of chunk) ids.add(r.id);
-            fresh.push(...chunk);
+          const inserted = this.insertStatement(chunk.length).all(...args) as string[];
+          if (inserted.length === chunk.length) {
+            for (const r of chunk) fresh.push(r);
             continue;
           }
+          // Each inserted key is fresh once (the same id twice in one call is a duplicate the second time).
+          const ids = new Set(inserted);
           for (const r of chunk) {
-            const old = existing.get(r.id) as StoredContent & { rowid: bigint };
+            if (ids.delete(r.id)) {
+              fresh.push(r);
+              continue;
+            }
+            const old = existing.get(r.gateway, r.id) as StoredContent;
             const same =
-              old.gateway === r.gateway &&
               old.customer === r.customer &&
               old.service === r.service &&
               old.metric === r.metric &&
               old.quantity === r.quantity &&
               old.time === BigInt(r.time);
             if (!same) throw new Conflict(r.id);
-            // Stored by this call (and not the same id twice in it): fresh.
-            if (old.rowid > last && !ids.has(r.id)) fresh.push(r);
-            ids.add(r.id);
           }
         }
-        return { accepted, duplicates: records.length - accepted, fresh };
+        return { accepted: fresh.length, duplicates: records.length - fresh.length, fresh };
       })();
     } catch (error) {
       if (error instanceof Conflict) return { conflict: error.id };
@@ -136,10 +134,10 @@ export class BillingStore extends SqliteStore {
 
   private insertStatement(rows: number): Database.Statement {
     return this.statement(
-      "insert into records (id, gateway, customer, service, metric, quantity, time, period, received_at) values " +
+      "insert into records (gateway, id, customer, service, metric, quantity, time, period, received_at) values " +
         Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ") +
-        " on conflict (id) do nothing",
-    );
+        " on conflict (gateway, id) do nothing returning id",
+    ).pluck();
   }
 
   /**
@@ -283,7 +281,6 @@ export class BillingStore extends SqliteStore {
 const INSERT_CHUNK = 100;
 
 interface StoredContent {
-  gateway: string;
   customer: string;
   service: string;
   metric: string;
@@ -295,4 +292,27 @@ class Conflict extends Error {
   constructor(readonly id: string) {
     super(`record ${id} conflicts`);
   }
+}
+
+/**
+ * Databases made before D42 keyed records on the id alone (unique across gateways): rebuilt once, in one
+ * transaction, keyed on (gateway, id).
+ */
+function migrateRecordsKey(db: Database.Database): void {
+  const table = db.prepare("select sql from sqlite_master where type = 'table' and name = 'records'").get() as
+    { sql: string } | undefined;
+  if (!table || /primary key \(gateway, id\)/.test(table.sql)) return;
+  db.transaction(() => {
+    db.exec(`
+      alter table records rename to records_by_id;
+      drop index if exists records_period;
+      create table records (
+        gateway text not null, id text not null, customer text not null, service text not null,
+        metric text not null, quantity integer not null, time integer not null, period integer not null,
+        received_at integer not null, primary key (gateway, id)) without rowid;
+      insert into records select gateway, id, customer, service, metric, quantity, time, period, received_at
+        from records_by_id;
+      drop table records_by_id;
+    `);
+  })();
 }

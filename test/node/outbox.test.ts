@@ -83,7 +83,9 @@ describe("edge-node outbox", function () {
   it("classifies HTTP outcomes", async function () {
     const app = Fastify();
     app.post("/ok", async () => ({}));
-    app.post("/dup", async (_r, reply) => reply.code(409).send({}));
+    app.post("/dup", async (_r, reply) => reply.code(409).send({ code: "BILLING_RECORD_CONFLICT" }));
+    app.post("/closed", async (_r, reply) => reply.code(409).send({ code: "BILLING_PERIOD_CLOSED" }));
+    app.post("/stale", async (_r, reply) => reply.code(503).send({ code: "BILLING_VIEW_STALE" }));
     app.post("/bad", async (_r, reply) => reply.code(400).send({}));
     app.post("/busy", async (_r, reply) => reply.code(503).send({}));
     app.post("/slow", async (_r, reply) => reply.code(429).send({}));
@@ -91,7 +93,9 @@ describe("edge-node outbox", function () {
     try {
       const outcome = (path: string) => postJson(`${url}${path}`, {});
       expect(await outcome("/ok")).to.equal("sent");
-      expect(await outcome("/dup")).to.equal("sent");
+      expect(await outcome("/dup")).to.equal("conflict");
+      expect(await outcome("/closed")).to.equal("rejected");
+      expect(await outcome("/stale")).to.equal("retry");
       expect(await outcome("/bad")).to.equal("rejected");
       expect(await outcome("/busy")).to.equal("retry");
       expect(await outcome("/slow")).to.equal("retry");
@@ -99,5 +103,23 @@ describe("edge-node outbox", function () {
     } finally {
       await app.close();
     }
+  });
+
+  it("F2: a conflict is not delivered: the item stays, is logged and counted once, and does not block the rest", async function () {
+    const errors: object[] = [];
+    const box = new Outbox(join(dir, "outbox.jsonl"), { warn: () => undefined, error: (obj) => errors.push(obj) });
+    for (const id of ["a", "b", "c"]) box.put(heartbeat(id, 0));
+    const send = async (item: { id: string }) => (item.id === "a" ? ("conflict" as const) : ("sent" as const));
+    expect(await box.flush(send)).to.equal(2);
+    expect(box.items().map((i) => i.id)).to.deep.equal(["a"]);
+    expect(box.conflicts).to.equal(1);
+    expect(await box.flush(send)).to.equal(0);
+    expect(errors).to.have.length(1);
+    expect(errors[0]).to.include({ id: "a" });
+    // Kept across a restart; delivered once the receiver takes it.
+    const again = new Outbox(join(dir, "outbox.jsonl"), quiet);
+    expect(again.items().map((i) => i.id)).to.deep.equal(["a"]);
+    expect(await again.flush(async () => "sent")).to.equal(1);
+    expect([again.size, again.conflicts]).to.deep.equal([0, 0]);
   });
 });

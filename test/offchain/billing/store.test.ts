@@ -1,13 +1,17 @@
 import { expect } from "chai";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import Database from "better-sqlite3";
 
 import type { ParsedRecord } from "../../../offchain/billing/bills";
 import { BillingStore } from "../../../offchain/billing/store";
 
 const G = "0x" + "99".repeat(20);
 const customer = (i: number) => `0x${i.toString(16).padStart(40, "0")}`;
-const rec = (id: string, c: number, quantity: bigint, period = 0): ParsedRecord & { period: number } => ({
+const rec = (id: string, c: number, quantity: bigint, period = 0, gateway = G): ParsedRecord & { period: number } => ({
   id,
-  gateway: G,
+  gateway,
   customer: customer(c),
   service: "compute",
   metric: "jobs",
@@ -62,5 +66,44 @@ describe("billing store", function () {
     ]);
     expect(store.periodsWithRecordsAfter(-1)).to.deep.equal([0, 1]);
     expect(store.periodsWithRecordsAfter(0)).to.deep.equal([1]);
+  });
+
+  it("F2: the same id from two gateways is two records; each gateway's duplicates and conflicts stay its own", function () {
+    const other = "0x" + "77".repeat(20);
+    expect(store.insertRecords([rec("r1", 1, 5n), rec("r2", 1, 1n)], 1)).to.deep.include({ accepted: 2 });
+    // A squatter claiming the victim's ids first, with other content, takes nothing from the victim.
+    expect(store.insertRecords([rec("r3", 2, 9n, 0, other), rec("r1", 2, 9n, 0, other)], 2)).to.deep.include({
+      accepted: 2,
+      duplicates: 0,
+    });
+    expect(store.insertRecords([rec("r3", 1, 3n), rec("r1", 1, 5n)], 3)).to.deep.include({
+      accepted: 1,
+      duplicates: 1,
+    });
+    expect(store.insertRecords([rec("r3", 1, 4n)], 4)).to.deep.equal({ conflict: "r3" });
+    const totals = store.usageTotals(0).sort((x, y) => (x.customer < y.customer ? -1 : 1));
+    expect(totals.map((t) => t.quantity)).to.deep.equal([9n, 18n]);
+  });
+
+  it("F2: a database keyed on the id alone is migrated to (gateway, id) with its records", function () {
+    const file = join(mkdtempSync(join(tmpdir(), "billing-store-")), "old.db");
+    const old = new Database(file);
+    old.exec(`create table records (
+        id text not null unique, gateway text not null, customer text not null, service text not null,
+        metric text not null, quantity integer not null, time integer not null, period integer not null,
+        received_at integer not null);
+      insert into records values ('r1', '${G}', '${customer(1)}', 'compute', 'jobs', 5, 1000, 0, 1);`);
+    old.close();
+    const migrated = new BillingStore(file);
+    try {
+      expect(migrated.insertRecords([rec("r1", 1, 5n), rec("r1", 2, 7n, 0, customer(9))], 2)).to.deep.include({
+        accepted: 1,
+        duplicates: 1,
+      });
+      expect(migrated.recordCount(0)).to.equal(2);
+    } finally {
+      migrated.close();
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
   });
 });
