@@ -23,6 +23,7 @@ import { billingAppOptions } from "./app";
 import type { HashedBill, PriceList } from "./bills";
 import { type CloseDeps, closeDuePeriods, closePeriod } from "./close";
 import type { BillingConfig } from "./config";
+import { CreditBook, CreditGuard, vaultAccountsReader } from "./credit";
 import { type BillingMetrics, createBillingMetrics } from "./metrics";
 import { OpenUsage } from "./openUsage";
 import { periodScheme, recordFirstPeriod } from "./periods";
@@ -81,17 +82,24 @@ export class BillingService {
     }));
     const { chainId } = deployment;
     const maxSkewMs = config.maxSkewSeconds * 1000;
+    const vault = contractEntry(deployment.book, "PaymentVault");
+    const vaultAddress = vault.address as Address;
+    const readAccounts = vaultAccountsReader(client, vaultAddress, now);
+    const balanceMaxAgeMs = config.creditCacheMs;
     this.routes = {
       ingest: { chainId, view, store, prices, scheme, openUsage, maxSkewMs, metrics, now },
       store,
       signIn,
       usage: { scheme, openUsage, prices, now },
+      credit: {
+        book: new CreditBook({ store, openUsage, prices, scheme, readAccounts, balanceMaxAgeMs, now }),
+        guard: new CreditGuard({ chainId, view, now }),
+      },
     };
     const graceMs = config.graceSeconds * 1000;
     const { batchSize } = config;
     this.closing = { store, prices, scheme, openUsage, graceMs, batchSize, metrics, now, log };
-    const vault = contractEntry(deployment.book, "PaymentVault");
-    const vaultAt = { address: vault.address as Address, fromBlock: BigInt(vault.blockNumber) };
+    const vaultAt = { address: vaultAddress, fromBlock: BigInt(vault.blockNumber) };
     this.settling = { store, client, vault: vaultAt, sender, metrics, now, log };
   }
 
