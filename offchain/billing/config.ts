@@ -1,7 +1,15 @@
 /** The billing service's configuration (flags, EDGE_BILLING_* environment, or --config JSON). */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { type OptionSpec, loadLayeredConfig, optionsHelp, LOG_LEVEL_OPTION, LogLevelSchema } from "../common/config";
+import {
+  type OptionSpec,
+  loadLayeredConfig,
+  optionsHelp,
+  LOG_LEVEL_OPTION,
+  LogLevelSchema,
+  MAX_FEE_OPTION,
+  MaxFeeGweiSchema,
+} from "../common/config";
 
 const Url = Type.String({ pattern: "^https?://[^\\s]+$" });
 const Key = Type.String({ pattern: "^0x[0-9a-fA-F]{64}$" });
@@ -20,6 +28,7 @@ export const BillingConfigSchema = Type.Object(
     graceSeconds: Type.Integer({ minimum: 0, maximum: 30 * 86_400, default: 3600 }),
     batchSize: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
     confirmations: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
+    maxFeeGwei: MaxFeeGweiSchema,
     pollIntervalMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 1000 }),
     domain: Type.String({ minLength: 1, default: "localhost" }),
     tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 3600 }),
@@ -67,6 +76,7 @@ export const BILLING_OPTIONS: OptionSpec[] = [
   },
   { flag: "batch-size", key: "batchSize", help: "bills per settlement transaction (default 100)", kind: "number" },
   { flag: "confirmations", key: "confirmations", help: "blocks to stay behind the head (default 2)", kind: "number" },
+  MAX_FEE_OPTION,
   {
     flag: "poll-interval-ms",
     key: "pollIntervalMs",

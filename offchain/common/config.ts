@@ -189,6 +189,15 @@ export const CONFIRMATIONS_OPTION: OptionSpec = {
   kind: "number",
 };
 
+/** The fee cap of a service that sends transactions (F10): the schema entry and the option. */
+export const MaxFeeGweiSchema = Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, default: 1000 });
+export const MAX_FEE_OPTION: OptionSpec = {
+  flag: "max-fee-gwei",
+  key: "maxFeeGwei",
+  help: "most a transaction may offer per gas, in gwei; a stuck transaction is raised 25% at a time up to it (default 1000)",
+  kind: "number",
+};
+
 export interface ConfigDefinition<T> {
   /** Flags, then `<PREFIX>_*` variables, then --config: validated, or a ConfigError listing every problem. */
   load(argv: string[], env: NodeJS.ProcessEnv): T;

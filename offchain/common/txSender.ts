@@ -32,6 +32,7 @@ export interface TxRecord {
 export interface TxLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
 interface Row {
@@ -69,12 +70,28 @@ const fromRow = (r: Row): TxRecord => ({
 export interface TxSenderOptions {
   /** Rebroadcast or replace a pending transaction older than this. */
   replaceAfterMs?: number;
+  /**
+   * The most this sender ever offers per gas (wei), first send and replacements alike (F10). A transaction stuck
+   * at the cap is rebroadcast, not replaced, and reported: `feeCapped()` counts them and an error is logged.
+   */
+  maxFeePerGas?: bigint;
   now?: () => number;
 }
 
+/** The default fee cap: 1,000 gwei, far above normal mainnet and L2 fees, far below a runaway's. */
+export const DEFAULT_MAX_FEE_PER_GAS = 1_000n * 10n ** 9n;
+
+/** A replacement must raise both fees by at least 10% for nodes to accept it; we raise 25%. */
+const bump = (fee: bigint) => (fee * 125n) / 100n + 1n;
+const minimumReplacement = (fee: bigint) => (fee * 110n) / 100n + 1n;
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
 export class TxSender {
   private readonly replaceAfterMs: number;
+  private readonly maxFeePerGas: bigint;
   private readonly now: () => number;
+  /** Nonces of pending transactions that sit at the fee cap. */
+  private readonly capped = new Set<number>();
 
   constructor(
     private readonly db: Database.Database,
@@ -85,6 +102,8 @@ export class TxSender {
     options: TxSenderOptions = {},
   ) {
     this.replaceAfterMs = options.replaceAfterMs ?? 60_000;
+    this.maxFeePerGas = options.maxFeePerGas ?? DEFAULT_MAX_FEE_PER_GAS;
+    if (this.maxFeePerGas <= 0n) throw new Error("the fee cap must be positive");
     this.now = options.now ?? Date.now;
     db.exec(`create table if not exists txs (
       nonce integer primary key, purpose text not null, to_address text not null, data text not null,
@@ -99,6 +118,11 @@ export class TxSender {
 
   pending(): TxRecord[] {
     return (this.db.prepare("select * from txs where status = 'pending' order by nonce").all() as Row[]).map(fromRow);
+  }
+
+  /** How many pending transactions sit at the fee cap (the `*_tx_fee_capped` gauge: alert when above 0). */
+  feeCapped(): number {
+    return this.capped.size;
   }
 
   byPurpose(purpose: string): TxRecord[] {
@@ -126,12 +150,19 @@ export class TxSender {
       raw: "0x",
       status: "pending",
       gas: (gas * 12n) / 10n, // headroom: state can move between estimate and inclusion
-      maxFeePerGas: fees.maxFeePerGas,
-      maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+      maxFeePerGas: min(fees.maxFeePerGas, this.maxFeePerGas),
+      maxPriorityFeePerGas: min(fees.maxPriorityFeePerGas, this.maxFeePerGas),
       createdAt: this.now(),
       sentAt: this.now(),
       minedHash: null,
     };
+    if (fees.maxFeePerGas > this.maxFeePerGas) {
+      this.capped.add(nonce);
+      this.log.error(
+        { nonce, purpose, estimate: fees.maxFeePerGas.toString(), cap: this.maxFeePerGas.toString() },
+        "fee estimate above the configured cap: sending at the cap, it may not be mined",
+      );
+    }
     await this.sign(record);
     this.db
       .prepare(
@@ -177,14 +208,12 @@ export class TxSender {
         // The nonce was consumed, and by none of our hashes: something else used this key. Our transaction can
         // never be mined; the caller sees it failed and checks the chain for the effect.
         record.status = "failed";
+        this.capped.delete(record.nonce);
         this.db.prepare("update txs set status = 'failed' where nonce = ?").run(record.nonce);
         this.log.warn({ nonce: record.nonce, purpose: record.purpose }, "nonce used by another transaction; dropped");
         continue;
       }
-      if (this.now() - record.sentAt > this.replaceAfterMs) {
-        // Stuck: replace at the same nonce with fees 25% higher (nodes require at least 10%).
-        record.maxFeePerGas = (record.maxFeePerGas * 125n) / 100n + 1n;
-        record.maxPriorityFeePerGas = (record.maxPriorityFeePerGas * 125n) / 100n + 1n;
+      if (this.now() - record.sentAt > this.replaceAfterMs && this.raiseFees(record)) {
         await this.sign(record);
         record.sentAt = this.now();
         this.db
@@ -206,6 +235,25 @@ export class TxSender {
     }
   }
 
+  /**
+   * Stuck: raise the fees 25% for a replacement at the same nonce, never above the cap. When even the 10% a node
+   * requires would pass the cap, the transaction stays as it is (rebroadcast), counted and logged as an error.
+   */
+  private raiseFees(record: TxRecord): boolean {
+    const maxFee = min(bump(record.maxFeePerGas), this.maxFeePerGas);
+    if (maxFee < minimumReplacement(record.maxFeePerGas)) {
+      this.capped.add(record.nonce);
+      this.log.error(
+        { nonce: record.nonce, purpose: record.purpose, maxFeePerGas: record.maxFeePerGas.toString() },
+        "transaction stuck at the fee cap: not replaced; raise --max-fee-gwei or wait for fees to fall",
+      );
+      return false;
+    }
+    record.maxFeePerGas = maxFee;
+    record.maxPriorityFeePerGas = min(bump(record.maxPriorityFeePerGas), maxFee);
+    return true;
+  }
+
   /** The receipt of any of the record's hashes; updates the record when mined. */
   private async check(record: TxRecord): Promise<TransactionReceipt | undefined> {
     for (const hash of [...record.hashes].reverse()) {
@@ -213,6 +261,7 @@ export class TxSender {
       if (!receipt) continue;
       const status: TxStatus = receipt.status === "success" ? "mined" : "failed";
       record.status = status;
+      this.capped.delete(record.nonce);
       record.minedHash = hash;
       this.db.prepare("update txs set status = ?, mined_hash = ? where nonce = ?").run(status, hash, record.nonce);
       if (status === "failed")

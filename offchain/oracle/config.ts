@@ -11,6 +11,8 @@ import {
   CONFIRMATIONS_OPTION,
   LOG_LEVEL_OPTION,
   LogLevelSchema,
+  MAX_FEE_OPTION,
+  MaxFeeGweiSchema,
 } from "../common/config";
 
 const Url = Type.String({ pattern: "^https?://[^\\s]+$" });
@@ -29,6 +31,7 @@ export const OracleConfigSchema = Type.Object(
     peers: Type.Array(Url, { default: [] }),
     graceSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 300 }),
     confirmations: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
+    maxFeeGwei: MaxFeeGweiSchema,
     pollIntervalMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 1000 }),
     batchSize: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
     firstEpoch: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -83,6 +86,7 @@ export const ORACLE_OPTIONS: OptionSpec[] = [
     kind: "number",
   },
   CONFIRMATIONS_OPTION,
+  MAX_FEE_OPTION,
   {
     flag: "poll-interval-ms",
     key: "pollIntervalMs",

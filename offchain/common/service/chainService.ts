@@ -19,6 +19,7 @@ import { type ServiceAppOptions, type TypedApp, createServiceApp } from "../http
 import { TxSender } from "../txSender";
 import { redactUrls } from "../redact";
 import { WorkLoop } from "../workLoop";
+import { stateGauge } from "./metrics";
 import type { Deployment } from "./deployment";
 
 export interface ChainServiceConfig {
@@ -28,6 +29,8 @@ export interface ChainServiceConfig {
   pollIntervalMs: number;
   confirmations: number;
   logLevel: string;
+  /** The fee cap of every transaction the service sends, in gwei (F10; default 1,000). */
+  maxFeeGwei?: number;
 }
 
 export interface ChainServiceOptions {
@@ -40,6 +43,9 @@ export interface ChainServiceOptions {
   /** Extra options of the long-running JSON-RPC client (billing batches its reads). */
   batchSize?: number;
 }
+
+/** Whole and fractional gwei to wei, exactly for up to 9 decimals. */
+const gweiToWei = (gwei: number): bigint => BigInt(Math.round(gwei * 1e9));
 
 export class ChainService {
   readonly app: TypedApp;
@@ -77,8 +83,18 @@ export class ChainService {
           privateKeyToAccount(options.senderKey as Hex),
           deployment.chainId,
           this.log.child({ component: "tx" }),
+          { maxFeePerGas: config.maxFeeGwei === undefined ? undefined : gweiToWei(config.maxFeeGwei) },
         )
       : null;
+    if (this.sender) {
+      const sender = this.sender;
+      stateGauge(
+        this.registry,
+        `edge_${this.name}_tx_fee_capped`,
+        "Pending transactions held at the fee cap (--max-fee-gwei): alert when above 0",
+        () => sender.feeCapped(),
+      );
+    }
   }
 
   /** A view of StakeManager from its deployment block (a service may keep a second one, e.g. at epoch ends). */
