@@ -107,6 +107,16 @@ export const ERROR_SENTENCES: Record<string, (a: Args) => string> = {
   NoPendingWithdrawal: () => "There is no pending withdrawal: request one first.",
   WithdrawalNotYetExecutable: ([, executableAt]) =>
     `The withdrawal can be executed from ${time(executableAt)}, when its notice period ends.`,
+  WithdrawalExpired: ([, expiresAt]) =>
+    `The withdrawal could be executed before ${time(expiresAt)} only: request it again (a new notice period applies).`,
+  WithdrawalClaimedByDebt: ([, amount, withdrawable, outstanding]) =>
+    `${tokens(amount)} is more than the ${tokens(withdrawable)} you can withdraw: outstanding debt of ${tokens(outstanding)} claims the rest of the balance.`,
+  MinWithdrawalNoticeOutOfBounds: ([minimum]) =>
+    `A withdrawal notice floor of ${id(minimum)} s is outside 1 s .. 30 days.`,
+  PeriodOutOfBounds: ([period, maximum]) => `Period ${id(period)} is past the last one, ${id(maximum)}.`,
+  BillingRateLimited: ([, amount, available]) =>
+    `Billing ${tokens(amount)} is above the biller's rate limit: ${tokens(available)} can be billed now.`,
+  BillingLimitOutOfBounds: () => "A billing limit is outside its bounds.",
   NoOutstandingDebt: () => "There is no outstanding debt to pay.",
   NoReferralCredit: () => "There is no referral credit to claim yet.",
   ParamsOutOfBounds: () => "A payment parameter is out of bounds.",

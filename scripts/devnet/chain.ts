@@ -114,7 +114,10 @@ function deployParameters(accounts: Accounts, epochSeconds: number, genesis: num
           rewardPoolShareBps: "2000n",
           withdrawalNotice: "60n",
           freeBuffer: `${TOKEN}n`,
+          withdrawalWindow: "3600n",
         },
+        // The floor of the notice is billing's grace period: the devnet's billing runs with 3 s.
+        minWithdrawalNotice: "3n",
       },
     },
     roles: { PaymentVault: { BILLER_ROLE: [privateKeyToAccount(accounts.billerKey).address] } },

@@ -280,6 +280,14 @@ export const PAYMENT_PARAMS = {
   rewardPoolShareBps: 2000n,
   withdrawalNotice: 7n * DAY,
   freeBuffer: ethers.parseEther("5"),
+  withdrawalWindow: 2n * DAY,
+};
+
+/** The vault's deployment-time limits in the fixture: a 1-hour notice floor, 10 million tokens billed a day. */
+export const PAYMENT_LIMITS = {
+  minWithdrawalNotice: 3600n,
+  billingWindow: DAY,
+  billingCapacity: ethers.parseEther("10000000"),
 };
 
 export interface PaymentsFixture extends ProtocolFixture {
@@ -300,6 +308,9 @@ export async function deployPaymentsFixture(): Promise<PaymentsFixture> {
     base.treasury.address,
     rewardPool.address,
     PAYMENT_PARAMS,
+    PAYMENT_LIMITS.minWithdrawalNotice,
+    PAYMENT_LIMITS.billingWindow,
+    PAYMENT_LIMITS.billingCapacity,
   ]);
   await vault.connect(base.admin).grantRole(await vault.BILLER_ROLE(), biller.address);
   await vault.connect(base.admin).grantRole(await vault.PARAMETER_ADMIN_ROLE(), base.parameterAdmin.address);

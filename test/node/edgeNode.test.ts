@@ -34,7 +34,13 @@ async function protocolFixture() {
         StakeManager: { adminDelay: 0n },
         RewardsManager: { epochDuration: 60n },
         PaymentVault: {
-          params: { referrerShareBps: 1000n, rewardPoolShareBps: 2000n, withdrawalNotice: 0n, freeBuffer: 0n },
+          params: {
+            referrerShareBps: 1000n,
+            rewardPoolShareBps: 2000n,
+            withdrawalNotice: 3600n,
+            freeBuffer: 0n,
+            withdrawalWindow: 3600n,
+          },
         },
       },
       roles: {},

@@ -2031,11 +2031,15 @@ export const paymentVaultAbi = [
           { internalType: "uint16", name: "rewardPoolShareBps", type: "uint16" },
           { internalType: "uint40", name: "withdrawalNotice", type: "uint40" },
           { internalType: "uint96", name: "freeBuffer", type: "uint96" },
+          { internalType: "uint40", name: "withdrawalWindow", type: "uint40" },
         ],
         internalType: "struct IPaymentVault.Params",
         name: "params_",
         type: "tuple",
       },
+      { internalType: "uint256", name: "minWithdrawalNotice", type: "uint256" },
+      { internalType: "uint256", name: "billingWindow", type: "uint256" },
+      { internalType: "uint256", name: "billingCapacity", type: "uint256" },
     ],
     stateMutability: "nonpayable",
     type: "constructor",
@@ -2060,8 +2064,31 @@ export const paymentVaultAbi = [
     name: "AccessControlUnauthorizedAccount",
     type: "error",
   },
+  {
+    inputs: [
+      { internalType: "uint256", name: "window", type: "uint256" },
+      { internalType: "uint256", name: "capacity", type: "uint256" },
+    ],
+    name: "BillingLimitOutOfBounds",
+    type: "error",
+  },
+  {
+    inputs: [
+      { internalType: "address", name: "biller", type: "address" },
+      { internalType: "uint256", name: "amount", type: "uint256" },
+      { internalType: "uint256", name: "available", type: "uint256" },
+    ],
+    name: "BillingRateLimited",
+    type: "error",
+  },
+  { inputs: [], name: "CheckpointUnorderedInsertion", type: "error" },
   { inputs: [], name: "EnforcedPause", type: "error" },
   { inputs: [], name: "ExpectedPause", type: "error" },
+  {
+    inputs: [{ internalType: "uint256", name: "minimum", type: "uint256" }],
+    name: "MinWithdrawalNoticeOutOfBounds",
+    type: "error",
+  },
   {
     inputs: [{ internalType: "address", name: "customer", type: "address" }],
     name: "NoOutstandingDebt",
@@ -2081,6 +2108,7 @@ export const paymentVaultAbi = [
           { internalType: "uint16", name: "rewardPoolShareBps", type: "uint16" },
           { internalType: "uint40", name: "withdrawalNotice", type: "uint40" },
           { internalType: "uint96", name: "freeBuffer", type: "uint96" },
+          { internalType: "uint40", name: "withdrawalWindow", type: "uint40" },
         ],
         internalType: "struct IPaymentVault.Params",
         name: "params",
@@ -2103,6 +2131,14 @@ export const paymentVaultAbi = [
   { inputs: [], name: "PaymentZeroAmount", type: "error" },
   {
     inputs: [
+      { internalType: "uint256", name: "period", type: "uint256" },
+      { internalType: "uint256", name: "maximum", type: "uint256" },
+    ],
+    name: "PeriodOutOfBounds",
+    type: "error",
+  },
+  {
+    inputs: [
       { internalType: "address", name: "customer", type: "address" },
       { internalType: "address", name: "referrer", type: "address" },
     ],
@@ -2123,6 +2159,24 @@ export const paymentVaultAbi = [
     type: "error",
   },
   { inputs: [{ internalType: "address", name: "customer", type: "address" }], name: "SelfReferral", type: "error" },
+  {
+    inputs: [
+      { internalType: "address", name: "customer", type: "address" },
+      { internalType: "uint256", name: "amount", type: "uint256" },
+      { internalType: "uint256", name: "withdrawable", type: "uint256" },
+      { internalType: "uint256", name: "outstanding", type: "uint256" },
+    ],
+    name: "WithdrawalClaimedByDebt",
+    type: "error",
+  },
+  {
+    inputs: [
+      { internalType: "address", name: "customer", type: "address" },
+      { internalType: "uint256", name: "expiresAt", type: "uint256" },
+    ],
+    name: "WithdrawalExpired",
+    type: "error",
+  },
   {
     inputs: [
       { internalType: "address", name: "customer", type: "address" },
@@ -2158,6 +2212,15 @@ export const paymentVaultAbi = [
   {
     anonymous: false,
     inputs: [
+      { indexed: false, internalType: "uint256", name: "window", type: "uint256" },
+      { indexed: false, internalType: "uint256", name: "capacity", type: "uint256" },
+    ],
+    name: "BillingLimitSet",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
       { indexed: true, internalType: "address", name: "customer", type: "address" },
       { indexed: true, internalType: "address", name: "payer", type: "address" },
       { indexed: false, internalType: "uint256", name: "amount", type: "uint256" },
@@ -2165,6 +2228,7 @@ export const paymentVaultAbi = [
       { indexed: false, internalType: "uint256", name: "referral", type: "uint256" },
       { indexed: false, internalType: "uint256", name: "rewardPool", type: "uint256" },
       { indexed: false, internalType: "uint256", name: "treasury", type: "uint256" },
+      { indexed: false, internalType: "bool", name: "fromBalance", type: "bool" },
     ],
     name: "DebtPaid",
     type: "event",
@@ -2208,6 +2272,7 @@ export const paymentVaultAbi = [
           { internalType: "uint16", name: "rewardPoolShareBps", type: "uint16" },
           { internalType: "uint40", name: "withdrawalNotice", type: "uint40" },
           { internalType: "uint96", name: "freeBuffer", type: "uint96" },
+          { internalType: "uint40", name: "withdrawalWindow", type: "uint40" },
         ],
         indexed: false,
         internalType: "struct IPaymentVault.Params",
@@ -2306,6 +2371,7 @@ export const paymentVaultAbi = [
     inputs: [
       { indexed: true, internalType: "address", name: "customer", type: "address" },
       { indexed: false, internalType: "uint256", name: "cap", type: "uint256" },
+      { indexed: false, internalType: "uint256", name: "fromPeriod", type: "uint256" },
     ],
     name: "SpendingCapSet",
     type: "event",
@@ -2334,6 +2400,7 @@ export const paymentVaultAbi = [
       { indexed: true, internalType: "address", name: "customer", type: "address" },
       { indexed: false, internalType: "uint256", name: "amount", type: "uint256" },
       { indexed: false, internalType: "uint256", name: "executableAt", type: "uint256" },
+      { indexed: false, internalType: "uint256", name: "expiresAt", type: "uint256" },
     ],
     name: "WithdrawalRequested",
     type: "event",
@@ -2363,6 +2430,20 @@ export const paymentVaultAbi = [
   },
   {
     inputs: [],
+    name: "MAX_BILLING_WINDOW",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "MAX_PERIOD",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
     name: "MAX_REFERRER_SHARE_BPS",
     outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
     stateMutability: "view",
@@ -2384,6 +2465,34 @@ export const paymentVaultAbi = [
   },
   {
     inputs: [],
+    name: "MAX_WITHDRAWAL_WINDOW",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "MIN_BILLING_WINDOW",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "MIN_WITHDRAWAL_NOTICE",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "MIN_WITHDRAWAL_WINDOW",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
     name: "PARAMETER_ADMIN_ROLE",
     outputs: [{ internalType: "bytes32", name: "", type: "bytes32" }],
     stateMutability: "view",
@@ -2399,6 +2508,13 @@ export const paymentVaultAbi = [
   { inputs: [], name: "acceptDefaultAdminTransfer", outputs: [], stateMutability: "nonpayable", type: "function" },
   {
     inputs: [{ internalType: "address", name: "customer", type: "address" }],
+    name: "availableBalance",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [{ internalType: "address", name: "customer", type: "address" }],
     name: "balanceOf",
     outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
     stateMutability: "view",
@@ -2409,6 +2525,23 @@ export const paymentVaultAbi = [
     name: "beginDefaultAdminTransfer",
     outputs: [],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [{ internalType: "address", name: "biller", type: "address" }],
+    name: "billingAvailable",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "billingLimit",
+    outputs: [
+      { internalType: "uint256", name: "window", type: "uint256" },
+      { internalType: "uint256", name: "capacity", type: "uint256" },
+    ],
+    stateMutability: "view",
     type: "function",
   },
   { inputs: [], name: "cancelDefaultAdminTransfer", outputs: [], stateMutability: "nonpayable", type: "function" },
@@ -2425,6 +2558,13 @@ export const paymentVaultAbi = [
     name: "claimReferral",
     outputs: [{ internalType: "uint256", name: "amount", type: "uint256" }],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "currentPeriod",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
     type: "function",
   },
   {
@@ -2564,6 +2704,7 @@ export const paymentVaultAbi = [
           { internalType: "uint16", name: "rewardPoolShareBps", type: "uint16" },
           { internalType: "uint40", name: "withdrawalNotice", type: "uint40" },
           { internalType: "uint96", name: "freeBuffer", type: "uint96" },
+          { internalType: "uint40", name: "withdrawalWindow", type: "uint40" },
         ],
         internalType: "struct IPaymentVault.Params",
         name: "",
@@ -2624,6 +2765,7 @@ export const paymentVaultAbi = [
     outputs: [
       { internalType: "uint256", name: "amount", type: "uint256" },
       { internalType: "uint256", name: "executableAt", type: "uint256" },
+      { internalType: "uint256", name: "expiresAt", type: "uint256" },
     ],
     stateMutability: "view",
     type: "function",
@@ -2679,12 +2821,23 @@ export const paymentVaultAbi = [
   { inputs: [], name: "rollbackDefaultAdminDelay", outputs: [], stateMutability: "nonpayable", type: "function" },
   {
     inputs: [
+      { internalType: "uint256", name: "window", type: "uint256" },
+      { internalType: "uint256", name: "capacity", type: "uint256" },
+    ],
+    name: "setBillingLimit",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
       {
         components: [
           { internalType: "uint16", name: "referrerShareBps", type: "uint16" },
           { internalType: "uint16", name: "rewardPoolShareBps", type: "uint16" },
           { internalType: "uint40", name: "withdrawalNotice", type: "uint40" },
           { internalType: "uint96", name: "freeBuffer", type: "uint96" },
+          { internalType: "uint40", name: "withdrawalWindow", type: "uint40" },
         ],
         internalType: "struct IPaymentVault.Params",
         name: "params_",
@@ -2746,6 +2899,16 @@ export const paymentVaultAbi = [
   {
     inputs: [{ internalType: "address", name: "customer", type: "address" }],
     name: "spendingCap",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      { internalType: "address", name: "customer", type: "address" },
+      { internalType: "uint256", name: "period", type: "uint256" },
+    ],
+    name: "spendingCapAt",
     outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
     stateMutability: "view",
     type: "function",

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 
 import {
+  PAYMENT_LIMITS,
   PAYMENT_PARAMS,
   deployPaymentsFixture,
   deployRewardsFixture,
@@ -40,12 +41,15 @@ describe("PaymentVault", function () {
       expect(await f.vault.treasury()).to.equal(f.treasury.address);
       expect(await f.vault.rewardPool()).to.equal(f.rewardPool.address);
       const p = await f.vault.params();
-      expect([p.referrerShareBps, p.rewardPoolShareBps, p.withdrawalNotice, p.freeBuffer]).to.deep.equal([
-        1000n,
-        2000n,
-        7n * DAY,
-        ethers.parseEther("5"),
-      ]);
+      expect([
+        p.referrerShareBps,
+        p.rewardPoolShareBps,
+        p.withdrawalNotice,
+        p.freeBuffer,
+        p.withdrawalWindow,
+      ]).to.deep.equal([1000n, 2000n, 7n * DAY, ethers.parseEther("5"), 2n * DAY]);
+      expect(await f.vault.MIN_WITHDRAWAL_NOTICE()).to.equal(PAYMENT_LIMITS.minWithdrawalNotice);
+      expect(await f.vault.billingLimit()).to.deep.equal([DAY, PAYMENT_LIMITS.billingCapacity]);
     });
 
     it("rejects zero addresses and out-of-bounds parameters", async function () {
@@ -59,6 +63,9 @@ describe("PaymentVault", function () {
           over.treasury ?? f.treasury.address,
           over.pool ?? f.rewardPool.address,
           over.params ?? PAYMENT_PARAMS,
+          PAYMENT_LIMITS.minWithdrawalNotice,
+          PAYMENT_LIMITS.billingWindow,
+          PAYMENT_LIMITS.billingCapacity,
         );
       for (const over of [
         { token: ethers.ZeroAddress },
@@ -71,6 +78,9 @@ describe("PaymentVault", function () {
         { ...PAYMENT_PARAMS, referrerShareBps: 2501n },
         { ...PAYMENT_PARAMS, rewardPoolShareBps: 5001n },
         { ...PAYMENT_PARAMS, withdrawalNotice: 30n * DAY + 1n },
+        { ...PAYMENT_PARAMS, withdrawalNotice: PAYMENT_LIMITS.minWithdrawalNotice - 1n },
+        { ...PAYMENT_PARAMS, withdrawalWindow: 3599n },
+        { ...PAYMENT_PARAMS, withdrawalWindow: 30n * DAY + 1n },
       ]) {
         await expect(args({ params })).to.be.revertedWithCustomError(factory, "ParamsOutOfBounds");
       }
@@ -141,7 +151,7 @@ describe("PaymentVault", function () {
       const f = await loadFixture(deployPaymentsFixture);
       await expect(f.vault.connect(f.alice).setSpendingCap(7n * ONE))
         .to.emit(f.vault, "SpendingCapSet")
-        .withArgs(f.alice.address, 7n * ONE);
+        .withArgs(f.alice.address, 7n * ONE, 1n);
       expect(await f.vault.spendingCap(f.alice.address)).to.equal(7n * ONE);
       await expect(f.vault.connect(f.alice).setReferrer(f.alice.address))
         .to.be.revertedWithCustomError(f.vault, "SelfReferral")
@@ -295,6 +305,9 @@ describe("PaymentVault", function () {
         f.treasury.address,
         await f.rewards.getAddress(),
         PAYMENT_PARAMS,
+        PAYMENT_LIMITS.minWithdrawalNotice,
+        PAYMENT_LIMITS.billingWindow,
+        PAYMENT_LIMITS.billingCapacity,
       ]);
       await vault.connect(f.admin).grantRole(await vault.BILLER_ROLE(), f.admin.address);
       await f.token.connect(f.alice).approve(await vault.getAddress(), 100n * ONE);
@@ -312,8 +325,12 @@ describe("PaymentVault", function () {
       const executableAt = (await latestTimestamp()) + 7n * DAY;
       await expect(tx)
         .to.emit(f.vault, "WithdrawalRequested")
-        .withArgs(f.alice.address, 400n * ONE, executableAt);
-      expect(await f.vault.pendingWithdrawal(f.alice.address)).to.deep.equal([400n * ONE, executableAt]);
+        .withArgs(f.alice.address, 400n * ONE, executableAt, executableAt + 2n * DAY);
+      expect(await f.vault.pendingWithdrawal(f.alice.address)).to.deep.equal([
+        400n * ONE,
+        executableAt,
+        executableAt + 2n * DAY,
+      ]);
       await time.setNextBlockTimestamp(executableAt - 1n);
       await expect(f.vault.connect(f.alice).executeWithdrawal())
         .to.be.revertedWithCustomError(f.vault, "WithdrawalNotYetExecutable")
@@ -324,7 +341,7 @@ describe("PaymentVault", function () {
         .to.emit(f.vault, "Withdrawn")
         .withArgs(f.alice.address, 400n * ONE);
       await expect(exec).to.changeTokenBalances(f.token, [f.vault, f.alice], [-400n * ONE, 400n * ONE]);
-      expect(await f.vault.pendingWithdrawal(f.alice.address)).to.deep.equal([0n, 0n]);
+      expect(await f.vault.pendingWithdrawal(f.alice.address)).to.deep.equal([0n, 0n, 0n]);
       await expect(f.vault.connect(f.alice).executeWithdrawal())
         .to.be.revertedWithCustomError(f.vault, "NoPendingWithdrawal")
         .withArgs(f.alice.address);
@@ -366,7 +383,7 @@ describe("PaymentVault", function () {
       await expect(f.vault.connect(f.bob).cancelWithdrawal())
         .to.emit(f.vault, "WithdrawalCancelled")
         .withArgs(f.bob.address);
-      expect(await f.vault.pendingWithdrawal(f.bob.address)).to.deep.equal([0n, 0n]);
+      expect(await f.vault.pendingWithdrawal(f.bob.address)).to.deep.equal([0n, 0n, 0n]);
     });
   });
 
@@ -384,7 +401,7 @@ describe("PaymentVault", function () {
       const tx = f.vault.connect(f.carol).payDebt(f.alice.address, 80n * ONE); // capped at the 50 owed
       await expect(tx)
         .to.emit(f.vault, "DebtPaid")
-        .withArgs(f.alice.address, f.carol.address, 50n * ONE, 0n, 5n * ONE, 10n * ONE, 35n * ONE);
+        .withArgs(f.alice.address, f.carol.address, 50n * ONE, 0n, 5n * ONE, 10n * ONE, 35n * ONE, false);
       await expect(tx).to.changeTokenBalances(
         f.token,
         [f.carol, f.vault, f.rewardPool, f.treasury],
@@ -407,7 +424,7 @@ describe("PaymentVault", function () {
       const tx = f.vault.connect(f.alice).payDebtFromBalance(20n * ONE);
       await expect(tx)
         .to.emit(f.vault, "DebtPaid")
-        .withArgs(f.alice.address, f.alice.address, 20n * ONE, 30n * ONE, 2n * ONE, 4n * ONE, 14n * ONE);
+        .withArgs(f.alice.address, f.alice.address, 20n * ONE, 30n * ONE, 2n * ONE, 4n * ONE, 14n * ONE, true);
       await expect(tx).to.changeTokenBalances(
         f.token,
         [f.vault, f.rewardPool, f.treasury],
@@ -464,7 +481,13 @@ describe("PaymentVault", function () {
     it("changes parameters and recipients within bounds, by role", async function () {
       const f = await loadFixture(fundedFixture);
       const admin = f.vault.connect(f.parameterAdmin);
-      const next = { referrerShareBps: 500n, rewardPoolShareBps: 3000n, withdrawalNotice: DAY, freeBuffer: 0n };
+      const next = {
+        referrerShareBps: 500n,
+        rewardPoolShareBps: 3000n,
+        withdrawalNotice: DAY,
+        freeBuffer: 0n,
+        withdrawalWindow: DAY,
+      };
       await expect(admin.setParams(next)).to.emit(f.vault, "ParamsSet");
       expect(await f.vault.split(1000n, true)).to.deep.equal([50n, 300n, 650n]);
       expect(await f.vault.split(1000n, false)).to.deep.equal([0n, 300n, 700n]);
@@ -499,8 +522,19 @@ describe("PaymentVault", function () {
 
     it("a withdrawal notice applies from the request on", async function () {
       const f = await loadFixture(fundedFixture);
-      await f.vault.connect(f.parameterAdmin).setParams({ ...PAYMENT_PARAMS, withdrawalNotice: 0n });
-      await f.vault.connect(f.bob).requestWithdrawal(ONE);
+      await f.vault.connect(f.bob).requestWithdrawal(ONE); // under the 7-day notice
+      await f.vault.connect(f.parameterAdmin).setParams({ ...PAYMENT_PARAMS, withdrawalNotice: 3600n });
+      await f.vault.connect(f.carol).deposit(ONE);
+      await f.vault.connect(f.carol).requestWithdrawal(ONE);
+      await time.increase(3600n);
+      await expect(f.vault.connect(f.bob).executeWithdrawal()).to.be.revertedWithCustomError(
+        f.vault,
+        "WithdrawalNotYetExecutable",
+      );
+      await expect(f.vault.connect(f.carol).executeWithdrawal())
+        .to.emit(f.vault, "Withdrawn")
+        .withArgs(f.carol.address, ONE);
+      await time.increase(7n * DAY);
       await expect(f.vault.connect(f.bob).executeWithdrawal())
         .to.emit(f.vault, "Withdrawn")
         .withArgs(f.bob.address, ONE);
