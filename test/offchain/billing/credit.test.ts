@@ -88,11 +88,11 @@ describe("billing credit (POST /credit)", function () {
     expect(b).to.deep.include({ usage: ((23n * ONE) / 10n).toString(), remaining: "0", exhausted: true });
     expect(fresh).to.deep.include({ balance: "0", remaining: ONE.toString(), exhausted: false });
 
-    // A spending cap bounds what the period can collect; a pending withdrawal is not collectable.
-    await p.vault.connect(await impersonate(customerAccount(0).address)).setSpendingCap(10n * ONE);
+    // An announced withdrawal is not collectable (the cap in force for the period bounds it likewise).
+    await p.vault.connect(await impersonate(customerAccount(0).address)).requestWithdrawal(40n * ONE);
     clock.t += 5_000; // past the balance cache
-    const capped = (await postJson(`${url}/credit`, await query(1, [c0]))).json.credits[0];
-    expect(capped).to.deep.include({ balance: (10n * ONE).toString(), remaining: (11n * ONE).toString() });
+    const less = (await postJson(`${url}/credit`, await query(1, [c0]))).json.credits[0];
+    expect(less).to.deep.include({ balance: (60n * ONE).toString(), remaining: (61n * ONE).toString() });
   });
 
   it("D43: refuses strangers, replays (also re-encoded), stale timestamps, oversized queries and floods", async function () {
