@@ -201,10 +201,7 @@ export class ChainView {
           throw result.reason;
         }
         const { header, logs } = result.value;
-        // The page must come from the chain whose block `end` we read; otherwise a reorg is under way.
-        if (logs.some((l) => BigInt(l.blockNumber) === end && l.blockHash !== header.hash)) {
-          throw new ReorgDuringSyncError(`block ${end} changed while its logs were read`);
-        }
+        await this.checkLogBlocks(logs, header);
         const events = logs.filter((l) => !l.removed).map(decodeStakeLog);
         for (const event of events) if (event) this.current.apply(event);
         this.segments.push({ to: header, events });
@@ -286,6 +283,40 @@ export class ChainView {
       } as never) as Promise<RawLog[]>,
     ]);
     return { header, logs };
+  }
+
+  /**
+   * Every log of a page must come from the chain the view follows (F12): a load-balanced RPC can answer
+   * eth_getLogs from a backend still on a replaced fork. The page's last block is checked against the header read
+   * with it; every other block that holds a log is read and compared too (a few at a time), so a log from a fork is
+   * never applied. Checkpoints keep only each page's last block, which later reorgs of any block in the page change,
+   * so what is applied stays repairable.
+   */
+  private async checkLogBlocks(logs: RawLog[], header: Checkpoint): Promise<void> {
+    const claimed = new Map<bigint, Hex>();
+    for (const log of logs) {
+      const number = BigInt(log.blockNumber);
+      const seen = claimed.get(number);
+      if (seen !== undefined && seen !== log.blockHash) {
+        throw new ReorgDuringSyncError(`block ${number}: logs from two different blocks in one page`);
+      }
+      claimed.set(number, log.blockHash);
+    }
+    const headerHash = claimed.get(header.number);
+    if (headerHash !== undefined && headerHash !== header.hash) {
+      throw new ReorgDuringSyncError(`block ${header.number} changed while its logs were read`);
+    }
+    claimed.delete(header.number);
+    const numbers = [...claimed.keys()];
+    for (let i = 0; i < numbers.length; i += this.options.concurrency) {
+      const chunk = numbers.slice(i, i + this.options.concurrency);
+      const blocks = await Promise.all(chunk.map((number) => this.block(number)));
+      for (const block of blocks) {
+        if (block.hash !== claimed.get(block.number)) {
+          throw new ReorgDuringSyncError(`a log of block ${block.number} is from a block no longer on the chain`);
+        }
+      }
+    }
   }
 
   /** Sizes the next page from the density of the last one, growing at most fourfold per page. */

@@ -192,6 +192,39 @@ describe("ChainView", function () {
     expect(view.map.isAdmitted(f.devices[0].address)).to.equal(true);
   });
 
+  it("F12: never applies a log from a block no longer on the chain (a load-balanced RPC's stale backend)", async function () {
+    const f = await loadFixture(chainFixture);
+    const real = publicClient(rpc.url);
+    // One backend behind the balancer is on a replaced fork: in it, stake 1's owner asked to unstake in the
+    // block where stake 2's owner did on the chain everyone else follows.
+    let stale = true;
+    let forgedPages = 0;
+    const client = {
+      request: async (args: { method: string; params?: unknown }) => {
+        const result = await real.request(args as never);
+        if (args.method !== "eth_getLogs" || !stale) return result;
+        const logs = result as unknown as RawLog[];
+        const unstake = logs.find((l) => decodeStakeLog(l)?.name === "UnstakeRequested");
+        if (!unstake) return result;
+        forgedPages += 1;
+        const forked = { ...unstake, blockHash: `0x${"ab".repeat(32)}` as Hex };
+        forked.topics = [unstake.topics[0], `0x${"1".padStart(64, "0")}` as Hex];
+        return [...logs.filter((l) => l !== unstake), forked] as never;
+      },
+    } as unknown as typeof real;
+    await mine(2); // the forged block is not the page's last one: only the new check can see it
+    const view = new ChainView({ client, stakeManager: f.stakingAddress, fromBlock: f.fromBlock });
+    let refused: Error | undefined;
+    await view.syncOnce().catch((error: Error) => (refused = error));
+    expect(forgedPages).to.equal(1);
+    expect(refused?.message).to.match(/no longer on the chain/);
+    expect(view.map.getStake(1n)?.unlockAt ?? 0n).to.equal(0n); // the forged page was not applied
+    stale = false; // the balancer moves on to a healthy backend
+    await view.syncOnce();
+    await expectViewMatchesChain(view, f);
+    expect(view.map.isAdmitted(f.devices[0].address)).to.equal(true);
+  });
+
   it("keeps its map through an RPC outage, reports staleness, and recovers", async function () {
     const f = await loadFixture(chainFixture);
     const proxy = await startRpcProxy(rpc.port);
@@ -240,7 +273,7 @@ describe("ChainView", function () {
       expect(view.status().consecutiveErrors).to.be.greaterThan(2);
       expect(view.status().lastError).to.be.a("string");
       proxy.up();
-      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 100 && view.status().consecutiveErrors > 0; i++) await new Promise((r) => setTimeout(r, 50));
       expect(view.status().consecutiveErrors).to.equal(0);
       expect(view.status().synced).to.equal(true);
       await expectViewMatchesChain(view, f);
