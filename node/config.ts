@@ -49,6 +49,8 @@ export const ConfigSchema = Type.Object(
     reportIntervalMs: Ms(10, 10_000),
     heartbeatIntervalMs: Ms(10, 10_000),
     usageFlushMs: Ms(10, 5_000),
+    creditRefreshMs: Type.Integer({ minimum: 10, maximum: 5_000, default: 2_000 }),
+    creditMaxStaleMs: Ms(100, 30_000),
     jobTimeoutMs: Ms(10, 10_000),
     maxJobRounds: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
     logLevel: LogLevelSchema,
@@ -135,6 +137,18 @@ export const OPTIONS: OptionSpec[] = [
     flag: "usage-flush-ms",
     key: "usageFlushMs",
     help: "gateway: how often to flush usage records (default 5000)",
+    kind: "number",
+  },
+  {
+    flag: "credit-refresh-ms",
+    key: "creditRefreshMs",
+    help: "gateway: how often to ask billing for customers' credit (default 2000, at most 5000)",
+    kind: "number",
+  },
+  {
+    flag: "credit-max-stale-ms",
+    key: "creditMaxStaleMs",
+    help: "gateway: how long a customer's last known credit serves while billing is unreachable (default 30000)",
     kind: "number",
   },
   {

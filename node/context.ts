@@ -34,6 +34,8 @@ export interface Outgoing {
   put(item: OutboxItem): void;
   /** Returns how many items were delivered. */
   flush(): Promise<number>;
+  /** The items not acknowledged by their receiver yet. */
+  pending(): readonly OutboxItem[];
 }
 
 export interface RoleContext {
@@ -71,6 +73,8 @@ export type GatewayConfig = Pick<
   | "registerIntervalMs"
   | "reportIntervalMs"
   | "usageFlushMs"
+  | "creditRefreshMs"
+  | "creditMaxStaleMs"
   | "jobTimeoutMs"
   | "maxJobRounds"
 >;

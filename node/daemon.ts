@@ -205,7 +205,11 @@ export class EdgeNode {
     if (config.role === "host") return createHost(base, config);
     // create() reads the epochs for every role but the host.
     if (!clock) throw new Error(`a ${config.role} needs RewardsManager's epochs`);
-    const outgoing = { put: this.outbox.put.bind(this.outbox), flush: () => this.outbox.flush(this.deliver) };
+    const outgoing = {
+      put: this.outbox.put.bind(this.outbox),
+      flush: () => this.outbox.flush(this.deliver),
+      pending: () => this.outbox.items(),
+    };
     const sending = { ...base, outgoing, clock };
     if (config.role === "stargate") return createStargate(sending, config);
     return createGateway(

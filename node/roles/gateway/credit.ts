@@ -1,0 +1,259 @@
+/**
+ * Customers' credit at the gateway (PROTOCOL.md, Revision 2, "Credit"; decision D43): a job is taken only while
+ * the customer's remaining credit, as billing last answered it less what this gateway served since, covers the
+ * job's price. The check runs before the work; a job that ran is always recorded and billed.
+ *
+ * - Billing is asked every `refreshMs` (at most 5 s) in one signed CreditQuery for every customer seen in the
+ *   last 10 minutes (pages of 1,000), and at once, coalesced, for a customer seen for the first time.
+ * - What billing cannot know yet is counted here: the usage not yet in a batch, the batches in the outbox, and
+ *   what was served while the query was under way. Before a query the meter is queued (`queueUsage` takes the
+ *   meter's content synchronously when called) and sent, and the served totals snapshotted in the same tick;
+ *   the outbox's billing batches still unacknowledged are priced too. So this gateway's own overdraft is one job at most; another
+ *   gateway's usage of the same customer is seen at the next refresh (the bound is the refresh interval).
+ * - Jobs in flight are reserved at admission, so concurrent jobs cannot all pass the same check.
+ * - Billing unreachable: the last answer is used (still less what was served since) for `maxStaleMs`; after
+ *   that, and for a customer billing never answered, jobs are refused with 402 EDGE_NODE_CREDIT_UNKNOWN (fail
+ *   closed: the overdraft stays bounded). Never a 5xx.
+ */
+import { signCreditQuery, type CreditReply, MAX_CREDIT_CUSTOMERS } from "../../../offchain/common/protocol/creditQuery";
+import type { FastifyBaseLogger } from "fastify";
+
+import type { Signer } from "../../context";
+import { nodeError } from "../../errors";
+import type { OutboxItem } from "../../outbox";
+
+/** A customer not seen for this long is not asked about any more. */
+const IDLE_MS = 10 * 60_000;
+/** On-demand queries (new customers) are at least this far apart. */
+const ON_DEMAND_GAP_MS = 100;
+const QUERY_TIMEOUT_MS = 3_000;
+
+export interface UsageLine {
+  service: string;
+  metric: string;
+  quantity: bigint;
+}
+
+export interface CreditContext {
+  signer: Signer;
+  log: Pick<FastifyBaseLogger, "warn">;
+  /** The outbox's pending items (usage batches not acknowledged by billing yet). */
+  pending(): readonly OutboxItem[];
+  /**
+   * Queues the usage meter into the outbox (taking the meter's content synchronously when called) and sends
+   * the outbox: each refresh delivers this gateway's usage, so other gateways see it at their next refresh.
+   */
+  sendUsage(): Promise<void>;
+}
+
+export interface CreditOptions {
+  billingUrl: string;
+  refreshMs: number;
+  maxStaleMs: number;
+  now?: () => number;
+}
+
+interface Entry {
+  remaining: bigint;
+  /** When the query that answered it was started (local clock). */
+  at: number;
+  /** served(customer) and the outbox's unacknowledged usage when that query started. */
+  servedAtStart: bigint;
+  pendingAtStart: bigint;
+  period: string;
+}
+
+/** A job's reserved price; `complete` when it ran (with its usage recorded), `release` when it did not. */
+export interface Reservation {
+  customer: string;
+  cost: bigint;
+}
+
+type Prices = CreditReply["prices"];
+
+export class CreditLimiter {
+  private readonly entries = new Map<string, Entry>();
+  /** Priced usage served per customer since start (only grows). */
+  private readonly served = new Map<string, bigint>();
+  private readonly reserved = new Map<string, bigint>();
+  private readonly lastSeen = new Map<string, number>();
+  private prices: Prices | undefined;
+  private readonly wanted = new Set<string>();
+  private onDemand: Promise<void> | undefined;
+  private onDemandChain: Promise<void> = Promise.resolve();
+  private lastOnDemand = 0;
+  private readonly now: () => number;
+  private refused = 0;
+
+  constructor(
+    private readonly ctx: CreditContext,
+    private readonly options: CreditOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Jobs refused for credit so far. */
+  get refusedCount(): number {
+    return this.refused;
+  }
+
+  /** Customers with a known credit. */
+  get known(): number {
+    return this.entries.size;
+  }
+
+  /** Reserves a job's price, or throws 402 (exhausted, or unknown while billing is unreachable). */
+  async reserve(customerAddress: string, usage: UsageLine[]): Promise<Reservation> {
+    const customer = customerAddress.toLowerCase();
+    this.lastSeen.set(customer, this.now());
+    if (!this.entries.has(customer) || !this.prices) await this.askSoon(customer);
+    const entry = this.entries.get(customer);
+    const prices = this.prices;
+    if (!entry || !prices)
+      throw this.refuse("EDGE_NODE_CREDIT_UNKNOWN", "billing has not answered for this customer yet: retry shortly");
+    const age = this.now() - entry.at;
+    if (age > this.options.maxStaleMs)
+      throw this.refuse(
+        "EDGE_NODE_CREDIT_UNKNOWN",
+        `the customer's credit is unknown: billing unreachable for ${Math.round(age / 1000)} s; retry later`,
+      );
+    const cost = priceLines(prices, usage);
+    const available = this.available(customer, entry);
+    if (cost > available) {
+      throw this.refuse(
+        "EDGE_NODE_CREDIT_EXHAUSTED",
+        `customer ${customer} has used its credit for period ${entry.period}: ${available > 0n ? available : 0n} ` +
+          `left, the job costs ${cost} (base units); deposit to PaymentVault to continue`,
+      );
+    }
+    // No await between the check and the reservation: concurrent jobs see each other.
+    this.reserved.set(customer, (this.reserved.get(customer) ?? 0n) + cost);
+    return { customer, cost };
+  }
+
+  /** The job ran: its price moves from reserved to served (call in the same tick as recording its usage). */
+  complete(r: Reservation): void {
+    this.unreserve(r);
+    this.served.set(r.customer, (this.served.get(r.customer) ?? 0n) + r.cost);
+  }
+
+  /** The job did not run: nothing is owed. */
+  release(r: Reservation): void {
+    this.unreserve(r);
+  }
+
+  /** What the customer may still use here: billing's answer less what billing had not seen then or since. */
+  available(customer: string, entry = this.entries.get(customer)): bigint {
+    if (!entry) return 0n;
+    const since = (this.served.get(customer) ?? 0n) - entry.servedAtStart;
+    return entry.remaining - entry.pendingAtStart - since - (this.reserved.get(customer) ?? 0n);
+  }
+
+  /** One refresh: every customer seen lately, in pages; the WorkLoop's work. */
+  async refresh(): Promise<void> {
+    const cutoff = this.now() - IDLE_MS;
+    for (const [customer, seen] of this.lastSeen) {
+      if (seen >= cutoff || this.reserved.get(customer)) continue;
+      this.lastSeen.delete(customer);
+      this.entries.delete(customer);
+      this.served.delete(customer);
+    }
+    const customers = [...this.lastSeen.keys()];
+    for (let i = 0; i < customers.length; i += MAX_CREDIT_CUSTOMERS) {
+      await this.ask(customers.slice(i, i + MAX_CREDIT_CUSTOMERS));
+    }
+  }
+
+  /** Asks at once (coalesced with other first sightings; one on-demand query at a time). */
+  private askSoon(customer: string): Promise<void> {
+    this.wanted.add(customer);
+    if (this.onDemand) return this.onDemand;
+    const previous = this.onDemandChain;
+    const run = (async () => {
+      await previous;
+      const wait = this.lastOnDemand + ON_DEMAND_GAP_MS - this.now();
+      await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+      this.onDemand = undefined;
+      this.lastOnDemand = this.now();
+      const batch = [...this.wanted].slice(0, MAX_CREDIT_CUSTOMERS);
+      for (const c of batch) this.wanted.delete(c);
+      await this.ask(batch).catch((error: Error) =>
+        this.ctx.log.warn({ err: error.message }, "could not ask billing for credit"),
+      );
+    })();
+    this.onDemand = run;
+    this.onDemandChain = run;
+    return run;
+  }
+
+  /** One signed query; the answers replace older ones. */
+  private async ask(customers: string[]): Promise<void> {
+    if (customers.length === 0) return;
+    const started = this.now();
+    // Same tick: what was served so far is either in the meter (queued now) or already in the outbox.
+    const servedAtStart = new Map(customers.map((c) => [c, this.served.get(c) ?? 0n]));
+    await this.ctx.sendUsage();
+    // Batches acknowledged from here on may or may not be in billing's answer: counted here as not.
+    const pending = [...this.ctx.pending()];
+    const body = await signCreditQuery(this.ctx.signer.account, this.ctx.signer.chainId, customers);
+    const response = await fetch(`${this.options.billingUrl.replace(/\/$/, "")}/credit`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(QUERY_TIMEOUT_MS),
+    });
+    const reply = (await response.json().catch(() => ({}))) as CreditReply & { error?: string };
+    if (!response.ok || !Array.isArray(reply.credits))
+      throw new Error(`billing answered ${response.status} ${reply.error ?? ""}`.trim());
+    this.prices = reply.prices;
+    const pendingNow = pendingUsage(reply.prices, pending);
+    for (const credit of reply.credits) {
+      const older = this.entries.get(credit.customer);
+      if (older && older.at > started) continue; // a later query already answered
+      this.entries.set(credit.customer, {
+        remaining: BigInt(credit.remaining),
+        at: started,
+        servedAtStart: servedAtStart.get(credit.customer) ?? 0n,
+        pendingAtStart: pendingNow.get(credit.customer) ?? 0n,
+        period: reply.period,
+      });
+    }
+  }
+
+  private unreserve(r: Reservation): void {
+    const left = (this.reserved.get(r.customer) ?? 0n) - r.cost;
+    if (left > 0n) this.reserved.set(r.customer, left);
+    else this.reserved.delete(r.customer);
+  }
+
+  private refuse(code: "EDGE_NODE_CREDIT_EXHAUSTED" | "EDGE_NODE_CREDIT_UNKNOWN", message: string) {
+    this.refused += 1;
+    return nodeError(code, message);
+  }
+}
+
+/** A price rounded up per job (billing floors per line of the period's total: never more than this). */
+function priceLines(prices: Prices, usage: UsageLine[]): bigint {
+  let cost = 0n;
+  for (const { service, metric, quantity } of usage) {
+    const price = prices[service]?.[metric];
+    if (!price) continue; // billing would refuse the batch: nothing it could bill
+    const size = BigInt(price.unitSize);
+    cost += (quantity * BigInt(price.unitPrice) + size - 1n) / size;
+  }
+  return cost;
+}
+
+/** The outbox's usage batches for billing, priced per customer. */
+function pendingUsage(prices: Prices, items: readonly OutboxItem[]): Map<string, bigint> {
+  const byCustomer = new Map<string, bigint>();
+  for (const item of items) {
+    if (item.target !== "billing" || item.path !== "/usage") continue;
+    for (const r of item.body.records) {
+      const customer = r.customer.toLowerCase();
+      const cost = priceLines(prices, [{ service: r.service, metric: r.metric, quantity: BigInt(r.quantity) }]);
+      byCustomer.set(customer, (byCustomer.get(customer) ?? 0n) + cost);
+    }
+  }
+  return byCustomer;
+}
