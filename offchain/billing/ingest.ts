@@ -1,21 +1,25 @@
 /**
  * Ingestion of a gateway's signed usage batch (EIP-712 UsageBatch over the records' RFC 8785 hash,
- * offchain/common/protocol). The batch is checked whole before anything is stored: the signature, the gateway
- * admitted in the confirmed chain view, each record the sender's, priced, not from the future, in a period still
- * open, its quantity under 2^63. Then its records go in one SQLite transaction, each id once: the same id with the
- * same content is a duplicate, with other content the whole batch is refused. No HTTP here.
+ * offchain/common/protocol). The batch is checked whole before anything is stored, cheapest checks first (D42,
+ * F7): the sender admitted now in the confirmed chain view, or admitted at some time records may still come from
+ * (AdmissionHistory); each record the sender's, priced, not from the future, in a period still open, its quantity
+ * under 2^63, and its gateway admitted at the record's own time (F3); only then the records' hash and the
+ * signature. A refusal the view may be wrong about while it is stale is a retryable 503. Then the records go in
+ * one SQLite transaction, each (gateway, id) once: the same key with the same content is a duplicate, with other
+ * content the whole batch is refused. No HTTP here.
  */
 import type { Counter } from "prom-client";
 
 import type { ChainView } from "../common/chainView";
-import { type PeriodScheme, periodIndex } from "../common/period";
+import { type PeriodScheme, periodIdOf, periodIndex, periodWindow } from "../common/period";
 import { type UsageBatchBody, verifyUsageBatch } from "../common/protocol";
 import { senderStanding } from "../common/service/admittedSender";
 import { StakeType } from "../common/stakeMap";
+import type { AdmissionHistory } from "./admission";
 import { type ParsedRecord, type PriceList, priceOf } from "./bills";
 import { billingError } from "./errors";
 import type { OpenUsage } from "./openUsage";
-import { isOpen, periodAt } from "./periods";
+import { firstPeriodIndex, isOpen, periodAt } from "./periods";
 import type { BillingStore } from "./store";
 
 /** SQLite's integer: sums of quantities stay exact in 64 bits (the store redoes an overflowing sum in BigInt). */
@@ -25,6 +29,10 @@ export interface IngestDeps {
   chainId: number;
   /** The confirmed chain view: which gateways are admitted now. */
   view: ChainView;
+  /** Which gateways were admitted when (from the view's changes). */
+  admission: AdmissionHistory;
+  /** Past this, a refusal the view might be wrong about is a retryable 503 (BILLING_VIEW_STALE). */
+  maxStalenessMs: number;
   store: BillingStore;
   prices: PriceList;
   scheme: PeriodScheme;
@@ -44,10 +52,10 @@ type PeriodRecord = ParsedRecord & { period: number };
 
 /** Checks and stores one batch; throws a BILLING_* EdgeError and stores nothing if any check fails. */
 export async function ingestUsage(deps: IngestDeps, body: UsageBatchBody): Promise<IngestReply> {
+  const admittedNow = requireSender(deps, body.gateway);
+  const { records, periods } = checkRecords(deps, body, admittedNow);
   if (!(await verifyUsageBatch(deps.chainId, body)))
     throw billingError("BILLING_BAD_SIGNATURE", "the usage batch is not signed by its gateway");
-  requireAdmittedGateway(deps.view, body.gateway);
-  const { records, periods } = checkRecords(deps, body);
   // From here on synchronous: the closer cannot run between the check and the insert.
   for (const [id, index] of periods) {
     if (!isOpen(deps.store, index))
@@ -57,7 +65,7 @@ export async function ingestUsage(deps: IngestDeps, body: UsageBatchBody): Promi
   if ("conflict" in outcome) {
     throw billingError(
       "BILLING_RECORD_CONFLICT",
-      `record id "${outcome.conflict}" was accepted before with other content`,
+      `record id "${outcome.conflict}" of this gateway was accepted before with other content`,
     );
   }
   for (const record of outcome.fresh) deps.openUsage.add((record as PeriodRecord).period, [record]);
@@ -67,18 +75,40 @@ export async function ingestUsage(deps: IngestDeps, body: UsageBatchBody): Promi
   return { accepted: outcome.accepted, duplicates: outcome.duplicates };
 }
 
-/** The gateway must be bound to a gateway stake that is admitted now (in the confirmed chain view). */
-function requireAdmittedGateway(view: ChainView, device: string): void {
-  const standing = senderStanding(view, device, StakeType.Gateway);
+/**
+ * The cheap first check (before the body's schema, hash and signature): the sender is admitted now (true), or was
+ * admitted at some time since the oldest open period began (false: each record's time is then checked). Otherwise
+ * 403, or 503 while the view is stale (it may not know of the sender's stake yet).
+ */
+export function requireSender(deps: Omit<IngestDeps, "chainId">, device: string): boolean {
+  const standing = senderStanding(deps.view, device, StakeType.Gateway);
+  if (standing === "admitted") return true;
+  if (deps.admission.admittedSince(device, oldestOpenStart(deps))) return false;
+  requireFreshView(deps, `${device} is not admitted`);
   if (standing === "not_staked") throw billingError("BILLING_SENDER_NOT_STAKED", `${device} holds no gateway stake`);
-  if (standing === "not_admitted")
-    throw billingError("BILLING_SENDER_NOT_ADMITTED", `${device}'s gateway stake is not admitted`);
+  throw billingError("BILLING_SENDER_NOT_ADMITTED", `${device}'s gateway stake is not admitted`);
+}
+
+/** A refusal that rests on the chain view waits for a fresh view: 503, which gateways retry. */
+function requireFreshView(deps: Pick<IngestDeps, "view" | "maxStalenessMs">, why: string): void {
+  const { stalenessMs } = deps.view.status();
+  if (stalenessMs === null || stalenessMs > deps.maxStalenessMs) {
+    const age = stalenessMs === null ? "not synced yet" : `${Math.round(stalenessMs / 1000)} s old`;
+    throw billingError("BILLING_VIEW_STALE", `${why}, says a chain view ${age}: retry later`);
+  }
+}
+
+/** When the oldest period that still takes usage began: no record may be older. */
+function oldestOpenStart(deps: Pick<IngestDeps, "store" | "scheme">): number {
+  const index = Math.max(firstPeriodIndex(deps.store), (deps.store.lastClosedIndex() ?? -1) + 1);
+  return periodWindow(periodIdOf(index, deps.scheme), deps.scheme).startMs;
 }
 
 /** Each record checked and parsed (lowercase addresses, BigInt quantity, its period's index); the periods named. */
 function checkRecords(
   deps: IngestDeps,
   body: UsageBatchBody,
+  admittedNow: boolean,
 ): { records: PeriodRecord[]; periods: Map<string, number> } {
   const gateway = body.gateway.toLowerCase();
   const latest = deps.now() + deps.maxSkewMs;
@@ -93,6 +123,10 @@ function checkRecords(
         `${where}: no price for service "${r.service}", metric "${r.metric}"`,
       );
     if (r.time > latest) throw billingError("BILLING_TIME_IN_FUTURE", `${where}: time ${r.time} is in the future`);
+    if (!admittedNow && !deps.admission.admittedAt(gateway, r.time)) {
+      requireFreshView(deps, `${where}: the gateway was not admitted at time ${r.time}`);
+      throw billingError("BILLING_SENDER_NOT_ADMITTED", `${where}: the gateway was not admitted at time ${r.time}`);
+    }
     const quantity = BigInt(r.quantity);
     if (quantity > MAX_INT64)
       throw billingError("BILLING_QUANTITY_TOO_LARGE", `${where}: quantity ${quantity} exceeds 2^63 - 1`);

@@ -19,6 +19,7 @@ import type { TypedApp } from "../common/http";
 import type { PeriodScheme } from "../common/period";
 import { ChainService } from "../common/service/chainService";
 import { type Deployment, connectDeployment } from "../common/service/deployment";
+import { AdmissionHistory } from "./admission";
 import { billingAppOptions } from "./app";
 import type { HashedBill, PriceList } from "./bills";
 import { type CloseDeps, closeDuePeriods, closePeriod } from "./close";
@@ -66,10 +67,14 @@ export class BillingService {
     });
     const { view, sender, client, log } = this.chain;
     this.app = this.chain.app;
+    const admission = new AdmissionHistory(store.db, now);
+    admission.follow(view);
     const signIn = new SignIn({
       domain: config.domain,
       chainId: deployment.chainId,
       tokenTtlMs: config.tokenTtlSeconds * 1000,
+      maxNonces: config.maxNonces,
+      noncesPerMinute: config.noncesPerMinute,
       now,
       onLogin: (outcome) => metrics.logins.inc({ outcome }),
     });
@@ -82,12 +87,13 @@ export class BillingService {
     }));
     const { chainId } = deployment;
     const maxSkewMs = config.maxSkewSeconds * 1000;
+    const maxStalenessMs = config.maxStalenessSeconds * 1000;
     const vault = contractEntry(deployment.book, "PaymentVault");
     const vaultAddress = vault.address as Address;
     const readAccounts = vaultAccountsReader(client, vaultAddress, now);
     const balanceMaxAgeMs = config.creditCacheMs;
     this.routes = {
-      ingest: { chainId, view, store, prices, scheme, openUsage, maxSkewMs, metrics, now },
+      ingest: { chainId, view, admission, maxStalenessMs, store, prices, scheme, openUsage, maxSkewMs, metrics, now },
       store,
       signIn,
       usage: { scheme, openUsage, prices, now },

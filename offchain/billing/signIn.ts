@@ -3,6 +3,11 @@
  * nonce inside a message naming our domain and chain (5 minutes to sign it), then a bearer token for
  * `tokenTtlMs`. Nonces and sessions live in memory: a restart signs everyone out. Time comes from the injected
  * clock; no HTTP here.
+ *
+ * Bounded against floods (D42, F6): at most `maxNonces` nonces are held (then 429 BILLING_SIGN_IN_BUSY), each
+ * client address (the caller's IP) gets `noncesPerMinute` nonces as a refilling bucket (then 429
+ * BILLING_NONCE_RATE_LIMITED), and nonces, sessions and buckets all have one lifetime each, so they expire in
+ * insertion order: expiry looks at the oldest entries only, never scans the rest.
  */
 import { randomBytes } from "node:crypto";
 import { type Address, type Hex, getAddress, recoverMessageAddress } from "viem";
@@ -11,6 +16,7 @@ import { createSiweMessage, generateSiweNonce, parseSiweMessage } from "viem/siw
 import { billingError } from "./errors";
 
 const NONCE_TTL_MS = 5 * 60_000;
+const MINUTE_MS = 60_000;
 const BEARER = /^Bearer ([A-Za-z0-9_-]{20,100})$/;
 
 export interface SignInOptions {
@@ -18,6 +24,10 @@ export interface SignInOptions {
   domain: string;
   chainId: number;
   tokenTtlMs: number;
+  /** Nonces held at once (default 10,000). */
+  maxNonces?: number;
+  /** Nonces one client may ask for per minute, also its burst (default 10). */
+  noncesPerMinute?: number;
   now: () => number;
   /** Told of every sign-in accepted or refused (a metric). */
   onLogin?: (outcome: "accepted" | "rejected") => void;
@@ -35,23 +45,49 @@ export interface LoginReply {
   expiresAt: string;
 }
 
-export class SignIn {
-  private readonly nonces = new Map<string, { address: string; expiresAt: number }>();
-  /** token -> the customer (lowercase) and when the token expires */
-  private readonly sessions = new Map<string, { customer: string; expiresAt: number }>();
+/** Drops the entries of an insertion-ordered map from the oldest while `expired` says so; stops at the first live one. */
+function expireOldest<V>(map: Map<string, V>, expired: (value: V) => boolean): void {
+  for (const [key, value] of map) {
+    if (!expired(value)) return;
+    map.delete(key);
+  }
+}
 
-  constructor(private readonly options: SignInOptions) {}
+export class SignIn {
+  /** nonce -> its address (lowercase) and expiry; insertion order is expiry order (one lifetime) */
+  private readonly nonces = new Map<string, { address: string; expiresAt: number }>();
+  /** token -> the customer (lowercase) and when the token expires; insertion order is expiry order */
+  private readonly sessions = new Map<string, { customer: string; expiresAt: number }>();
+  /** client -> its bucket of nonces; moved to the end on each use, so the front is the longest idle */
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly maxNonces: number;
+  private readonly perMinute: number;
+
+  constructor(private readonly options: SignInOptions) {
+    this.maxNonces = options.maxNonces ?? 10_000;
+    this.perMinute = options.noncesPerMinute ?? 10;
+  }
+
+  /** Nonces held now (expired ones are dropped at the next request). */
+  get nonceCount(): number {
+    return this.nonces.size;
+  }
 
   /** Live sessions (expired ones are dropped at the next sign-in or use). */
   get sessionCount(): number {
     return this.sessions.size;
   }
 
-  /** The message `address` signs to sign in, with a fresh single-use nonce. */
-  issueNonce(address: string): NonceReply {
+  /** The message `address` signs to sign in, with a fresh single-use nonce; `client` is the caller (its IP). */
+  issueNonce(address: string, client = ""): NonceReply {
     const { domain, chainId } = this.options;
     const now = this.options.now();
-    for (const [nonce, entry] of this.nonces) if (entry.expiresAt <= now) this.nonces.delete(nonce);
+    expireOldest(this.nonces, (entry) => entry.expiresAt <= now);
+    if (this.nonces.size >= this.maxNonces) {
+      const retry = Math.ceil((this.nonces.values().next().value!.expiresAt - now) / 1000);
+      throw billingError("BILLING_SIGN_IN_BUSY", `too many sign-ins in progress: retry in ${retry} s`);
+    }
+    this.takeToken(client, now);
     const nonce = generateSiweNonce();
     const expiresAt = now + NONCE_TTL_MS;
     this.nonces.set(nonce, { address: address.toLowerCase(), expiresAt });
@@ -102,8 +138,8 @@ export class SignIn {
     const token = randomBytes(32).toString("base64url");
     const expiresAt = now + this.options.tokenTtlMs;
     const customer = fields.address.toLowerCase();
+    expireOldest(this.sessions, (s) => s.expiresAt <= now);
     this.sessions.set(token, { customer, expiresAt });
-    for (const [t, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(t);
     this.options.onLogin?.("accepted");
     return { token, customer, expiresAt: new Date(expiresAt).toISOString() };
   }
@@ -125,5 +161,21 @@ export class SignIn {
     const token = /^Bearer (.+)$/.exec(authorization ?? "")?.[1];
     const existed = token !== undefined && this.sessions.delete(token);
     if (!existed) throw billingError("BILLING_UNAUTHORIZED", "no session for this token");
+  }
+
+  /** One nonce from `client`'s bucket (`perMinute` a minute, at most `perMinute` saved), or 429. */
+  private takeToken(client: string, now: number): void {
+    // A bucket idle a full minute is full again: forgetting it changes nothing.
+    expireOldest(this.buckets, (b) => now - b.at >= MINUTE_MS);
+    const bucket = this.buckets.get(client) ?? { tokens: this.perMinute, at: now };
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + ((now - bucket.at) * this.perMinute) / MINUTE_MS);
+    bucket.at = now;
+    this.buckets.delete(client);
+    this.buckets.set(client, bucket);
+    if (bucket.tokens < 1) {
+      const retry = Math.ceil(((1 - bucket.tokens) * MINUTE_MS) / this.perMinute / 1000);
+      throw billingError("BILLING_NONCE_RATE_LIMITED", `too many sign-in nonces from ${client}: retry in ${retry} s`);
+    }
+    bucket.tokens -= 1;
   }
 }

@@ -14,7 +14,8 @@ export function authRoutes(app: TypedApp, signIn: SignIn): void {
         response: { 200: NonceReply, "4xx": ErrorReplySchema },
       },
     },
-    async (request) => signIn.issueNonce(request.body.address),
+    // Rate-limited per client address (the socket's IP; behind a proxy, fastify's trustProxy would name the client).
+    async (request) => signIn.issueNonce(request.body.address, request.ip),
   );
 
   app.post(

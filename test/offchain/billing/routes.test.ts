@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import { Registry } from "prom-client";
 
+import { AdmissionHistory } from "../../../offchain/billing/admission";
 import { billingAppOptions } from "../../../offchain/billing/app";
 import { parsePriceList } from "../../../offchain/billing/bills";
 import { type CloseDeps, closePeriod } from "../../../offchain/billing/close";
@@ -22,16 +23,21 @@ import { CHAIN_ID, ONE, PRICES, customerAccount, gatewayAccount, record, signUsa
 const T0 = Date.UTC(2026, 10, 1);
 const SCHEME: PeriodScheme = { kind: "fixed", startMs: T0, lengthMs: 60_000 };
 
-/** Gateway 1 holds an admitted gateway stake; nobody else holds one. */
-const view = {
-  map: {
-    stakeOfDevice: (device: string) =>
-      device.toLowerCase() === gatewayAccount(1).address.toLowerCase()
-        ? { stakeType: StakeType.Gateway, phase: "active" }
-        : undefined,
-    isAdmitted: () => true,
-  },
-} as unknown as ChainView;
+/** Gateway 1 holds an admitted gateway stake (until a test evicts it); nobody else holds one. */
+function stubView() {
+  const g1 = gatewayAccount(1).address.toLowerCase();
+  const state = { admitted: true, stalenessMs: 0 as number | null };
+  const view = {
+    map: {
+      stakeOfDevice: (device: string) =>
+        device.toLowerCase() === g1 ? { stakeType: StakeType.Gateway, phase: "active" } : undefined,
+      isAdmitted: (device: string) => device.toLowerCase() === g1 && state.admitted,
+      devices: () => [{ device: g1, stakeType: StakeType.Gateway, admitted: state.admitted }],
+    },
+    status: () => ({ stalenessMs: state.stalenessMs }),
+  } as unknown as ChainView;
+  return { view, state };
+}
 
 describe("billing routes (app.inject)", function () {
   let clock: { t: number };
@@ -39,6 +45,8 @@ describe("billing routes (app.inject)", function () {
   let registry: Registry;
   let app: TypedApp;
   let closing: CloseDeps;
+  let chain: ReturnType<typeof stubView>;
+  let admission: AdmissionHistory;
 
   beforeEach(async function () {
     clock = { t: T0 + 1_000 };
@@ -57,7 +65,20 @@ describe("billing routes (app.inject)", function () {
     const prices = parsePriceList(PRICES);
     const openUsage = new OpenUsage();
     const usage = { scheme: SCHEME, openUsage, prices, now };
-    const ingest = { ...usage, chainId: CHAIN_ID, view, store, maxSkewMs: 300_000, metrics };
+    chain = stubView();
+    admission = new AdmissionHistory(store.db, now);
+    admission.observe(chain.view);
+    const { view } = chain;
+    const ingest = {
+      ...usage,
+      chainId: CHAIN_ID,
+      view,
+      admission,
+      maxStalenessMs: 60_000,
+      store,
+      maxSkewMs: 300_000,
+      metrics,
+    };
     const routes: BillingRouteDeps = { ingest, store, signIn, usage };
     const log = { info() {}, error() {} };
     closing = { ...usage, store, graceMs: 5_000, batchSize: 100, metrics, log };
@@ -165,5 +186,53 @@ describe("billing routes (app.inject)", function () {
     const login = docs.paths["/auth/login"].post.requestBody.content["application/json"].schema;
     expect(login.properties.signature).to.deep.include({ type: "string", pattern: "^0x[0-9a-fA-F]{130}$" });
     expect(docs.paths["/customers/{customer}/bills"].get.security).to.deep.equal([{ bearer: [] }]);
+  });
+
+  it("F3: usage earned while admitted is billed after the eviction; later usage is refused; a stale view answers 503", async function () {
+    const post = async (sequence: bigint, id: string, time: number) => {
+      const reply = await app.inject({
+        method: "POST",
+        url: "/usage",
+        payload: await signUsage(1, sequence, [record(1, 0, id, "jobs", 1, time)]),
+      });
+      return [reply.statusCode, reply.json().code ?? reply.json().accepted];
+    };
+    clock.t = T0 + 10_000;
+    chain.state.admitted = false; // evicted at T0 + 10 s (as billing's view sees it)
+    admission.observe(chain.view);
+    clock.t = T0 + 20_000;
+    expect(await post(1n, "earned", T0 + 9_000)).to.deep.equal([200, 1]);
+    expect(await post(2n, "after", T0 + 15_000)).to.deep.equal([403, "BILLING_SENDER_NOT_ADMITTED"]);
+    chain.state.stalenessMs = 120_000; // the view may have missed a re-admission: retry, do not drop
+    expect(await post(3n, "after", T0 + 15_000)).to.deep.equal([503, "BILLING_VIEW_STALE"]);
+    chain.state.stalenessMs = 0;
+    // Admitted again: a new interval, records of the gap still refused.
+    clock.t = T0 + 30_000;
+    chain.state.admitted = true;
+    admission.observe(chain.view);
+    chain.state.admitted = false;
+    clock.t = T0 + 40_000;
+    admission.observe(chain.view);
+    expect(await post(4n, "again", T0 + 35_000)).to.deep.equal([200, 1]);
+    expect(await post(5n, "gap", T0 + 20_000)).to.deep.equal([403, "BILLING_SENDER_NOT_ADMITTED"]);
+    // The history survives a restart (it lives in the database).
+    const reloaded = new AdmissionHistory(store.db, () => clock.t);
+    expect(
+      [9_000, 20_000, 35_000, 45_000].map((t) => reloaded.admittedAt(gatewayAccount(1).address, T0 + t)),
+    ).to.deep.equal([true, false, true, false]);
+  });
+
+  it("F7: a sender that is not an admitted gateway is refused before the body is validated, hashed or verified", async function () {
+    // 5,000 records that would fail the schema, with a signature that would fail recovery: the sender check answers.
+    const junk = Array.from({ length: 5_000 }, (_, i) => ({ id: i, extra: "x".repeat(100) }));
+    const stranger = gatewayAccount(2).address;
+    const payload = { gateway: stranger, sequence: "1", records: junk, signature: "0x" + "11".repeat(65) };
+    const reply = await app.inject({ method: "POST", url: "/usage", payload });
+    expect([reply.statusCode, reply.json().code]).to.deep.equal([403, "BILLING_SENDER_NOT_STAKED"]);
+    // Bad records of an admitted gateway are refused before the signature is checked (garbage signature: 400, not 401).
+    const mine = await signUsage(1, 1n, [record(1, 0, "a", "nope", 1, T0 + 100)]);
+    const unsigned = { ...mine, signature: "0x" + "11".repeat(65) };
+    const early = await app.inject({ method: "POST", url: "/usage", payload: unsigned });
+    expect([early.statusCode, early.json().code]).to.deep.equal([400, "BILLING_UNKNOWN_PRICE"]);
   });
 });

@@ -123,7 +123,7 @@ describe("billing service", function () {
         await signUsage(1, 2n, [record(1, 0, "g1:2:0", "jobs", 7, T0 + 600), { ...records[0], quantity: "4" }]),
         409,
         "BILLING_RECORD_CONFLICT",
-        /record id "g1:1:0" was accepted before with other content/,
+        /record id "g1:1:0" of this gateway was accepted before with other content/,
       );
       await reject(
         { ...batch, records: [{ ...records[0], quantity: "300" }, records[1]] },
@@ -200,6 +200,44 @@ describe("billing service", function () {
       expect(metrics).to.include('edge_billing_records_total{outcome="accepted"} 2');
       expect(metrics).to.include('edge_billing_records_total{outcome="duplicate"} 2');
       expect(metrics).to.include('edge_billing_usage_batches_total{outcome="rejected_billing_record_conflict"} 1');
+    });
+
+    it("F3: usage earned while admitted is billed after the gateway's eviction on-chain; usage after it is refused", async function () {
+      const p = await loadFixture(networkFixture);
+      const c = clock(T0 + 1_000);
+      const { url, service } = await billing(p, c);
+      const g1 = gatewayAccount(1).address.toLowerCase();
+      const evicted = () =>
+        (
+          service.store.db
+            .prepare("select until from gateway_admission where gateway = ? order by since")
+            .all(g1) as Array<{
+            until: number | null;
+          }>
+        ).at(-1)?.until ?? null;
+      await waitFor(
+        "the view admitting gateway 1",
+        async () =>
+          (await postJson(`${url}/usage`, await signUsage(1, 1n, [record(1, 0, "early", "jobs", 1, T0 + 900)])))
+            .status === 200,
+      );
+      c.t = T0 + 10_000;
+      await p.staking.requestUnstake((await p.staking.stakeCount()) - 1n); // gateway 1 (2 is the last stake)
+      await mine(1);
+      await waitFor("the view seeing the eviction", () => evicted() !== null);
+      expect(evicted()).to.equal(T0 + 10_000);
+      c.t = T0 + 20_000;
+      const earned = await signUsage(1, 2n, [record(1, 0, "earned", "jobs", 5, T0 + 9_000)]);
+      expect(await postJson(`${url}/usage`, earned)).to.deep.equal({
+        status: 200,
+        json: { accepted: 1, duplicates: 0 },
+      });
+      const late = await postJson(
+        `${url}/usage`,
+        await signUsage(1, 3n, [record(1, 0, "late", "jobs", 1, T0 + 15_000)]),
+      );
+      expect([late.status, late.json.code]).to.deep.equal([403, "BILLING_SENDER_NOT_ADMITTED"]);
+      expect(service.store.usageTotals(0).map((t) => t.quantity)).to.deep.equal([6n]);
     });
 
     it("validates its configuration and names what is wrong", async function () {

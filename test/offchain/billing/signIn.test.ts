@@ -100,4 +100,47 @@ describe("billing sign-in (SignIn, injected clock)", function () {
     expect(outcomes).to.deep.equal(Array(5).fill("rejected"));
     expect(signIn.sessionCount).to.equal(0);
   });
+
+  it("F6: a nonce flood is bounded: 429 per client past its rate, 429 for all once full, expiry by age without a scan", async function () {
+    const bounded = new SignIn({
+      domain: "billing.example",
+      chainId: CHAIN_ID,
+      tokenTtlMs: TTL_MS,
+      maxNonces: 10_000,
+      noncesPerMinute: 10,
+      now: () => clock.t,
+    });
+    const address = customerAccount(0).address;
+    // One client: its burst, then 429; a token back every 6 s.
+    for (let i = 0; i < 10; i++) bounded.issueNonce(address, "10.0.0.1");
+    expect(await codeOf(() => bounded.issueNonce(address, "10.0.0.1"))).to.equal("BILLING_NONCE_RATE_LIMITED");
+    clock.t += 6_000;
+    bounded.issueNonce(address, "10.0.0.1");
+    expect(await codeOf(() => bounded.issueNonce(address, "10.0.0.1"))).to.equal("BILLING_NONCE_RATE_LIMITED");
+
+    // A flood from 60,000 addresses: the store holds at most 10,000, the rest are told to come back.
+    const started = performance.now();
+    const codes = new Map<string, number>();
+    for (let i = 0; i < 60_000; i++) {
+      let code = "ok";
+      try {
+        bounded.issueNonce(address, `10.1.${i >> 8}.${i & 255}`);
+      } catch (error) {
+        code = isEdgeError(error) ? error.code : String(error);
+      }
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    expect(Object.fromEntries(codes)).to.deep.equal({ ok: 10_000 - 11, BILLING_SIGN_IN_BUSY: 50_011 });
+    expect(bounded.nonceCount).to.equal(10_000);
+    // Refusals cost no scan of the store: the whole flood is far under the old 113 req/s.
+    expect(seconds).to.be.below(10);
+
+    // Five minutes later every nonce has expired (oldest first) and sign-in works again.
+    clock.t += 5 * 60_000;
+    const { message } = bounded.issueNonce(address, "10.2.0.1");
+    expect(bounded.nonceCount).to.equal(1);
+    const signature = await customerAccount(0).signMessage({ message });
+    expect((await bounded.login(message, signature)).customer).to.equal(address.toLowerCase());
+  });
 });
