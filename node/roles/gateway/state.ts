@@ -20,7 +20,7 @@ export class GatewayStateFile {
   private readonly file: string;
 
   /** Reads `<dir>/state.json`, or starts afresh when there is none. */
-  constructor(dir: string) {
+  constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
     this.file = join(dir, "state.json");
     this.state = existsSync(this.file)

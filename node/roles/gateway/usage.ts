@@ -2,23 +2,37 @@
  * Usage for billing: the gateway adds up, per customer and metric (`jobs`, `rounds`), what it served, and
  * queues it into the outbox as one signed UsageBatch (service `compute`) each time it is asked. The batch's
  * sequence number is saved with it, so batches after a restart never reuse one.
+ *
+ * Usage not yet in a batch is journaled (N1): every `add` appends a line to `usage.jsonl` before the job's answer
+ * leaves, so a kill -9 between two batches loses nothing. The journal's first line names the sequence its batch
+ * will take; on start, a journal whose batch is already in the outbox was queued (dropped: never counted twice),
+ * any other is replayed. Order in `queue`: sequence saved, batch put in the outbox, then a fresh journal.
  */
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
 import { type UsageRecord, signUsageBatch } from "../../../offchain/common/protocol";
 import type { SendingContext } from "../../context";
 import type { GatewayStateFile } from "./state";
 
 export type UsageContext = Pick<SendingContext, "signer" | "outgoing">;
 
+const batchId = (sequence: number) => `usage:${sequence}`;
+
 export class UsageMeter {
   /** `${customer}|${metric}` -> quantity since the last batch */
   private readonly usage = new Map<string, bigint>();
+  private readonly journal: string;
 
   constructor(
     private readonly ctx: UsageContext,
     private readonly store: GatewayStateFile,
     /** Without billing nothing is recorded. */
     private readonly enabled: boolean,
-  ) {}
+  ) {
+    this.journal = join(store.dir, "usage.jsonl");
+    if (enabled) this.recover();
+  }
 
   /** Customer-metric pairs not yet in a batch. */
   get pending(): number {
@@ -28,18 +42,18 @@ export class UsageMeter {
   add(customer: string, metric: string, quantity: bigint): void {
     if (!this.enabled) return;
     const key = `${customer.toLowerCase()}|${metric}`;
+    appendFileSync(this.journal, JSON.stringify([key, quantity.toString()]) + "\n");
     this.usage.set(key, (this.usage.get(key) ?? 0n) + quantity);
   }
 
   /** Queues what was added since the last batch as a signed batch (nothing when nothing was added). */
   async queue(): Promise<void> {
     if (!this.enabled || this.usage.size === 0) return;
-    const state = this.store.state;
-    state.usageSequence += 1;
-    const sequence = state.usageSequence;
+    const sequence = this.store.state.usageSequence + 1;
     const gateway = this.ctx.signer.account.address.toLowerCase();
     const time = Date.now();
-    const records: UsageRecord[] = [...this.usage].map(([key, quantity], i) => {
+    const taken = [...this.usage];
+    const records: UsageRecord[] = taken.map(([key, quantity], i) => {
       const [customer, metric] = key.split("|");
       return {
         id: `${gateway}:${sequence}:${i}`,
@@ -51,13 +65,48 @@ export class UsageMeter {
         time,
       };
     });
-    this.usage.clear();
-    this.ctx.outgoing.put({
-      id: `usage:${sequence}`,
-      target: "billing",
-      path: "/usage",
-      body: await signUsageBatch(this.ctx.signer.account, this.ctx.signer.chainId, BigInt(sequence), records),
-    });
+    const body = await signUsageBatch(this.ctx.signer.account, this.ctx.signer.chainId, BigInt(sequence), records);
+    // Usage added while the batch was signed stays for the next one (journaled under the next sequence).
+    const later = new Map(this.usage);
+    for (const [key, quantity] of taken) {
+      const left = later.get(key)! - quantity;
+      if (left === 0n) later.delete(key);
+      else later.set(key, left);
+    }
+    this.store.state.usageSequence = sequence;
     this.store.save();
+    this.ctx.outgoing.put({ id: batchId(sequence), target: "billing", path: "/usage", body });
+    this.usage.clear();
+    for (const [key, quantity] of later) this.usage.set(key, quantity);
+    this.rewriteJournal();
+  }
+
+  /** The journal after a start: what a crash left unbatched comes back; what made it into a batch does not. */
+  private recover(): void {
+    if (!existsSync(this.journal)) return this.rewriteJournal();
+    const [header, ...lines] = readFileSync(this.journal, "utf8").split("\n").filter(Boolean);
+    const batch = (JSON.parse(header) as { batch: number }).batch;
+    const queued = this.ctx.outgoing.pending().some((item) => item.id === batchId(batch));
+    if (!queued) {
+      for (const line of lines) {
+        let entry: [string, string];
+        try {
+          entry = JSON.parse(line) as [string, string];
+        } catch {
+          continue; // a line cut by the crash: its job's answer never left (add writes before it answers)
+        }
+        const [key, quantity] = entry;
+        this.usage.set(key, (this.usage.get(key) ?? 0n) + BigInt(quantity));
+      }
+    }
+    this.rewriteJournal();
+  }
+
+  /** A journal holding exactly the unbatched usage, under the next batch's sequence (atomic: write, rename). */
+  private rewriteJournal(): void {
+    const lines = [JSON.stringify({ batch: this.store.state.usageSequence + 1 })];
+    for (const [key, quantity] of this.usage) lines.push(JSON.stringify([key, quantity.toString()]));
+    writeFileSync(`${this.journal}.tmp`, lines.join("\n") + "\n");
+    renameSync(`${this.journal}.tmp`, this.journal);
   }
 }
