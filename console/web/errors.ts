@@ -74,14 +74,18 @@ export const ERROR_SENTENCES: Record<string, (a: Args) => string> = {
   NotRewardsManager: ([caller]) => `Only the RewardsManager can compound, not ${id(caller)}.`,
   MinimumStakeOutOfBounds: ([stakeType, minimum, lowest, highest]) =>
     `A ${stakeTypeName(stakeType as number)} minimum of ${tokens(minimum)} is outside ${tokens(lowest)} .. ${tokens(highest)}.`,
-  UnbondingPeriodOutOfBounds: ([, period, highest]) =>
-    `An unbonding period of ${id(period)} s is above the bound of ${id(highest)} s.`,
+  UnbondingPeriodOutOfBounds: ([, period, lowest, highest]) =>
+    `An unbonding period of ${id(period)} s is outside ${id(lowest)} .. ${id(highest)} s.`,
+  MinUnbondingPeriodOutOfBounds: ([floor, lowest, highest]) =>
+    `A floor of unbonding periods of ${id(floor)} s is outside ${id(lowest)} .. ${id(highest)} s.`,
   ExpressReleaseFeeOutOfBounds: ([feeBps, highest]) =>
     `An express release fee of ${formatBps(feeBps as bigint)} is above the bound of ${formatBps(highest as bigint)}.`,
   SlashLimitOutOfBounds: () => "The slash limit is out of bounds.",
   ZeroAddress: () => "An address was the zero address: give a real one.",
   // RewardsManager
   EpochNotClosed: ([epoch, current]) => `Epoch ${id(epoch)} has not ended yet (the current epoch is ${id(current)}).`,
+  EpochExpired: ([epoch, oldest]) =>
+    `Epoch ${id(epoch)} can no longer be posted: only epochs from ${id(oldest)} on (the 128 before the current one) can.`,
   BatchAlreadyPosted: ([epoch, batch]) => `Batch ${id(batch)} of epoch ${id(epoch)} was posted already.`,
   EntriesMalformed: ([length]) => `The score entries are malformed (${id(length)} bytes).`,
   NotEnoughSignatures: ([count, threshold]) => `${id(count)} committee signature(s), ${id(threshold)} needed.`,

@@ -27,8 +27,7 @@ interface IRewardsManager {
     enum SkipReason {
         ScoreAboveMaximum,
         NotActiveThroughEpoch,
-        AlreadyScored,
-        EpochTooOld
+        AlreadyScored
     }
 
     /// @notice Governed yield parameters, in basis points.
@@ -75,6 +74,9 @@ interface IRewardsManager {
     /// @notice Only closed epochs can be scored.
     error EpochNotClosed(uint256 epoch, uint256 currentEpoch);
 
+    /// @notice Only the 128 epochs before the current one can be posted; the oldest postable is `oldestPostable`.
+    error EpochExpired(uint256 epoch, uint256 oldestPostable);
+
     /// @notice This batch of this epoch was posted already.
     error BatchAlreadyPosted(uint256 epoch, uint256 batchIndex);
 
@@ -120,7 +122,8 @@ interface IRewardsManager {
     // ---------------------------------------------------------------- actions
 
     /**
-     * @notice Posts one signed batch of scores for a closed epoch. Anyone may submit it.
+     * @notice Posts one signed batch of scores for a closed epoch, one of the 128 before the current one (so
+     * every stake's window of scored epochs covers it whatever the posting order). Anyone may submit it.
      * @param epoch The epoch scored.
      * @param batchIndex The batch's index within the epoch (each is posted once).
      * @param entries Packed entries, 10 bytes each (uint64 stake id, uint16 score), big-endian.
@@ -174,6 +177,9 @@ interface IRewardsManager {
 
     /// @notice The epoch now (reverts before genesis).
     function currentEpoch() external view returns (uint256);
+
+    /// @notice The oldest epoch that can still be posted (max(0, current epoch - 128)).
+    function oldestPostableEpoch() external view returns (uint256);
 
     /// @notice The time window [start, end) of `epoch`.
     function epochWindow(uint256 epoch) external view returns (uint256 start, uint256 end);

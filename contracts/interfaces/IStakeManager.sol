@@ -131,6 +131,9 @@ interface IStakeManager {
     /// @notice The per-slasher rate limit changed: at most `capacity` tokens per `window` seconds, refilling linearly.
     event SlashLimitSet(uint256 window, uint256 capacity);
 
+    /// @notice The device key revoked its consents signed for `nonce`: the device's nonce is now `nonce + 1`.
+    event ConsentRevoked(address indexed device, uint256 nonce);
+
     /// @notice The rewards contract allowed to add compounded yield to stakes changed.
     event RewardsManagerSet(address indexed rewardsManager);
 
@@ -196,8 +199,11 @@ interface IStakeManager {
     /// @notice A minimum stake outside its bounds.
     error MinimumStakeOutOfBounds(StakeType stakeType, uint256 minimumStake, uint256 lowest, uint256 highest);
 
-    /// @notice An unbonding period above its bound.
-    error UnbondingPeriodOutOfBounds(StakeType stakeType, uint256 unbondingPeriod, uint256 highest);
+    /// @notice An unbonding period outside its bounds (the deployment's floor .. 180 days).
+    error UnbondingPeriodOutOfBounds(StakeType stakeType, uint256 unbondingPeriod, uint256 lowest, uint256 highest);
+
+    /// @notice The deployment's floor of unbonding periods outside its bounds (1 s .. 180 days).
+    error MinUnbondingPeriodOutOfBounds(uint256 minUnbondingPeriod, uint256 lowest, uint256 highest);
 
     /// @notice An express release fee above its bound.
     error ExpressReleaseFeeOutOfBounds(uint256 feeBps, uint256 highest);
@@ -250,10 +256,15 @@ interface IStakeManager {
     /// @notice Unbinds the stake's device. Callable by the owner or by the device key itself.
     function unassignDevice(uint256 stakeId) external;
 
+    /// @notice Called by a device key: moves its consent nonce on by one, so a consent it signed and that was not
+    /// used yet (for the current nonce) no longer works. A current assignment stays (see {unassignDevice}).
+    function revokeConsent() external;
+
     /// @notice Starts unbonding: the device stops being admitted in this block; tenure is forfeited.
     function requestUnstake(uint256 stakeId) external;
 
-    /// @notice Withdraws an unstake request; the stake is active again and its tenure restarts now.
+    /// @notice Withdraws an unstake request; the stake is active again and its tenure restarts now. Epochs that
+    /// ended before the request, while the stake was active, stay eligible for yield (see {yieldInputs}).
     function cancelUnstake(uint256 stakeId) external;
 
     /// @notice Returns an unlocked stake's tokens to its owner.
@@ -306,10 +317,11 @@ interface IStakeManager {
     /**
      * @notice What a yield computation needs about a stake for the epoch [`epochStart`, `epochEnd`).
      * @return eligible Whether the stake exists and was active through the whole epoch: active since at most
-     * `epochStart`, and still active or its unstake requested at or after `epochEnd` (released stakes never are).
+     * `epochStart`, and still active or its unstake requested at or after `epochEnd`; or the epoch lies within
+     * the active period before the stake's last cancelled unstake (released stakes never are).
      * @return stakeType The stake's type.
      * @return effectiveStake min(amount at `epochStart`, amount now) (0 when not eligible).
-     * @return activeSince Start of the stake's continuous active period (for the tenure bonus).
+     * @return activeSince Start of the continuous active period that covers the epoch (for the tenure bonus).
      */
     function yieldInputs(
         uint256 stakeId,
@@ -349,6 +361,9 @@ interface IStakeManager {
     ) external view returns (bytes32);
 
     function typeParams(StakeType stakeType) external view returns (TypeParams memory);
+
+    /// @notice The floor of every unbonding period, fixed at deployment.
+    function minUnbondingPeriod() external view returns (uint256);
 
     function expressReleaseFeeBps() external view returns (uint256);
 

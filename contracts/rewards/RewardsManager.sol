@@ -19,7 +19,9 @@ import {IStakeManager} from "../interfaces/IStakeManager.sol";
  * Scoring a stake is the hot path (once per stake per epoch, forever): it reads the stake's packed first slot
  * in StakeManager through one view call and updates one slot here, which holds the accrued yield together
  * with a 128-epoch window of which epochs were scored. That window makes "each (epoch, stake) accrues at most
- * once" exact and O(1) even when batches of different epochs arrive out of order. Posting emits one event per
+ * once" exact and O(1) even when batches of different epochs arrive out of order: only the 128 epochs before the
+ * current one can be posted, and a stake's window always reaches back that far, so no posting order can push a
+ * postable epoch out of it. Posting emits one event per
  * batch, not per entry: the entries are in the transaction's calldata and the state answers per stake.
  */
 contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP712, Pausable {
@@ -63,9 +65,15 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
         uint256 end;
     }
 
-    // Declared first so they pack into Pausable's slot (Pausable is the last base): a batch reads the pause
-    // flag, the yield parameters and the committee's version and threshold with one storage read.
-    YieldParams private _params;
+    // Declared first, as plain values, so they pack into Pausable's slot (Pausable is the last base; its pause
+    // flag takes the slot's first byte): a batch reads the pause flag, the yield parameters and the committee's
+    // version and threshold with one cold storage read. A struct would not pack: Solidity starts a struct, and
+    // whatever follows it, in a slot of its own (3 cold reads per batch).
+    uint16 private _hostBaseAprBps;
+    uint16 private _gatewayBaseAprBps;
+    uint16 private _stargateBaseAprBps;
+    uint16 private _tenureStepBps;
+    uint16 private _maxTenureBonusBps;
     uint64 private _committeeVersion;
     uint8 private _threshold;
 
@@ -120,7 +128,11 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
         bytes[] calldata signatures
     ) external whenNotPaused {
         (uint256 start, uint256 end) = epochWindow(epoch);
-        require(end <= block.timestamp, EpochNotClosed(epoch, currentEpoch()));
+        uint256 current = currentEpoch();
+        require(end <= block.timestamp, EpochNotClosed(epoch, current));
+        // Every stake's window ends at an epoch before the current one, so it always covers every epoch still
+        // postable: posting in any order can never push a postable epoch out of a stake's window.
+        if (epoch + _WINDOW < current) revert EpochExpired(epoch, current - _WINDOW);
         require(entries.length != 0 && entries.length % _ENTRY_SIZE == 0, EntriesMalformed(entries.length));
         _markBatchPosted(epoch, batchIndex);
 
@@ -239,6 +251,12 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
     }
 
     /// @inheritdoc IRewardsManager
+    function oldestPostableEpoch() external view returns (uint256) {
+        uint256 current = currentEpoch();
+        return current >= _WINDOW ? current - _WINDOW : 0;
+    }
+
+    /// @inheritdoc IRewardsManager
     function epochWindow(uint256 epoch) public view returns (uint256 start, uint256 end) {
         start = _GENESIS + epoch * _EPOCH_DURATION;
         end = start + _EPOCH_DURATION;
@@ -256,7 +274,7 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
 
     /// @inheritdoc IRewardsManager
     function yieldParams() external view returns (YieldParams memory) {
-        return _params;
+        return _yieldParams();
     }
 
     /// @inheritdoc IRewardsManager
@@ -265,7 +283,7 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
         uint256 activeTime,
         uint256 score
     ) external view returns (uint256) {
-        return (_rateBps(_params, uint8(stakeType), activeTime) * score) / _BPS;
+        return (_rateBps(_yieldParams(), uint8(stakeType), activeTime) * score) / _BPS;
     }
 
     /// @inheritdoc IRewardsManager
@@ -312,7 +330,7 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
             }
             // One call for the whole batch: what each stake was through the epoch, packed one word per stake.
             uint256[] memory inputs = _STAKE_MANAGER.yieldInputsBatch(stakeIds, e.start, e.end);
-            YieldParams memory params = _params;
+            YieldParams memory params = _yieldParams();
             for (uint256 i = 0; i < n; ++i) {
                 (bool accrued_, uint256 reward) = _accrueEntry(e, params, stakeIds[i], scores[i], inputs[i]);
                 if (accrued_) {
@@ -372,8 +390,9 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
                 window = shift >= _WINDOW ? 1 : uint128((window << shift) | 1);
                 return ((window << 128) | ((epoch + 1) << 96), reason);
             }
+            // k < _WINDOW: `top - 1` was a closed epoch, so it is below the current one, and {postScores} refuses
+            // epochs _WINDOW or more behind the current one.
             uint256 k = top - 1 - epoch;
-            if (k >= _WINDOW) return (0, SkipReason.EpochTooOld);
             if ((window >> k) & 1 == 1) return (0, SkipReason.AlreadyScored);
             return (((window | (1 << k)) << 128) | (top << 96), reason);
         }
@@ -465,7 +484,22 @@ contract RewardsManager is IRewardsManager, AccessControlDefaultAdminRules, EIP7
                 params.maxTenureBonusBps <= MAX_TENURE_BONUS_BPS,
             YieldParamsOutOfBounds(params)
         );
-        _params = params;
+        _hostBaseAprBps = params.hostBaseAprBps;
+        _gatewayBaseAprBps = params.gatewayBaseAprBps;
+        _stargateBaseAprBps = params.stargateBaseAprBps;
+        _tenureStepBps = params.tenureStepBps;
+        _maxTenureBonusBps = params.maxTenureBonusBps;
         emit YieldParamsSet(params);
+    }
+
+    function _yieldParams() internal view returns (YieldParams memory) {
+        return
+            YieldParams({
+                hostBaseAprBps: _hostBaseAprBps,
+                gatewayBaseAprBps: _gatewayBaseAprBps,
+                stargateBaseAprBps: _stargateBaseAprBps,
+                tenureStepBps: _tenureStepBps,
+                maxTenureBonusBps: _maxTenureBonusBps
+            });
     }
 }

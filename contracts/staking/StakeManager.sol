@@ -43,6 +43,8 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
 
     /// @notice Upper bound of any unbonding period: a parameter change can never lock stakers in for longer.
     uint256 public constant MAX_UNBONDING_PERIOD = 180 days;
+    /// @notice Lowest minimum unbonding period a deployment may choose (the deploy task asks 1 day off the devnet).
+    uint256 public constant LOWEST_MIN_UNBONDING_PERIOD = 1;
     /// @notice Upper bound of any minimum stake (10 million tokens of 18 decimals).
     uint256 public constant MAX_MINIMUM_STAKE = 10_000_000e18;
     /// @notice Upper bound of the express release fee (50%).
@@ -53,6 +55,9 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     uint256 private constant _BPS = 10_000;
 
     IERC20 private immutable _TOKEN;
+    /// @dev No unbonding period can go below it: unstaking, releasing and escaping a slash in one block is
+    /// impossible, and a parameter admin cannot shorten unbonding below what the deployment promised.
+    uint256 private immutable _MIN_UNBONDING_PERIOD;
 
     // ---------------------------------------------------------------- storage
 
@@ -80,6 +85,11 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         uint40 createdAt;
         uint40 unlockAt;
         address device; // slot 2
+        // The active period before the last cancelled unstake: [previousActiveSince, previousEndedAt]. Epochs
+        // that ended inside it stay eligible after the cancel (read only when the current period does not
+        // cover the epoch, so the scoring hot path does not pay for it).
+        uint40 previousActiveSince;
+        uint40 previousEndedAt;
     }
 
     /// @dev "The amount was `amountBefore` until `at`": one entry per amount change after creation. `previousAt`
@@ -117,6 +127,8 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
      * @param admin The default admin (can be a timelock); transfers are two-step with `adminDelay`.
      * @param treasury_ Receives express release fees and slashed tokens.
      * @param params Minimum stake and unbonding period of Host, Gateway and Stargate, in that order.
+     * @param minUnbondingPeriod_ The floor of every unbonding period, for good (1 s .. 180 days; the deploy task
+     * refuses less than 1 day except on the development chain).
      */
     constructor(
         IERC20 token_,
@@ -126,14 +138,21 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         TypeParams[3] memory params,
         uint256 expressReleaseFeeBps_,
         uint256 slashWindow,
-        uint256 slashCapacity
+        uint256 slashCapacity,
+        uint256 minUnbondingPeriod_
     ) AccessControlDefaultAdminRules(adminDelay, admin) EIP712("Edge StakeManager", "1") {
         require(address(token_) != address(0), ZeroAddress());
+        require(
+            minUnbondingPeriod_ >= LOWEST_MIN_UNBONDING_PERIOD && minUnbondingPeriod_ <= MAX_UNBONDING_PERIOD,
+            MinUnbondingPeriodOutOfBounds(minUnbondingPeriod_, LOWEST_MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD)
+        );
         _TOKEN = token_;
+        _MIN_UNBONDING_PERIOD = minUnbondingPeriod_;
         _setTreasury(treasury_);
         for (uint256 i = 0; i < 3; ++i) {
             _setMinimumStake(StakeType(i), params[i].minimumStake);
-            _setUnbondingPeriod(StakeType(i), params[i].unbondingPeriod);
+            // Immutables cannot be read inside functions during construction: pass the floor along.
+            _setUnbondingPeriod(StakeType(i), params[i].unbondingPeriod, minUnbondingPeriod_);
         }
         _setExpressReleaseFee(expressReleaseFeeBps_);
         _setSlashLimit(slashWindow, slashCapacity);
@@ -235,6 +254,10 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     function cancelUnstake(uint256 stakeId) external whenNotPaused {
         StakeData storage s = _ownedStake(stakeId, msg.sender);
         require(s.core.phase == Phase.Unlocking, StakeNotUnlocking(stakeId, _status(s)));
+        // Epochs that ended while the stake was active, before the request, stay eligible (they may not be
+        // posted yet): keep that period. Only the last one is kept; an earlier one is forgotten.
+        s.previousActiveSince = s.core.activeSince;
+        s.previousEndedAt = s.core.endedAt;
         s.core.phase = Phase.Active;
         s.core.activeSince = uint40(block.timestamp);
         s.core.endedAt = 0;
@@ -296,7 +319,16 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
 
     /// @inheritdoc IStakeManager
     function setUnbondingPeriod(StakeType stakeType, uint256 unbondingPeriod) external onlyRole(PARAMETER_ADMIN_ROLE) {
-        _setUnbondingPeriod(stakeType, unbondingPeriod);
+        _setUnbondingPeriod(stakeType, unbondingPeriod, _MIN_UNBONDING_PERIOD);
+    }
+
+    /// @inheritdoc IStakeManager
+    function revokeConsent() external {
+        // The device key calls it for itself: only the nonce moves (a current assignment stays; see
+        // {unassignDevice}). uint64 cannot realistically overflow.
+        uint256 revoked = _devices[msg.sender].nonce;
+        _devices[msg.sender].nonce = uint64(revoked + 1);
+        emit ConsentRevoked(msg.sender, revoked);
     }
 
     /// @inheritdoc IStakeManager
@@ -451,6 +483,11 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
     }
 
     /// @inheritdoc IStakeManager
+    function minUnbondingPeriod() external view returns (uint256) {
+        return _MIN_UNBONDING_PERIOD;
+    }
+
+    /// @inheritdoc IStakeManager
     function expressReleaseFeeBps() external view returns (uint256) {
         return _expressReleaseFeeBps;
     }
@@ -565,16 +602,33 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         }
         uint256 activeSince = uint40(word >> 112);
         uint256 phase = uint8(word >> 104);
-        if (activeSince == 0 || activeSince > epochStart) return 0;
-        if (phase != uint8(Phase.Active) && (phase != uint8(Phase.Unlocking) || uint40(word >> 152) < epochEnd)) {
-            return 0;
+        if (
+            activeSince > epochStart ||
+            (phase != uint8(Phase.Active) && (phase != uint8(Phase.Unlocking) || uint40(word >> 152) < epochEnd))
+        ) {
+            // Not active through the epoch in its current period: perhaps in the one before a cancelled unstake.
+            if (phase == uint8(Phase.Released)) return 0;
+            activeSince = _previousPeriodCovering(stakeId, epochStart, epochEnd);
         }
+        if (activeSince == 0) return 0;
         uint256 amount = uint96(word);
         if (uint40(word >> 192) > epochStart) {
             uint256 atStart = _amountBefore(stakeId, uint24(word >> 232), epochStart);
             if (atStart < amount) amount = atStart;
         }
         return (1 << 144) | (uint256(uint8(word >> 96)) << 136) | (activeSince << 96) | amount;
+    }
+
+    /// @dev The start of the stake's active period before its last cancelled unstake if that period covers the
+    /// epoch [`epochStart`, `epochEnd`), else 0.
+    function _previousPeriodCovering(
+        uint256 stakeId,
+        uint256 epochStart,
+        uint256 epochEnd
+    ) internal view returns (uint256 since) {
+        StakeData storage s = _stakes[stakeId];
+        since = s.previousActiveSince;
+        if (since > epochStart || s.previousEndedAt < epochEnd) since = 0;
     }
 
     /// @dev Marks the stake released and returns the amount it held.
@@ -667,10 +721,10 @@ contract StakeManager is IStakeManager, AccessControlDefaultAdminRules, EIP712, 
         emit MinimumStakeSet(stakeType, minimumStake);
     }
 
-    function _setUnbondingPeriod(StakeType stakeType, uint256 unbondingPeriod) internal {
+    function _setUnbondingPeriod(StakeType stakeType, uint256 unbondingPeriod, uint256 minimum) internal {
         require(
-            unbondingPeriod <= MAX_UNBONDING_PERIOD,
-            UnbondingPeriodOutOfBounds(stakeType, unbondingPeriod, MAX_UNBONDING_PERIOD)
+            unbondingPeriod >= minimum && unbondingPeriod <= MAX_UNBONDING_PERIOD,
+            UnbondingPeriodOutOfBounds(stakeType, unbondingPeriod, minimum, MAX_UNBONDING_PERIOD)
         );
         _typeParams[stakeType].unbondingPeriod = uint40(unbondingPeriod);
         emit UnbondingPeriodSet(stakeType, unbondingPeriod);

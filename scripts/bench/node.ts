@@ -85,6 +85,7 @@ async function startChain(children: ChildProcess[]) {
     2500,
     86400,
     ethers.parseEther("500000"),
+    3600,
   ]);
   const stakingAddress = (await staking.getAddress()) as Address;
   const fromBlock = (await staking.deploymentTransaction()!.wait())!.blockNumber;

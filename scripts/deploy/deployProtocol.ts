@@ -16,6 +16,7 @@ import {
 } from "../../offchain/common/addressBook";
 import ProtocolModule, { ProtocolWithMigrationModule } from "./modules/Protocol";
 import { type NetworkParameters, loadNetworkParameters } from "./parameters";
+import { withUnbondingFloor } from "./unbondingFloor";
 
 export const ADDRESSES_DIR = join(__dirname, "addresses");
 
@@ -62,6 +63,8 @@ export async function deployProtocol(
   const recorded = recordedRewardsArguments(join(hre.config.paths.ignition, "deployments", deploymentId));
   const ignitionParameters = {
     ...parameters.ignition,
+    // StakeManager's unbonding floor: at least a day off the development chain (D36, L-2).
+    StakeManager: withUnbondingFloor(chainId, parameters.ignition.StakeManager),
     RewardsManager: {
       genesis: recorded?.genesis ?? BigInt(latest!.timestamp),
       committee: recorded?.committee ?? [deployer.address],

@@ -36,6 +36,7 @@ export const DEFAULTS = {
   expressReleaseFeeBps: 2500n,
   slashWindow: DAY,
   slashCapacity: parseEther("500000"),
+  minUnbondingPeriod: DAY,
 };
 
 export const MINIMUM = {

@@ -57,6 +57,7 @@ export async function deployStakingFixture(): Promise<ProtocolFixture> {
     DEFAULTS.expressReleaseFeeBps,
     DEFAULTS.slashWindow,
     DEFAULTS.slashCapacity,
+    DEFAULTS.minUnbondingPeriod,
   ]);
   await staking.connect(admin).grantRole(await staking.SLASHER_ROLE(), slasher.address);
   await staking.connect(admin).grantRole(await staking.PAUSER_ROLE(), pauser.address);

@@ -243,6 +243,7 @@ export const stakeManagerAbi = [
       { internalType: "uint256", name: "expressReleaseFeeBps_", type: "uint256" },
       { internalType: "uint256", name: "slashWindow", type: "uint256" },
       { internalType: "uint256", name: "slashCapacity", type: "uint256" },
+      { internalType: "uint256", name: "minUnbondingPeriod_", type: "uint256" },
     ],
     stateMutability: "nonpayable",
     type: "constructor",
@@ -303,6 +304,15 @@ export const stakeManagerAbi = [
     type: "error",
   },
   { inputs: [], name: "InvalidShortString", type: "error" },
+  {
+    inputs: [
+      { internalType: "uint256", name: "minUnbondingPeriod", type: "uint256" },
+      { internalType: "uint256", name: "lowest", type: "uint256" },
+      { internalType: "uint256", name: "highest", type: "uint256" },
+    ],
+    name: "MinUnbondingPeriodOutOfBounds",
+    type: "error",
+  },
   {
     inputs: [
       { internalType: "enum IStakeManager.StakeType", name: "stakeType", type: "uint8" },
@@ -425,12 +435,22 @@ export const stakeManagerAbi = [
     inputs: [
       { internalType: "enum IStakeManager.StakeType", name: "stakeType", type: "uint8" },
       { internalType: "uint256", name: "unbondingPeriod", type: "uint256" },
+      { internalType: "uint256", name: "lowest", type: "uint256" },
       { internalType: "uint256", name: "highest", type: "uint256" },
     ],
     name: "UnbondingPeriodOutOfBounds",
     type: "error",
   },
   { inputs: [], name: "ZeroAddress", type: "error" },
+  {
+    anonymous: false,
+    inputs: [
+      { indexed: true, internalType: "address", name: "device", type: "address" },
+      { indexed: false, internalType: "uint256", name: "nonce", type: "uint256" },
+    ],
+    name: "ConsentRevoked",
+    type: "event",
+  },
   { anonymous: false, inputs: [], name: "DefaultAdminDelayChangeCanceled", type: "event" },
   {
     anonymous: false,
@@ -627,6 +647,13 @@ export const stakeManagerAbi = [
     inputs: [],
     name: "DEVICE_CONSENT_TYPEHASH",
     outputs: [{ internalType: "bytes32", name: "", type: "bytes32" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "LOWEST_MIN_UNBONDING_PERIOD",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
     stateMutability: "view",
     type: "function",
   },
@@ -926,6 +953,13 @@ export const stakeManagerAbi = [
   },
   {
     inputs: [],
+    name: "minUnbondingPeriod",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
     name: "owner",
     outputs: [{ internalType: "address", name: "", type: "address" }],
     stateMutability: "view",
@@ -983,6 +1017,7 @@ export const stakeManagerAbi = [
     stateMutability: "nonpayable",
     type: "function",
   },
+  { inputs: [], name: "revokeConsent", outputs: [], stateMutability: "nonpayable", type: "function" },
   {
     inputs: [
       { internalType: "bytes32", name: "role", type: "bytes32" },
@@ -1341,6 +1376,14 @@ export const rewardsManagerAbi = [
   {
     inputs: [{ internalType: "uint256", name: "duration", type: "uint256" }],
     name: "EpochDurationOutOfBounds",
+    type: "error",
+  },
+  {
+    inputs: [
+      { internalType: "uint256", name: "epoch", type: "uint256" },
+      { internalType: "uint256", name: "oldestPostable", type: "uint256" },
+    ],
+    name: "EpochExpired",
     type: "error",
   },
   {
@@ -1865,6 +1908,13 @@ export const rewardsManagerAbi = [
       { internalType: "bool", name: "scored", type: "bool" },
       { internalType: "uint256", name: "epoch", type: "uint256" },
     ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "oldestPostableEpoch",
+    outputs: [{ internalType: "uint256", name: "", type: "uint256" }],
     stateMutability: "view",
     type: "function",
   },

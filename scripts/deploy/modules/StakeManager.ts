@@ -19,6 +19,8 @@ export default buildModule("StakeManager", (m) => {
   const expressReleaseFeeBps = m.getParameter("expressReleaseFeeBps", 2500n);
   const slashWindow = m.getParameter("slashWindow", DAY);
   const slashCapacity = m.getParameter("slashCapacity", 500_000n * TOKEN);
+  // The floor of every unbonding period, for good; deployProtocol refuses less than a day off the development chain.
+  const minUnbondingPeriod = m.getParameter("minUnbondingPeriod", DAY);
   const staking = m.contract("StakeManager", [
     token,
     admin,
@@ -28,6 +30,7 @@ export default buildModule("StakeManager", (m) => {
     expressReleaseFeeBps,
     slashWindow,
     slashCapacity,
+    minUnbondingPeriod,
   ]);
   return { token, staking };
 });

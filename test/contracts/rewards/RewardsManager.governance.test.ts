@@ -1,5 +1,6 @@
 /** RewardsManager: yield parameters within bounds and the roles that may act. */
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 
 import { deployRewardsFixture, postBatch } from "../../shared/fixtures";
@@ -38,6 +39,42 @@ describe("RewardsManager", function () {
           "YieldParamsOutOfBounds",
         );
       }
+    });
+
+    it("I-4: the pause flag, yield parameters and committee version and threshold share one storage slot", async function () {
+      const f = await loadFixture(deployRewardsFixture);
+      const params = {
+        hostBaseAprBps: 1201n,
+        gatewayBaseAprBps: 1302n,
+        stargateBaseAprBps: 1403n,
+        tenureStepBps: 104n,
+        maxTenureBonusBps: 505n,
+      };
+      await f.rewards.connect(f.parameterAdmin).setYieldParams(params);
+      expect(await f.rewards.yieldParams()).to.deep.equal(Object.values(params));
+      const [, threshold, version] = await f.rewards.committee();
+      // Pausable's bool, then the five 16-bit parameters, the 64-bit version and the 8-bit threshold.
+      const packed = (paused: bigint) =>
+        paused |
+        (params.hostBaseAprBps << 8n) |
+        (params.gatewayBaseAprBps << 24n) |
+        (params.stargateBaseAprBps << 40n) |
+        (params.tenureStepBps << 56n) |
+        (params.maxTenureBonusBps << 72n) |
+        (version << 88n) |
+        (threshold << 152n);
+      const address = await f.rewards.getAddress();
+      const slots = async (paused: bigint) => {
+        const found: number[] = [];
+        for (let slot = 0; slot < 16; slot++) {
+          if (BigInt(await ethers.provider.getStorage(address, slot)) === packed(paused)) found.push(slot);
+        }
+        return found;
+      };
+      const unpaused = await slots(0n);
+      expect(unpaused).to.have.length(1);
+      await f.rewards.connect(f.pauser).pause();
+      expect(await slots(1n)).to.deep.equal(unpaused);
     });
 
     it("lets only the right roles act", async function () {

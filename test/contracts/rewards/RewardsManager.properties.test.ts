@@ -83,9 +83,9 @@ async function expectedAccruals(
   const fresh = new Set<string>();
   for (const e of entries) {
     const seen = scored.get(e.stakeId) ?? new Set<bigint>();
-    const top = seen.size ? [...seen].reduce((a, b) => (a > b ? a : b)) : undefined;
     const key = `${e.stakeId}`;
-    if (e.score > 20_000n || seen.has(epoch) || fresh.has(key) || (top !== undefined && top - epoch >= 128n)) continue;
+    // No entry is ever too old for its stake's window: expired epochs revert as a whole (L-4).
+    if (e.score > 20_000n || seen.has(epoch) || fresh.has(key)) continue;
     const inputs = await f.staking.yieldInputs(e.stakeId, start, end);
     fresh.add(key); // the first entry of a stake marks the epoch, eligible or not below
     if (!inputs.eligible) {
@@ -207,7 +207,8 @@ describe("RewardsManager properties", function () {
       {
         arbitrary: fc.record({
           kind: fc.constant("post" as const),
-          back: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 140 })),
+          // Near and past the 128 postable epochs too (L-4).
+          back: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 140 }), fc.integer({ min: 124, max: 132 })),
           picks: fc.array(fc.nat({ max: 50 }), { minLength: 1, maxLength: 8 }),
           scores: fc.array(fc.oneof(fc.integer({ min: 0, max: 20_000 }), fc.constant(20_001)), {
             minLength: 8,
@@ -229,7 +230,7 @@ describe("RewardsManager properties", function () {
         weight: 1,
       },
       {
-        arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 3 * 86400 }) }),
+        arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 6 * 86400 }) }),
         weight: 3,
       },
     );
@@ -277,6 +278,10 @@ describe("RewardsManager properties", function () {
               for (const e of entries) before.set(e.stakeId, await f.rewards.accrued(e.stakeId));
               const batchIndex = batches.get(epoch) ?? 0n;
               outcome = await attempt(() => postBatch(f, epoch, entries, { batchIndex }));
+              // L-4: only the 128 epochs before the current one can be posted, in any order.
+              const expired = epoch + 128n < (await f.rewards.currentEpoch());
+              if (expired) expect(outcome, `step ${step}: epoch ${epoch} expired`).to.equal("EpochExpired");
+              else expect(outcome, `step ${step}`).to.not.equal("EpochExpired");
               for (const [id, was] of before) {
                 const delta = (await f.rewards.accrued(id)) - was;
                 expect(delta, `step ${step}: stake ${id} accrued`).to.equal(
@@ -334,6 +339,7 @@ describe("RewardsManager properties", function () {
       }
       expect(outcomes.get("post:PoolInsufficient") ?? 0, "the pool never ran short").to.be.greaterThan(0);
       if (process.env.FC_VERBOSE) console.log(Object.fromEntries([...outcomes].sort()));
+      expect(outcomes.get("post:EpochExpired") ?? 0, "no epoch expired").to.be.greaterThan(0);
     });
   });
 });

@@ -100,29 +100,57 @@ describe("RewardsManager", function () {
         .withArgs(1n, 1n, 1n, Skip.AlreadyScored);
     });
 
-    it("refuses epochs more than 128 behind the stake's latest", async function () {
-      const f = await loadFixture(deployRewards.bind(null, { threshold: 1, epochDuration: 60n }));
+    /** Alice's host stake 1 over 60-second epochs; `first` is its first fully active epoch. */
+    async function minuteEpochs() {
+      const f = await deployRewards({ threshold: 1, epochDuration: 60n });
       await f.token.connect(f.alice).approve(await f.staking.getAddress(), HOST);
       await f.staking.connect(f.alice).stake(StakeType.Host, HOST);
       const created = await latestTimestamp();
-      const first = created < f.genesis ? 0n : (created - f.genesis) / 60n + 1n; // first epoch fully active
-      await time.increaseTo(f.genesis + (first + 131n) * 60n);
+      const first = created < f.genesis ? 0n : (created - f.genesis) / 60n + 1n;
+      return { f, first };
+    }
+
+    it("L-4: posting a newer epoch first never pushes a postable epoch out of a stake's window", async function () {
+      const { f, first } = await loadFixture(minuteEpochs);
+      expect(await f.rewards.oldestPostableEpoch()).to.equal(0n);
+      // Now in epoch first + 130: the postable epochs are first + 2 .. first + 129.
+      await time.increaseTo(f.genesis + (first + 130n) * 60n);
+      expect(await f.rewards.currentEpoch()).to.equal(first + 130n);
+      expect(await f.rewards.oldestPostableEpoch()).to.equal(first + 2n);
       await postBatch(f, first + 129n, [{ stakeId: 1n, score: 10_000n }]);
-      await expect(postBatch(f, first, [{ stakeId: 1n, score: 10_000n }]))
-        .to.emit(f.rewards, "EntrySkipped")
-        .withArgs(first, 1n, 10_000n, Skip.EpochTooOld);
-      expect(await f.rewards.isScored(1n, first)).to.equal(false);
-      // The window holds the 128 epochs up to the latest: first + 2 .. first + 129.
-      await expect(postBatch(f, first + 1n, [{ stakeId: 1n, score: 10_000n }]))
-        .to.emit(f.rewards, "EntrySkipped")
-        .withArgs(first + 1n, 1n, 10_000n, Skip.EpochTooOld);
+      // The oldest postable epoch still accrues after the newest: the window reaches back 128 epochs.
       await expect(postBatch(f, first + 2n, [{ stakeId: 1n, score: 10_000n }])).to.not.emit(f.rewards, "EntrySkipped");
       expect(await f.rewards.isScored(1n, first + 2n)).to.equal(true);
+      expect(await f.rewards.isScored(1n, first + 129n)).to.equal(true);
+      // One epoch older is no longer postable at all, whatever was posted before: a revert, not a silent skip, so
+      // the batch is not used up and the result does not depend on the posting order.
+      await expect(postBatch(f, first + 1n, [{ stakeId: 1n, score: 10_000n }]))
+        .to.be.revertedWithCustomError(f.rewards, "EpochExpired")
+        .withArgs(first + 1n, first + 2n);
+      expect(await f.rewards.isBatchPosted(first + 1n, 0n)).to.equal(false);
+    });
+
+    it("L-4: an epoch 128 behind the newest posted one is refused in either posting order", async function () {
+      const { f, first } = await loadFixture(minuteEpochs);
+      // Epochs first and first + 128 are never postable at the same time: first + 128 closes as first expires.
+      await time.increaseTo(f.genesis + (first + 128n) * 60n);
+      expect(await f.rewards.oldestPostableEpoch()).to.equal(first);
+      await expect(postBatch(f, first + 128n, [{ stakeId: 1n, score: 10_000n }])).to.be.revertedWithCustomError(
+        f.rewards,
+        "EpochNotClosed",
+      );
+      await postBatch(f, first, [{ stakeId: 1n, score: 10_000n }]);
+      await time.increaseTo(f.genesis + (first + 129n) * 60n);
+      await postBatch(f, first + 128n, [{ stakeId: 1n, score: 10_000n }]);
+      await expect(postBatch(f, first, [{ stakeId: 1n, score: 10_000n }], { batchIndex: 1n }))
+        .to.be.revertedWithCustomError(f.rewards, "EpochExpired")
+        .withArgs(first, first + 1n);
       // A jump of 128 or more epochs starts a fresh window.
       await time.increaseTo(f.genesis + (first + 400n) * 60n);
       await postBatch(f, first + 390n, [{ stakeId: 1n, score: 10_000n }]);
       expect(await f.rewards.isScored(1n, first + 390n)).to.equal(true);
-      expect(await f.rewards.isScored(1n, first + 129n)).to.equal(false);
+      expect(await f.rewards.isScored(1n, first + 128n)).to.equal(false);
+      expect(await f.rewards.lastScoredEpoch(1n)).to.deep.equal([true, first + 390n]);
     });
 
     it("uses min(amount at the epoch's start, amount now)", async function () {
@@ -183,6 +211,19 @@ describe("RewardsManager", function () {
         .to.emit(f.rewards, "EntrySkipped")
         .withArgs(1n, 1n, 10_000n, Skip.NotActiveThroughEpoch);
       await expect(postBatch(f, 2n, [{ stakeId: 1n, score: 10_000n }])).to.not.emit(f.rewards, "EntrySkipped");
+    });
+
+    it("L-3: an epoch that ended before a cancelled unstake request still accrues when posted after the cancel", async function () {
+      const f = await loadFixture(scoredFixture);
+      const reward = await expected(f, 1n, 0n, 10_000n); // epoch 0 ended; now in epoch 1, not posted yet
+      await f.staking.connect(f.alice).requestUnstake(1n);
+      await f.staking.connect(f.alice).cancelUnstake(1n);
+      await time.increaseTo(f.genesis + 3n * DAY);
+      await expect(postBatch(f, 0n, [{ stakeId: 1n, score: 10_000n }])).to.not.emit(f.rewards, "EntrySkipped");
+      expect(await f.rewards.accrued(1n)).to.equal(reward); // with the tenure it had then
+      await expect(postBatch(f, 1n, [{ stakeId: 1n, score: 10_000n }]))
+        .to.emit(f.rewards, "EntrySkipped")
+        .withArgs(1n, 1n, 10_000n, Skip.NotActiveThroughEpoch);
     });
 
     it("reverts a batch the pool cannot cover, changing nothing", async function () {

@@ -13,7 +13,6 @@ export enum Skip {
   ScoreAboveMaximum = 0,
   NotActiveThroughEpoch = 1,
   AlreadyScored = 2,
-  EpochTooOld = 3,
 }
 
 /** Alice's host stake 1 and bob's gateway stake 2, created before genesis; now in epoch 1. */

@@ -21,6 +21,7 @@ describe("StakeManager", function () {
       expect(await staking.expressReleaseFeeBps()).to.equal(2500n);
       expect(await staking.slashLimit()).to.deep.equal([DEFAULTS.slashWindow, DEFAULTS.slashCapacity]);
       expect(await staking.stakeCount()).to.equal(0n);
+      expect(await staking.minUnbondingPeriod()).to.equal(DAY);
       expect(await staking.defaultAdmin()).to.equal(admin.address);
       expect(await staking.defaultAdminDelay()).to.equal(DEFAULTS.adminDelay);
     });
@@ -50,6 +51,7 @@ describe("StakeManager", function () {
           fee: DEFAULTS.expressReleaseFeeBps,
           window: DEFAULTS.slashWindow,
           capacity: DEFAULTS.slashCapacity,
+          floor: DEFAULTS.minUnbondingPeriod,
           ...overrides,
         };
         const factory = await ethers.getContractFactory("StakeManager");
@@ -65,6 +67,7 @@ describe("StakeManager", function () {
               args.fee as bigint,
               args.window as bigint,
               args.capacity as bigint,
+              args.floor as bigint,
             ),
         };
       }
@@ -94,7 +97,31 @@ describe("StakeManager", function () {
         const d = await deploy({ params });
         await expect(d.deploy())
           .to.be.revertedWithCustomError(d.factory, "UnbondingPeriodOutOfBounds")
-          .withArgs(StakeType.Host, 181n * DAY, 180n * DAY);
+          .withArgs(StakeType.Host, 181n * DAY, DAY, 180n * DAY);
+      });
+
+      it("L-2: an unbonding period below the deployment's floor, or a floor of 0 or above 180 days", async function () {
+        const params = [...DEFAULTS.typeParams];
+        params[1] = { minimumStake: ONE, unbondingPeriod: DAY - 1n };
+        let d = await deploy({ params });
+        await expect(d.deploy())
+          .to.be.revertedWithCustomError(d.factory, "UnbondingPeriodOutOfBounds")
+          .withArgs(StakeType.Gateway, DAY - 1n, DAY, 180n * DAY);
+        params[1] = { minimumStake: ONE, unbondingPeriod: 0n };
+        d = await deploy({ params, floor: 0n });
+        await expect(d.deploy())
+          .to.be.revertedWithCustomError(d.factory, "MinUnbondingPeriodOutOfBounds")
+          .withArgs(0n, 1n, 180n * DAY);
+        d = await deploy({ floor: 180n * DAY + 1n });
+        await expect(d.deploy())
+          .to.be.revertedWithCustomError(d.factory, "MinUnbondingPeriodOutOfBounds")
+          .withArgs(180n * DAY + 1n, 1n, 180n * DAY);
+        // The development chain's short periods: a floor of 1 s allows 60 s (the devnet's).
+        params[1] = { minimumStake: ONE, unbondingPeriod: 60n };
+        d = await deploy({ params, floor: 1n });
+        const staking = await d.deploy();
+        expect(await staking.minUnbondingPeriod()).to.equal(1n);
+        expect((await staking.typeParams(StakeType.Gateway)).unbondingPeriod).to.equal(60n);
       });
 
       it("express release fee above 50%", async function () {

@@ -109,4 +109,39 @@ describe("StakeManager", function () {
         .withArgs(5n);
     });
   });
+
+  describe("#revokeConsent", function () {
+    it("I-9: the device key revokes a signed, unused consent by moving its nonce (also while paused)", async function () {
+      const { staking, bob, pauser } = await loadFixture(stakedFixture);
+      const device = newDevice();
+      await fund(device.address);
+      const consent = await signConsent(staking, device, bob.address); // signed for nonce 0, not used
+      await staking.connect(pauser).pause();
+      await expect(staking.connect(device).revokeConsent())
+        .to.emit(staking, "ConsentRevoked")
+        .withArgs(device.address, 0n);
+      await staking.connect(pauser).unpause();
+      expect(await staking.deviceNonce(device.address)).to.equal(1n);
+      await expect(staking.connect(bob).assignDevice(2n, consent)).to.be.revertedWithCustomError(
+        staking,
+        "DeviceConsentInvalid",
+      );
+      // A consent for the new nonce works as before.
+      await expect(staking.connect(bob).assignDevice(2n, await signConsent(staking, device, bob.address)))
+        .to.emit(staking, "DeviceAssigned")
+        .withArgs(2n, device.address);
+      expect(await staking.deviceNonce(device.address)).to.equal(2n);
+    });
+
+    it("I-9: revoking leaves a current assignment in place", async function () {
+      const { staking, device } = await loadFixture(stakedFixture);
+      await fund(device.address);
+      await expect(staking.connect(device).revokeConsent())
+        .to.emit(staking, "ConsentRevoked")
+        .withArgs(device.address, 1n);
+      expect(await staking.deviceNonce(device.address)).to.equal(2n);
+      expect(await staking.stakeOfDevice(device.address)).to.equal(1n);
+      expect(await staking.isAdmitted(device.address)).to.equal(true);
+    });
+  });
 });

@@ -28,10 +28,10 @@ describe("StakeManager", function () {
         .withArgs(StakeType.Host, 0n, 1n, ethers.parseEther("10000000"));
       await expect(admin.setUnbondingPeriod(StakeType.Gateway, 180n * DAY + 1n))
         .to.be.revertedWithCustomError(staking, "UnbondingPeriodOutOfBounds")
-        .withArgs(StakeType.Gateway, 180n * DAY + 1n, 180n * DAY);
-      await expect(admin.setUnbondingPeriod(StakeType.Gateway, 0n))
+        .withArgs(StakeType.Gateway, 180n * DAY + 1n, DAY, 180n * DAY);
+      await expect(admin.setUnbondingPeriod(StakeType.Gateway, DAY))
         .to.emit(staking, "UnbondingPeriodSet")
-        .withArgs(StakeType.Gateway, 0n);
+        .withArgs(StakeType.Gateway, DAY);
       await expect(admin.setExpressReleaseFee(5001n))
         .to.be.revertedWithCustomError(staking, "ExpressReleaseFeeOutOfBounds")
         .withArgs(5001n, 5000n);
@@ -45,6 +45,24 @@ describe("StakeManager", function () {
         .withArgs(DAY, 0n);
       await expect(admin.setSlashLimit(3600n, ONE)).to.emit(staking, "SlashLimitSet").withArgs(3600n, ONE);
       expect(await staking.slashLimit()).to.deep.equal([3600n, ONE]);
+    });
+
+    it("L-2: an unbonding period of 0, or below the deployment's floor, is refused (no unstake, release and escape in one block)", async function () {
+      const { staking, parameterAdmin, alice } = await loadFixture(stakedFixture);
+      const admin = staking.connect(parameterAdmin);
+      for (const period of [0n, 1n, DAY - 1n]) {
+        await expect(admin.setUnbondingPeriod(StakeType.Host, period))
+          .to.be.revertedWithCustomError(staking, "UnbondingPeriodOutOfBounds")
+          .withArgs(StakeType.Host, period, DAY, 180n * DAY);
+      }
+      await admin.setUnbondingPeriod(StakeType.Host, DAY);
+      // At the floor, a stake unstaked now can be released only a day later: a slash can still reach it.
+      await staking.connect(alice).requestUnstake(1n);
+      const { unlockAt } = await staking.getStake(1n);
+      expect(unlockAt - BigInt(await time.latest())).to.equal(DAY);
+      await expect(staking.connect(alice).release(1n))
+        .to.be.revertedWithCustomError(staking, "StakeStillLocked")
+        .withArgs(1n, unlockAt);
     });
 
     it("lets only the parameter admin change parameters", async function () {

@@ -185,5 +185,39 @@ describe("StakeManager", function () {
       await staking.connect(alice).expressRelease(1n);
       expect((await staking.yieldInputs(1n, start, end)).eligible).to.equal(false);
     });
+
+    it("L-3: an epoch that ended before a cancelled unstake request stays eligible, with its own tenure", async function () {
+      const { staking, alice } = await loadFixture(stakedFixture);
+      const created = (await staking.getStake(1n)).createdAt;
+      const inputs = async (start: bigint, end: bigint) => [...(await staking.yieldInputs(1n, start, end))];
+      // Epoch A ends, then alice asks to unstake and cancels before A is posted.
+      const a = { start: created + 10n, end: created + 10n + DAY };
+      await time.increaseTo(a.end + 100n);
+      await staking.connect(alice).requestUnstake(1n);
+      const requested = await latestTimestamp();
+      await time.increase(3600);
+      await staking.connect(alice).cancelUnstake(1n);
+      const cancelled = await latestTimestamp();
+      expect(await inputs(a.start, a.end)).to.deep.equal([true, BigInt(StakeType.Host), HOST_AMOUNT, created]);
+      // Up to the request it was active; across the gap it was not; after the cancel it is again, tenure anew.
+      expect((await inputs(requested - DAY, requested))[0]).to.equal(true);
+      expect((await inputs(requested - DAY, requested + 1n))[0]).to.equal(false);
+      expect((await inputs(created - 1n, a.end))[0]).to.equal(false); // began before the stake
+      const b = { start: cancelled, end: cancelled + DAY };
+      await time.increaseTo(b.end + 100n);
+      expect(await inputs(b.start, b.end)).to.deep.equal([true, BigInt(StakeType.Host), HOST_AMOUNT, cancelled]);
+      // A second request keeps both periods: the earlier one (kept at the first cancel) and the current one.
+      await staking.connect(alice).requestUnstake(1n);
+      expect((await inputs(a.start, a.end))[0]).to.equal(true);
+      expect((await inputs(b.start, b.end))[0]).to.equal(true);
+      // Its cancel keeps the period just ended and forgets the one before (documented: D36).
+      await staking.connect(alice).cancelUnstake(1n);
+      expect(await inputs(b.start, b.end)).to.deep.equal([true, BigInt(StakeType.Host), HOST_AMOUNT, cancelled]);
+      expect((await inputs(a.start, a.end))[0]).to.equal(false);
+      // A released stake earns nothing more, whatever its periods.
+      await staking.connect(alice).requestUnstake(1n);
+      await staking.connect(alice).expressRelease(1n);
+      expect((await inputs(b.start, b.end))[0]).to.equal(false);
+    });
   });
 });
