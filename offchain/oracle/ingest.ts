@@ -18,6 +18,7 @@ import { senderStanding, stakeKindName } from "../common/service/admittedSender"
 import { StakeType } from "../common/stakeMap";
 import { oracleError } from "./errors";
 import type { OracleStore } from "./store";
+import { TallyVerifier } from "./tallies";
 
 /** Clock tolerance for heartbeat timestamps. */
 const CLOCK_SKEW_SECONDS = 300n;
@@ -30,6 +31,8 @@ export interface IngestDeps {
   chainId: number;
   /** Peer instances every accepted message is relayed to. */
   peers: string[];
+  /** Verified host tallies (made on first use when not given). */
+  tallies?: TallyVerifier;
   now: () => number;
 }
 
@@ -64,7 +67,15 @@ export async function ingestReport(deps: IngestDeps, body: JobReportBody): Promi
     const host = entry.host.toLowerCase();
     if (hosts.has(host)) throw oracleError("ORACLE_DUPLICATE_HOST", `host ${entry.host} appears twice`);
     hosts.add(host);
-    return { host, jobs: canonicalDecimal(entry.jobs) };
+    if (entry.attested === undefined && entry.tallySeq === undefined && entry.tallySig === undefined)
+      return { host, jobs: canonicalDecimal(entry.jobs) };
+    return {
+      host,
+      jobs: canonicalDecimal(entry.jobs),
+      attested: entry.attested === undefined ? undefined : canonicalDecimal(entry.attested),
+      tallySeq: entry.tallySeq === undefined ? undefined : canonicalDecimal(entry.tallySeq),
+      tallySig: entry.tallySig,
+    };
   });
   let verified: { signed: boolean; entriesHash: Hex };
   try {
@@ -74,6 +85,8 @@ export async function ingestReport(deps: IngestDeps, body: JobReportBody): Promi
     throw error;
   }
   if (!verified.signed) throw oracleError("ORACLE_BAD_SIGNATURE", "the report is not signed by its gateway");
+  // F11: each host's tally, after the gateway's own signature (a forged report costs one recovery, no more).
+  (deps.tallies ??= new TallyVerifier(deps.chainId)).check(body.gateway.toLowerCase(), Number(epoch), entries);
   requireAdmitted(deps.view, body.gateway, StakeType.Gateway);
   const outcome = deps.store.insertReport(
     {

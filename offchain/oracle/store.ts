@@ -9,7 +9,8 @@ export interface StoredReport {
   gateway: string;
   epoch: number;
   sequence: number;
-  entries: Array<{ host: string; jobs: string }>;
+  /** With the host's tally (attested, tallySeq, tallySig) where the gateway carried one (F11). */
+  entries: Array<{ host: string; jobs: string; attested?: string; tallySeq?: string; tallySig?: string }>;
   entriesHash: string;
   signature: string;
   receivedAt: number;

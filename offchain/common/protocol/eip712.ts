@@ -26,6 +26,17 @@ export const MESSAGE_TYPES = {
     { name: "sequence", type: "uint256" },
     { name: "entriesHash", type: "bytes32" },
   ],
+  /**
+   * A host's own cumulative count of the jobs it returned at one gateway in an epoch (Revision 2). `sequence`
+   * strictly increases over all the host's tallies; the count never goes down.
+   */
+  HostTally: [
+    { name: "host", type: "address" },
+    { name: "gateway", type: "address" },
+    { name: "epoch", type: "uint256" },
+    { name: "jobs", type: "uint256" },
+    { name: "sequence", type: "uint256" },
+  ],
   /** A stargate's sign of life in an epoch. */
   Heartbeat: [
     { name: "stargate", type: "address" },

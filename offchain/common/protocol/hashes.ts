@@ -11,6 +11,12 @@ export interface JobReportEntry {
   host: string;
   /** A bigint, or a decimal string as it arrives in JSON. */
   jobs: bigint | string;
+  /** The host's latest signed tally for this gateway and epoch (hostTally.ts), when it handed one: its count, */
+  attested?: bigint | string;
+  /** its sequence (below 10^15) */
+  tallySeq?: bigint | string;
+  /** and its signature (not covered by the entries hash: the host's signature binds the tally by itself). */
+  tallySig?: string;
 }
 
 const DECIMAL = /^\d+$/;
@@ -30,18 +36,36 @@ function jobsWord(jobs: bigint | string): string {
   return hex.padStart(64, "0");
 }
 
-/** Entries sorted by host (lowercase), each packed as host (20 bytes) || jobs (32 bytes), then keccak256. */
+/** A tally's sequence as 16 hex digits (it is below 10^15). */
+function sequenceWord(sequence: bigint | string): string {
+  const word = jobsWord(sequence);
+  if (!word.startsWith(HIGH_ZEROS)) throw new RangeError(`tally sequence ${sequence} does not fit 64 bits`);
+  return word.slice(48);
+}
+const HIGH_ZEROS = "0".repeat(48);
+
+const NO_TALLY = "00" + "0".repeat(64 + 16);
+/** Bytes per packed entry: host 20, jobs 32, has-tally 1, attested 32, tally sequence 8. */
+const ROW_BYTES = 93;
+
+/**
+ * Entries sorted by host (lowercase), each packed as host (20 bytes) || jobs (32) || 01 when the entry carries a
+ * host tally else 00 (1) || attested (32) || tally sequence (8), zeros without a tally; then keccak256. A report's
+ * signature so covers the attested counts it carries; the tally signatures are checked on their own.
+ */
 export function jobEntriesHash(entries: readonly JobReportEntry[]): Hex {
   // Each row is the packed entry in hex; hosts have a fixed width, so sorting rows sorts by host. This is the hot
   // path of ingestion (1,000 entries a report): no per-entry regex or BigInt when counts are small.
-  const rows = entries.map(({ host, jobs }) => {
+  const rows = entries.map(({ host, jobs, attested, tallySeq }) => {
     if (host.length !== 42 || host[0] !== "0" || (host[1] !== "x" && host[1] !== "X"))
       throw new TypeError(`host ${host} is not an address`);
-    return host.slice(2).toLowerCase() + jobsWord(jobs);
+    const tally =
+      attested === undefined || tallySeq === undefined ? NO_TALLY : "01" + jobsWord(attested) + sequenceWord(tallySeq);
+    return host.slice(2).toLowerCase() + jobsWord(jobs) + tally;
   });
   const packed = Buffer.from(rows.sort().join(""), "hex");
   // Hex decoding stops at the first non-hex digit, so a full length means every host was hex.
-  if (packed.length !== 52 * rows.length) {
+  if (packed.length !== ROW_BYTES * rows.length) {
     const bad = rows.find((row) => !PACKED_HEX.test(row))!;
     throw new TypeError(`host 0x${bad.slice(0, 40)} is not an address`);
   }

@@ -4,6 +4,7 @@
  */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
+import { HostTallySchema } from "./hostTally";
 import { AddressSchema } from "./primitives";
 
 export const HostJobBodySchema = Type.Object(
@@ -20,5 +21,7 @@ export const HostJobReplySchema = Type.Object({
   jobId: Type.String(),
   result: Type.String({ pattern: "^0x[0-9a-f]{64}$" }),
   host: AddressSchema,
+  /** The host's signed tally for this gateway and epoch, counting this job (hostTally.ts). */
+  tally: Type.Optional(HostTallySchema),
 });
 export type HostJobReply = Static<typeof HostJobReplySchema>;

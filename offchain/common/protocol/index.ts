@@ -8,6 +8,7 @@ export * from "./primitives";
 export * from "./eip712";
 export * from "./hashes";
 export * from "./jobReport";
+export * from "./hostTally";
 export * from "./heartbeat";
 export * from "./usageBatch";
 export * from "./hostRegistration";

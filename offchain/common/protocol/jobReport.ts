@@ -15,16 +15,27 @@ export const JobReportBodySchema = Type.Object(
     epoch: SmallDecimalSchema,
     sequence: SmallDecimalSchema,
     entries: Type.Array(
-      Type.Object({ host: AddressSchema, jobs: Uint256DecimalSchema }, { additionalProperties: false }),
-      {
-        maxItems: MAX_REPORT_ENTRIES,
-      },
+      Type.Object(
+        {
+          host: AddressSchema,
+          jobs: Uint256DecimalSchema,
+          // The host's latest tally for this gateway and epoch (hostTally.ts), all three fields or none.
+          attested: Type.Optional(Uint256DecimalSchema),
+          tallySeq: Type.Optional(SmallDecimalSchema),
+          tallySig: Type.Optional(SignatureSchema),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: MAX_REPORT_ENTRIES },
     ),
     signature: SignatureSchema,
   },
   { additionalProperties: false },
 );
-/** Decimal strings: job counts can exceed 2^53. The highest sequence of an epoch wins. */
+/**
+ * Decimal strings: job counts can exceed 2^53. The highest sequence of an epoch wins. An entry's `attested`,
+ * `tallySeq` and `tallySig` are the host's own signed tally (host, this gateway, this epoch, attested, tallySeq).
+ */
 export type JobReportBody = Static<typeof JobReportBodySchema>;
 
 export const ReportReplySchema = Type.Object({ status: Type.String() });
@@ -48,7 +59,17 @@ export async function signJobReport(
     gateway: account.address,
     epoch: epoch.toString(),
     sequence: sequence.toString(),
-    entries: entries.map((e) => ({ host: e.host, jobs: e.jobs.toString() })),
+    entries: entries.map((e) =>
+      e.attested === undefined || e.tallySeq === undefined || e.tallySig === undefined
+        ? { host: e.host, jobs: e.jobs.toString() }
+        : {
+            host: e.host,
+            jobs: e.jobs.toString(),
+            attested: e.attested.toString(),
+            tallySeq: e.tallySeq.toString(),
+            tallySig: e.tallySig,
+          },
+    ),
     signature,
   };
 }

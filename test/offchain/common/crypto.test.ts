@@ -78,6 +78,10 @@ describe("offchain/common/crypto (native keccak and recovery)", function () {
           fc.record({
             host: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => bytesToHex(b)),
             jobs: fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }),
+            tally: fc.option(
+              fc.tuple(fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }), fc.bigInt({ min: 0n, max: 10n ** 15n - 1n })),
+              { nil: undefined },
+            ),
           }),
           { selector: (e) => e.host, maxLength: 30 },
         ),
@@ -86,11 +90,22 @@ describe("offchain/common/crypto (native keccak and recovery)", function () {
           const given = entries.map((e) => ({
             host: upper ? e.host.toUpperCase().replace("0X", "0x") : e.host,
             jobs: e.jobs,
+            ...(e.tally && { attested: e.tally[0], tallySeq: e.tally[1] }),
           }));
-          // The format as first written with viem: sorted by lowercase host, host || uint256 jobs, keccak.
+          // The format written with viem: sorted by lowercase host, host || uint256 jobs || has-tally byte ||
+          // uint256 attested || uint64 tally sequence (zeros without a tally), keccak.
           const sorted = [...entries].sort((a, b) => (a.host < b.host ? -1 : 1));
           const expected = viemKeccak(
-            concatHex(["0x", ...sorted.flatMap((e) => [e.host, numberToHex(e.jobs, { size: 32 })])]),
+            concatHex([
+              "0x",
+              ...sorted.flatMap((e): `0x${string}`[] => [
+                e.host,
+                numberToHex(e.jobs, { size: 32 }),
+                e.tally ? "0x01" : "0x00",
+                numberToHex(e.tally?.[0] ?? 0n, { size: 32 }),
+                numberToHex(e.tally?.[1] ?? 0n, { size: 8 }),
+              ]),
+            ]),
           );
           expect(jobEntriesHash(given)).to.equal(expected);
           const message = { gateway: gateway.address, epoch: 1n, sequence: 2n, entriesHash: expected };

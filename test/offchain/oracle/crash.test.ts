@@ -8,13 +8,13 @@ import fc from "fast-check";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { signJobReport } from "../../../offchain/common/protocol";
 import { unpackEntries } from "../../../offchain/common/scoreBatch";
 import { StakeType } from "../../shared/constants";
 import { COMMITTEE_KEYS } from "../../shared/fixtures";
 import { type RpcServer, startRpcServer } from "../../shared/rpc";
 import { type Child, dropPendingTransactions, spawnServe } from "../../shared/spawn";
 import { CHAIN_ID, EPOCH_SECONDS, deployForOracle, deviceAccount, getJson, postJson, waitFor } from "./helpers";
+import { signAttestedReport } from "./attested";
 
 const HOSTS = 24;
 const BATCH_SIZE = 3;
@@ -65,12 +65,12 @@ describe("oracle crash safety", function () {
     // Reports go in while the first instance runs; then the epoch ends.
     const first = spawnOracle(rpc.url, p.book, db);
     const url = await first.url;
-    const report = await signJobReport(
+    const report = await signAttestedReport(
       gateway,
       CHAIN_ID,
       0n,
       1n,
-      hosts.map((h, i) => ({ host: h.address, jobs: BigInt(1 + ((i * 7) % 13)) })),
+      hosts.map((h, i) => ({ host: h, jobs: BigInt(1 + ((i * 7) % 13)) })),
     );
     expect((await postJson(`${url}/reports`, report)).json.status).to.equal("accepted");
     first.process.kill("SIGKILL");

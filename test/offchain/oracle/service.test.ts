@@ -26,6 +26,7 @@ import {
   waitFor,
 } from "./helpers";
 import { promtoolProblems } from "../../shared/promtool";
+import { signAttestedReport } from "./attested";
 
 // Device key indexes: gateways 1-2, hosts 10-13, stargate 20, a second stargate 21 (unstaking), a host-typed 30.
 const G1 = deviceAccount(1);
@@ -241,16 +242,16 @@ describe("oracle service", function () {
       const submitter = privateKeyToAccount(COMMITTEE_KEYS[0] as `0x${string}`).address;
       const startNonce = await ethers.provider.getTransactionCount(submitter);
       const reports = [
-        await signJobReport(G1, CHAIN_ID, 0n, 1n, [{ host: H[0].address, jobs: 1n }]),
+        await signAttestedReport(G1, CHAIN_ID, 0n, 1n, [{ host: H[0], jobs: 1n }]),
         // G1's final report (the highest sequence wins).
-        await signJobReport(G1, CHAIN_ID, 0n, 2n, [
-          { host: H[0].address, jobs: 30n },
-          { host: H[1].address, jobs: 10n },
-          { host: H[2].address, jobs: 20n },
+        await signAttestedReport(G1, CHAIN_ID, 0n, 2n, [
+          { host: H[0], jobs: 30n },
+          { host: H[1], jobs: 10n },
+          { host: H[2], jobs: 20n },
         ]),
-        await signJobReport(G2, CHAIN_ID, 0n, 1n, [
-          { host: H[0].address, jobs: 5n },
-          { host: H[3].address, jobs: 15n },
+        await signAttestedReport(G2, CHAIN_ID, 0n, 1n, [
+          { host: H[0], jobs: 5n },
+          { host: H[3], jobs: 15n },
         ]),
       ];
       for (const report of reports) expect((await postJson(`${url}/reports`, report)).status).to.equal(200);
@@ -383,9 +384,9 @@ describe("oracle service", function () {
       // B signs only (no submitter); A submits and asks B. Gateways talk to A; A relays to B.
       const b = await oracle(p.book, [1], ["--submit", "false"]);
       const a = await oracle(p.book, [0], ["--peers", b.url]);
-      const report = await signJobReport(G1, CHAIN_ID, 0n, 1n, [
-        { host: H[0].address, jobs: 3n },
-        { host: H[1].address, jobs: 1n },
+      const report = await signAttestedReport(G1, CHAIN_ID, 0n, 1n, [
+        { host: H[0], jobs: 3n },
+        { host: H[1], jobs: 1n },
       ]);
       expect((await postJson(`${a.url}/reports`, report)).json.status).to.equal("accepted");
       await waitFor("relayed to B", async () => (await getJson(`${b.url}/epochs/0/reports`)).length === 1);
