@@ -3,11 +3,13 @@ import { ethers, network } from "hardhat";
 import fc from "fast-check";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 
-import { PAYMENT_PARAMS, deployPaymentsFixture } from "../../shared/fixtures";
+import { PAYMENT_LIMITS, PAYMENT_PARAMS, deployPaymentsFixture } from "../../shared/fixtures";
 import { TOKEN_SUPPLY } from "../../shared/constants";
 import { FC_SEED, fcRuns } from "../../shared/fastcheck";
 
 const ONE = ethers.parseEther("1");
+const NOTICE = 86_400n;
+const WINDOW = 2n * 86_400n;
 
 type Op =
   | { kind: "deposit"; payer: number; customer: number; amount: number }
@@ -86,23 +88,46 @@ async function invariantFixture() {
     await f.token.connect(f.treasury).transfer(account.address, 10_000_000n * ONE);
     await f.token.connect(account).approve(await f.vault.getAddress(), ethers.MaxUint256);
   }
-  // A one-day notice, so random waits often let withdrawals execute (the 7-day default has its own tests).
-  await f.vault.connect(f.parameterAdmin).setParams({ ...PAYMENT_PARAMS, withdrawalNotice: 86400n });
+  // A one-day notice and a two-day window, so random waits often let withdrawals execute, and sometimes lapse (the
+  // defaults have their own tests). No free buffer, so good standing follows the balances.
+  await f.vault
+    .connect(f.parameterAdmin)
+    .setParams({ ...PAYMENT_PARAMS, withdrawalNotice: NOTICE, withdrawalWindow: WINDOW, freeBuffer: 0n });
   return { ...f, extra };
 }
 
 type Fixture = Awaited<ReturnType<typeof invariantFixture>>;
 type Account = Fixture["alice"];
 
-/** What the vault must hold for one customer, and which of its periods were settled (the contract's window). */
+/**
+ * What the vault must hold for one customer, which of its periods were settled (the contract's window), its caps
+ * by first period (a cap applies from the period after the one in progress), and its withdrawal request.
+ */
 interface CustomerModel {
   balance: bigint;
   debt: bigint;
-  cap: bigint;
+  caps: Array<{ from: number; cap: bigint }>;
   referrer: number;
   top: number;
   window: bigint;
-  pending: bigint;
+  pending: { amount: bigint; executableAt: bigint; expiresAt: bigint } | null;
+}
+
+/** The cap in force for period `p`: the last one set for a period at or before it (0: none). */
+const capAt = (c: CustomerModel, p: number) => c.caps.filter((x) => x.from <= p).at(-1)?.cap ?? 0n;
+/** The balance debt does not claim. */
+const free = (c: CustomerModel) => (c.balance > c.debt ? c.balance - c.debt : 0n);
+/** The free balance less a withdrawal executable at `now`. */
+function available(c: CustomerModel, now: bigint): bigint {
+  const w = c.pending;
+  if (!w || now < w.executableAt || now >= w.expiresAt) return free(c);
+  return w.amount < free(c) ? free(c) - w.amount : 0n;
+}
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+const referral = (c: CustomerModel, amount: bigint) => (c.referrer >= 0 ? (amount * 1000n) / 10000n : 0n);
+
+async function blockTime(blockNumber: number): Promise<bigint> {
+  return BigInt((await ethers.provider.getBlock(blockNumber))!.timestamp);
 }
 
 /** Sends a transaction: "ok" and its receipt, or the name of the custom error it reverted with. */
@@ -121,7 +146,7 @@ async function attemptTx(f: Fixture, run: () => Promise<{ wait(): Promise<unknow
   }
 }
 
-/** Models a settlement of period `p`: each bill in order. */
+/** Models a settlement of period `p`: each bill in order, the debt first, within the period's cap. */
 function modelSettlement(
   m: CustomerModel[],
   credits: bigint[],
@@ -138,12 +163,15 @@ function modelSettlement(
       c.top = p + 1;
     } else c.window |= 1n << BigInt(c.top - 1 - p);
     const amt = BigInt(b.amount) * ONE;
-    let charge = amt;
-    if (c.cap !== 0n && c.cap < charge) charge = c.cap;
-    if (c.balance < charge) charge = c.balance;
-    c.balance -= charge;
-    c.debt += amt - charge;
-    if (c.referrer >= 0) credits[c.referrer] += (charge * 1000n) / 10000n;
+    const cap = capAt(c, p);
+    let taken = c.debt + amt;
+    if (cap !== 0n && cap < taken) taken = cap;
+    taken = min(taken, c.balance);
+    const debtPaid = min(taken, c.debt);
+    const charge = taken - debtPaid;
+    c.balance -= taken;
+    c.debt = c.debt + amt - taken;
+    if (c.referrer >= 0) credits[c.referrer] += referral(c, debtPaid) + referral(c, charge);
   }
 }
 
@@ -155,9 +183,15 @@ async function expectAgreement(
 ): Promise<void> {
   const { m, credits, customers, referrers, holders } = model;
   // The contract agrees with the model...
+  const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
   for (const [i, c] of customers.entries()) {
     expect(await f.vault.balanceOf(c.address), `step ${step}: balance ${i}`).to.equal(m[i].balance);
     expect(await f.vault.outstanding(c.address), `step ${step}: debt ${i}`).to.equal(m[i].debt);
+    // Debt is paid before anything else: it coexists with a balance only where a cap held settlement back.
+    expect(await f.vault.availableBalance(c.address), `step ${step}: available ${i}`).to.equal(available(m[i], now));
+    expect(await f.vault.isInGoodStanding(c.address), `step ${step}: standing ${i}`).to.equal(
+      m[i].debt === 0n && available(m[i], now) !== 0n,
+    );
   }
   for (const [i, r] of referrers.entries()) {
     expect(await f.vault.referralCredit(r.address), `step ${step}: credit ${i}`).to.equal(credits[i]);
@@ -169,6 +203,93 @@ async function expectAgreement(
   let total = 0n;
   for (const holder of holders) total += await f.token.balanceOf(holder);
   expect(total, `step ${step}: supply`).to.equal(TOKEN_SUPPLY);
+}
+
+/** One property run: the fixture, the model and the settlement history. */
+interface Run {
+  f: Fixture;
+  customers: Account[];
+  m: CustomerModel[];
+  credits: bigint[];
+  /** "customer:period" of every BillSettled seen. */
+  charged: Set<string>;
+  /** The latest period the sequence moved to. */
+  period: number;
+  /** One after the latest period settled (the contract's currentPeriod). */
+  currentPeriod: number;
+  /** The sum of what the biller billed. */
+  billed: bigint;
+}
+
+type OpOf<K extends Op["kind"]> = Extract<Op, { kind: K }>;
+
+/** A withdrawal request: the outcome the model expects, never the funds debt claims. */
+async function requestStep({ f, customers, m }: Run, op: OpOf<"request">, step: number): Promise<string> {
+  // Aim at a customer with a balance when there is one, so sequences reach payouts.
+  const withBalance = m.findIndex((c) => c.balance !== 0n);
+  const who = m[op.customer].balance === 0n && withBalance >= 0 ? withBalance : op.customer;
+  const c = m[who];
+  const want = (c.balance * BigInt(op.percent)) / 100n;
+  const r = await attemptTx(f, () => f.vault.connect(customers[who]).requestWithdrawal(want));
+  const expected =
+    want === 0n
+      ? "PaymentZeroAmount"
+      : want > c.balance
+        ? "PaymentInsufficientBalance"
+        : want > free(c)
+          ? "WithdrawalClaimedByDebt"
+          : "ok";
+  expect(r.outcome, `step ${step}: request`).to.equal(expected);
+  if (r.outcome === "ok") {
+    const executableAt = (await blockTime(r.receipt!.blockNumber)) + NOTICE;
+    c.pending = { amount: want, executableAt, expiresAt: executableAt + WINDOW };
+  }
+  return r.outcome;
+}
+
+/** A withdrawal: only within the window after the notice, and only what debt does not claim. */
+async function executeStep({ f, customers, m }: Run, op: OpOf<"execute">, step: number): Promise<string> {
+  // Aim at a customer with a pending withdrawal when there is one, so sequences reach payouts.
+  const withPending = m.findIndex((c) => c.pending !== null);
+  const who = m[op.customer].pending === null && withPending >= 0 ? withPending : op.customer;
+  const c = m[who];
+  const r = await attemptTx(f, () => f.vault.connect(customers[who]).executeWithdrawal());
+  if (r.outcome === "ok") {
+    const at = await blockTime(r.receipt!.blockNumber);
+    expect(at >= c.pending!.executableAt && at < c.pending!.expiresAt, `step ${step}: window`).to.equal(true);
+    c.balance -= min(c.pending!.amount, free(c));
+    c.pending = null;
+  } else if (r.outcome === "NoPendingWithdrawal") expect(c.pending).to.equal(null);
+  return r.outcome;
+}
+
+/** A settlement batch: never fails, charges no (customer, period) twice, stays within the biller's bucket. */
+async function settleStep(run: Run, op: OpOf<"settle">, step: number): Promise<string> {
+  const { f, customers } = run;
+  if (op.back === 0) run.period += 1;
+  const p = Math.max(0, run.period - op.back);
+  const bills = op.bills.map((b, i) => ({
+    customer: customers[b.customer].address,
+    amount: BigInt(b.amount) * ONE,
+    billHash: ethers.id(`${p}:${i}`),
+  }));
+  const r = await attemptTx(f, () => f.vault.connect(f.biller).settle(p, bills));
+  expect(r.outcome, `step ${step}: settle`).to.equal("ok");
+  modelSettlement(run.m, run.credits, p, op.bills);
+  run.currentPeriod = Math.max(run.currentPeriod, p + 1);
+  for (const log of r.receipt!.logs) {
+    const parsed = f.vault.interface.parseLog(log);
+    if (parsed?.name !== "BillSettled") continue;
+    const key = `${parsed.args.customer}:${parsed.args.period}`;
+    expect(run.charged.has(key), `step ${step}: ${key} settled twice`).to.equal(false);
+    run.charged.add(key);
+    run.billed += parsed.args.amount as bigint;
+  }
+  // The biller's bucket holds at most its capacity, and lost at most what was billed.
+  const left = await f.vault.billingAvailable(f.biller.address);
+  const capacity = PAYMENT_LIMITS.billingCapacity;
+  expect(left >= capacity - run.billed && left <= capacity, `step ${step}: billing bucket`).to.equal(true);
+  return r.outcome;
 }
 
 describe("PaymentVault invariants", function () {
@@ -185,17 +306,16 @@ describe("PaymentVault invariants", function () {
         const m: CustomerModel[] = customers.map(() => ({
           balance: 0n,
           debt: 0n,
-          cap: 0n,
+          caps: [],
           referrer: -1,
           top: 0,
           window: 0n,
-          pending: 0n,
+          pending: null,
         }));
         const credits = referrers.map(() => 0n);
-        const charged = new Set<string>();
-        let period = 100;
+        const run: Run = { f, customers, m, credits, charged: new Set(), period: 100, currentPeriod: 0, billed: 0n };
 
-        const attempt = (run: () => Promise<{ wait(): Promise<unknown> }>) => attemptTx(f, run);
+        const attempt = (send: () => Promise<{ wait(): Promise<unknown> }>) => attemptTx(f, send);
 
         for (const [step, op] of ops.entries()) {
           let outcome = "ok";
@@ -204,54 +324,37 @@ describe("PaymentVault invariants", function () {
               f.vault.connect(customers[op.payer]).depositFor(customers[op.customer].address, BigInt(op.amount) * ONE),
             );
             outcome = r.outcome;
-            if (outcome === "ok") m[op.customer].balance += BigInt(op.amount) * ONE;
+            if (outcome === "ok") {
+              // The deposit pays outstanding debt first.
+              const c = m[op.customer];
+              c.balance += BigInt(op.amount) * ONE;
+              const paid = min(c.debt, c.balance);
+              c.balance -= paid;
+              c.debt -= paid;
+              if (c.referrer >= 0) credits[c.referrer] += referral(c, paid);
+            }
           } else if (op.kind === "cap") {
             outcome = (
               await attempt(() => f.vault.connect(customers[op.customer]).setSpendingCap(BigInt(op.cap) * ONE))
             ).outcome;
-            m[op.customer].cap = BigInt(op.cap) * ONE;
+            // From the period after the one in progress; a second change for the same period replaces the first.
+            const caps = m[op.customer].caps;
+            if (caps.at(-1)?.from === run.currentPeriod + 1) caps.pop();
+            caps.push({ from: run.currentPeriod + 1, cap: BigInt(op.cap) * ONE });
           } else if (op.kind === "referrer") {
             outcome = (
               await attempt(() => f.vault.connect(customers[op.customer]).setReferrer(referrers[op.referrer].address))
             ).outcome;
             if (outcome === "ok") m[op.customer].referrer = op.referrer;
           } else if (op.kind === "request") {
-            const want = (m[op.customer].balance * BigInt(op.percent)) / 100n;
-            outcome = (await attempt(() => f.vault.connect(customers[op.customer]).requestWithdrawal(want))).outcome;
-            if (outcome === "ok") m[op.customer].pending = want;
+            outcome = await requestStep(run, op, step);
           } else if (op.kind === "execute") {
-            // Aim at a customer with a pending withdrawal when there is one, so sequences reach payouts.
-            const withPending = m.findIndex((c) => c.pending !== 0n);
-            const who = m[op.customer].pending === 0n && withPending >= 0 ? withPending : op.customer;
-            const r = await attempt(() => f.vault.connect(customers[who]).executeWithdrawal());
-            outcome = r.outcome;
-            if (outcome === "ok") {
-              const paid = m[who].pending < m[who].balance ? m[who].pending : m[who].balance;
-              m[who].balance -= paid;
-              m[who].pending = 0n;
-            }
+            outcome = await executeStep(run, op, step);
           } else if (op.kind === "cancel") {
             outcome = (await attempt(() => f.vault.connect(customers[op.customer]).cancelWithdrawal())).outcome;
-            if (outcome === "ok") m[op.customer].pending = 0n;
+            if (outcome === "ok") m[op.customer].pending = null;
           } else if (op.kind === "settle") {
-            if (op.back === 0) period += 1;
-            const p = Math.max(0, period - op.back);
-            const bills = op.bills.map((b, i) => ({
-              customer: customers[b.customer].address,
-              amount: BigInt(b.amount) * ONE,
-              billHash: ethers.id(`${p}:${i}`),
-            }));
-            const r = await attempt(() => f.vault.connect(f.biller).settle(p, bills));
-            outcome = r.outcome;
-            expect(outcome, `step ${step}: settle`).to.equal("ok");
-            modelSettlement(m, credits, p, op.bills);
-            for (const log of r.receipt!.logs) {
-              const parsed = f.vault.interface.parseLog(log);
-              if (parsed?.name !== "BillSettled") continue;
-              const key = `${parsed.args.customer}:${parsed.args.period}`;
-              expect(charged.has(key), `step ${step}: ${key} settled twice`).to.equal(false);
-              charged.add(key);
-            }
+            outcome = await settleStep(run, op, step);
           } else if (op.kind === "payDebt" || op.kind === "payFromBalance") {
             const c = m[op.customer];
             const want = BigInt(op.amount) * ONE;
@@ -262,11 +365,11 @@ describe("PaymentVault invariants", function () {
             );
             outcome = r.outcome;
             if (outcome === "ok") {
-              const cap = op.kind === "payDebt" ? want : want < c.balance ? want : c.balance;
-              const paid = cap < c.debt ? cap : c.debt;
+              const most = op.kind === "payDebt" ? want : min(want, c.balance);
+              const paid = min(most, c.debt);
               c.debt -= paid;
               if (op.kind === "payFromBalance") c.balance -= paid;
-              if (c.referrer >= 0) credits[c.referrer] += (paid * 1000n) / 10000n;
+              if (c.referrer >= 0) credits[c.referrer] += referral(c, paid);
             }
           } else if (op.kind === "claim") {
             // Aim at a referrer with credit when there is one.
@@ -282,6 +385,7 @@ describe("PaymentVault invariants", function () {
           outcomes.set(`${op.kind}:${outcome}`, (outcomes.get(`${op.kind}:${outcome}`) ?? 0) + 1);
 
           await expectAgreement(f, step, { m, credits, customers, referrers, holders });
+          expect(await f.vault.currentPeriod(), `step ${step}: current period`).to.equal(BigInt(run.currentPeriod));
         }
       }),
       { seed: FC_SEED, numRuns: fcRuns(20), endOnFailure: true },
