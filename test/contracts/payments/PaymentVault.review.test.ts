@@ -193,6 +193,26 @@ describe("PaymentVault after the security review", function () {
     });
   });
 
+  describe("debt from the balance", function () {
+    it("payDebtFromBalance takes at most the balance, and refuses 0 or no debt", async function () {
+      const f = await loadFixture(fundedFixture);
+      await f.vault.connect(f.bob).setSpendingCap(10n * ONE);
+      await f.vault.connect(f.biller).settle(1, [bill(f.bob.address, 200n * ONE)]); // takes 10: balance 90, debt 190
+      await expect(f.vault.connect(f.bob).payDebtFromBalance(0n)).to.be.revertedWithCustomError(
+        f.vault,
+        "PaymentZeroAmount",
+      );
+      await expect(f.vault.connect(f.alice).payDebtFromBalance(ONE))
+        .to.be.revertedWithCustomError(f.vault, "NoOutstandingDebt")
+        .withArgs(f.alice.address);
+      await expect(f.vault.connect(f.bob).payDebtFromBalance(1000n * ONE))
+        .to.emit(f.vault, "DebtPaid")
+        .withArgs(f.bob.address, f.bob.address, 90n * ONE, 100n * ONE, 0n, 18n * ONE, 72n * ONE, true);
+      expect(await f.vault.balanceOf(f.bob.address)).to.equal(0n);
+      expect(await f.vault.outstanding(f.bob.address)).to.equal(100n * ONE);
+    });
+  });
+
   describe("L-1 period bound", function () {
     it("L-1: period 2^32 - 1 cannot be settled, so the settled window cannot wrap to 0", async function () {
       const f = await loadFixture(fundedFixture);
