@@ -1,6 +1,7 @@
 /**
- * Which customers' jobs a gateway takes: a request signed by the customer for this gateway within
- * SIGNATURE_WINDOW_SECONDS of the gateway's clock, never served before (replay guard), from a customer in good
+ * Which customers' jobs a gateway takes: a request signed (canonically) by the customer for this gateway within
+ * SIGNATURE_WINDOW_SECONDS of the gateway's clock, never served before (the replay guard, keyed on the signed
+ * digest and reserved before any await, so N identical requests at once serve one), from a customer in good
  * standing at PaymentVault (the answer cached 5 s; an RPC hiccup keeps the last one), or on the
  * --allow-customers list when the deployment has no PaymentVault.
  */
@@ -10,32 +11,50 @@ import { paymentVaultAbi } from "../../../offchain/common/generated/abis";
 import {
   type ClientJobBody,
   type ClientJobHeaders,
+  checkJobRequest,
   unixSeconds,
-  verifyJobRequest,
 } from "../../../offchain/common/protocol";
 import type { GatewayContext } from "../../context";
 import { nodeError } from "../../errors";
+import { ReplayGuard } from "./replayGuard";
 
 /** How far a signed request's timestamp may be from the gateway's clock. */
 export const SIGNATURE_WINDOW_SECONDS = 300n;
 
 const STANDING_CACHE_MS = 5_000;
-/** A served request's signature is remembered twice the window: by then its timestamp is refused anyway. */
-const REPLAY_MEMORY_MS = Number(SIGNATURE_WINDOW_SECONDS) * 2_000;
+/**
+ * Served requests remembered at most (each until its timestamp leaves the window): ~350 bytes each (measured in
+ * test/node/gatewaySecurity.test.ts), so ~70 MB; room for 330 requests a second held for the whole 600 s a
+ * timestamp can stay fresh. Past it: 503, retry later.
+ */
+export const REPLAY_CAPACITY = 200_000;
+
+/** An admitted request: its customer, and `release` to call when it was not served after all (so it may be retried). */
+export interface Admission {
+  customer: Address;
+  release(): void;
+}
 
 export type CustomersContext = Pick<GatewayContext, "signer" | "contracts" | "paymentVault">;
 
 export class Customers {
   private readonly standing = new Map<string, { ok: boolean; at: number }>();
-  /** signature -> expiry (ms), in the order served, so expiries only grow along the map. */
-  private readonly served = new Map<string, number>();
+  /** Digests of the requests served (or being served), each until its timestamp is stale. */
+  private readonly served: ReplayGuard;
   private readonly allowed: Set<string>;
 
   constructor(
     private readonly ctx: CustomersContext,
     allowCustomers: readonly string[],
+    replayCapacity = REPLAY_CAPACITY,
   ) {
     this.allowed = new Set(allowCustomers.map((c) => c.toLowerCase()));
+    this.served = new ReplayGuard(replayCapacity);
+  }
+
+  /** Requests the replay guard holds now. */
+  get replayEntries(): number {
+    return this.served.size;
   }
 
   /** How many customers the --allow-customers list holds. */
@@ -44,10 +63,11 @@ export class Customers {
   }
 
   /**
-   * Checks a signed job request: fresh, signed by the customer it names for this gateway, not served before,
-   * from a customer in good standing. Returns the customer; the same request is refused from now on.
+   * Checks a signed job request: fresh, signed canonically by the customer it names for this gateway, not served
+   * before, from a customer in good standing. Returns the customer; the same signed request (same digest, however
+   * its signature is encoded) is refused from now on, unless the caller `release`s it because it was not served.
    */
-  async admit(headers: ClientJobHeaders, body: ClientJobBody): Promise<Address> {
+  async admit(headers: ClientJobHeaders, body: ClientJobBody): Promise<Admission> {
     const customer = getAddress(headers["x-edge-customer"]);
     const timestamp = BigInt(headers["x-edge-timestamp"]);
     // The customer signs with its wall clock: freshness goes by ours (epochs go by the epoch clock).
@@ -56,15 +76,28 @@ export class Customers {
       throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the request's timestamp is too far from now");
     }
     const { account, chainId } = this.ctx.signer;
-    if (!(await verifyJobRequest(chainId, account.address, headers, body)))
+    const check = await checkJobRequest(chainId, account.address, headers, body);
+    if (!check.ok) {
+      if (check.reason === "non-canonical") throw nodeError("EDGE_NODE_NONCANONICAL_SIGNATURE", check.message);
       throw nodeError("EDGE_NODE_BAD_SIGNATURE", "the request is not signed by the customer");
-    const signature = headers["x-edge-signature"];
-    if (this.served.has(signature)) throw nodeError("EDGE_NODE_REPLAYED", "this signed request was already served");
-    if (!(await this.inGoodStanding(customer))) {
-      throw nodeError("EDGE_NODE_CUSTOMER_NOT_ALLOWED", "the customer is not in good standing (debt, or no balance)");
     }
-    this.remember(signature);
-    return customer;
+    // Reserved before any further await: a concurrent copy of this request finds it taken.
+    const digest = check.digest;
+    const expiresAtMs = Number(timestamp + SIGNATURE_WINDOW_SECONDS + 1n) * 1000;
+    const reservation = this.served.reserve(digest, expiresAtMs);
+    if (reservation === "seen") throw nodeError("EDGE_NODE_REPLAYED", "this signed request was already served");
+    if (reservation === "full")
+      throw nodeError("EDGE_NODE_REPLAY_MEMORY_FULL", "too many requests within the signature window: retry later");
+    const release = () => this.served.release(digest);
+    try {
+      if (!(await this.inGoodStanding(customer))) {
+        throw nodeError("EDGE_NODE_CUSTOMER_NOT_ALLOWED", "the customer is not in good standing (debt, or no balance)");
+      }
+    } catch (error) {
+      release(); // not served: the customer may send it again once the standing is known or restored
+      throw error;
+    }
+    return { customer, release };
   }
 
   async inGoodStanding(customer: Address): Promise<boolean> {
@@ -88,15 +121,5 @@ export class Customers {
         `cannot check the customer's standing now: ${(error as Error).message.split("\n")[0]}`,
       );
     }
-  }
-
-  /** Remembers a served signature and forgets the expired ones (the oldest come first). */
-  private remember(signature: string): void {
-    const now = Date.now();
-    for (const [old, expiry] of this.served) {
-      if (expiry >= now) break;
-      this.served.delete(old);
-    }
-    this.served.set(signature, now + REPLAY_MEMORY_MS);
   }
 }

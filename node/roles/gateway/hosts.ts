@@ -3,6 +3,14 @@
  * gateway, and is routable while the gateway's own chain view admits it as a host and it re-registered within
  * three registration intervals. A host the chain no longer admits is dropped at once, whatever it says; while
  * the view is stale, hosts already known keep working but no new host is accepted.
+ *
+ * Replays: each host's newest accepted registration timestamp is kept apart from the routing entry, until that
+ * timestamp leaves the signature window (an older registration is refused as stale by then), so a host that
+ * left, was pruned or was forgotten at eviction cannot be brought back by replaying an older registration. Only
+ * hosts the chain admits (or that had an entry) are remembered, at most HOST_REPLAY_CAPACITY of them.
+ *
+ * Cheats: a host caught returning a wrong result (dispatch.ts) is banned: dropped from routing and refused at
+ * registration (403) until the gateway restarts.
  */
 import { randomBytes } from "node:crypto";
 import { getAddress } from "viem";
@@ -10,7 +18,7 @@ import { getAddress } from "viem";
 import {
   type HostRegistrationBody,
   type HostRegistrationReply,
-  verifyHostRegistration,
+  checkHostRegistration,
 } from "../../../offchain/common/protocol";
 import { StakeType } from "../../../offchain/common/stakeMap";
 import type { GatewayContext } from "../../context";
@@ -22,28 +30,42 @@ export interface HostEntry {
   /** The bearer token the gateway's job requests to this host carry. */
   token: string;
   lastSeen: number;
-  /** The newest registration's timestamp (ms): an older or equal one is a replay. */
-  lastTimestamp: bigint;
   failures: number;
 }
+
+/** Why a host was banned: the job it answered wrongly, and when. */
+export interface BanRecord {
+  at: number;
+  jobId: string;
+  reason: string;
+}
+
+/** Hosts whose newest registration is remembered at most; past it (only staked devices get in): 503. */
+export const HOST_REPLAY_CAPACITY = 100_000;
 
 export type HostsContext = Pick<GatewayContext, "signer" | "log" | "chainAdmits" | "stale" | "serving">;
 
 export class HostRegistry {
   private readonly hosts = new Map<string, HostEntry>();
+  /** host -> its newest accepted registration's timestamp (ms): an older or equal one is a replay. */
+  private readonly newest = new Map<string, bigint>();
+  private lastSweep = 0;
+  private readonly banned = new Map<string, BanRecord>();
   private rejected = 0;
 
   constructor(
     private readonly ctx: HostsContext,
     /** A host not heard from for this long is not routable. */
     private readonly ttlMs: number,
+    private readonly replayCapacity = HOST_REPLAY_CAPACITY,
+    private readonly nowMs: () => number = Date.now,
   ) {}
 
   /** Registers a host, renews its registration, or lets it leave. */
   async register(body: HostRegistrationBody): Promise<HostRegistrationReply> {
     const self = this.ctx.signer.account.address;
     const timestamp = BigInt(body.timestamp); // milliseconds
-    const now = BigInt(Date.now());
+    const now = BigInt(this.nowMs());
     const window = SIGNATURE_WINDOW_SECONDS * 1000n;
     if (getAddress(body.gateway) !== self) {
       throw nodeError("EDGE_NODE_WRONG_GATEWAY", `this registration is for gateway ${body.gateway}`);
@@ -52,17 +74,26 @@ export class HostRegistry {
       throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the registration's timestamp is too far from now");
     }
     const host = getAddress(body.host);
-    if (!(await verifyHostRegistration(this.ctx.signer.chainId, body)))
+    const check = await checkHostRegistration(this.ctx.signer.chainId, body);
+    if (!check.ok) {
+      if (check.reason === "non-canonical") throw nodeError("EDGE_NODE_NONCANONICAL_SIGNATURE", check.message);
       throw nodeError("EDGE_NODE_BAD_SIGNATURE", "the registration is not signed by the host's device key");
-    const entry = this.hosts.get(host);
-    if (entry && timestamp <= entry.lastTimestamp) {
+    }
+    // No await from here on: the replay check and the record below see the same state.
+    const newest = this.newest.get(host);
+    if (newest !== undefined && timestamp <= newest) {
       throw nodeError("EDGE_NODE_REPLAYED", "a newer registration of this host was already seen");
     }
+    const entry = this.hosts.get(host);
     if (body.leaving) {
+      // Remembered if it could ever be routed (so an older registration cannot bring it back); otherwise a no-op.
+      if (entry || this.admitted(host)) this.remember(host, timestamp);
       this.hosts.delete(host);
       this.ctx.log.info({ host }, "host left");
       return { left: true };
     }
+    const ban = this.banned.get(host);
+    if (ban) throw nodeError("EDGE_NODE_HOST_BANNED", `this host is banned: ${ban.reason} (job ${ban.jobId})`);
     if (!this.admitted(host)) {
       this.rejected += 1;
       throw nodeError("EDGE_NODE_HOST_NOT_ADMITTED", "the chain does not admit this device as a host");
@@ -71,19 +102,54 @@ export class HostRegistry {
       throw nodeError("EDGE_NODE_VIEW_STALE", "the gateway's chain view is stale: no new hosts until it is fresh");
     }
     if (!entry && !this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
+    this.remember(host, timestamp);
     const next: HostEntry = entry ?? {
       url: body.url,
       token: randomBytes(24).toString("hex"),
       lastSeen: 0,
-      lastTimestamp: 0n,
       failures: 0,
     };
     next.url = body.url;
-    next.lastSeen = Date.now();
-    next.lastTimestamp = timestamp;
+    next.lastSeen = this.nowMs();
     if (!entry) this.ctx.log.info({ host, url: body.url }, "host registered");
     this.hosts.set(host, next);
     return { token: next.token, gateway: self };
+  }
+
+  /**
+   * Records `host`'s newest registration timestamp; forgets the hosts whose newest one has left the window (a
+   * scan once a minute, or once a second while full). Full of unexpired hosts: 503, and nothing is recorded.
+   */
+  private remember(host: string, timestamp: bigint): void {
+    const now = this.nowMs();
+    const full = !this.newest.has(host) && this.newest.size >= this.replayCapacity;
+    if (now - this.lastSweep >= (full ? 1_000 : 60_000)) {
+      this.lastSweep = now;
+      const oldest = BigInt(now) - SIGNATURE_WINDOW_SECONDS * 1000n;
+      for (const [known, newest] of this.newest) if (newest < oldest) this.newest.delete(known);
+    }
+    if (!this.newest.has(host) && this.newest.size >= this.replayCapacity) {
+      throw nodeError("EDGE_NODE_REPLAY_MEMORY_FULL", "too many hosts registered within the window: retry later");
+    }
+    this.newest.set(host, timestamp);
+  }
+
+  /** Hosts whose newest registration is remembered now. */
+  get replayEntries(): number {
+    return this.newest.size;
+  }
+
+  /** Stops routing to `host` for good (it returned a wrong result); it is refused at registration from now on. */
+  ban(host: string, record: BanRecord): void {
+    if (this.banned.has(host)) return;
+    this.banned.set(host, record);
+    this.hosts.delete(host);
+    this.ctx.log.warn({ host, ...record }, "host banned: it returned a wrong result");
+  }
+
+  /** The hosts banned for wrong results, with why. */
+  bannedHosts(): Array<{ host: string } & BanRecord> {
+    return [...this.banned].map(([host, record]) => ({ host, ...record }));
   }
 
   /** Whether the gateway's chain view admits `host` as a host now. */
@@ -93,8 +159,10 @@ export class HostRegistry {
 
   /** Admitted hosts heard from recently, which jobs can go to. */
   routable(): Array<[string, HostEntry]> {
-    const now = Date.now();
-    return [...this.hosts].filter(([host, entry]) => this.admitted(host) && now - entry.lastSeen <= this.ttlMs);
+    const now = this.nowMs();
+    return [...this.hosts].filter(
+      ([host, entry]) => !this.banned.has(host) && this.admitted(host) && now - entry.lastSeen <= this.ttlMs,
+    );
   }
 
   /** Drops every host the chain no longer admits: they get no further job, whatever they say. */

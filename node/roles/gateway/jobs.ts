@@ -1,7 +1,8 @@
 /**
  * The gateway's front door for a customer's job: the gateway serves, the job is not too large, the customer's
  * signed request is admitted (customers.ts); then the job is dispatched to a host, counted in flight until it
- * returns, and its usage (one job, its rounds) recorded for billing.
+ * returns, and its usage (one job, its rounds) recorded for billing. A job no host ran correctly is not billed,
+ * and its signed request is released from the replay guard so the customer may send it again.
  */
 import type { ClientJobBody, ClientJobHeaders, ClientJobReply } from "../../../offchain/common/protocol";
 import type { RoleContext } from "../../context";
@@ -15,7 +16,11 @@ export class JobFrontDoor {
 
   constructor(
     private readonly ctx: Pick<RoleContext, "signer" | "serving" | "work" | "metrics">,
-    private readonly parts: { customers: Customers; dispatcher: Dispatcher; usage: UsageMeter },
+    private readonly parts: {
+      customers: Pick<Customers, "admit">;
+      dispatcher: Pick<Dispatcher, "dispatch">;
+      usage: Pick<UsageMeter, "add">;
+    },
     private readonly maxJobRounds: number,
   ) {}
 
@@ -27,14 +32,17 @@ export class JobFrontDoor {
   async serve(headers: ClientJobHeaders, body: ClientJobBody): Promise<ClientJobReply> {
     assertServing(this.ctx.serving(), "gateway");
     assertJobSize(body.rounds, this.maxJobRounds);
-    const customer = await this.parts.customers.admit(headers, body);
+    const { customer, release } = await this.parts.customers.admit(headers, body);
     return this.ctx.work.track(async () => {
       const jobId = `${this.ctx.signer.account.address.toLowerCase()}:${Date.now()}:${this.dispatched++}`;
-      const { host, result } = await this.parts.dispatcher.dispatch({
-        jobId,
-        payload: body.payload,
-        rounds: body.rounds,
-      });
+      let outcome: { host: string; result: string };
+      try {
+        outcome = await this.parts.dispatcher.dispatch({ jobId, payload: body.payload, rounds: body.rounds });
+      } catch (error) {
+        release(); // not served, not billed: the same signed request may come again
+        throw error;
+      }
+      const { host, result } = outcome;
       this.ctx.metrics.jobs.inc({ outcome: "completed" });
       this.parts.usage.add(customer, "jobs", 1n);
       this.parts.usage.add(customer, "rounds", BigInt(body.rounds));

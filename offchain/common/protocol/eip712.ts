@@ -87,25 +87,78 @@ export function signMessage<T extends MessageType>(
   } as never);
 }
 
-/** Recovers who signed `message` as `type`; a malformed signature recovers nobody (undefined). */
+/** Half the secp256k1 group order: a canonical signature's s is at most this (EIP-2). */
+const HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+const SIGNATURE_HEX = /^0x[0-9a-fA-F]{130}$/;
+
+/**
+ * Why `signature` is not in the one canonical form receivers accept, or undefined when it is: 65 bytes as hex
+ * (letter case free: it is the same bytes), v 27 or 28 (what every wallet and viem sign), s in the lower half of
+ * the group order (EIP-2). Each signature has exactly one canonical twin (v 0/1 -> 27/28, high s -> n - s with
+ * v flipped), so the check is a courtesy that names the problem; replay protection never relies on it and keys
+ * on the signed digest instead ({messageDigest}).
+ */
+export function signatureProblem(signature: string): string | undefined {
+  if (!SIGNATURE_HEX.test(signature)) return "the signature is not 65 bytes of 0x-prefixed hex";
+  const v = Number.parseInt(signature.slice(130, 132), 16);
+  if (v !== 27 && v !== 28) return `the signature's v is ${v}: only 27 or 28 is accepted`;
+  if (BigInt(`0x${signature.slice(66, 130)}`) > HALF_ORDER)
+    return "the signature's s is in the upper half of the curve order: only the low-s form is accepted (EIP-2)";
+  return undefined;
+}
+
+/** The EIP-712 digest of `message` as `type`: what is signed, and the key of every replay guard; undefined when the message does not encode. */
+export function messageDigest<T extends MessageType>(chainId: number, type: T, message: Message<T>): Hex | undefined {
+  try {
+    return hashTypedData({ domain: messageDomain(chainId), types: MESSAGE_TYPES, primaryType: type, message } as never);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Recovers who signed `message` as `type`; a malformed or non-canonical signature ({signatureProblem}) recovers
+ * nobody (undefined).
+ */
 export async function recoverSigner<T extends MessageType>(
   chainId: number,
   type: T,
   message: Message<T>,
   signature: Hex,
 ): Promise<Address | undefined> {
-  let hash: Hex;
-  try {
-    hash = hashTypedData({ domain: messageDomain(chainId), types: MESSAGE_TYPES, primaryType: type, message } as never);
-  } catch {
-    return undefined;
-  }
-  return recoverAddress(hash, signature);
+  const digest = messageDigest(chainId, type, message);
+  if (digest === undefined || signatureProblem(signature) !== undefined) return undefined;
+  return recoverAddress(digest, signature);
+}
+
+/** A checked signature: its digest (the replay key), or why it was refused. */
+export type SignatureCheck =
+  { ok: true; digest: Hex } | { ok: false; reason: "malformed" | "non-canonical" | "wrong-signer"; message: string };
+
+/**
+ * Checks that `signature` over `message` is canonical and recovers to `claimed` (any letter case), and returns
+ * the digest it signs: receivers that remember what they served key on it, never on the signature's text.
+ */
+export async function checkSignature<T extends MessageType>(
+  chainId: number,
+  type: T,
+  message: Message<T>,
+  signature: Hex,
+  claimed: string,
+): Promise<SignatureCheck> {
+  const digest = messageDigest(chainId, type, message);
+  if (digest === undefined) return { ok: false, reason: "malformed", message: `the ${type} message does not encode` };
+  const problem = signatureProblem(signature);
+  if (problem !== undefined) return { ok: false, reason: "non-canonical", message: problem };
+  const signer = recoverAddress(digest, signature);
+  if (signer === undefined || signer.toLowerCase() !== claimed.toLowerCase())
+    return { ok: false, reason: "wrong-signer", message: `the ${type} is not signed by ${claimed}` };
+  return { ok: true, digest };
 }
 
 /**
- * True when `signature` over `message` recovers to `claimed` (any letter case). A malformed signature, a
- * message that does not encode, or another signer: false.
+ * True when `signature` over `message` is canonical and recovers to `claimed` (any letter case). A malformed or
+ * non-canonical signature, a message that does not encode, or another signer: false.
  */
 export async function isSignedBy<T extends MessageType>(
   chainId: number,
@@ -114,6 +167,5 @@ export async function isSignedBy<T extends MessageType>(
   signature: Hex,
   claimed: string,
 ): Promise<boolean> {
-  const signer = await recoverSigner(chainId, type, message, signature);
-  return signer !== undefined && signer.toLowerCase() === claimed.toLowerCase();
+  return (await checkSignature(chainId, type, message, signature, claimed)).ok;
 }

@@ -7,7 +7,7 @@
 import { type Static, Type } from "@fastify/type-provider-typebox";
 import type { Address, Hex, LocalAccount } from "viem";
 
-import { isSignedBy, signMessage } from "./eip712";
+import { type SignatureCheck, checkSignature, signMessage } from "./eip712";
 import { AddressSchema, HttpUrlSchema, SignatureSchema, SmallDecimalSchema } from "./primitives";
 
 export const HostRegistrationBodySchema = Type.Object(
@@ -40,8 +40,8 @@ export async function signHostRegistration(
   return { ...message, timestamp: registration.timestamp.toString(), signature };
 }
 
-/** Whether the registration is signed by the host it names. */
-export function verifyHostRegistration(chainId: number, body: HostRegistrationBody): Promise<boolean> {
+/** Checks that the registration is signed, canonically, by the host it names; the digest it signs, or why not. */
+export function checkHostRegistration(chainId: number, body: HostRegistrationBody): Promise<SignatureCheck> {
   const message = {
     host: body.host as Address,
     gateway: body.gateway as Address,
@@ -49,5 +49,10 @@ export function verifyHostRegistration(chainId: number, body: HostRegistrationBo
     leaving: body.leaving,
     timestamp: BigInt(body.timestamp),
   };
-  return isSignedBy(chainId, "HostRegistration", message, body.signature as Hex, body.host);
+  return checkSignature(chainId, "HostRegistration", message, body.signature as Hex, body.host);
+}
+
+/** Whether the registration is signed (canonically) by the host it names. */
+export async function verifyHostRegistration(chainId: number, body: HostRegistrationBody): Promise<boolean> {
+  return (await checkHostRegistration(chainId, body)).ok;
 }

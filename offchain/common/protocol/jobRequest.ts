@@ -6,7 +6,7 @@
 import { type Static, Type } from "@fastify/type-provider-typebox";
 import { type Address, type Hex, type LocalAccount, getAddress } from "viem";
 
-import { isSignedBy, signMessage } from "./eip712";
+import { type SignatureCheck, checkSignature, signMessage } from "./eip712";
 import { jobBodyHash } from "./hashes";
 import { AddressSchema, SignatureSchema, unixSeconds } from "./primitives";
 
@@ -59,13 +59,18 @@ export async function signJobRequest(
   };
 }
 
-/** Whether the request is signed by the customer its headers name, for this gateway. */
-export function verifyJobRequest(
+/**
+ * Checks that the request is signed, canonically, by the customer its headers name, for this gateway, and
+ * returns the signed digest: the gateway's replay guard keys on it, so a re-encoded signature (v 0/1, another
+ * letter case, the high-s twin) or a re-spelled header (`0017` for `17`, another address case) is the same
+ * request.
+ */
+export function checkJobRequest(
   chainId: number,
   gateway: Address,
   headers: ClientJobHeaders,
   body: ClientJobBody,
-): Promise<boolean> {
+): Promise<SignatureCheck> {
   // The header may be in any letter case (the schema allows it); the signed message names the address itself.
   const customer = getAddress(headers["x-edge-customer"]);
   const message = {
@@ -74,5 +79,15 @@ export function verifyJobRequest(
     bodyHash: jobBodyHash(body),
     timestamp: BigInt(headers["x-edge-timestamp"]),
   };
-  return isSignedBy(chainId, "JobRequest", message, headers["x-edge-signature"] as Hex, customer);
+  return checkSignature(chainId, "JobRequest", message, headers["x-edge-signature"] as Hex, customer);
+}
+
+/** Whether the request is signed (canonically) by the customer its headers name, for this gateway. */
+export async function verifyJobRequest(
+  chainId: number,
+  gateway: Address,
+  headers: ClientJobHeaders,
+  body: ClientJobBody,
+): Promise<boolean> {
+  return (await checkJobRequest(chainId, gateway, headers, body)).ok;
 }

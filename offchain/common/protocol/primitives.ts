@@ -9,7 +9,10 @@ import { ADDRESS_PATTERN, SIGNATURE_PATTERN, SMALL_DECIMAL_PATTERN } from "./pat
 
 /** A 20-byte address, any letter case (checksums are not enforced: signatures bind the address itself). */
 export const AddressSchema = Type.String({ pattern: ADDRESS_PATTERN.source });
-/** A 65-byte ECDSA signature (r, s, v) as 130 hex digits: the one encoding receivers accept. */
+/**
+ * A 65-byte ECDSA signature (r, s, v) as 130 hex digits, any letter case; verifiers accept only the canonical
+ * v (27/28) and low s (eip712.ts `signatureProblem`) and key replay guards on the signed digest.
+ */
 export const SignatureSchema = Type.String({ pattern: SIGNATURE_PATTERN.source });
 /** A decimal integer below 10^15 (epochs, sequences, timestamps): fits a double exactly. */
 export const SmallDecimalSchema = Type.String({ pattern: SMALL_DECIMAL_PATTERN.source });

@@ -19,6 +19,8 @@ import {
   verifyJobReport,
   verifyJobRequest,
   verifyUsageBatch,
+  checkJobRequest,
+  signatureProblem,
 } from "../../../offchain/common/protocol";
 
 const CHAIN = 31337;
@@ -96,5 +98,75 @@ describe("offchain/common/protocol: one signer and verifier per message", functi
       false,
     );
     expect(await verifyJobRequest(CHAIN, gateway, { ...headers, "x-edge-signature": forged }, body)).to.equal(false);
+  });
+});
+
+/** secp256k1's group order. */
+const ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+/** Every other encoding of a signature's bytes that secp256k1 recovery accepts: v 0/1, and the high-s twin. */
+function twins(signature: string): Hex[] {
+  const r = signature.slice(2, 66);
+  const s = BigInt(`0x${signature.slice(66, 130)}`);
+  const v = Number.parseInt(signature.slice(130), 16);
+  const hex = (n: bigint | number, width: number) => n.toString(16).padStart(width, "0");
+  return [`0x${r}${hex(s, 64)}${hex(v - 27, 2)}`, `0x${r}${hex(ORDER - s, 64)}${hex(v === 27 ? 28 : 27, 2)}`];
+}
+
+describe("offchain/common/protocol: canonical signatures (F1)", function () {
+  it("F1: every verifier refuses the v 0/1 and high-s encodings of a valid signature; letter case is the same bytes", async function () {
+    const report = await signJobReport(alice, CHAIN, 7n, 2n, [{ host, jobs: 12n }]);
+    const beat = await signHeartbeat(alice, CHAIN, 3n, 1_000n);
+    const batch = await signUsageBatch(alice, CHAIN, 9n, []);
+    const registration = await signHostRegistration(alice, CHAIN, {
+      gateway,
+      url: "http://127.0.0.1:1",
+      leaving: false,
+      timestamp: 5n,
+    });
+    const job = await signJobRequest(alice, CHAIN, gateway, { payload: "x", rounds: 2 }, 100n);
+    const verifiers: Array<[string, (signature: Hex) => Promise<boolean>]> = [
+      ["report", async (signature) => (await verifyJobReport(CHAIN, { ...report, signature })).signed],
+      ["heartbeat", (signature) => verifyHeartbeat(CHAIN, { ...beat, signature })],
+      ["usage", (signature) => verifyUsageBatch(CHAIN, { ...batch, signature })],
+      ["registration", (signature) => verifyHostRegistration(CHAIN, { ...registration, signature })],
+      [
+        "job",
+        (signature) => verifyJobRequest(CHAIN, gateway, { ...job.headers, "x-edge-signature": signature }, job.body),
+      ],
+    ];
+    const signatures = [report, beat, batch, registration].map((b) => b.signature);
+    signatures.push(job.headers["x-edge-signature"]);
+    for (const [i, [name, verify]] of verifiers.entries()) {
+      const signature = signatures[i] as Hex;
+      expect(signatureProblem(signature), name).to.equal(undefined);
+      expect(await verify(signature), name).to.equal(true);
+      expect(await verify(`0x${signature.slice(2).toUpperCase()}`), name).to.equal(true);
+      const [v01, highS] = twins(signature);
+      expect(signatureProblem(v01), name).to.match(/v is [01]: only 27 or 28/);
+      expect(signatureProblem(highS), name).to.match(/upper half of the curve order/);
+      for (const twin of [v01, highS]) expect(await verify(twin), name).to.equal(false);
+    }
+  });
+
+  it("F1: a job request's replay key is the signed digest, the same however its headers and signature are spelled", async function () {
+    const { body, headers } = await signJobRequest(alice, CHAIN, gateway, { payload: "x", rounds: 2 }, 100n);
+    const first = await checkJobRequest(CHAIN, gateway, headers, body);
+    const respelled = await checkJobRequest(
+      CHAIN,
+      gateway,
+      {
+        "x-edge-customer": alice.address.toLowerCase(),
+        "x-edge-timestamp": "0100",
+        "x-edge-signature": `0x${headers["x-edge-signature"].slice(2).toUpperCase()}`,
+      },
+      body,
+    );
+    expect(first.ok && respelled.ok && first.digest === respelled.digest).to.equal(true);
+    const [v01] = twins(headers["x-edge-signature"]);
+    const refused = await checkJobRequest(CHAIN, gateway, { ...headers, "x-edge-signature": v01 }, body);
+    expect(refused).to.deep.include({ ok: false, reason: "non-canonical" });
+    const other = await checkJobRequest(CHAIN, gateway, { ...headers, "x-edge-customer": mallory.address }, body);
+    expect(other).to.deep.include({ ok: false, reason: "wrong-signer" });
+    expect(signatureProblem("0x1234")).to.match(/not 65 bytes/);
   });
 });
