@@ -3,9 +3,10 @@
  * from the posted batch), the APR at that score with the stake's tenure, and what one epoch at that rate earns
  * (the project's yield formula, offchain/common/yield.ts).
  */
-import { decodeFunctionData } from "viem";
+import { type Hash, decodeFunctionData } from "viem";
 
 import { rewardsManagerAbi } from "../../offchain/common/generated/abis";
+import { getLogsPaged } from "../../offchain/common/logPages";
 import { unpackEntries } from "../../offchain/common/scoreBatch";
 import { StakeType } from "../../offchain/common/stakeMap";
 import { epochReward } from "../../offchain/common/yield";
@@ -67,6 +68,54 @@ export async function readEarnings(reader: ChainReader, stake: EarningStake, now
   return { accrued, lastScoredEpoch: scored ? lastEpoch : null, score, aprBps, scoreUsed, perEpoch };
 }
 
+interface PostingScan {
+  /** The last block scanned for ScoresPosted. */
+  scannedTo: bigint;
+  /** epoch -> the transactions that posted its batches */
+  byEpoch: Map<string, Hash[]>;
+  /** The scan in progress: stakes read in parallel share it. */
+  running: Promise<void> | null;
+}
+const postingScans = new WeakMap<ChainReader, PostingScan>();
+
+/**
+ * The transactions that posted an epoch's batches. ScoresPosted logs of every epoch are read once, in pages like
+ * the chain view's (a wallet's provider refuses one getLogs over a long history), and then only new blocks.
+ */
+async function postingTransactions(reader: ChainReader, epoch: bigint): Promise<Hash[]> {
+  let scan = postingScans.get(reader);
+  if (!scan) {
+    scan = { scannedTo: reader.contracts.rewardsFromBlock - 1n, byEpoch: new Map(), running: null };
+    postingScans.set(reader, scan);
+  }
+  const state = scan;
+  while (state.running) await state.running;
+  const head = await reader.publicClient.getBlockNumber();
+  if (head > state.scannedTo) {
+    state.running = (async () => {
+      const logs = await getLogsPaged(
+        (fromBlock, toBlock) =>
+          reader.publicClient.getContractEvents({
+            address: reader.contracts.rewards!,
+            abi: rewardsManagerAbi,
+            eventName: "ScoresPosted",
+            fromBlock,
+            toBlock,
+          }),
+        state.scannedTo + 1n,
+        head,
+      );
+      for (const log of logs) {
+        const key = (log.args.epoch as bigint).toString();
+        state.byEpoch.set(key, [...(state.byEpoch.get(key) ?? []), log.transactionHash]);
+      }
+      state.scannedTo = head;
+    })().finally(() => (state.running = null));
+    await state.running;
+  }
+  return state.byEpoch.get(epoch.toString()) ?? [];
+}
+
 /**
  * The score a stake got in an epoch, read from the posted batches' calldata (the contract keeps no per-stake
  * score). Null when the batches were posted through another contract (a multisig) and cannot be decoded.
@@ -76,17 +125,9 @@ async function postedScore(reader: ChainReader, epoch: bigint, stakeId: bigint):
   let scores = reader.postedScores.get(key);
   if (!scores) {
     scores = new Map();
-    const logs = await reader.publicClient.getContractEvents({
-      address: reader.contracts.rewards!,
-      abi: rewardsManagerAbi,
-      eventName: "ScoresPosted",
-      args: { epoch },
-      fromBlock: reader.contracts.rewardsFromBlock,
-      toBlock: "latest",
-    });
-    for (const log of logs) {
+    for (const hash of await postingTransactions(reader, epoch)) {
       try {
-        const tx = await reader.publicClient.getTransaction({ hash: log.transactionHash });
+        const tx = await reader.publicClient.getTransaction({ hash });
         const call = decodeFunctionData({ abi: rewardsManagerAbi, data: tx.input });
         if (call.functionName !== "postScores") continue;
         for (const entry of unpackEntries(call.args[2])) scores.set(entry.stakeId, BigInt(entry.score));

@@ -2,6 +2,7 @@
 import { zeroAddress, type Address } from "viem";
 
 import { stakeManagerAbi } from "../../offchain/common/generated/abis";
+import { getLogsPaged } from "../../offchain/common/logPages";
 import type { ChainReader } from "./chainReader";
 import { type Earnings, readEarnings } from "./readEarnings";
 
@@ -24,14 +25,21 @@ export interface StakeRow {
 /** Every stake the account created (from StakeCreated logs), newest first, with its earnings. */
 export async function readStakes(reader: ChainReader, now: bigint): Promise<StakeRow[]> {
   const c = reader.contracts;
-  const logs = await reader.publicClient.getContractEvents({
-    address: c.staking,
-    abi: stakeManagerAbi,
-    eventName: "StakeCreated",
-    args: { owner: reader.account },
-    fromBlock: c.stakingFromBlock,
-    toBlock: "latest",
-  });
+  // Paged like the chain view (wallet providers refuse one getLogs over a long history).
+  const head = await reader.publicClient.getBlockNumber();
+  const logs = await getLogsPaged(
+    (fromBlock, toBlock) =>
+      reader.publicClient.getContractEvents({
+        address: c.staking,
+        abi: stakeManagerAbi,
+        eventName: "StakeCreated",
+        args: { owner: reader.account },
+        fromBlock,
+        toBlock,
+      }),
+    c.stakingFromBlock,
+    head,
+  );
   const ids = logs.map((log) => log.args.stakeId as bigint).reverse();
   return Promise.all(ids.map((stakeId) => readStake(reader, stakeId, now)));
 }

@@ -18,6 +18,7 @@ import type { Address, Hex, PublicClient } from "viem";
 import { type RawLog, STAKE_EVENT_TOPICS, decodeStakeLog } from "./stakeEvents";
 import { StakeMap } from "./stakeMap";
 import { errorClass } from "./errors";
+import { DEFAULT_PAGING, isTooLargeError, nextPageSize, shrunkPageSize } from "./logPages";
 import { redactUrls } from "./redact";
 
 export interface Checkpoint {
@@ -83,13 +84,7 @@ interface Segment {
 
 const SILENT: ViewLogger = { info: () => undefined, warn: () => undefined, debug: () => undefined };
 
-/** A provider refusing a getLogs response as too large or too wide: shrink the page, do not back off. */
-export function isTooLargeError(error: unknown): boolean {
-  const text = `${(error as Error)?.message ?? ""} ${(error as { details?: string })?.details ?? ""}`.toLowerCase();
-  return /size limit|too large|too many|more than \d+|response size|block range|limit exceeded|-32005|query returned/.test(
-    text,
-  );
-}
+export { isTooLargeError } from "./logPages";
 
 export const ReorgDuringSyncError = errorClass("ReorgDuringSyncError", "CHAIN_VIEW_REORG_DURING_SYNC", 503);
 export type ReorgDuringSyncError = InstanceType<typeof ReorgDuringSyncError>;
@@ -119,9 +114,9 @@ export class ChainView {
       confirmations: config.confirmations ?? 0,
       pollIntervalMs: config.pollIntervalMs ?? 1000,
       // Small first: the density of logs is unknown, and an oversized page costs a refused response.
-      initialPageSize: config.initialPageSize ?? 10,
-      maxPageSize: config.maxPageSize ?? 100_000,
-      targetLogsPerPage: config.targetLogsPerPage ?? 5_000,
+      initialPageSize: config.initialPageSize ?? DEFAULT_PAGING.initialPageSize,
+      maxPageSize: config.maxPageSize ?? DEFAULT_PAGING.maxPageSize,
+      targetLogsPerPage: config.targetLogsPerPage ?? DEFAULT_PAGING.targetLogsPerPage,
       concurrency: config.concurrency ?? 4,
       keepCheckpoints: config.keepCheckpoints ?? 128,
       backoffInitialMs: config.backoffInitialMs ?? 250,
@@ -194,7 +189,7 @@ export class ChainView {
         const [start, end] = pages[i];
         if (result.status === "rejected") {
           if (isTooLargeError(result.reason) && this.pageSize > 1) {
-            this.pageSize = Math.max(1, Math.floor(Number(end - start + 1n) / 2));
+            this.pageSize = shrunkPageSize(start, end);
             this.log.debug({ pageSize: this.pageSize }, "getLogs page too large, shrinking");
             break;
           }
@@ -214,7 +209,7 @@ export class ChainView {
           logs: logs.length,
           pageSize: this.pageSize,
         });
-        this.pageSize = this.nextPageSize(Number(end - start) + 1, logs.length);
+        this.pageSize = nextPageSize(this.options, this.pageSize, Number(end - start) + 1, logs.length);
         from = end + 1n;
       }
     }
@@ -317,13 +312,6 @@ export class ChainView {
         }
       }
     }
-  }
-
-  /** Sizes the next page from the density of the last one, growing at most fourfold per page. */
-  private nextPageSize(blocks: number, logs: number): number {
-    const { targetLogsPerPage, maxPageSize } = this.options;
-    const byDensity = logs === 0 ? Infinity : Math.floor((blocks * targetLogsPerPage) / logs);
-    return Math.max(1, Math.min(maxPageSize, this.pageSize * 4, byDensity));
   }
 
   private async block(number: bigint): Promise<Checkpoint> {
