@@ -13,6 +13,7 @@ export const CONTRACT_NAMES = [
   "StakeManager",
   "RewardsManager",
   "PaymentVault",
+  "TimelockController",
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 

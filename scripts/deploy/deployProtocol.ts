@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DeploymentParameters } from "@nomicfoundation/ignition-core";
 import type { Contract } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
@@ -14,7 +15,10 @@ import {
   readAddressBook,
   writeAddressBook,
 } from "../../offchain/common/addressBook";
+import type { TimelockController } from "../../typechain";
+import { setUpTimelock } from "./governance";
 import ProtocolModule, { ProtocolWithMigrationModule } from "./modules/Protocol";
+import TimelockModule from "./modules/Timelock";
 import { type NetworkParameters, loadNetworkParameters } from "./parameters";
 import { withUnbondingFloor } from "./unbondingFloor";
 
@@ -61,7 +65,7 @@ export async function deployProtocol(
   const latest = await hre.ethers.provider.getBlock(startBlock);
   const deploymentId = options.deploymentId ?? `chain-${chainId}`;
   const recorded = recordedRewardsArguments(join(hre.config.paths.ignition, "deployments", deploymentId));
-  const ignitionParameters = {
+  const ignitionParameters: DeploymentParameters = {
     ...parameters.ignition,
     // StakeManager's unbonding floor: at least a day off the development chain (D36, L-2).
     StakeManager: withUnbondingFloor(chainId, parameters.ignition.StakeManager),
@@ -78,6 +82,16 @@ export async function deployProtocol(
     displayUi: false,
     config: { requiredConfirmations: confirms },
   };
+  // A governed deployment: the timelock first, then the contracts with it as their admin (D37).
+  let timelock: TimelockController | undefined;
+  if (parameters.timelock) {
+    timelock = (await hre.ignition.deploy(TimelockModule, { ...deployOptions, parameters: {} }))
+      .timelock as unknown as TimelockController;
+    const admin = await timelock.getAddress();
+    for (const name of ["StakeManager", "RewardsManager", "PaymentVault"]) {
+      ignitionParameters[name] = { ...ignitionParameters[name], admin };
+    }
+  }
 
   // One Ignition deployment for everything: every module shares the same EdgeToken.
   const withMigration = Boolean(parameters.ignition.TokenMigration?.legacyToken);
@@ -108,13 +122,25 @@ export async function deployProtocol(
     await topUp(deployed.TokenMigration, parameters.migration?.reserve ?? 0n, "the migration reserve");
   }
 
-  await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log, confirms);
-  await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log, confirms);
-  await grantRoles(hre, vault, parameters.roles.PaymentVault ?? {}, log, confirms);
+  if (timelock) {
+    deployed.TimelockController = await timelock.getAddress();
+    log(`Timelock       ${deployed.TimelockController}`);
+    const contracts = { StakeManager: staking, RewardsManager: rewards, PaymentVault: vault };
+    await setUpTimelock(hre, timelock, contracts, {
+      settings: parameters.timelock!,
+      roles: parameters.roles,
+      log,
+      confirms,
+    });
+  } else {
+    await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log, confirms);
+    await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log, confirms);
+    await grantRoles(hre, vault, parameters.roles.PaymentVault ?? {}, log, confirms);
+  }
 
   // Compounding needs StakeManager to know its rewards manager; only its admin can say so.
   const adminRole = await staking.getFunction("DEFAULT_ADMIN_ROLE")();
-  if ((await staking.getFunction("rewardsManager")()) !== deployed.RewardsManager) {
+  if (!timelock && (await staking.getFunction("rewardsManager")()) !== deployed.RewardsManager) {
     if (await staking.getFunction("hasRole")(adminRole, deployer.address)) {
       await (await staking.connect(deployer).getFunction("setRewardsManager")(deployed.RewardsManager)).wait(confirms);
       log(`StakeManager now compounds through ${deployed.RewardsManager}`);

@@ -1,7 +1,8 @@
 /**
  * The chain and the contracts: a Hardhat JSON-RPC node that mines a block every second, and every contract deployed
  * with the project's Ignition modules (deploy:protocol) and devnet parameters: 60 s unbonding and withdrawal notice,
- * `--epoch-seconds` epochs from a genesis after the setup, the oracle's key as a committee of one, the biller's role.
+ * `--epoch-seconds` epochs from a genesis after the setup, the oracle's key as a committee of one, the biller's role,
+ * and a timelock with a 60 s delay as the contracts' admin (the deployer proposes through it: gov:* tasks).
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -122,6 +123,9 @@ function deployParameters(accounts: Accounts, epochSeconds: number, genesis: num
     },
     roles: { PaymentVault: { BILLER_ROLE: [privateKeyToAccount(accounts.billerKey).address] } },
     rewards: { fund: `${1_000_000n * TOKEN}n` },
+    // The admin and parameter roles behind a timelock, as on a real network, with a delay short enough to try
+    // gov:params on the devnet; the deployer proposes and executes (D37). The setup above needs nothing after it.
+    timelock: { minDelay: "60n", proposers: [accounts.deployer.address], executors: [accounts.deployer.address] },
   };
 }
 
