@@ -4,3 +4,4 @@ import "./stake";
 import "./rewards";
 import "./payments";
 import "./keys";
+import "./gov";
