@@ -141,6 +141,13 @@ describe("gov:* tasks and the timelock (D37)", function () {
     expect(after.withdrawalNotice).to.equal(3n * 86_400n);
     expect(after.referrerShareBps).to.equal(before.referrerShareBps);
     expect(after.freeBuffer).to.equal(before.freeBuffer);
+    const [window] = await vault.billingLimit();
+    const limit = operationId(
+      await runTask("gov:params", { name: "vault.billingCapacity", value: "12345", addresses }),
+    );
+    await time.increase(DELAY);
+    await runTask("gov:params", { execute: limit, addresses });
+    expect(await vault.billingLimit()).to.deep.equal([window, ethers.parseEther("12345")]);
     const other = operationId(await runTask("gov:params", { name: "timelock.minDelay", value: "2h", addresses }));
     expect(await runTask("gov:params", { cancel: other, addresses })).to.match(/cancelled operation/);
     await time.increase(DELAY);
