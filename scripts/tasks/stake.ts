@@ -3,6 +3,7 @@
  *
  *   npx hardhat stake:create  --type host --amount 1000 [--assign]      (EDGE_DEVICE_KEY with --assign)
  *   npx hardhat stake:consent --owner 0x…                                (EDGE_DEVICE_KEY; run by the device operator)
+ *   npx hardhat stake:revoke-consent                                     (EDGE_DEVICE_KEY sends it; needs gas)
  *   npx hardhat stake:assign  --stake 1 [--consent consent.json]          (else signs with EDGE_DEVICE_KEY)
  *   npx hardhat stake:unassign --stake 1
  *   npx hardhat stake:unstake --stake 1 [--cancel]
@@ -183,6 +184,25 @@ task("stake:consent", `Prints the device's consent to be bound to a stake of --o
     const book = await loadBook(hre, args.addresses);
     const staking = await contractAt<StakeManager>(hre, book, "StakeManager");
     console.log(JSON.stringify(await signDeviceConsent(staking, device, owner, args.minutes), null, 2));
+  });
+
+task(
+  "stake:revoke-consent",
+  `Revokes the device's consents not used yet: moves its nonce on (sent by the key in ${DEVICE_KEY_ENV})`,
+)
+  .addOptionalParam("addresses", "address book file")
+  .setAction(async (args: { addresses?: string }, hre) => {
+    const device = walletFromEnv(hre, DEVICE_KEY_ENV);
+    const book = await loadBook(hre, args.addresses);
+    const staking = await contractAt<StakeManager>(hre, book, "StakeManager", device);
+    const receipt = await send("revokeConsent", [staking.interface], () => staking.revokeConsent());
+    const revoked = receipt.logs
+      .map((log) => staking.interface.parseLog(log))
+      .find((log) => log?.name === "ConsentRevoked");
+    if (!revoked) fail("the transaction revoked nothing");
+    const nonce: bigint = revoked.args.nonce;
+    console.log(`consents of device ${device.address} for nonce ${nonce} revoked in ${receipt.hash}`);
+    console.log(`its next consent needs nonce ${nonce + 1n}`);
   });
 
 task("stake:assign", "Binds a device to a stake, with the device's consent")
