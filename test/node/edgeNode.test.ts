@@ -125,18 +125,39 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** Records what gateways and stargates send to the oracle and billing (the real services come later). */
+/**
+ * Records what gateways and stargates send to the oracle and billing (the real services come later), answering
+ * 503 while `down`; as billing, it grants every customer ample credit (the credit bound has its own tests:
+ * gatewayCredit.test.ts).
+ */
 async function startReceiver() {
   const received: Record<string, any[]> = { reports: [], heartbeats: [], usage: [] };
+  const state = { down: false };
   const app: FastifyInstance = Fastify();
   for (const path of Object.keys(received)) {
-    app.post(`/${path}`, async (request) => {
+    app.post(`/${path}`, async (request, reply) => {
+      if (state.down) return reply.code(503).send({ error: "down" });
       received[path].push(request.body);
       return { ok: true };
     });
   }
+  const price = { unitSize: "1", unitPrice: "1" };
+  app.post("/credit", async (request) => ({
+    period: "0",
+    asOf: Date.now(),
+    balanceMaxAgeMs: 0,
+    prices: { compute: { jobs: price, rounds: price } },
+    credits: (request.body as { customers: string[] }).customers.map((customer) => ({
+      customer: customer.toLowerCase(),
+      balance: "1000000000",
+      freeBuffer: "0",
+      usage: "0",
+      remaining: "1000000000",
+      exhausted: false,
+    })),
+  }));
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
-  return { url, received, close: () => app.close() };
+  return { url, received, state, close: () => app.close() };
 }
 
 const customer = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"); // Hardhat #2
@@ -367,8 +388,9 @@ describe("edge-node", function () {
     await stakeFor(p, StakeType.Gateway, 25_000n * ONE, key(1));
     await stakeFor(p, StakeType.Host, 100n * ONE, key(2));
     const receiver = await startReceiver();
-    const downUrl = receiver.url.replace(/:\d+$/, ":9"); // nothing listens there
-    const flags = ["--oracle", downUrl, "--billing", downUrl, "--data-dir", join(dir, "restart")];
+    // The oracle's and billing's receivers answer 503 (billing still grants credit: D43 refuses jobs without it).
+    receiver.state.down = true;
+    const flags = ["--oracle", receiver.url, "--billing", receiver.url, "--data-dir", join(dir, "restart")];
     const gw = await startNode("gateway", key(1), flags);
     await startNode("host", key(2), ["--gateway", gw.url]);
     await waitFor("host routable", async () => (await status(gw.url)).gateway.hosts === 1);
@@ -380,6 +402,7 @@ describe("edge-node", function () {
     await waitFor("queued", async () => (await status(gw.url)).outboxPending >= 2);
     await gw.node.close();
     running.splice(running.indexOf(gw.node), 1);
+    receiver.state.down = false;
     try {
       // Same device and data directory, receivers reachable now: everything pending arrives.
       const again = await startNode("gateway", key(1), [

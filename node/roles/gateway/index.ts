@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { TypedApp } from "../../../offchain/common/http";
 import { WorkLoop } from "../../../offchain/common/workLoop";
 import type { GatewayConfig, GatewayContext, RoleModule } from "../../context";
+import { CreditLimiter } from "./credit";
 import { Customers } from "./customers";
 import { Dispatcher } from "./dispatch";
 import { HostRegistry } from "./hosts";
@@ -29,11 +30,30 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
   const device = ctx.signer.account.address;
   const store = new GatewayStateFile(join(config.dataDir, `${device.toLowerCase()}-gateway`));
   const hosts = new HostRegistry({ ...ctx, log }, config.registerIntervalMs * 3);
-  const customers = new Customers(ctx, config.allowCustomers);
   const reports = new JobReports(ctx, store, config.oracle !== undefined);
   const usage = new UsageMeter(ctx, store, config.billing !== undefined);
+  // One queue at a time: the usage loop, the credit refresh and stop() all queue the meter.
+  let queueing: Promise<void> = Promise.resolve();
+  const queueUsage = () => (queueing = queueing.catch(() => undefined).then(() => usage.queue()));
+  // D43: with billing and a PaymentVault, billing's credit decides whom to serve (it covers debt and balance).
+  const credit =
+    config.billing && ctx.paymentVault
+      ? new CreditLimiter(
+          {
+            signer: ctx.signer,
+            log,
+            pending: () => ctx.outgoing.pending(),
+            sendUsage: async () => {
+              await queueUsage();
+              await ctx.outgoing.flush().catch(() => 0);
+            },
+          },
+          { billingUrl: config.billing, refreshMs: config.creditRefreshMs, maxStaleMs: config.creditMaxStaleMs },
+        )
+      : undefined;
+  const customers = new Customers({ ...ctx, creditBound: credit !== undefined }, config.allowCustomers);
   const dispatcher = new Dispatcher(ctx, hosts, reports, config.jobTimeoutMs);
-  const jobs = new JobFrontDoor(ctx, { customers, dispatcher, usage }, config.maxJobRounds);
+  const jobs = new JobFrontDoor(ctx, { customers, dispatcher, usage, credit }, config.maxJobRounds);
 
   if (!config.oracle) log.warn({}, "no --oracle: job reports are counted but not sent");
   if (!config.billing) log.warn({}, "no --billing: usage is not recorded");
@@ -55,7 +75,16 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
     );
   const loops = [
     ...(config.oracle ? [sender("report", () => reports.queue(), config.reportIntervalMs)] : []),
-    ...(config.billing ? [sender("usage", () => usage.queue(), config.usageFlushMs)] : []),
+    ...(config.billing ? [sender("usage", queueUsage, config.usageFlushMs)] : []),
+    ...(credit
+      ? [
+          new WorkLoop(
+            () => credit.refresh(),
+            config.creditRefreshMs,
+            (error) => log.warn({ err: error.message }, "could not refresh customers' credit from billing"),
+          ),
+        ]
+      : []),
   ];
 
   return {
@@ -68,7 +97,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
     async stop() {
       await Promise.all(loops.map((loop) => loop.stop()));
       await reports.queue();
-      await usage.queue();
+      await queueUsage();
       store.save();
     },
     async onAdmission(admitted: boolean) {
@@ -88,6 +117,8 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
         wrongResults: dispatcher.checked.wrong,
         replayEntries: { jobs: customers.replayEntries, hosts: hosts.replayEntries },
         jobsDispatched: jobs.dispatchedCount,
+        creditCustomers: credit?.known ?? 0,
+        creditRefused: credit?.refusedCount ?? 0,
         counts: store.state.counts,
         reportSequence: store.state.sequence,
         pendingUsage: usage.pending,

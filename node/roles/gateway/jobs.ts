@@ -2,11 +2,14 @@
  * The gateway's front door for a customer's job: the gateway serves, the job is not too large, the customer's
  * signed request is admitted (customers.ts); then the job is dispatched to a host, counted in flight until it
  * returns, and its usage (one job, its rounds) recorded for billing. A job no host ran correctly is not billed,
- * and its signed request is released from the replay guard so the customer may send it again.
+ * and its signed request is released from the replay guard so the customer may send it again. With billing,
+ * the job's price is reserved against the customer's credit before the work (credit.ts, D43): 402 when it is
+ * used up, and a job that ran is always recorded.
  */
 import type { ClientJobBody, ClientJobHeaders, ClientJobReply } from "../../../offchain/common/protocol";
 import type { RoleContext } from "../../context";
 import { assertJobSize, assertServing } from "../jobChecks";
+import type { CreditLimiter } from "./credit";
 import type { Customers } from "./customers";
 import type { Dispatcher } from "./dispatch";
 import type { UsageMeter } from "./usage";
@@ -20,6 +23,8 @@ export class JobFrontDoor {
       customers: Pick<Customers, "admit">;
       dispatcher: Pick<Dispatcher, "dispatch">;
       usage: Pick<UsageMeter, "add">;
+      /** Absent without billing or PaymentVault: no credit bound. */
+      credit?: Pick<CreditLimiter, "reserve" | "complete" | "release">;
     },
     private readonly maxJobRounds: number,
   ) {}
@@ -33,6 +38,18 @@ export class JobFrontDoor {
     assertServing(this.ctx.serving(), "gateway");
     assertJobSize(body.rounds, this.maxJobRounds);
     const { customer, release } = await this.parts.customers.admit(headers, body);
+    const { credit } = this.parts;
+    const usage = [
+      { service: "compute", metric: "jobs", quantity: 1n },
+      { service: "compute", metric: "rounds", quantity: BigInt(body.rounds) },
+    ];
+    let reservation: Awaited<ReturnType<CreditLimiter["reserve"]>> | undefined;
+    try {
+      reservation = await credit?.reserve(customer, usage);
+    } catch (error) {
+      release(); // refused before the work: the customer may send it again once it has credit
+      throw error;
+    }
     return this.ctx.work.track(async () => {
       const jobId = `${this.ctx.signer.account.address.toLowerCase()}:${Date.now()}:${this.dispatched++}`;
       let outcome: { host: string; result: string };
@@ -40,12 +57,14 @@ export class JobFrontDoor {
         outcome = await this.parts.dispatcher.dispatch({ jobId, payload: body.payload, rounds: body.rounds });
       } catch (error) {
         release(); // not served, not billed: the same signed request may come again
+        if (reservation) credit!.release(reservation);
         throw error;
       }
       const { host, result } = outcome;
       this.ctx.metrics.jobs.inc({ outcome: "completed" });
-      this.parts.usage.add(customer, "jobs", 1n);
-      this.parts.usage.add(customer, "rounds", BigInt(body.rounds));
+      // Recorded and moved from reserved to served in one tick (the credit refresh snapshots between ticks).
+      for (const line of usage) this.parts.usage.add(customer, line.metric, line.quantity);
+      if (reservation) credit!.complete(reservation);
       return { jobId, host, result };
     });
   }
