@@ -68,7 +68,8 @@ export async function ingestUsage(deps: IngestDeps, body: UsageBatchBody): Promi
       `record id "${outcome.conflict}" of this gateway was accepted before with other content`,
     );
   }
-  for (const record of outcome.fresh) deps.openUsage.add((record as PeriodRecord).period, [record]);
+  if (periods.size === 1) deps.openUsage.add(periods.values().next().value!, outcome.fresh);
+  else for (const record of outcome.fresh) deps.openUsage.add((record as PeriodRecord).period, [record]);
   deps.metrics.batches.inc({ outcome: "accepted" });
   deps.metrics.records.inc({ outcome: "accepted" }, outcome.accepted);
   deps.metrics.records.inc({ outcome: "duplicate" }, outcome.duplicates);

@@ -68,7 +68,7 @@ export class BillingStore extends SqliteStore {
       create table if not exists records (
         gateway text not null, id text not null, customer text not null, service text not null,
         metric text not null, quantity integer not null, time integer not null, period integer not null,
-        received_at integer not null, primary key (gateway, id)) without rowid;
+        received_at integer not null, unique (gateway, id));
       create index if not exists records_period on records (period);
       create table if not exists periods (
         period text primary key, period_index integer not null unique, status text not null,
@@ -85,16 +85,20 @@ export class BillingStore extends SqliteStore {
    * Stores a batch of records in one transaction: new (gateway, id) keys are inserted, keys already stored with
    * the same content are duplicates, and a key stored with other content aborts the whole batch (nothing is
    * written). Ids are unique per gateway (D42): another gateway's record with the same id is another record. Rows
-   * go in 100 to a statement that returns the ids it inserted; only a chunk that did not insert every row is
-   * checked row by row.
+   * go in 250 to a statement (a rowid table with a unique index: faster here than WITHOUT ROWID or RETURNING);
+   * only a chunk that did not insert every row is checked row by row.
    */
   insertRecords(records: ReadonlyArray<ParsedRecord & { period: number }>, receivedAt: number): RecordOutcome {
     const existing = this.statement(
-      "select customer, service, metric, quantity, time from records where gateway = ? and id = ?",
+      "select rowid, customer, service, metric, quantity, time from records where gateway = ? and id = ?",
     ).safeIntegers(true);
     try {
       return this.db.transaction((): RecordOutcome => {
+        const last =
+          (this.statement("select max(rowid) as n from records").safeIntegers(true).get() as { n: bigint | null }).n ??
+          0n;
         const fresh: ParsedRecord[] = [];
+        const keys = new Set<string>();
         const args: unknown[] = [];
         for (let from = 0; from < records.length; from += INSERT_CHUNK) {
           const chunk = records.slice(from, from + INSERT_CHUNK);
@@ -102,19 +106,13 @@ export class BillingStore extends SqliteStore {
           for (const r of chunk) {
             args.push(r.gateway, r.id, r.customer, r.service, r.metric, r.quantity, r.time, r.period, receivedAt);
           }
-          const inserted = this.insertStatement(chunk.length).all(...args) as string[];
-          if (inserted.length === chunk.length) {
+          if (this.insertStatement(chunk.length).run(...args).changes === chunk.length) {
             for (const r of chunk) fresh.push(r);
+            if (from + INSERT_CHUNK < records.length) for (const r of chunk) keys.add(`${r.gateway} ${r.id}`);
             continue;
           }
-          // Each inserted key is fresh once (the same id twice in one call is a duplicate the second time).
-          const ids = new Set(inserted);
           for (const r of chunk) {
-            if (ids.delete(r.id)) {
-              fresh.push(r);
-              continue;
-            }
-            const old = existing.get(r.gateway, r.id) as StoredContent;
+            const old = existing.get(r.gateway, r.id) as StoredContent & { rowid: bigint };
             const same =
               old.customer === r.customer &&
               old.service === r.service &&
@@ -122,6 +120,10 @@ export class BillingStore extends SqliteStore {
               old.quantity === r.quantity &&
               old.time === BigInt(r.time);
             if (!same) throw new Conflict(r.id);
+            // Stored by this call (and not the same key twice in it): fresh.
+            const key = `${r.gateway} ${r.id}`;
+            if (old.rowid > last && !keys.has(key)) fresh.push(r);
+            keys.add(key);
           }
         }
         return { accepted: fresh.length, duplicates: records.length - fresh.length, fresh };
@@ -136,8 +138,8 @@ export class BillingStore extends SqliteStore {
     return this.statement(
       "insert into records (gateway, id, customer, service, metric, quantity, time, period, received_at) values " +
         Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ") +
-        " on conflict (gateway, id) do nothing returning id",
-    ).pluck();
+        " on conflict (gateway, id) do nothing",
+    );
   }
 
   /**
@@ -278,7 +280,7 @@ export class BillingStore extends SqliteStore {
   }
 }
 
-const INSERT_CHUNK = 100;
+const INSERT_CHUNK = 250;
 
 interface StoredContent {
   customer: string;
@@ -301,7 +303,7 @@ class Conflict extends Error {
 function migrateRecordsKey(db: Database.Database): void {
   const table = db.prepare("select sql from sqlite_master where type = 'table' and name = 'records'").get() as
     { sql: string } | undefined;
-  if (!table || /primary key \(gateway, id\)/.test(table.sql)) return;
+  if (!table || /unique \(gateway, id\)/.test(table.sql)) return;
   db.transaction(() => {
     db.exec(`
       alter table records rename to records_by_id;
@@ -309,7 +311,7 @@ function migrateRecordsKey(db: Database.Database): void {
       create table records (
         gateway text not null, id text not null, customer text not null, service text not null,
         metric text not null, quantity integer not null, time integer not null, period integer not null,
-        received_at integer not null, primary key (gateway, id)) without rowid;
+        received_at integer not null, unique (gateway, id));
       insert into records select gateway, id, customer, service, metric, quantity, time, period, received_at
         from records_by_id;
       drop table records_by_id;

@@ -26,14 +26,14 @@ describe("billing store", function () {
   afterEach(() => store.close());
 
   it("stores each id once across chunks, tells fresh from duplicate, and refuses a conflicting batch whole", function () {
-    // 250 records: three insert statements of up to 100 rows.
-    const first = Array.from({ length: 250 }, (_, i) => rec(`r${i}`, i % 7, BigInt(i)));
+    // 600 records: three insert statements of up to 250 rows.
+    const first = Array.from({ length: 600 }, (_, i) => rec(`r${i}`, i % 7, BigInt(i)));
     const outcome = store.insertRecords(first, 1);
-    expect(outcome).to.include({ accepted: 250, duplicates: 0 });
-    expect("fresh" in outcome && outcome.fresh.length).to.equal(250);
+    expect(outcome).to.include({ accepted: 600, duplicates: 0 });
+    expect("fresh" in outcome && outcome.fresh.length).to.equal(600);
 
     // Old ids (one of them twice), new ids spread over chunks: only the new ones are fresh, each once.
-    const mixed = [rec("r5", 5, 5n), rec("n1", 1, 1n), rec("r5", 5, 5n), ...first.slice(100, 200), rec("n2", 2, 2n)];
+    const mixed = [rec("r5", 5, 5n), rec("n1", 1, 1n), rec("r5", 5, 5n), ...first.slice(200, 300), rec("n2", 2, 2n)];
     const again = store.insertRecords(mixed, 2);
     expect(again).to.deep.include({ accepted: 2, duplicates: mixed.length - 2 });
     expect("fresh" in again && again.fresh.map((r) => r.id)).to.deep.equal(["n1", "n2"]);
@@ -44,7 +44,7 @@ describe("billing store", function () {
 
     // A conflict anywhere (here in the third chunk) leaves nothing of the batch behind.
     const before = store.recordCount(0);
-    const conflicting = [...Array.from({ length: 220 }, (_, i) => rec(`c${i}`, 1, 1n)), rec("r7", 7, 8n)];
+    const conflicting = [...Array.from({ length: 520 }, (_, i) => rec(`c${i}`, 1, 1n)), rec("r7", 7, 8n)];
     expect(store.insertRecords(conflicting, 4)).to.deep.equal({ conflict: "r7" });
     expect(store.recordCount(0)).to.equal(before);
     expect(store.insertRecords([rec("n4", 1, 1n), rec("n4", 1, 2n)], 5)).to.deep.equal({ conflict: "n4" });
