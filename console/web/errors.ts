@@ -134,6 +134,7 @@ export const ERROR_SENTENCES: Record<string, (a: Args) => string> = {
     `The admin transfer can be accepted only after its delay, from ${time(schedule)}.`,
   AccessControlEnforcedDefaultAdminRules: () => "The admin role changes only through the two-step admin transfer.",
   AccessControlInvalidDefaultAdmin: ([account]) => `${id(account)} is not the pending admin.`,
+  CheckpointUnorderedInsertion: () => "A history entry was out of order (a contract bug: please report it).",
   SafeCastOverflowedUintDowncast: ([bits, value]) => `The value ${id(value)} does not fit ${id(bits)} bits.`,
   InvalidShortString: () => "A name is too long.",
   StringTooLong: () => "A name is too long.",
