@@ -1,7 +1,8 @@
 /**
- * Ingestion: a gateway's signed job report or a stargate's signed heartbeat is checked (epoch open, shape,
- * signature, the sender admitted in the confirmed chain view), stored once and queued for relay to peer
- * instances. A refused message stores nothing. Takes its dependencies as arguments; no HTTP here.
+ * Ingestion: a gateway's signed job report or a stargate's signed heartbeat is checked (epoch open, the claimed
+ * sender admitted in the confirmed chain view, then shape and signature: the cheap checks first, F7), stored once
+ * (only a report's latest sequence is kept, F4) and queued for relay to peer instances. A refused message stores
+ * nothing. Takes its dependencies as arguments; no HTTP here.
  */
 import type { Hex } from "viem";
 
@@ -61,6 +62,8 @@ export function requireEpochOpen(deps: Pick<IngestDeps, "store" | "clock">, epoc
 export async function ingestReport(deps: IngestDeps, body: JobReportBody): Promise<IngestOutcome> {
   const epoch = BigInt(body.epoch);
   requireEpochOpen(deps, epoch);
+  // F7: the claimed sender is checked first, before any hashing or signature recovery (a map lookup).
+  requireAdmitted(deps.view, body.gateway, StakeType.Gateway);
   const hosts = new Set<string>();
   // Stored and published canonical: lowercase hosts, job counts without leading zeros.
   const entries = body.entries.map((entry) => {
@@ -87,7 +90,6 @@ export async function ingestReport(deps: IngestDeps, body: JobReportBody): Promi
   if (!verified.signed) throw oracleError("ORACLE_BAD_SIGNATURE", "the report is not signed by its gateway");
   // F11: each host's tally, after the gateway's own signature (a forged report costs one recovery, no more).
   (deps.tallies ??= new TallyVerifier(deps.chainId)).check(body.gateway.toLowerCase(), Number(epoch), entries);
-  requireAdmitted(deps.view, body.gateway, StakeType.Gateway);
   const outcome = deps.store.insertReport(
     {
       gateway: body.gateway.toLowerCase(),
@@ -118,9 +120,9 @@ export async function ingestHeartbeat(deps: IngestDeps, body: HeartbeatBody): Pr
   if (timestamp > now + CLOCK_SKEW_SECONDS || timestamp < now - duration - CLOCK_SKEW_SECONDS) {
     throw oracleError("ORACLE_TIMESTAMP_OUT_OF_RANGE", "the heartbeat's timestamp is too far from now");
   }
+  requireAdmitted(deps.view, body.stargate, StakeType.Stargate);
   if (!(await verifyHeartbeat(deps.chainId, body)))
     throw oracleError("ORACLE_BAD_SIGNATURE", "the heartbeat is not signed by its stargate");
-  requireAdmitted(deps.view, body.stargate, StakeType.Stargate);
   const outcome = deps.store.insertHeartbeat(
     {
       stargate: body.stargate.toLowerCase(),

@@ -1,8 +1,9 @@
 /**
  * Posting: each closed epoch's batches go on-chain exactly once. The chain is asked first (`isBatchPosted`), so
- * a restart, a peer or an operator posting first never makes a second transaction; each batch is signed by this
- * instance's committee keys and, up to the threshold, by peers that recompute it; the transaction goes through
- * TxSender (persisted before it is broadcast).
+ * a restart, a peer or an operator posting first never makes a second transaction; epochs go in order (L-4); each
+ * batch is signed by this instance's committee keys and, up to the threshold, by peers that recompute it, each
+ * peer signature checked before it counts (F8); the transaction goes through TxSender (persisted before it is
+ * broadcast).
  */
 import type { FastifyBaseLogger } from "fastify";
 import { type Address, type Hex, type PublicClient, encodeFunctionData } from "viem";
@@ -11,8 +12,8 @@ import type { Histogram } from "prom-client";
 import { rewardsManagerAbi } from "../common/generated/abis";
 import type { SignReply, SignRequestBody } from "../common/protocol";
 import type { TxSender } from "../common/txSender";
-import { isBatchPosted, readCommittee } from "./chain";
-import type { BatchSigner } from "./sign";
+import { type Committee, isBatchPosted, readCommittee } from "./chain";
+import { type BatchSignature, type BatchSigner, contractSigner } from "./sign";
 import type { OracleStore } from "./store";
 
 export interface PostDeps {
@@ -30,6 +31,11 @@ export interface PostDeps {
 
 const purpose = (epoch: number, batchIndex: number) => `scores:${epoch}:${batchIndex}`;
 
+/**
+ * Posts closed epochs strictly in order (L-4): an epoch is taken up only once every earlier one is posted, so a
+ * newer epoch can never push an older unposted one out of the contract's 128-epoch window. An epoch with nothing
+ * to post counts as posted when it closes; an epoch that cannot gather signatures holds the later ones back.
+ */
 export async function postClosedEpochs(deps: PostDeps): Promise<void> {
   const { store } = deps;
   for (const epoch of store.unpostedEpochs()) {
@@ -46,19 +52,24 @@ export async function postClosedEpochs(deps: PostDeps): Promise<void> {
       if (!deps.sender) continue;
       await postBatch(deps, deps.sender, epoch, batch.batchIndex, batch.entries as Hex);
     }
-    if (allPosted) {
-      store.markEpochPosted(epoch, deps.now());
-      deps.postingDuration.observe((deps.now() - record.closedAt) / 1000);
-      deps.log.info({ epoch }, "epoch posted");
+    if (!allPosted) {
+      deps.log.info({ epoch }, "epoch not fully posted yet: later epochs wait for it");
+      return;
     }
+    store.markEpochPosted(epoch, deps.now());
+    deps.postingDuration.observe((deps.now() - record.closedAt) / 1000);
+    deps.log.info({ epoch }, "epoch posted");
   }
 }
 
 async function postBatch(deps: PostDeps, sender: TxSender, epoch: number, batchIndex: number, entries: Hex) {
-  const signatures = await collectSignatures(deps, epoch, batchIndex, entries);
-  const { threshold } = await readCommittee(deps.client, deps.rewards);
-  if (signatures.length < threshold) {
-    deps.log.warn({ epoch, batchIndex, have: signatures.length, threshold }, "not enough committee signatures yet");
+  const committee = await readCommittee(deps.client, deps.rewards);
+  const signatures = await collectSignatures(deps, committee, epoch, batchIndex, entries);
+  if (signatures.length < committee.threshold) {
+    deps.log.warn(
+      { epoch, batchIndex, have: signatures.length, threshold: committee.threshold },
+      "not enough committee signatures yet",
+    );
     return;
   }
   const data = encodeFunctionData({
@@ -74,31 +85,66 @@ async function postBatch(deps: PostDeps, sender: TxSender, epoch: number, batchI
   }
 }
 
-/** This instance's signatures, then peers' until the threshold is met; at most `threshold` of them. */
-async function collectSignatures(deps: PostDeps, epoch: number, batchIndex: number, entries: Hex): Promise<Hex[]> {
-  const { threshold } = await readCommittee(deps.client, deps.rewards);
+/**
+ * This instance's signatures, then peers' until the threshold of valid ones is met; at most `threshold` of them.
+ * F8: a peer's signature counts only if it recovers (as the contract does: v 27/28, low s) to the signer it names,
+ * a current committee member not counted yet; a bogus one is logged and the next peer asked.
+ */
+async function collectSignatures(
+  deps: PostDeps,
+  committee: Committee,
+  epoch: number,
+  batchIndex: number,
+  entries: Hex,
+): Promise<Hex[]> {
+  const { threshold, members, version } = committee;
+  const current = new Set(members.map((m) => m.toLowerCase()));
   const bySigner = new Map<string, Hex>();
   for (const s of await deps.signer.localSignatures(epoch, batchIndex, entries))
     bySigner.set(s.signer.toLowerCase(), s.signature as Hex);
-  const request: SignRequestBody = { epoch: String(epoch), batchIndex: String(batchIndex), entries };
+  const digest = await deps.signer.batchDigest(epoch, batchIndex, entries, version);
   for (const peer of deps.peers) {
     if (bySigner.size >= threshold) break;
-    try {
-      const response = await fetch(`${peer.replace(/\/$/, "")}/sign`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(request),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const body = (await response.json()) as Partial<SignReply> & { error?: string };
-      if (!response.ok) {
-        deps.log.info({ peer, epoch, batchIndex, status: response.status, error: body.error }, "peer did not sign");
+    const request = await deps.signer.signRequest(members, { epoch, batchIndex, entries });
+    if (!request) {
+      deps.log.warn({ epoch, batchIndex }, "no key of this instance is in the committee: cannot ask peers to sign");
+      break;
+    }
+    for (const s of await askPeer(deps, peer, request)) {
+      const signer = contractSigner(digest, s.signature)?.toLowerCase();
+      if (signer === undefined || signer !== s.signer.toLowerCase() || !current.has(signer)) {
+        deps.log.warn({ peer, epoch, batchIndex, claimed: s.signer, recovered: signer }, "peer signature refused");
         continue;
       }
-      for (const s of body.signatures ?? []) bySigner.set(s.signer.toLowerCase(), s.signature as Hex);
-    } catch (error) {
-      deps.log.warn({ peer, err: (error as Error).message }, "peer unreachable for signing");
+      bySigner.set(signer, s.signature as Hex);
     }
   }
   return [...bySigner.values()].slice(0, Math.max(threshold, 1));
+}
+
+/** A peer's signatures for the request, or none when it refuses or cannot be reached. */
+async function askPeer(deps: PostDeps, peer: string, request: SignRequestBody): Promise<BatchSignature[]> {
+  const { epoch, batchIndex } = request;
+  try {
+    const response = await fetch(`${peer.replace(/\/$/, "")}/sign`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await response.json()) as Partial<SignReply> & { error?: string };
+    if (!response.ok) {
+      deps.log.info({ peer, epoch, batchIndex, status: response.status, error: body.error }, "peer did not sign");
+      return [];
+    }
+    return Array.isArray(body.signatures) ? body.signatures.filter(isSignature) : [];
+  } catch (error) {
+    deps.log.warn({ peer, err: (error as Error).message }, "peer unreachable for signing");
+    return [];
+  }
+}
+
+function isSignature(s: unknown): s is BatchSignature {
+  const { signer, signature } = (s ?? {}) as Partial<BatchSignature>;
+  return typeof signer === "string" && typeof signature === "string";
 }

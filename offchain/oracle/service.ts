@@ -53,6 +53,8 @@ export class OracleService {
   private readonly closer: EpochCloser;
   private readonly post: PostDeps;
   private readonly now: () => number;
+  /** Ingestion's dependencies (the chain view, the store), for the ingest functions and their tests. */
+  ingestDeps!: IngestDeps;
 
   private constructor(
     private readonly config: OracleConfig,
@@ -64,7 +66,6 @@ export class OracleService {
     this.clock = new EpochClock(epochs, this.now);
     this.store = new OracleStore(config.db);
     const rewards = contractEntry(deployment.book, "RewardsManager").address as Address;
-    let ingest: IngestDeps | undefined;
     this.base = new ChainService({
       config,
       deployment,
@@ -84,7 +85,7 @@ export class OracleService {
           counter?.inc({ outcome: `rejected_${code.toLowerCase()}` });
         },
         routes: (api) => {
-          ingestRoutes(api, ingest!, this.metrics);
+          ingestRoutes(api, this.ingestDeps, this.metrics);
           signRoutes(api, this.store, this.signer);
           epochRoutes(api, this.store, this.clock);
         },
@@ -97,6 +98,7 @@ export class OracleService {
       client,
       rewards,
       config.keys.map((key) => privateKeyToAccount(key as Hex)),
+      this.now,
     );
     this.metrics = createOracleMetrics(this.base.registry, {
       lastClosedEpoch: () => this.store.lastClosedEpoch() ?? -1,
@@ -105,7 +107,7 @@ export class OracleService {
       relayPending: () => this.store.relayPending(),
       stalenessSeconds: () => (view.status().stalenessMs ?? NaN) / 1000,
     });
-    ingest = {
+    this.ingestDeps = {
       store: this.store,
       view,
       clock: this.clock,

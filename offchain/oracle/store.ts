@@ -47,6 +47,34 @@ export interface EpochRecord {
 
 export type InsertOutcome = "inserted" | "duplicate" | "conflict";
 
+/** One page of a list: `next` is the cursor of the following page, null at the end. */
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+interface ReportRow {
+  gateway: string;
+  epoch: number;
+  sequence: number;
+  entries: string;
+  entries_hash: string;
+  signature: string;
+  received_at: number;
+}
+
+function toReport(r: ReportRow): StoredReport {
+  return {
+    gateway: r.gateway,
+    epoch: r.epoch,
+    sequence: r.sequence,
+    entries: JSON.parse(r.entries),
+    entriesHash: r.entries_hash,
+    signature: r.signature,
+    receivedAt: r.received_at,
+  };
+}
+
 /** Peer instances a newly stored message goes to, and the body to send them. */
 export interface RelayTarget {
   peers: readonly string[];
@@ -75,18 +103,32 @@ export class OracleStore extends SqliteStore {
       create table if not exists relay (
         id integer primary key autoincrement, peer text not null, path text not null, body text not null);
     `);
+    // F4: one report per (gateway, epoch), the latest. Older databases kept every sequence: drop the superseded
+    // ones once, then let a unique index hold the invariant.
+    this.db.exec(`
+      delete from reports where sequence < (
+        select max(r.sequence) from reports r where r.gateway = reports.gateway and r.epoch = reports.epoch);
+      create unique index if not exists reports_latest on reports (epoch, gateway);
+    `);
   }
 
   /**
-   * Stores a report once; the same (gateway, epoch, sequence) again is a duplicate if identical, else a conflict.
-   * A new report is queued for `relayTo` peers in the same transaction, so a crash cannot keep one without the other.
+   * Keeps only the latest report per (gateway, epoch): a higher sequence replaces the kept one; the same sequence
+   * again is a duplicate if identical, else a conflict; a lower one is a duplicate (superseded: it could never
+   * count). A new report is queued for `relayTo` peers in the same transaction, so a crash cannot keep one
+   * without the other.
    */
   insertReport(report: StoredReport, relayTo: RelayTarget = NO_RELAY): InsertOutcome {
     return this.db.transaction((): InsertOutcome => {
-      const existing = this.statement(
-        "select entries_hash from reports where gateway = ? and epoch = ? and sequence = ?",
-      ).get(report.gateway, report.epoch, report.sequence) as { entries_hash: string } | undefined;
-      if (existing) return existing.entries_hash === report.entriesHash ? "duplicate" : "conflict";
+      const existing = this.statement("select sequence, entries_hash from reports where gateway = ? and epoch = ?").get(
+        report.gateway,
+        report.epoch,
+      ) as { sequence: number; entries_hash: string } | undefined;
+      if (existing && existing.sequence > report.sequence) return "duplicate";
+      if (existing && existing.sequence === report.sequence)
+        return existing.entries_hash === report.entriesHash ? "duplicate" : "conflict";
+      if (existing)
+        this.statement("delete from reports where gateway = ? and epoch = ?").run(report.gateway, report.epoch);
       this.statement(
         "insert into reports (gateway, epoch, sequence, entries, entries_hash, signature, received_at) values (?, ?, ?, ?, ?, ?, ?)",
       ).run(
@@ -103,26 +145,35 @@ export class OracleStore extends SqliteStore {
     })();
   }
 
+  /** The epoch's kept reports (one per gateway, the latest), ordered by gateway. */
   reports(epoch: number): StoredReport[] {
-    return (
-      this.statement("select * from reports where epoch = ? order by gateway, sequence").all(epoch) as Array<{
-        gateway: string;
-        epoch: number;
-        sequence: number;
-        entries: string;
-        entries_hash: string;
-        signature: string;
-        received_at: number;
-      }>
-    ).map((r) => ({
-      gateway: r.gateway,
-      epoch: r.epoch,
-      sequence: r.sequence,
-      entries: JSON.parse(r.entries),
-      entriesHash: r.entries_hash,
-      signature: r.signature,
-      receivedAt: r.received_at,
-    }));
+    return (this.statement("select * from reports where epoch = ? order by gateway").all(epoch) as ReportRow[]).map(
+      toReport,
+    );
+  }
+
+  /**
+   * A page of the epoch's reports after gateway `after`, ordered by gateway: at most `limit` reports and, past the
+   * first, no more than `maxChars` characters of entries in all (one report is at most a body limit's worth).
+   */
+  reportsPage(epoch: number, after: string, limit: number, maxChars: number): Page<StoredReport> {
+    const sizes = this.statement(
+      "select gateway, length(entries) n from reports where epoch = ? and gateway > ? order by gateway limit ?",
+    ).all(epoch, after, limit + 1) as Array<{ gateway: string; n: number }>;
+    let take = 0;
+    for (let chars = 0; take < Math.min(limit, sizes.length); take++) {
+      chars += sizes[take].n;
+      if (take > 0 && chars > maxChars) break;
+    }
+    if (take === 0) return { items: [], next: null };
+    const rows = this.statement(
+      "select * from reports where epoch = ? and gateway > ? and gateway <= ? order by gateway",
+    ).all(epoch, after, sizes[take - 1].gateway) as ReportRow[];
+    return { items: rows.map(toReport), next: take < sizes.length ? sizes[take - 1].gateway : null };
+  }
+
+  reportCount(epoch: number): number {
+    return (this.statement("select count(*) n from reports where epoch = ?").get(epoch) as { n: number }).n;
   }
 
   /** Stores a heartbeat once and, when new, queues it for `relayTo` peers in the same transaction. */
@@ -135,6 +186,21 @@ export class OracleStore extends SqliteStore {
       this.enqueueRelay(relayTo.peers, "/heartbeats", relayTo.body);
       return "inserted";
     })();
+  }
+
+  /** A page of the epoch's heartbeats after (stargate, timestamp) `after`, ordered by both. */
+  heartbeatsPage(epoch: number, after: { stargate: string; timestamp: number }, limit: number): Page<StoredHeartbeat> {
+    const rows = this.statement(
+      `select stargate, epoch, timestamp, signature from heartbeats where epoch = ? and (stargate, timestamp) > (?, ?)
+       order by stargate, timestamp limit ?`,
+    ).all(epoch, after.stargate, after.timestamp, limit + 1) as StoredHeartbeat[];
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return { items, next: rows.length > limit ? `${last.stargate}:${last.timestamp}` : null };
+  }
+
+  heartbeatCount(epoch: number): number {
+    return (this.statement("select count(*) n from heartbeats where epoch = ?").get(epoch) as { n: number }).n;
   }
 
   heartbeats(epoch: number): StoredHeartbeat[] {
@@ -192,11 +258,40 @@ export class OracleStore extends SqliteStore {
     };
   }
 
-  epochs(): Array<{ epoch: number; status: string }> {
-    return this.statement("select epoch, status from epochs order by epoch").all() as Array<{
+  /** A page of closed epochs after `after` (-1: from the first), oldest first. */
+  epochsPage(after: number, limit: number): Page<{ epoch: number; status: string }> {
+    const rows = this.statement("select epoch, status from epochs where epoch > ? order by epoch limit ?").all(
+      after,
+      limit + 1,
+    ) as Array<{ epoch: number; status: string }>;
+    const items = rows.slice(0, limit);
+    return { items, next: rows.length > limit ? String(items[items.length - 1].epoch) : null };
+  }
+
+  /** A page of the epoch's batches from index `from` (without their entries). */
+  batchSummaries(epoch: number, from: number, limit: number): Page<Omit<BatchRecord, "entries">> {
+    const rows = this.statement(
+      `select epoch, batch_index, entries_hash, tx_hash, posted from batches where epoch = ? and batch_index >= ?
+       order by batch_index limit ?`,
+    ).all(epoch, from, limit + 1) as Array<{
       epoch: number;
-      status: string;
+      batch_index: number;
+      entries_hash: string;
+      tx_hash: string | null;
+      posted: number;
     }>;
+    const items = rows.slice(0, limit).map((b) => ({
+      epoch: b.epoch,
+      batchIndex: b.batch_index,
+      entriesHash: b.entries_hash,
+      txHash: b.tx_hash,
+      posted: b.posted === 1,
+    }));
+    return { items, next: rows.length > limit ? String(from + limit) : null };
+  }
+
+  batchCount(epoch: number): number {
+    return (this.statement("select count(*) n from batches where epoch = ?").get(epoch) as { n: number }).n;
   }
 
   lastClosedEpoch(): number | undefined {

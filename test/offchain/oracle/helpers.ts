@@ -9,6 +9,7 @@ import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
 import { deployProtocol } from "../../../scripts/deploy/deployProtocol";
+import { signSignRequest } from "../../../offchain/common/protocol";
 import { loadOracleConfig } from "../../../offchain/oracle/config";
 import { OracleService } from "../../../offchain/oracle/service";
 import type { RewardsManager, StakeManager } from "../../../typechain";
@@ -163,4 +164,38 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Every item of a paged list (F4): follows `next` from `url` and concatenates the list named `list` of each
+ * page, checking each page holds at most `limit` items when one is given.
+ */
+export async function getAllPages(url: string, list: string, limit?: number): Promise<any[]> {
+  const out: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const query = new URLSearchParams();
+    if (limit !== undefined) query.set("limit", String(limit));
+    if (cursor !== null) query.set("cursor", cursor);
+    const page = await getJson(`${url}${query.size ? `?${query}` : ""}`);
+    if (limit !== undefined && page[list].length > limit) throw new Error(`${url}: a page over the limit`);
+    out.push(...page[list]);
+    cursor = page.next;
+  } while (cursor !== null);
+  return out;
+}
+
+/** A POST /sign body signed by committee key `key` (an index into COMMITTEE_KEYS), issued now unless told. */
+export async function signedSignRequest(
+  rewards: RewardsManager,
+  key: number,
+  request: { epoch: number; batchIndex: number; entries: string; issuedAt?: number },
+) {
+  const [, name, version, chainId, verifyingContract] = await rewards.eip712Domain();
+  const domain = { name, version, chainId: Number(chainId), verifyingContract: verifyingContract as Hex };
+  return signSignRequest(privateKeyToAccount(COMMITTEE_KEYS[key] as Hex), domain, {
+    ...request,
+    entries: request.entries as Hex,
+    issuedAt: request.issuedAt ?? Date.now(),
+  });
 }
