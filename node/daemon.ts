@@ -125,11 +125,11 @@ export class EdgeNode {
   static async create(config: NodeConfig): Promise<EdgeNode> {
     const { book, chainId, client } = await connectDeployment(config.rpc, config.addresses);
     let epochs: Epochs | null = null;
-    if (config.role !== "host") {
-      const rewards = book.contracts.RewardsManager;
-      if (!rewards) throw new Error(`${config.addresses} has no RewardsManager: a ${config.role} needs its epochs`);
-      epochs = await readEpochs(client, rewards.address as Address);
-    }
+    const rewards = book.contracts.RewardsManager;
+    // A host without epochs runs jobs but signs no tallies (F11), so its jobs score nothing.
+    if (rewards) epochs = await readEpochs(client, rewards.address as Address);
+    else if (config.role !== "host")
+      throw new Error(`${config.addresses} has no RewardsManager: a ${config.role} needs its epochs`);
     return new EdgeNode(config, chainId, book, epochs);
   }
 
@@ -202,8 +202,8 @@ export class EdgeNode {
   /** The role, given only what it uses (context.ts). */
   private createRole(base: RoleContext, clock: EpochClock | null, book: AddressBook): RoleModule {
     const config = this.config;
-    if (config.role === "host") return createHost(base, config);
-    // create() reads the epochs for every role but the host.
+    if (config.role === "host") return createHost(base, config, clock);
+    // create() reads the epochs for every role (a host without them signs no tallies).
     if (!clock) throw new Error(`a ${config.role} needs RewardsManager's epochs`);
     const outgoing = {
       put: this.outbox.put.bind(this.outbox),

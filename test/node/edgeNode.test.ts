@@ -9,7 +9,13 @@ import type { Address, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
 import { deployProtocol } from "../../scripts/deploy/deployProtocol";
-import { jobEntriesHash, recoverSigner, signJobRequest, usageRecordsHash } from "../../offchain/common/protocol";
+import {
+  hostTallySigner,
+  jobEntriesHash,
+  recoverSigner,
+  signJobRequest,
+  usageRecordsHash,
+} from "../../offchain/common/protocol";
 import { submitJob } from "../../offchain/common/jobClient";
 import { loadConfig } from "../../node/config";
 import { EdgeNode } from "../../node/daemon";
@@ -212,10 +218,19 @@ describe("edge-node", function () {
       const total = (r: { entries: Array<{ jobs: string }> }) => r.entries.reduce((a, e) => a + BigInt(e.jobs), 0n);
       await waitFor("a job report counting all six jobs", () => receiver.received.reports.some((r) => total(r) === 6n));
       const reportBody = receiver.received.reports.find((r) => total(r) === 6n);
-      const entries = reportBody.entries.map((e: { host: string; jobs: string }) => ({
-        host: e.host,
-        jobs: BigInt(e.jobs),
-      }));
+      const entries = reportBody.entries.map((e: { host: string; jobs: string }) => ({ ...e, jobs: BigInt(e.jobs) }));
+      // F11: each entry carries its host's own signed tally for this gateway and epoch (at most the jobs counted).
+      for (const e of reportBody.entries) {
+        const tally = {
+          host: e.host,
+          gateway: gw.device,
+          epoch: reportBody.epoch,
+          jobs: e.attested,
+          sequence: e.tallySeq,
+        };
+        expect(BigInt(e.attested) >= 1n && BigInt(e.attested) <= BigInt(e.jobs), JSON.stringify(e)).to.equal(true);
+        expect(hostTallySigner(31337, tally, e.tallySig)?.toLowerCase()).to.equal(e.host.toLowerCase());
+      }
       expect(entries.reduce((a: bigint, e: { jobs: bigint }) => a + e.jobs, 0n)).to.equal(6n);
       const signer = await recoverSigner(
         31337,

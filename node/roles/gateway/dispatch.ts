@@ -7,7 +7,7 @@
  */
 import type { Hex } from "viem";
 
-import type { HostJobBody, HostJobReply } from "../../../offchain/common/protocol";
+import type { HostJobBody, HostJobReply, HostTallyBody } from "../../../offchain/common/protocol";
 import type { RoleContext } from "../../context";
 import { nodeError } from "../../errors";
 import { shouldVerify, wrongResult } from "../jobChecks";
@@ -38,7 +38,7 @@ export class Dispatcher {
       // One cursor step per job: the retry goes to the next host, not back to the same one.
       const [host, entry] = candidates[(start + attempt) % candidates.length];
       try {
-        const result = await this.call(entry.url, entry.token, job);
+        const { result, tally } = await this.call(entry.url, entry.token, job);
         const verify = this.verify(job.rounds);
         const wrong = await wrongResult(job, result, verify);
         if (verify) this.checked.verified += 1;
@@ -49,7 +49,7 @@ export class Dispatcher {
           lastError = `host ${host} returned a wrong result`;
           continue;
         }
-        if (this.hosts.admitted(host)) this.reports.count(host);
+        if (this.hosts.admitted(host)) this.reports.count(host, tally);
         entry.failures = 0;
         return { host, result };
       } catch (error) {
@@ -62,7 +62,7 @@ export class Dispatcher {
   }
 
   /** POSTs the job to a host's /jobs with the host's session token; the host's result, or an error. */
-  private async call(url: string, token: string, job: HostJobBody): Promise<Hex> {
+  private async call(url: string, token: string, job: HostJobBody): Promise<{ result: Hex; tally?: HostTallyBody }> {
     const response = await fetch(`${url.replace(/\/$/, "")}/jobs`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
@@ -71,6 +71,6 @@ export class Dispatcher {
     });
     const body = (await response.json().catch(() => ({}))) as Partial<HostJobReply> & { error?: string };
     if (!response.ok || !body.result) throw new Error(`host answered ${response.status} ${body.error ?? ""}`.trim());
-    return body.result as Hex;
+    return { result: body.result as Hex, tally: body.tally };
   }
 }

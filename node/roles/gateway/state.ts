@@ -1,5 +1,6 @@
 /**
- * The gateway's persisted state: report and usage sequence numbers, and the job counts per epoch and host. It
+ * The gateway's persisted state: report and usage sequence numbers, the job counts per epoch and host, and each
+ * host's latest signed tally (F11). It
  * is saved with every report and usage batch (so a crash loses at most the jobs of the last report interval),
  * by an atomic write: a crash leaves the old file or the new one, never half of one.
  */
@@ -13,6 +14,15 @@ export interface GatewayState {
   counts: Record<string, Record<string, string>>;
   /** epochs whose final report is in the outbox */
   finalized: string[];
+  /** epoch -> host -> the host's latest verified tally at this gateway (F11) */
+  tallies?: Record<string, Record<string, KeptTally>>;
+}
+
+/** A host's signed tally as the gateway keeps it: what a report entry carries. */
+export interface KeptTally {
+  jobs: string;
+  sequence: string;
+  signature: string;
 }
 
 export class GatewayStateFile {

@@ -18,7 +18,7 @@ export interface SessionStatus {
 
 export class GatewaySession {
   private token: string | null = null;
-  private gatewayDevice: Address | null = null;
+  private gatewayAddressSeen: Address | null = null;
   private registeredAt: number | null = null;
   private lastError: string | null = null;
   private busy: Promise<void> = Promise.resolve();
@@ -29,6 +29,11 @@ export class GatewaySession {
     /** Read at each registration: a node listening on port 0 learns its URL only once it listens. */
     private readonly publicUrl: () => string,
   ) {}
+
+  /** The gateway's device address, once learnt (the first registration asks for it). */
+  get gatewayDevice(): Address | null {
+    return this.gatewayAddressSeen;
+  }
 
   get registered(): boolean {
     return this.token !== null;
@@ -101,11 +106,11 @@ export class GatewaySession {
 
   /** The gateway's device address, which the registration names, from its /status (asked once). */
   private async gatewayAddress(): Promise<Address> {
-    if (!this.gatewayDevice) {
+    if (!this.gatewayAddressSeen) {
       const response = await fetch(`${this.gatewayUrl}/status`, { signal: AbortSignal.timeout(5_000) });
       if (!response.ok) throw new Error(`gateway status answered ${response.status}`);
-      this.gatewayDevice = ((await response.json()) as { device: Address }).device;
+      this.gatewayAddressSeen = ((await response.json()) as { device: Address }).device;
     }
-    return this.gatewayDevice;
+    return this.gatewayAddressSeen;
   }
 }
