@@ -133,6 +133,7 @@ export async function deployProtocol(
       confirms,
     });
   } else {
+    log("NOTE: no timelock section: the admin and parameter roles act at once (docs/operations.md, Governance)");
     await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log, confirms);
     await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log, confirms);
     await grantRoles(hre, vault, parameters.roles.PaymentVault ?? {}, log, confirms);

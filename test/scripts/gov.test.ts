@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -301,6 +302,19 @@ describe("gov:* tasks and the timelock (D37)", function () {
     } finally {
       rmSync(otherDir, { recursive: true, force: true });
     }
+  });
+
+  it("D37: on the command line a refused gov task prints its message and exits non-zero", async function () {
+    this.timeout(120_000);
+    const hardhat = join(__dirname, "..", "..", "node_modules", ".bin", "hardhat");
+    const args = ["gov:params", "--name", "staking.minimumStake", "--value", "1"];
+    const { code, output } = await new Promise<{ code: number; output: string }>((resolve) =>
+      execFile(hardhat, args, { cwd: join(__dirname, "..", "..") }, (error, stdout, stderr) =>
+        resolve({ code: error ? (error.code as number) : 0, output: `${stdout}${stderr}` }),
+      ),
+    );
+    expect(code, output).to.equal(1);
+    expect(output).to.include('Error in plugin edge: unknown parameter "staking.minimumStake"; known:');
   });
 
   it("D37: the parameters file's timelock section is validated", function () {
