@@ -29,6 +29,15 @@ export function keccak256(data: Uint8Array | Hex): Hex {
  * undefined when the signature is malformed or recovers no key.
  */
 export function recoverAddress(hash: Hex, signature: Hex): Address | undefined {
+  const lower = recoverLowerAddress(hash, signature);
+  return lower === undefined ? undefined : getAddress(lower);
+}
+
+/**
+ * recoverAddress in lowercase, without the checksum's extra (JS) keccak: for hot paths that compare addresses
+ * case-insensitively (host tallies at ingestion).
+ */
+export function recoverLowerAddress(hash: Hex, signature: Hex): Hex | undefined {
   if (!HEX.test(hash) || hash.length !== 66 || !HEX.test(signature) || signature.length !== 132) return undefined;
   const sig = Buffer.from(signature.slice(2), "hex");
   const v = sig[64];
@@ -36,7 +45,7 @@ export function recoverAddress(hash: Hex, signature: Hex): Address | undefined {
   if (recovery !== 0 && recovery !== 1) return undefined;
   try {
     const publicKey = secp256k1.ecdsaRecover(sig.subarray(0, 64), recovery, Buffer.from(hash.slice(2), "hex"), false);
-    return getAddress(`0x${keccak256(publicKey.subarray(1)).slice(-40)}`);
+    return `0x${keccak256(publicKey.subarray(1)).slice(-40)}`;
   } catch {
     return undefined;
   }

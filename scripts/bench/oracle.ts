@@ -4,7 +4,11 @@
  *     entries over 100,000 admitted hosts), parsed from JSON as the service reads them, median of 3;
  *   - ingest.entriesPerSecond: signed reports of 1,000 entries each POSTed concurrently by autocannon to
  *     `npm run oracle -- serve` in its own process, each verified (schema, EIP-712 signature, gateway admitted
- *     in the chain view) and stored in SQLite; every reply must be 200 "accepted";
+ *     in the chain view, every entry's host tally) and stored in SQLite; every reply must be 200 "accepted".
+ *     The workload is the network's steady state (D40): each of 20 gateways sends cumulative reports of the same
+ *     1,000 hosts, every entry with its host's signed tally; a gateway repeats a host's tally until it is
+ *     TALLY_REFRESH_MS (10 min) old, and reports every 10 s, so each report carries a new tally for 1 host in
+ *     60, staggered (the oracle recovers those and remembers the rest: ingest.tallyRecoveriesPerReport);
  *   - post.stakes1000.seconds: from the block that ends an epoch with 1,000 scored hosts to all their scores
  *     on-chain (close, score, 5 batches, sign, send, mined), same process, 100 ms polling.
  * The chain is Hardhat's in-process network served over HTTP. Writes bench/oracle.json and the table in
@@ -27,7 +31,14 @@ import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
 import { DEVICE_CONSENT_TYPES } from "../../offchain/common/consent";
 import { writeBenchResults } from "./report";
 import { postBodies, spawnService, waitUntil } from "./service";
-import { type JobReportBody, signJobReport } from "../../offchain/common/protocol";
+import secp256k1 from "secp256k1";
+import {
+  type JobReportBody,
+  type JobReportEntry,
+  hostTallyDigest,
+  signJobReport,
+} from "../../offchain/common/protocol";
+import { keccak256 as nativeKeccak } from "../../offchain/common/crypto";
 import { type AdmittedInput, type ReportInput, scoreEpoch } from "../../offchain/oracle/scoring";
 import { deployProtocol } from "../deploy/deployProtocol";
 
@@ -55,12 +66,14 @@ function benchScoring(results: Record<string, number>): void {
   const jobs = fc.sample(fc.integer({ min: 0, max: 5_000 }), { seed: 2, numRuns: 1_000_000 });
   const built: ReportInput[] = gateways.map((gateway, g) => {
     const seen = new Set<number>();
-    const entries: Array<{ host: string; jobs: string }> = [];
+    const entries: Array<{ host: string; jobs: string; attested: string }> = [];
     for (let k = 0; entries.length < ENTRIES; k++) {
       const pick = (picks[(g * ENTRIES + k) % picks.length] + k) % hosts.length;
       if (seen.has(pick)) continue;
       seen.add(pick);
-      entries.push({ host: hosts[pick], jobs: String(jobs[g * ENTRIES + entries.length]) });
+      const count = String(jobs[g * ENTRIES + entries.length]);
+      // Every host attested at least what its gateway counted (honest hosts): j = jobs, as before tallies.
+      entries.push({ host: hosts[pick], jobs: count, attested: count });
     }
     return { gateway, epoch: 0, sequence: 1, entries };
   });
@@ -159,24 +172,57 @@ async function deployAndStake(dir: string) {
 /** What the ingestion and posting measures run against. */
 type Bench = Awaited<ReturnType<typeof deployAndStake>> & { dir: string; rpc: string; children: ChildProcess[] };
 
+/** Reports between two tallies of one host in a report (TALLY_REFRESH_MS / the 10 s report interval). */
+const TALLY_EVERY = 60;
+
+/** A host's key and address for the ingest workload (signed natively: 50,000 tallies to make). */
+function ingestHost(i: number): { key: Buffer; address: string } {
+  const key = Buffer.from(keccak256(toHex(`ingest-host-key-${i}`)).slice(2), "hex");
+  const publicKey = secp256k1.publicKeyCreate(key, false);
+  return { key, address: `0x${nativeKeccak(publicKey.subarray(1)).slice(-40)}` };
+}
+
+/** Host k's tally at gateway g as of report sequence s: a new one every TALLY_EVERY reports, staggered by host. */
+function ingestTally(host: { key: Buffer; address: string }, gateway: string, k: number, s: number) {
+  const version = Math.floor((s + (k % TALLY_EVERY)) / TALLY_EVERY);
+  const tally = {
+    host: host.address,
+    gateway,
+    epoch: "0",
+    jobs: String(1 + version * 600 + k),
+    sequence: String(1 + version),
+  };
+  const digest = Buffer.from(hostTallyDigest(CHAIN_ID, tally).slice(2), "hex");
+  const { signature, recid } = secp256k1.ecdsaSign(digest, host.key);
+  const sig = `0x${Buffer.from(signature).toString("hex")}${(27 + recid).toString(16)}`;
+  return { attested: tally.jobs, tallySeq: tally.sequence, tallySig: sig };
+}
+
 /** Signed job reports POSTed concurrently to `oracle serve` in its own process. */
 async function measureIngest({ dir, rpc, file, children }: Bench, results: Results): Promise<void> {
-  console.log(`signing ${INGEST_REPORTS} reports of ${ENTRIES} entries...`);
+  console.log(`signing ${INGEST_REPORTS} reports of ${ENTRIES} entries with host tallies...`);
   const gatewayAccounts = Array.from({ length: INGEST_GATEWAYS }, (_, i) => privateKeyToAccount(deviceKey(i)));
+  const hosts = Array.from({ length: INGEST_GATEWAYS * ENTRIES }, (_, i) => ingestHost(i));
+  const tallies = new Map<string, ReturnType<typeof ingestTally>>();
+  let newTallies = 0;
   const bodies: string[] = [];
   for (let r = 0; r < INGEST_REPORTS; r++) {
-    const account = gatewayAccounts[r % INGEST_GATEWAYS];
-    const entries = Array.from({ length: ENTRIES }, (_, k) => ({
-      host: address(`ingest-host-${(r * 7919 + k) % 50_000}-${k}`),
-      jobs: BigInt(1 + ((r * 31 + k * 17) % 10_000)),
-    }));
-    const body: JobReportBody = await signJobReport(
-      account,
-      CHAIN_ID,
-      0n,
-      BigInt(1 + Math.floor(r / INGEST_GATEWAYS)),
-      entries,
-    );
+    const g = r % INGEST_GATEWAYS;
+    const account = gatewayAccounts[g];
+    const s = 1 + Math.floor(r / INGEST_GATEWAYS);
+    const entries: JobReportEntry[] = Array.from({ length: ENTRIES }, (_, k) => {
+      const host = hosts[g * ENTRIES + k];
+      const version = Math.floor((s + (k % TALLY_EVERY)) / TALLY_EVERY);
+      const key = `${g}:${k}:${version}`;
+      let tally = tallies.get(key);
+      if (!tally) {
+        tally = ingestTally(host, account.address, k, s);
+        tallies.set(key, tally);
+        if (r >= 100) newTallies += 1;
+      }
+      return { host: host.address, jobs: BigInt(1 + s * 10 + (k % 7)), ...tally };
+    });
+    const body: JobReportBody = await signJobReport(account, CHAIN_ID, 0n, BigInt(s), entries);
     bodies.push(JSON.stringify(body));
   }
   const ingestDb = join(dir, "ingest.db");
@@ -192,14 +238,20 @@ async function measureIngest({ dir, rpc, file, children }: Bench, results: Resul
   console.log("warm-up", warm, "measured", statuses, `${seconds.toFixed(2)} s`);
   if (accepted !== INGEST_REPORTS - 100)
     throw new Error(`only ${accepted} reports accepted: ${JSON.stringify(statuses)}`);
+  // Every gateway's last report is stored (older ones too, unless the store keeps only the latest: F4).
   const stored = new Database(ingestDb, { readonly: true });
-  const count = (stored.prepare("select count(*) n from reports").get() as { n: number }).n;
+  const latest = stored.prepare("select gateway, max(sequence) s from reports group by gateway").all() as Array<{
+    s: number;
+  }>;
   stored.close();
-  if (count !== INGEST_REPORTS) throw new Error(`${count} reports stored, expected ${INGEST_REPORTS}`);
+  const last = INGEST_REPORTS / INGEST_GATEWAYS;
+  if (latest.length !== INGEST_GATEWAYS || latest.some((row) => row.s !== last))
+    throw new Error(`stored reports: ${JSON.stringify(latest)}, expected sequence ${last} of each gateway`);
   results["ingest.entriesPerSecond"] = Math.round((accepted * ENTRIES) / seconds);
   results["ingest.reportsPerSecond"] = Math.round(accepted / seconds);
   results["ingest.latency.p99.ms"] = ingestResult.latency.p99;
   results["ingest.connections"] = 16;
+  results["ingest.tallyRecoveriesPerReport"] = round(newTallies / (INGEST_REPORTS - 100), 1);
   ingest.child.kill("SIGTERM");
 }
 
@@ -211,11 +263,21 @@ async function measurePosting({ dir, rpc, file, rewards, genesis, children }: Be
   const posterUrl = await poster.url;
   await time.increaseTo(genesis + EPOCH);
   await mine(1);
-  const hosts = Array.from({ length: POST_HOSTS }, (_, i) => ({
-    host: privateKeyToAccount(deviceKey(100 + i)).address,
-    jobs: BigInt(1 + (i % 97)),
-  }));
-  const report = await signJobReport(privateKeyToAccount(deviceKey(0)), CHAIN_ID, 1n, 1n, hosts);
+  const gateway = privateKeyToAccount(deviceKey(0));
+  // Each host attests its count at the gateway (F11): a host without a tally would score nothing.
+  const hosts = Array.from({ length: POST_HOSTS }, (_, i) => {
+    const key = Buffer.from(deviceKey(100 + i).slice(2), "hex");
+    const host = { key, address: privateKeyToAccount(deviceKey(100 + i)).address };
+    const jobs = BigInt(1 + (i % 97));
+    const tally = { host: host.address, gateway: gateway.address, epoch: "1", jobs: jobs.toString(), sequence: "1" };
+    const { signature, recid } = secp256k1.ecdsaSign(
+      Buffer.from(hostTallyDigest(CHAIN_ID, tally).slice(2), "hex"),
+      key,
+    );
+    const tallySig = `0x${Buffer.from(signature).toString("hex")}${(27 + recid).toString(16)}`;
+    return { host: host.address, jobs, attested: jobs, tallySeq: 1n, tallySig };
+  });
+  const report = await signJobReport(gateway, CHAIN_ID, 1n, 1n, hosts);
   // The chain runs in this process: while it signed, the oracle could not read the new head, so its clock may
   // still be in epoch 0 (it would refuse the report as ORACLE_EPOCH_IN_FUTURE). Wait until it has seen epoch 1.
   await waitUntil("the oracle in epoch 1", async () => {

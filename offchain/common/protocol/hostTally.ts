@@ -11,7 +11,7 @@
 import { type Static, Type } from "@fastify/type-provider-typebox";
 import { type Address, type Hex, type LocalAccount, domainSeparator, toHex } from "viem";
 
-import { keccak256, recoverAddress } from "../crypto";
+import { keccak256, recoverLowerAddress } from "../crypto";
 import { isSignedBy, messageDomain, signMessage } from "./eip712";
 import { AddressSchema, SignatureSchema, SmallDecimalSchema, Uint256DecimalSchema } from "./primitives";
 
@@ -124,11 +124,11 @@ export function hostTallyDigest(
   return keccak256(outer);
 }
 
-/** Who signed the tally, from its digest (native recovery): undefined for a malformed signature. */
+/** Who signed the tally, in lowercase, from its digest (native recovery): undefined for a malformed signature. */
 export function hostTallySigner(
   chainId: number,
   tally: Parameters<typeof hostTallyDigest>[1],
   signature: string,
-): Address | undefined {
-  return recoverAddress(hostTallyDigest(chainId, tally), signature as Hex);
+): Hex | undefined {
+  return recoverLowerAddress(hostTallyDigest(chainId, tally), signature as Hex);
 }
