@@ -298,7 +298,7 @@ export interface PaymentsFixture extends ProtocolFixture {
   rewardPool: HardhatEthersSigner;
 }
 
-/** EdgeToken + PaymentVault (default split, 7-day notice); alice, bob and carol approved the vault. */
+/** EdgeToken + PaymentVault (default split, 7-day notice, 2-day window); alice, bob and carol approved the vault. */
 export async function deployPaymentsFixture(): Promise<PaymentsFixture> {
   const base = await deployStakingFixture();
   const [biller, referrer, rewardPool] = base.others;
