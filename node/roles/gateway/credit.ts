@@ -6,10 +6,11 @@
  * - Billing is asked every `refreshMs` (at most 5 s) in one signed CreditQuery for every customer seen in the
  *   last 10 minutes (pages of 1,000), and at once, coalesced, for a customer seen for the first time.
  * - What billing cannot know yet is counted here: the usage not yet in a batch, the batches in the outbox, and
- *   what was served while the query was under way. Before a query the meter is queued (`queueUsage` takes the
- *   meter's content synchronously when called) and sent, and the served totals snapshotted in the same tick;
- *   the outbox's billing batches still unacknowledged are priced too. So this gateway's own overdraft is one job at most; another
- *   gateway's usage of the same customer is seen at the next refresh (the bound is the refresh interval).
+ *   what was served while the query was under way. Before a query the meter is queued and the served totals
+ *   snapshotted in the same tick (a meter queued later only counts some usage twice: the safe side); the periodic
+ *   refresh then sends the outbox (a first job's query does not wait on it), and the billing batches still
+ *   unacknowledged when the query leaves are priced and subtracted. So this gateway never overdraws on its own;
+ *   another gateway's usage of the same customer is seen at the next refresh (the bound is the refresh interval).
  * - Jobs in flight are reserved at admission, so concurrent jobs cannot all pass the same check.
  * - Billing unreachable: the last answer is used (still less what was served since) for `maxStaleMs`; after
  *   that, and for a customer billing never answered, jobs are refused with 402 EDGE_NODE_CREDIT_UNKNOWN (fail
@@ -39,11 +40,10 @@ export interface CreditContext {
   log: Pick<FastifyBaseLogger, "warn">;
   /** The outbox's pending items (usage batches not acknowledged by billing yet). */
   pending(): readonly OutboxItem[];
-  /**
-   * Queues the usage meter into the outbox (taking the meter's content synchronously when called) and sends
-   * the outbox: each refresh delivers this gateway's usage, so other gateways see it at their next refresh.
-   */
-  sendUsage(): Promise<void>;
+  /** Queues the usage meter into the outbox, taking the meter's content synchronously when called. */
+  queueUsage(): Promise<void>;
+  /** Sends the outbox: each refresh delivers this gateway's usage, so other gateways see it at their next one. */
+  flush(): Promise<unknown>;
 }
 
 export interface CreditOptions {
@@ -160,7 +160,7 @@ export class CreditLimiter {
     }
     const customers = [...this.lastSeen.keys()];
     for (let i = 0; i < customers.length; i += MAX_CREDIT_CUSTOMERS) {
-      await this.ask(customers.slice(i, i + MAX_CREDIT_CUSTOMERS));
+      await this.ask(customers.slice(i, i + MAX_CREDIT_CUSTOMERS), i === 0);
     }
   }
 
@@ -177,7 +177,8 @@ export class CreditLimiter {
       this.lastOnDemand = this.now();
       const batch = [...this.wanted].slice(0, MAX_CREDIT_CUSTOMERS);
       for (const c of batch) this.wanted.delete(c);
-      await this.ask(batch).catch((error: Error) =>
+      // No flush here: a first job must not wait on the outbox (the periodic refresh sends it).
+      await this.ask(batch, false).catch((error: Error) =>
         this.ctx.log.warn({ err: error.message }, "could not ask billing for credit"),
       );
     })();
@@ -186,13 +187,15 @@ export class CreditLimiter {
     return run;
   }
 
-  /** One signed query; the answers replace older ones. */
-  private async ask(customers: string[]): Promise<void> {
+  /** One signed query (after sending the outbox when `flush`); the answers replace older ones. */
+  private async ask(customers: string[], flush: boolean): Promise<void> {
     if (customers.length === 0) return;
     const started = this.now();
     // Same tick: what was served so far is either in the meter (queued now) or already in the outbox.
     const servedAtStart = new Map(customers.map((c) => [c, this.served.get(c) ?? 0n]));
-    await this.ctx.sendUsage();
+    const queued = this.ctx.queueUsage();
+    await queued;
+    if (flush) await this.ctx.flush().catch(() => 0);
     // Batches acknowledged from here on may or may not be in billing's answer: counted here as not.
     const pending = [...this.ctx.pending()];
     const body = await signCreditQuery(this.ctx.signer.account, this.ctx.signer.chainId, customers);

@@ -43,10 +43,8 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
             signer: ctx.signer,
             log,
             pending: () => ctx.outgoing.pending(),
-            sendUsage: async () => {
-              await queueUsage();
-              await ctx.outgoing.flush().catch(() => 0);
-            },
+            queueUsage,
+            flush: () => ctx.outgoing.flush(),
           },
           { billingUrl: config.billing, refreshMs: config.creditRefreshMs, maxStaleMs: config.creditMaxStaleMs },
         )
