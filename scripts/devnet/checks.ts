@@ -3,13 +3,14 @@
  * accrued yield equals the formula applied to its published scores, to the base unit, and a host that ran jobs got
  * a score; host-2's claim pays exactly what had accrued; the bill billing serves each signed-in customer has the
  * chain's hash and charge; the token's holders sum to its supply; and, after the summary, 3 bills settled, A's
- * referrer credited and C left short.
+ * referrer credited, and C refused (402, credit used up) once its 3-token deposit was used, A and B never.
  */
 import { type Address, parseEventLogs } from "viem";
 
 import { edgeTokenAbi, paymentVaultAbi, rewardsManagerAbi } from "../../offchain/common/generated/abis";
 import type { Chain } from "./chain";
 import { type Accounts, type DevAccount, DevnetError } from "./common";
+import type { JobCounts } from "./customers";
 import type { Node } from "./daemons";
 import { type EpochScores, type ViewCustomer, type YieldRow, billingSession, getJson, yieldCheck } from "./observe";
 
@@ -178,11 +179,27 @@ async function checkConservation(chain: Chain): Promise<number> {
   return holders.size;
 }
 
-/** What the summary shows must also be so: 3 bills settled, A's referrer credited, C short of balance. */
-export function checkOutcome(outcome: Outcome, customers: Accounts["customers"]): void {
+/**
+ * What the summary shows must also be so: 3 bills settled, A's referrer credited; C refused for used-up credit
+ * (402) and its bill within its deposit and at most 10 jobs of overdraft (D43); A and B,
+ * funded, never refused for credit.
+ */
+export function checkOutcome(outcome: Outcome, customers: Accounts["customers"], jobs: JobCounts[]): void {
   const { bills, referral } = outcome;
   if (bills.length < 3) throw new DevnetError(`${bills.length} bills settled, expected 3`);
   if (referral === 0n) throw new DevnetError("customer A's referrer got no credit");
   const c = bills.find((b) => b.args.customer === customers[2].address);
-  if (!c || c.args.shortfall === 0n) throw new DevnetError("customer C did not run out of balance");
+  if (!c) throw new DevnetError("customer C has no settled bill");
+  if (jobs[2].creditExhausted === 0)
+    throw new DevnetError("customer C was never refused (402) although its 3-token deposit ran out");
+  if (c.args.amount! > C_BILL_BOUND)
+    throw new DevnetError(`customer C was billed ${c.args.amount} beyond its deposit and 10 jobs of overdraft`);
+  if (jobs[0].creditExhausted + jobs[1].creditExhausted > 0)
+    throw new DevnetError("customer A or B was refused for credit although funded");
 }
+
+/**
+ * C's deposit (3 tokens) plus 10 jobs of 0.6 token: two gateways each learn the other's usage at their next 2 s
+ * refresh, and C sends about 3 jobs a second to each (without the bound C was served the whole run, ~150 tokens).
+ */
+const C_BILL_BOUND = 3n * 10n ** 18n + 6n * 10n ** 18n;

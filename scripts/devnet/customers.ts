@@ -1,6 +1,7 @@
 /**
  * The customers: A (referred by R) and B deposit 500 tokens, C only 3 and runs out; then each sends signed jobs,
- * round robin over the gateways, until told to stop, counting what was done, refused (402) and failed.
+ * round robin over the gateways, until told to stop, counting what was done, refused (402) and failed, and of
+ * the refusals those for used-up credit (EDGE_NODE_CREDIT_EXHAUSTED, decision D43).
  */
 import { edgeTokenAbi, paymentVaultAbi } from "../../offchain/common/generated/abis";
 import { submitJob } from "../../offchain/common/jobClient";
@@ -50,12 +51,12 @@ export async function depositCustomers(chain: Chain, accounts: Accounts, log: St
   log.step("customers A (referred), B and C (3 tokens only) deposited");
 }
 
-export type JobCounts = { ok: number; refused: number; failed: number };
+export type JobCounts = { ok: number; refused: number; failed: number; creditExhausted: number };
 
 /** Starts each customer's jobs; `stop` lets the jobs in flight finish and resolves when every customer stopped. */
 export function startTraffic(customers: Accounts["customers"], nodes: Node[]) {
   const gateways = nodes.filter((n) => n.role === "gateway");
-  const jobs: JobCounts[] = customers.map(() => ({ ok: 0, refused: 0, failed: 0 }));
+  const jobs: JobCounts[] = customers.map(() => ({ ok: 0, refused: 0, failed: 0, creditExhausted: 0 }));
   let running = true;
   const loops = customers.map(async (customer, c) => {
     for (let k = 0; running; k++) {
@@ -70,8 +71,10 @@ export function startTraffic(customers: Accounts["customers"], nodes: Node[]) {
           });
         }
         if (result!.status === 200) jobs[c].ok++;
-        else if (result!.status === 402) jobs[c].refused++;
-        else jobs[c].failed++;
+        else if (result!.status === 402) {
+          jobs[c].refused++;
+          if (result!.body.code === "EDGE_NODE_CREDIT_EXHAUSTED") jobs[c].creditExhausted++;
+        } else jobs[c].failed++;
       } catch {
         jobs[c].failed++;
       }

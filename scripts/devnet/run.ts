@@ -3,7 +3,8 @@
  *
  * A Hardhat JSON-RPC chain, the contracts deployed with the project's Ignition modules (deploy:protocol), stakes
  * for 1 stargate, 2 gateways and N hosts, their edge-node daemons, the oracle and billing, each its own process on
- * a loopback port, and 3 customers sending signed jobs (one with a referrer, one who runs out of balance). Midway a
+ * a loopback port, and 3 customers sending signed jobs (one with a referrer, one whose 3-token deposit runs out:
+ * the gateways refuse it with 402 once its credit is used up, decision D43). Midway a
  * host's stake is unstaked: the host evicts itself and its gateway stops sending it jobs. After the epochs and one
  * billing period it checks and prints what happened (scores, yield accrued and claimed, bills settled with their
  * hashes, the referral credit) and exits 0; any broken step exits 1 with the reason. Every process logs to its own
@@ -79,7 +80,7 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
 
   const outcome = await checkPromises(chain, accounts, { epochs: opts.epochs, nodes, customers, scores, billingUrl });
   printSummary(outcome, { customers: accounts.customers, jobs: traffic.jobs, evictionMs: eviction.ms, dir });
-  checkOutcome(outcome, accounts.customers);
+  checkOutcome(outcome, accounts.customers, traffic.jobs);
 
   if (opts.keepRunning) {
     printEndpoints(chain.rpc, services);

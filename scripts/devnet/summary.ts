@@ -36,6 +36,12 @@ export function printSummary(
   console.log(
     `customers' jobs (ok / refused / failed): ${jobs.map((j, i) => `${"ABC"[i]} ${j.ok}/${j.refused}/${j.failed}`).join(", ")}`,
   );
+  const c = bills.find((b) => b.args.customer === customers[2].address);
+  console.log(
+    `customer C refused (402) once its 3-token deposit was used up: ${jobs[2].ok} jobs served, ` +
+      `${jobs[2].creditExhausted} refused for credit; billed ${c ? (Number(c.args.amount) / 1e18).toFixed(3) : "?"} ` +
+      `tokens (3 deposited + 1 free), short ${c ? (Number(c.args.shortfall) / 1e18).toFixed(3) : "?"}`,
+  );
   console.log(`tokens conserved: ${outcome.holders} holders hold exactly the supply; billing's bills match the chain`);
   console.log(`logs: ${run.dir}`);
 }

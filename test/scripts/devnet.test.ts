@@ -8,7 +8,8 @@ const ROOT = join(__dirname, "..", "..");
  * The devnet end to end, shortened (2 hosts, 2 epochs of 8 s): `npm start` itself checks the promises and exits
  * non-zero on any broken one (scores posted for every epoch, the unstaked host evicted and sent no job after,
  * yield accrued and claimed exactly, every bill settled with the hash and charge the billing service serves to
- * its customer, the referral credit, the customer who ran out left in debt, tokens conserved over every holder).
+ * its customer, the referral credit, the customer who ran out refused with 402 (D43), tokens conserved over every
+ * holder).
  * Here: it exits 0, says so, and leaves no process behind.
  */
 describe("devnet (npm start, end to end)", function () {
@@ -44,6 +45,10 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(/host-1 evicted itself \d+ ms after its unstake and ran no job after/);
     expect(output).to.match(/billing period 0: 3 bills settled/);
     expect(output).to.match(/referral credit of customer A's referrer: [1-9]/);
+    // D43: the gateways refuse C (402) once its 3-token deposit and the free buffer are used up.
+    expect(output).to.match(
+      /customer C refused \(402\) once its 3-token deposit was used up: \d+ jobs served, [1-9]\d* refused/,
+    );
     expect(output).to.match(/tokens conserved: \d+ holders hold exactly the supply; billing's bills match the chain/);
     expect(output).to.match(/yield claimed for host-2's stake: 0\.\d*[1-9]/);
     expect(output).to.include(
