@@ -134,7 +134,9 @@ export class SignIn {
     }
     if (signer !== getAddress(fields.address))
       throw refuse("BILLING_BAD_SIGNATURE", "the message is not signed by its address");
-    this.nonces.delete(fields.nonce); // single use: a replayed login finds no nonce
+    // Single use, decided after the await: of two identical logins in flight, only the first to get here wins.
+    if (!this.nonces.delete(fields.nonce))
+      throw refuse("BILLING_NONCE_USED", "unknown, used or expired nonce: ask /auth/nonce for a new one");
     const token = randomBytes(32).toString("base64url");
     const expiresAt = now + this.options.tokenTtlMs;
     const customer = fields.address.toLowerCase();

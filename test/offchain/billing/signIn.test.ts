@@ -74,6 +74,15 @@ describe("billing sign-in (SignIn, injected clock)", function () {
     expect(outcomes).to.deep.equal(["accepted", "rejected"]);
   });
 
+  it("F5 (sign-in): identical logins sent at once get one token; the others find the nonce used", async function () {
+    const { message, signature } = await signed(0);
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => signIn.login(message, signature)));
+    expect(results.filter((r) => r.status === "fulfilled")).to.have.length(1);
+    for (const r of results.filter((r) => r.status === "rejected"))
+      expect((r as PromiseRejectedResult).reason.code).to.equal("BILLING_NONCE_USED");
+    expect(signIn.sessionCount).to.equal(1);
+  });
+
   it("ends a session at logout, once", async function () {
     const { message, signature } = await signed(0);
     const { token } = await signIn.login(message, signature);
