@@ -38,8 +38,27 @@ const purpose = (epoch: number, batchIndex: number) => `scores:${epoch}:${batchI
  */
 export async function postClosedEpochs(deps: PostDeps): Promise<void> {
   const { store } = deps;
-  for (const epoch of store.unpostedEpochs()) {
+  const unposted = store.unpostedEpochs();
+  if (unposted.length === 0) return;
+  // RewardsManager refuses epochs more than 128 behind the current one (EpochExpired): such an epoch can never be
+  // posted, and waiting on it would hold every later epoch back for good. It is marked expired, loudly.
+  const oldest = Number(
+    await deps.client.readContract({
+      address: deps.rewards,
+      abi: rewardsManagerAbi,
+      functionName: "oldestPostableEpoch",
+    }),
+  );
+  for (const epoch of unposted) {
     const record = store.epoch(epoch)!;
+    if (epoch < oldest) {
+      store.markEpochExpired(epoch, deps.now());
+      deps.log.error(
+        { epoch, oldestPostable: oldest },
+        "epoch expired unposted: RewardsManager no longer takes it; its scores earn nothing",
+      );
+      continue;
+    }
     let allPosted = true;
     for (const batch of store.batches(epoch)) {
       if (batch.posted) continue;

@@ -35,7 +35,7 @@ export interface BatchRecord {
 
 export interface EpochRecord {
   epoch: number;
-  status: "closed" | "posted";
+  status: "closed" | "posted" | "expired";
   endBlock: number;
   admitted: AdmittedInput;
   scores: Score[];
@@ -236,7 +236,7 @@ export class OracleStore extends SqliteStore {
     const row = this.statement("select * from epochs where epoch = ?").get(epoch) as
       | {
           epoch: number;
-          status: "closed" | "posted";
+          status: "closed" | "posted" | "expired";
           end_block: number;
           admitted: string;
           scores: string;
@@ -337,6 +337,11 @@ export class OracleStore extends SqliteStore {
     this.db
       .prepare("update batches set posted = 1, tx_hash = coalesce(?, tx_hash) where epoch = ? and batch_index = ?")
       .run(txHash, epoch, batchIndex);
+  }
+
+  /** An epoch the contract no longer takes (older than `oldestPostableEpoch`): never posted, never retried. */
+  markEpochExpired(epoch: number, at: number): void {
+    this.statement("update epochs set status = 'expired', posted_at = ? where epoch = ?").run(at, epoch);
   }
 
   markEpochPosted(epoch: number, at: number): void {

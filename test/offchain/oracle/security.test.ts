@@ -15,6 +15,7 @@ import { privateKeyToAccount } from "viem/accounts";
 
 import { type JobReportBody, MAX_REPORT_ENTRIES, signJobReport } from "../../../offchain/common/protocol";
 import { ingestHeartbeat, ingestReport } from "../../../offchain/oracle/ingest";
+import { postClosedEpochs } from "../../../offchain/oracle/post";
 import { PAGE_LIMITS } from "../../../offchain/oracle/routes/epochs";
 import type { OracleService } from "../../../offchain/oracle/service";
 import { OracleStore } from "../../../offchain/oracle/store";
@@ -303,6 +304,63 @@ describe("oracle security review (F4, F7, F8, L-4)", function () {
       { epoch: 0, status: "closed" },
       { epoch: 1, status: "closed" },
     ]);
+  });
+});
+
+describe("oracle posting: epochs the contract no longer takes", function () {
+  it("L-4: an epoch older than RewardsManager's oldest postable one is marked expired, and later epochs go on", async function () {
+    const dir = mkdtempSync(join(tmpdir(), "oracle-expired-"));
+    const store = new OracleStore(join(dir, "oracle.db"));
+    try {
+      const closed = (epoch: number, batches: number) =>
+        store.saveClosedEpoch(
+          {
+            epoch,
+            status: "closed",
+            endBlock: 1,
+            admitted: { hosts: [], gateways: [], stargates: [] },
+            scores: [],
+            stakes: {},
+            closedAt: 0,
+            postedAt: null,
+          },
+          Array.from({ length: batches }, () => ({ entries: "0x", entriesHash: `0x${"00".repeat(32)}` })),
+        );
+      closed(3, 1); // stuck: never gathered its signatures, and now out of the window
+      closed(4, 1); // posted by someone else
+      closed(5, 0); // nothing to post
+      const errors: object[] = [];
+      const reads: string[] = [];
+      const client = {
+        readContract: async ({ functionName, args }: { functionName: string; args?: bigint[] }) => {
+          reads.push(functionName);
+          if (functionName === "oldestPostableEpoch") return 4n;
+          if (functionName === "isBatchPosted") return args![0] === 4n;
+          throw new Error(`unexpected read ${functionName}`);
+        },
+      };
+      const log = { info: () => {}, warn: () => {}, error: (o: object) => errors.push(o) };
+      await postClosedEpochs({
+        store,
+        client: client as never,
+        rewards: `0x${"0".repeat(40)}`,
+        sender: null,
+        signer: {} as never,
+        peers: [],
+        postingDuration: { observe: () => {} } as never,
+        now: () => 1_000,
+        log: log as never,
+      });
+      expect(store.epoch(3)!.status).to.equal("expired");
+      expect(store.epoch(4)!.status).to.equal("posted");
+      expect(store.epoch(5)!.status).to.equal("posted");
+      expect(errors).to.deep.equal([{ epoch: 3, oldestPostable: 4 }]);
+      expect(reads.filter((r) => r === "isBatchPosted")).to.have.length(1); // the expired epoch is not even asked
+      expect(store.unpostedEpochs()).to.deep.equal([]);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
