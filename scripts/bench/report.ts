@@ -17,7 +17,14 @@ export async function writeFormatted(file: string, text: string): Promise<void> 
   writeFileSync(file, await prettier.format(text, { ...(await prettier.resolveConfig(file)), filepath: file }));
 }
 
-/** Writes `results` (keys sorted) to `jsonFile` and as a measure/value/target table at `marker` in `docFile`. */
+/** The part of a result key before its first dot: the family of measures one benchmark owns ("ingest"). */
+const family = (key: string) => key.split(".")[0];
+
+/**
+ * Writes `results` (keys sorted) to `jsonFile` and as a measure/value/target table at `marker` in `docFile`. Keys
+ * of other families already in the file (another benchmark's, such as `credit.*` beside billing's) are kept in the
+ * file, and left out of this table.
+ */
 export async function writeBenchResults(
   jsonFile: string,
   docFile: string,
@@ -25,10 +32,19 @@ export async function writeBenchResults(
   results: Record<string, number>,
   targets: Record<string, string>,
 ): Promise<void> {
-  const sorted = Object.fromEntries(Object.entries(results).sort(([a], [b]) => a.localeCompare(b)));
+  const owned = new Set(Object.keys(results).map(family));
+  let previous: Record<string, number> = {};
+  try {
+    previous = JSON.parse(readFileSync(jsonFile, "utf8")) as Record<string, number>;
+  } catch {
+    // no earlier results
+  }
+  const kept = Object.entries(previous).filter(([key]) => !owned.has(family(key)));
+  const sorted = Object.fromEntries([...kept, ...Object.entries(results)].sort(([a], [b]) => a.localeCompare(b)));
   writeFileSync(jsonFile, JSON.stringify(sorted, null, 2) + "\n");
   console.table(sorted);
   const lines = ["| measure | value | target |", "| --- | ---: | --- |"];
-  for (const [key, value] of Object.entries(sorted)) lines.push(`| \`${key}\` | ${value} | ${targets[key] ?? ""} |`);
+  const own = Object.entries(sorted).filter(([key]) => owned.has(family(key)));
+  for (const [key, value] of own) lines.push(`| \`${key}\` | ${value} | ${targets[key] ?? ""} |`);
   await writeFormatted(docFile, replaceBetween(readFileSync(docFile, "utf8"), marker, lines));
 }
