@@ -7,8 +7,9 @@
  * Reports are cumulative: a gateway sends the same tallies again in each report of an epoch until a host hands it
  * a newer one. A tally verified once is remembered per (gateway, epoch, host) and an entry repeating it exactly
  * (same count, sequence and signature text) costs no signature recovery (~0.1 ms native each). The memory is
- * bounded: at most `maxEntries` tallies, whole (gateway, epoch) groups forgotten oldest first, and groups of
- * epochs before the previous one forgotten as soon as a later epoch comes in.
+ * bounded: a (gateway, epoch) group holds exactly the tallies of the gateway's latest report (at most a report's
+ * entries), at most `maxEntries` tallies in all with whole groups forgotten oldest first, and groups of epochs
+ * before the previous one forgotten as soon as a later epoch comes in.
  */
 import { hostTallySigner } from "../common/protocol";
 import { oracleError } from "./errors";
@@ -73,22 +74,29 @@ export class TallyVerifier {
       }
       fresh.push([entry.host, { attested, tallySeq, tallySig }]);
     }
-    if (fresh.length > 0) this.remember(key, epoch, fresh);
+    // The group becomes exactly this report's tallies (M2 of the review after D40): a report replaces the
+    // gateway's previous one, so hosts it no longer lists are forgotten and a group never outgrows one report.
+    const group = new Map<string, Verified>();
+    for (const entry of entries) {
+      const { attested, tallySeq, tallySig } = entry;
+      if (attested !== undefined && tallySeq !== undefined && tallySig !== undefined)
+        group.set(entry.host, { attested, tallySeq, tallySig });
+    }
+    if (group.size > 0 || known) this.remember(key, epoch, group);
   }
 
-  private remember(key: string, epoch: number, fresh: Array<[string, Verified]>): void {
+  private remember(key: string, epoch: number, group: Map<string, Verified>): void {
     if (epoch > this.latestEpoch) {
       this.latestEpoch = epoch;
-      for (const [k, group] of this.groups) {
-        if (Number(k.slice(0, k.indexOf(":"))) < epoch - 1) this.forget(k, group);
+      for (const [k, old] of this.groups) {
+        if (Number(k.slice(0, k.indexOf(":"))) < epoch - 1) this.forget(k, old);
       }
     }
-    let group = this.groups.get(key);
-    if (!group) this.groups.set(key, (group = new Map()));
-    for (const [host, tally] of fresh) {
-      if (!group.has(host)) this.size += 1;
-      group.set(host, tally);
-    }
+    const previous = this.groups.get(key);
+    if (previous) this.forget(key, previous);
+    // Re-inserted: the newest group, evicted last.
+    this.groups.set(key, group);
+    this.size += group.size;
     for (const [k, g] of this.groups) {
       if (this.size <= this.maxEntries || g === group) break;
       this.forget(k, g);

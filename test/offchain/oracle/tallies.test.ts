@@ -137,4 +137,22 @@ describe("host tallies (F11)", function () {
     verifier.check(low(G1), 9, [await entry(H1, 1n, { epoch: 9n })]);
     expect(verifier.cached).to.equal(1);
   });
+
+  it("M2 (review after D40): a group holds only the latest report's tallies, so a gateway streaming fresh hosts cannot grow it", async function () {
+    const verifier = new TallyVerifier(CHAIN);
+    verifier.check(low(G1), 7, [await entry(H1, 1n), await entry(H2, 1n), await entry(H3, 1n)]);
+    expect(verifier.cached).to.equal(3);
+    for (let report = 0; report < 5; report++) {
+      const hosts = [1, 2, 3].map((i) => privateKeyToAccount(key(0xf4e5000 + report * 10 + i)));
+      verifier.check(low(G1), 7, await Promise.all(hosts.map((h) => entry(h, 1n))));
+      expect(verifier.cached, `after report ${report}`).to.equal(3);
+    }
+    // A host the latest report no longer lists is forgotten: its tally is verified again if it comes back.
+    const back = await entry(H1, 1n);
+    const before = verifier.recoveries;
+    verifier.check(low(G1), 7, [back]);
+    expect([verifier.cached, verifier.recoveries - before]).to.deep.equal([1, 1]);
+    verifier.check(low(G1), 7, [back]);
+    expect(verifier.recoveries - before).to.equal(1);
+  });
 });
