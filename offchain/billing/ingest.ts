@@ -77,14 +77,17 @@ export async function ingestUsage(deps: IngestDeps, body: UsageBatchBody): Promi
 }
 
 /**
- * The cheap first check (before the body's schema, hash and signature): the sender is admitted now (true), or was
- * admitted at some time since the oldest open period began (false: each record's time is then checked). Otherwise
- * 403, or 503 while the view is stale (it may not know of the sender's stake yet).
+ * The cheap first check (before the body's schema, hash and signature): the sender is admitted now (true), or still
+ * holds its gateway stake and was admitted at some time since the oldest open period began (false: each record's
+ * time is then checked). Otherwise 403, or 503 while the view is stale (it may not know of the sender's stake yet).
  */
 export function requireSender(deps: Omit<IngestDeps, "chainId">, device: string): boolean {
   const standing = senderStanding(deps.view, device, StakeType.Gateway);
   if (standing === "admitted") return true;
-  if (deps.admission.admittedSince(device, oldestOpenStart(deps))) return false;
+  // Late usage of an evicted gateway counts only while its stake still stands behind it (unbonding, below the
+  // minimum): once released it has nothing left to slash, and could back-date records at will (M3 of the review
+  // after D42). It had the whole unbonding period (at least a day) to deliver.
+  if (standing === "not_admitted" && deps.admission.admittedSince(device, oldestOpenStart(deps))) return false;
   requireFreshView(deps, `${device} is not admitted`);
   if (standing === "not_staked") throw billingError("BILLING_SENDER_NOT_STAKED", `${device} holds no gateway stake`);
   throw billingError("BILLING_SENDER_NOT_ADMITTED", `${device}'s gateway stake is not admitted`);

@@ -26,11 +26,13 @@ const SCHEME: PeriodScheme = { kind: "fixed", startMs: T0, lengthMs: 60_000 };
 /** Gateway 1 holds an admitted gateway stake (until a test evicts it); nobody else holds one. */
 function stubView() {
   const g1 = gatewayAccount(1).address.toLowerCase();
-  const state = { admitted: true, stalenessMs: 0 as number | null };
+  const state = { admitted: true, released: false, stalenessMs: 0 as number | null };
   const view = {
     map: {
       stakeOfDevice: (device: string) =>
-        device.toLowerCase() === g1 ? { stakeType: StakeType.Gateway, phase: "active" } : undefined,
+        device.toLowerCase() === g1
+          ? { stakeType: StakeType.Gateway, phase: state.released ? "released" : "active" }
+          : undefined,
       isAdmitted: (device: string) => device.toLowerCase() === g1 && state.admitted,
       devices: () => [{ device: g1, stakeType: StakeType.Gateway, admitted: state.admitted }],
     },
@@ -220,6 +222,26 @@ describe("billing routes (app.inject)", function () {
     expect(
       [9_000, 20_000, 35_000, 45_000].map((t) => reloaded.admittedAt(gatewayAccount(1).address, T0 + t)),
     ).to.deep.equal([true, false, true, false]);
+  });
+
+  it("M3 (review after D42): once its stake is released, an evicted gateway can no longer bill back-dated usage", async function () {
+    const post = async (sequence: bigint, id: string, time: number) => {
+      const reply = await app.inject({
+        method: "POST",
+        url: "/usage",
+        payload: await signUsage(1, sequence, [record(1, 0, id, "jobs", 1, time)]),
+      });
+      return [reply.statusCode, reply.json().code ?? reply.json().accepted];
+    };
+    clock.t = T0 + 10_000;
+    chain.state.admitted = false; // evicted (unbonding): usage earned before still counts
+    admission.observe(chain.view);
+    clock.t = T0 + 20_000;
+    expect(await post(1n, "earned", T0 + 5_000)).to.deep.equal([200, 1]);
+    chain.state.released = true; // released: nothing left to slash
+    expect(await post(2n, "forged", T0 + 6_000)).to.deep.equal([403, "BILLING_SENDER_NOT_STAKED"]);
+    chain.state.stalenessMs = 120_000; // a stale view may have missed a new stake: retry, do not drop
+    expect(await post(3n, "forged", T0 + 6_000)).to.deep.equal([503, "BILLING_VIEW_STALE"]);
   });
 
   it("F7: a sender that is not an admitted gateway is refused before the body is validated, hashed or verified", async function () {
