@@ -114,7 +114,7 @@ export class OracleStore extends SqliteStore {
 
   /**
    * Keeps only the latest report per (gateway, epoch): a higher sequence replaces the kept one; the same sequence
-   * again is a duplicate if identical, else a conflict; a lower one is a duplicate (superseded: it could never
+   * again is a duplicate if identical, else a conflict (the larger entries hash kept); a lower one is a duplicate (superseded: it could never
    * count). A new report is queued for `relayTo` peers in the same transaction, so a crash cannot keep one
    * without the other.
    */
@@ -125,8 +125,14 @@ export class OracleStore extends SqliteStore {
         report.epoch,
       ) as { sequence: number; entries_hash: string } | undefined;
       if (existing && existing.sequence > report.sequence) return "duplicate";
-      if (existing && existing.sequence === report.sequence)
-        return existing.entries_hash === report.entriesHash ? "duplicate" : "conflict";
+      if (existing && existing.sequence === report.sequence) {
+        if (existing.entries_hash === report.entriesHash) return "duplicate";
+        // Two signed reports with one sequence: the gateway equivocated (M1 of the review after D41). Every
+        // instance keeps the same one, the larger entries hash, whatever order they arrive in (each instance
+        // relays what it accepted, so all see both), so the committee's batches still agree. Still a conflict.
+        if (report.entriesHash.toLowerCase() > existing.entries_hash.toLowerCase()) this.replaceReport(report);
+        return "conflict";
+      }
       if (existing)
         this.statement("delete from reports where gateway = ? and epoch = ?").run(report.gateway, report.epoch);
       this.statement(
@@ -143,6 +149,19 @@ export class OracleStore extends SqliteStore {
       this.enqueueRelay(relayTo.peers, "/reports", relayTo.body);
       return "inserted";
     })();
+  }
+
+  private replaceReport(report: StoredReport): void {
+    this.statement(
+      "update reports set entries = ?, entries_hash = ?, signature = ?, received_at = ? where gateway = ? and epoch = ?",
+    ).run(
+      JSON.stringify(report.entries),
+      report.entriesHash,
+      report.signature,
+      report.receivedAt,
+      report.gateway,
+      report.epoch,
+    );
   }
 
   /** The epoch's kept reports (one per gateway, the latest), ordered by gateway. */

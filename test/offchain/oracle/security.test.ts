@@ -308,6 +308,34 @@ describe("oracle security review (F4, F7, F8, L-4)", function () {
 });
 
 describe("oracle posting: epochs the contract no longer takes", function () {
+  it("M1 (review after D41): instances given a gateway's two same-sequence reports in either order keep the same one", async function () {
+    const dir = mkdtempSync(join(tmpdir(), "oracle-equivocation-"));
+    const [a, b] = ["a.db", "b.db"].map((f) => new OracleStore(join(dir, f)));
+    try {
+      const report = (hash: string, jobs: string) => ({
+        gateway: "0x" + "0".repeat(39) + "1",
+        epoch: 0,
+        sequence: 5,
+        entries: [{ host: "0x" + "a".repeat(40), jobs }],
+        entriesHash: hash,
+        signature: "0x",
+        receivedAt: 0,
+      });
+      const low = report(`0x${"11".repeat(32)}`, "1");
+      const high = report(`0x${"ee".repeat(32)}`, "999");
+      // Each instance accepted one of them first, then got the other by relay: a conflict either way...
+      expect([a.insertReport(low), a.insertReport(high)]).to.deep.equal(["inserted", "conflict"]);
+      expect([b.insertReport(high), b.insertReport(low)]).to.deep.equal(["inserted", "conflict"]);
+      // ...but both keep the larger entries hash, so they score the gateway alike and their batches agree.
+      for (const store of [a, b]) expect(store.reports(0).map((r) => r.entriesHash)).to.deep.equal([high.entriesHash]);
+      expect(a.reports(0)[0].entries).to.deep.equal(b.reports(0)[0].entries);
+    } finally {
+      a.close();
+      b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("L-4: an epoch older than RewardsManager's oldest postable one is marked expired, and later epochs go on", async function () {
     const dir = mkdtempSync(join(tmpdir(), "oracle-expired-"));
     const store = new OracleStore(join(dir, "oracle.db"));
