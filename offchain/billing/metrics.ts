@@ -34,6 +34,10 @@ export function createBillingMetrics(registry: Registry, state: BillingState) {
     settled: counter("edge_billing_bills_settled_total", "Bills settled on-chain"),
     charged: counter("edge_billing_charged_tokens_total", "Tokens charged by settled bills"),
     shortfall: counter("edge_billing_shortfall_tokens_total", "Tokens of settled bills that balances could not cover"),
+    overCapacity: counter(
+      "edge_billing_bills_over_capacity_total",
+      "Bills above the biller's billing capacity on PaymentVault, marked unsettleable (H1)",
+    ),
     logins: counter("edge_billing_logins_total", "Customer sign-ins by outcome", ["outcome"]),
   };
 }

@@ -1,7 +1,7 @@
 /**
- * What billing reads from PaymentVault: the biller's role, whether a (customer, period) is settled, the
- * BillSettled event of a bill settled before, and the settlement events in a receipt's logs. Plus the one call
- * it makes, `settle`, encoded for TxSender.
+ * What billing reads from PaymentVault: the biller's role and rate limit, whether a (customer, period) is
+ * settled, the BillSettled event of a bill settled before, and the settlement events in a receipt's logs. Plus
+ * the one call it makes, `settle`, encoded for TxSender.
  */
 import { type Address, type Hex, type Log, type PublicClient, decodeEventLog, encodeFunctionData } from "viem";
 
@@ -14,6 +14,26 @@ const SKIP_PERIOD_TOO_OLD = 1;
 export async function hasBillerRole(client: PublicClient, vault: Address, account: Address): Promise<boolean> {
   const role = await client.readContract({ address: vault, abi: paymentVaultAbi, functionName: "BILLER_ROLE" });
   return client.readContract({ address: vault, abi: paymentVaultAbi, functionName: "hasRole", args: [role, account] });
+}
+
+/** The most the vault lets one biller bill per window (D35): a bigger batch, or bill, is always refused (H1). */
+export async function billingCapacity(client: PublicClient, vault: Address): Promise<bigint> {
+  const [, capacity] = await client.readContract({
+    address: vault,
+    abi: paymentVaultAbi,
+    functionName: "billingLimit",
+  });
+  return capacity;
+}
+
+/** What `biller` may bill now: its bucket refills linearly up to the capacity over the window. */
+export function billingAvailable(client: PublicClient, vault: Address, biller: Address): Promise<bigint> {
+  return client.readContract({
+    address: vault,
+    abi: paymentVaultAbi,
+    functionName: "billingAvailable",
+    args: [biller],
+  });
 }
 
 /** Whether the vault has settled `customer`'s bill for period `index` (by anyone). */
