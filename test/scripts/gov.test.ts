@@ -309,7 +309,8 @@ describe("gov:* tasks and the timelock (D37)", function () {
     const hardhat = join(__dirname, "..", "..", "node_modules", ".bin", "hardhat");
     const args = ["gov:params", "--name", "staking.minimumStake", "--value", "1"];
     const { code, output } = await new Promise<{ code: number; output: string }>((resolve) =>
-      execFile(hardhat, args, { cwd: join(__dirname, "..", "..") }, (error, stdout, stderr) =>
+      // Plain text whatever the terminal: CI's environment makes Hardhat color its errors.
+      execFile(hardhat, args, { cwd: join(__dirname, "..", ".."), env: plainEnv() }, (error, stdout, stderr) =>
         resolve({ code: error ? (error.code as number) : 0, output: `${stdout}${stderr}` }),
       ),
     );
@@ -334,3 +335,10 @@ describe("gov:* tasks and the timelock (D37)", function () {
     expect(() => checkTimelockedRoles({ ignition, roles })).to.not.throw();
   });
 });
+
+/** The environment with colors off (as taskErrors.test.ts runs tasks). */
+function plainEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
+  delete env.FORCE_COLOR;
+  return env;
+}
