@@ -5,13 +5,15 @@
  *
  *   collectable = balance - outstanding debt - pending withdrawal - bills closed but not settled yet
  *                 - earlier periods still open (in their grace time), priced less the free buffer
- *                 capped by the spending cap (0: no cap), at least 0
+ *                 at least 0; with a spending cap (0: none), at most max(0, cap - outstanding debt): settlement
+ *                 pays the debt first within the period's cap (PaymentVault._settleBill)
  *   remaining   = max(0, collectable + freeBuffer - usage of the current period so far, priced)
  *
  * The vault reads are cached per customer for `balanceMaxAgeMs` (one cache for every gateway asking); billing's
  * usage totals are live. Who may ask is CreditGuard's business: a query signed by the device key of a gateway
  * the chain view admits, fresh, never seen before (keyed on the EIP-712 digest), within a per-gateway rate.
- * Usage per customer is not public (it tells who uses the network how much), so the endpoint is not either.
+ * Usage per customer is not public (it tells who uses the network how much), so the endpoint is not either, and
+ * a gateway is told only what it needs to admit jobs: `remaining` and `exhausted` (L4), not usage or balance.
  */
 import type { Address, Hex, PublicClient } from "viem";
 
@@ -45,31 +47,30 @@ export interface VaultAccount {
 /** Reads the vault accounts of many customers at once, with the spending cap in force for period `index`. */
 export type VaultAccountsReader = (customers: Address[], index: number) => Promise<VaultAccount[]>;
 
-/** Four views per customer over the RPC, 16 customers at a time. */
+/**
+ * Four views per customer, all issued in one tick: the client's JSON-RPC batch transport (ChainService's
+ * `batchSize`) sends them as a few batched requests at once, one round trip per query rather than one per 16
+ * customers (H3). Hardhat deploys no Multicall3, so eth_call batching is the portable way.
+ */
 export function vaultAccountsReader(client: PublicClient, vault: Address, now: () => number): VaultAccountsReader {
   const read = (functionName: string, args: unknown[]) =>
     client.readContract({ address: vault, abi: paymentVaultAbi, functionName, args } as never) as Promise<unknown>;
   return async (customers, index) => {
-    const out: VaultAccount[] = [];
-    // 16 customers at a time: a snapshot of 1,000 new customers must not open 4,000 sockets at once.
-    for (let i = 0; i < customers.length; i += 16) {
-      const part = await Promise.all(
-        customers.slice(i, i + 16).map(async (customer) => {
-          const [balance, outstanding, cap, pending] = await Promise.all([
-            read("balanceOf", [customer]) as Promise<bigint>,
-            read("outstanding", [customer]) as Promise<bigint>,
-            read("spendingCapAt", [customer, BigInt(index)]) as Promise<bigint>,
-            read("pendingWithdrawal", [customer]) as Promise<readonly [bigint, bigint, bigint]>,
-          ]);
-          // An announced withdrawal leaves the balance unless its window has closed.
-          const [amount, , expiresAt] = pending;
-          const withdrawing = expiresAt === 0n || expiresAt * 1000n > BigInt(now()) ? amount : 0n;
-          return { balance, outstanding, cap, withdrawing, at: now() };
-        }),
-      );
-      out.push(...part);
-    }
-    return out;
+    // At most MAX_CREDIT_CUSTOMERS (1,000) customers per query: 4,000 calls in batches of the transport's size.
+    return Promise.all(
+      customers.map(async (customer) => {
+        const [balance, outstanding, cap, pending] = await Promise.all([
+          read("balanceOf", [customer]) as Promise<bigint>,
+          read("outstanding", [customer]) as Promise<bigint>,
+          read("spendingCapAt", [customer, BigInt(index)]) as Promise<bigint>,
+          read("pendingWithdrawal", [customer]) as Promise<readonly [bigint, bigint, bigint]>,
+        ]);
+        // An announced withdrawal leaves the balance unless its window has closed.
+        const [amount, , expiresAt] = pending;
+        const withdrawing = expiresAt === 0n || expiresAt * 1000n > BigInt(now()) ? amount : 0n;
+        return { balance, outstanding, cap, withdrawing, at: now() };
+      }),
+    );
   };
 }
 
@@ -107,6 +108,7 @@ export class CreditBook {
       period,
       asOf: now,
       balanceMaxAgeMs: deps.balanceMaxAgeMs,
+      freeBuffer: deps.prices.freeBuffer.toString(),
       prices: priceTable(deps.prices),
       credits,
     };
@@ -121,14 +123,15 @@ export class CreditBook {
     const last = deps.store.lastClosedIndex() ?? -1;
     for (let i = Math.max(last + 1, index - 3); i < index; i++) owed += BigInt(priced(i).total);
     let collectable = account.balance > owed ? account.balance - owed : 0n;
-    if (account.cap !== 0n && account.cap < collectable) collectable = account.cap;
+    // L1: settlement takes the debt first, then the bill, all within the period's cap.
+    if (account.cap !== 0n) {
+      const room = account.cap > account.outstanding ? account.cap - account.outstanding : 0n;
+      if (room < collectable) collectable = room;
+    }
     const usage = BigInt(priced(index).subtotal);
     const covered = collectable + deps.prices.freeBuffer;
     return {
       customer,
-      balance: collectable.toString(),
-      freeBuffer: deps.prices.freeBuffer.toString(),
-      usage: usage.toString(),
       remaining: (covered > usage ? covered - usage : 0n).toString(),
       exhausted: covered <= usage,
     };

@@ -36,16 +36,12 @@ export const CreditQueryBodySchema = Type.Object(
 export type CreditQueryBody = Static<typeof CreditQueryBodySchema>;
 
 const Amount = Uint256DecimalSchema;
+/** Only what a gateway needs to admit jobs (L4): a customer's usage and balance are not told to any gateway. */
 export const CustomerCreditSchema = Type.Object({
   customer: Type.String(),
-  /** What the vault can collect for this period: balance less debt, pending withdrawal and earlier bills; capped. */
-  balance: Amount,
-  freeBuffer: Amount,
-  /** The current period's usage so far, priced (before the free buffer). */
-  usage: Amount,
-  /** balance + freeBuffer - usage, at least 0. */
+  /** What the customer may still use this period: collectable + free buffer - usage so far, priced; at least 0. */
   remaining: Amount,
-  /** Whether the customer is in debt beyond its balance (remaining is then 0). */
+  /** Whether the usage so far has used up the collectable balance and the free buffer (remaining is then 0). */
   exhausted: Type.Boolean(),
 });
 export type CustomerCredit = Static<typeof CustomerCreditSchema>;
@@ -56,6 +52,8 @@ export const CreditReplySchema = Type.Object({
   asOf: Type.Integer(),
   /** How old the vault reads in this answer may be, at most (ms). */
   balanceMaxAgeMs: Type.Integer(),
+  /** The free buffer every customer has (the same for all): `remaining` above it means a collectable balance. */
+  freeBuffer: Amount,
   /** Billing's prices per service and metric, so the gateway can price what it serves before billing sees it. */
   prices: Type.Record(Type.String(), Type.Record(Type.String(), Type.Object({ unitSize: Amount, unitPrice: Amount }))),
   credits: Type.Array(CustomerCreditSchema),
@@ -71,7 +69,8 @@ const typed = (gateway: string, customers: readonly string[], timestamp: bigint)
   domain: undefined as never,
   types: CREDIT_TYPES,
   primaryType: "CreditQuery" as const,
-  message: { gateway: gateway as Address, customersHash: creditCustomersHash(customers), timestamp },
+  // Lowercase: the same bytes, and a mixed-case address with a bad EIP-55 checksum is not an error (L3).
+  message: { gateway: gateway.toLowerCase() as Address, customersHash: creditCustomersHash(customers), timestamp },
 });
 
 export async function signCreditQuery(

@@ -16,6 +16,7 @@ import { signCreditQuery } from "../../../offchain/common/protocol/creditQuery";
 import { type RpcServer, startRpcServer } from "../../shared/rpc";
 import { postJson } from "../oracle/helpers";
 import {
+  BILLER,
   CHAIN_ID,
   ONE,
   customerAccount,
@@ -83,16 +84,58 @@ describe("billing credit (POST /credit)", function () {
     expect(reply.json.period).to.equal("0");
     expect(reply.json.prices.compute.jobs).to.deep.equal({ unitSize: "1", unitPrice: (2n * ONE).toString() });
     const [a, b, fresh] = reply.json.credits;
-    expect(a).to.deep.include({ customer: c0.toLowerCase(), balance: (100n * ONE).toString(), usage: "0" });
-    expect(a.remaining).to.equal((101n * ONE).toString());
-    expect(b).to.deep.include({ usage: ((23n * ONE) / 10n).toString(), remaining: "0", exhausted: true });
-    expect(fresh).to.deep.include({ balance: "0", remaining: ONE.toString(), exhausted: false });
+    expect(reply.json.freeBuffer).to.equal(ONE.toString());
+    expect(a).to.deep.equal({ customer: c0.toLowerCase(), remaining: (101n * ONE).toString(), exhausted: false });
+    expect(b).to.deep.include({ remaining: "0", exhausted: true });
+    expect(fresh).to.deep.include({ remaining: ONE.toString(), exhausted: false });
 
     // An announced withdrawal is not collectable (the cap in force for the period bounds it likewise).
     await p.vault.connect(await impersonate(customerAccount(0).address)).requestWithdrawal(40n * ONE);
     clock.t += 5_000; // past the balance cache
     const less = (await postJson(`${url}/credit`, await query(1, [c0]))).json.credits[0];
-    expect(less).to.deep.include({ balance: (60n * ONE).toString(), remaining: (61n * ONE).toString() });
+    expect(less).to.deep.include({ remaining: (61n * ONE).toString() });
+  });
+
+  it("L4: a gateway is told each customer's remaining credit and whether it is exhausted, not its usage or balance", async function () {
+    const { url } = await billing();
+    const records = [record(1, 0, "g1:0:0", "jobs", 1, T0 + 500)];
+    expect((await postJson(`${url}/usage`, await signUsage(1, 1n, records))).status).to.equal(200);
+    const reply = await postJson(`${url}/credit`, await query(1, [customerAccount(0).address]));
+    expect(reply.status, JSON.stringify(reply.json)).to.equal(200);
+    expect(reply.json.credits).to.deep.equal([
+      { customer: customerAccount(0).address.toLowerCase(), remaining: (99n * ONE).toString(), exhausted: false },
+    ]);
+  });
+
+  it("L1: with a spending cap, what is collectable is the cap less the outstanding debt (settlement pays the debt first)", async function () {
+    const { url, p } = await billing();
+    const c0 = customerAccount(0).address;
+    // A cap of 10 from period 1; period 1's bill of 30 takes 10 and leaves 20 owed (balance 90).
+    await p.vault.connect(await impersonate(c0)).setSpendingCap(10n * ONE);
+    const bill = { customer: c0, amount: 30n * ONE, billHash: `0x${"ab".repeat(32)}` };
+    await p.vault.connect(await impersonate(BILLER)).settle(1, [bill]);
+    expect(await p.vault.outstanding(c0)).to.equal(20n * ONE);
+    clock.t = T0 + 61_000; // period 1 in billing's clock, where the cap applies
+    const reply = await postJson(`${url}/credit`, await query(1, [c0]));
+    expect(reply.status, JSON.stringify(reply.json)).to.equal(200);
+    // Old: min(90 - 20, cap 10) + 1 free = 11 tokens; settlement of period 1 would collect nothing: the free buffer only.
+    expect(reply.json.credits[0]).to.deep.include({ remaining: ONE.toString(), exhausted: false });
+  });
+
+  it("L3: a gateway address with a bad EIP-55 checksum is answered (200 for the admitted gateway, 4xx for a stranger), not 500", async function () {
+    const { url } = await billing();
+    const signed = await query(1, [customerAccount(0).address]);
+    const at = signed.gateway.search(/[a-fA-F]/);
+    const c = signed.gateway[at];
+    const flipped = c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase();
+    const gateway = signed.gateway.slice(0, at) + flipped + signed.gateway.slice(at + 1);
+    // The same bytes: the signature still matches, so it is answered; a stranger's would be 401/403, never 500.
+    const reply = await postJson(`${url}/credit`, { ...signed, gateway });
+    expect(reply.status, JSON.stringify(reply.json)).to.equal(200);
+    const other = await signCreditQuery(privateKeyToAccount(`0x${"77".repeat(32)}` as Hex), CHAIN_ID, [gateway]);
+    const strangerGateway = other.gateway.slice(0, 2) + other.gateway.slice(2).replace(/[a-f]/, (x) => x.toUpperCase());
+    const refused = await postJson(`${url}/credit`, { ...other, gateway: strangerGateway, timestamp: String(clock.t) });
+    expect(refused.status).to.be.within(400, 499);
   });
 
   it("D43: refuses strangers, replays (also re-encoded), stale timestamps, oversized queries and floods", async function () {
