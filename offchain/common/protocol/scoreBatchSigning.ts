@@ -56,7 +56,8 @@ export function signRequestMessage(body: Omit<SignRequestBody, "signature">) {
     epoch: BigInt(body.epoch),
     batchIndex: BigInt(body.batchIndex),
     entriesHash: keccak256(body.entries as Hex),
-    requester: body.requester as Address,
+    // Lowercase: the same bytes, and a mixed-case address with a bad EIP-55 checksum is not an error (L3).
+    requester: body.requester.toLowerCase() as Address,
     issuedAt: BigInt(body.issuedAt),
   };
 }

@@ -269,6 +269,21 @@ describe("oracle security review (F4, F7, F8, L-4)", function () {
     expect(await ask(reencoded)).to.deep.equal([409, "ORACLE_SIGN_REPLAYED"]);
   });
 
+  it("L3: a member's request whose requester has a bad EIP-55 checksum is answered 4xx, not 500", async function () {
+    const p = await deployForOracle({ dir, committeeSize: 2, devices: [[1, StakeType.Gateway]] });
+    const { url } = await oracle(p.book, [1], ["--submit", "false"]);
+    const entries = "0x" + "00".repeat(10);
+    const valid = await signedSignRequest(p.rewards, 0, { epoch: 0, batchIndex: 0, entries });
+    // One letter's case flipped: still mixed case, so viem would refuse it as an address when hashing.
+    const at = valid.requester.search(/[a-fA-F]/);
+    const c = valid.requester[at];
+    const flipped = c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase();
+    const requester = valid.requester.slice(0, at) + flipped + valid.requester.slice(at + 1);
+    const reply = await postJson(`${url}/sign`, { ...valid, requester });
+    expect(reply.status, JSON.stringify(reply.json)).to.equal(409);
+    expect(reply.json.code).to.equal("ORACLE_EPOCH_NOT_CLOSED");
+  });
+
   it("L-4: an epoch that cannot gather signatures holds the later ones back: epochs are posted in order", async function () {
     const p = await deployForOracle({
       dir,
