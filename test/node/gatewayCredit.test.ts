@@ -9,6 +9,8 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 
 import { submitJob } from "../../offchain/common/jobClient";
 import { CHAIN_ID, ONE, customerAccount } from "../../scripts/lib/billingFixture";
@@ -116,5 +118,50 @@ describe("gateway credit (D43, end to end)", function () {
     expect(late.status).to.equal(402);
     expect(late.body.code).to.equal("EDGE_NODE_CREDIT_UNKNOWN");
     expect(late.body.error).to.match(/billing unreachable for \d+ s; retry later/);
+  });
+
+  it("H3: a flood of fresh customer keys does not stop known customers' credit refresh", async function () {
+    net = await startCreditNetwork({
+      dir,
+      rpcUrl: rpc.url,
+      gateways: 1,
+      deposit: 500n * ONE,
+      gatewayFlags: ["--credit-refresh-ms", "500", "--credit-max-stale-ms", "3000"],
+    });
+    const gateway = net.gateways[0];
+    let sent = 0;
+    const job = (account: ReturnType<typeof customerAccount>) =>
+      submitJob(gateway.url, account, CHAIN_ID, gateway.device, { payload: `job ${sent++}`, rounds: 1 });
+    expect((await job(customerAccount(1))).status).to.equal(200);
+    // 1,500 keys never seen before, 40 requests at a time: each has only the free buffer (1 token < a job's 2).
+    const FRESH = 1_500;
+    const keys = Array.from({ length: FRESH }, (_, i) =>
+      privateKeyToAccount(`0x${(0x5eed0000 + i).toString(16).padStart(64, "0")}` as Hex),
+    );
+    const started = Date.now();
+    const flood: number[] = [];
+    let next = 0;
+    const flooder = async () => {
+      while (next < FRESH) flood.push((await job(keys[next++])).status);
+    };
+    // The known customer meanwhile, and past --credit-max-stale-ms after the flood: served throughout.
+    const known: { status: number; code?: string }[] = [];
+    const honest = async () => {
+      while (next < FRESH || Date.now() - started < 4_500) {
+        const reply = await job(customerAccount(1));
+        known.push({ status: reply.status, code: reply.body.code as string | undefined });
+        await new Promise((r) => setTimeout(r, 400));
+      }
+    };
+    await Promise.all([honest(), ...Array.from({ length: 40 }, flooder)]);
+    const seconds = (Date.now() - started) / 1000;
+    expect(flood.length).to.equal(FRESH);
+    expect(flood.filter((s) => s !== 402)).to.deep.equal([]);
+    // Never refused for credit (the flood loads this one process, so the one host may be missed briefly: 503).
+    expect(known.filter((k) => k.status === 402)).to.deep.equal([]);
+    expect(known.filter((k) => k.status === 200).length).to.be.at.least(known.length - 2);
+    // Billing was asked about a bounded number of new addresses (a burst of 200, then 100 a second).
+    const status = (await (await fetch(`${gateway.url}/status`)).json()) as { gateway: { creditCustomers: number } };
+    expect(status.gateway.creditCustomers).to.be.at.most(Math.ceil(200 + 100 * seconds) + 1);
   });
 });

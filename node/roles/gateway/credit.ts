@@ -3,8 +3,16 @@
  * the customer's remaining credit, as billing last answered it less what this gateway served since, covers the
  * job's price. The check runs before the work; a job that ran is always recorded and billed.
  *
- * - Billing is asked every `refreshMs` (at most 5 s) in one signed CreditQuery for every customer seen in the
- *   last 10 minutes (pages of 1,000), and at once, coalesced, for a customer seen for the first time.
+ * - Billing is asked every `refreshMs` (at most 5 s), in signed CreditQueries of up to 1,000 customers, about the
+ *   customers that matter (H3): those with a collectable balance in the last answer (remaining above the free
+ *   buffer everyone has) first, then those this gateway served, each seen in the last 10 minutes. A failed page
+ *   does not stop the later ones. An address answered with the free buffer at most and not served here (a key
+ *   made up to flood the gateway, or a customer without a deposit) is not refreshed: its next request asks again
+ *   once its answer is older than the back-off (30 s, at most `maxStaleMs`).
+ * - A customer without an answer (or past its back-off) is asked at once, coalesced with others, within a budget
+ *   of new addresses per second (NEW_PER_SECOND, burst NEW_BURST): beyond it a request is refused with 402
+ *   EDGE_NODE_CREDIT_UNKNOWN ("retry shortly") without asking billing, so a flood of fresh keys costs billing a
+ *   bounded number of reads and never crowds out the known customers' refresh.
  * - What billing cannot know yet is counted here: the usage not yet in a batch, the batches in the outbox, and
  *   what was served while the query was under way. Before a query the meter is queued and the served totals
  *   snapshotted in the same tick (a meter queued later only counts some usage twice: the safe side); the periodic
@@ -28,6 +36,11 @@ const IDLE_MS = 10 * 60_000;
 /** On-demand queries (new customers) are at least this far apart. */
 const ON_DEMAND_GAP_MS = 100;
 const QUERY_TIMEOUT_MS = 3_000;
+/** An address whose last answer gave it the free buffer at most is asked again on a request only after this. */
+const BACKOFF_MS = 30_000;
+/** Addresses asked about on demand (first sightings and expired back-offs): per second, and the burst. */
+const NEW_PER_SECOND = 100;
+const NEW_BURST = 200;
 
 export interface UsageLine {
   service: string;
@@ -61,6 +74,8 @@ interface Entry {
   servedAtStart: bigint;
   pendingAtStart: bigint;
   period: string;
+  /** Whether the answer's remaining was above the free buffer (a collectable balance not used up): refreshed. */
+  funded: boolean;
 }
 
 /** A job's reserved price; `complete` when it ran (with its usage recorded), `release` when it did not. */
@@ -77,12 +92,16 @@ export class CreditLimiter {
   private readonly served = new Map<string, bigint>();
   private readonly reserved = new Map<string, bigint>();
   private readonly lastSeen = new Map<string, number>();
+  /** When this gateway last served each customer (or reserved a job for it). */
+  private readonly lastServed = new Map<string, number>();
+  private newBudget = { tokens: NEW_BURST, at: 0 };
   private prices: Prices | undefined;
   private readonly wanted = new Set<string>();
   private onDemand: Promise<void> | undefined;
   private onDemandChain: Promise<void> = Promise.resolve();
   private lastOnDemand = 0;
   private readonly now: () => number;
+  private readonly backoffMs: number;
   private refused = 0;
 
   constructor(
@@ -90,6 +109,7 @@ export class CreditLimiter {
     private readonly options: CreditOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.backoffMs = Math.min(BACKOFF_MS, options.maxStaleMs);
   }
 
   /** Jobs refused for credit so far. */
@@ -105,8 +125,17 @@ export class CreditLimiter {
   /** Reserves a job's price, or throws 402 (exhausted, or unknown while billing is unreachable). */
   async reserve(customerAddress: string, usage: UsageLine[]): Promise<Reservation> {
     const customer = customerAddress.toLowerCase();
-    this.lastSeen.set(customer, this.now());
-    if (!this.entries.has(customer) || !this.prices) await this.askSoon(customer);
+    const now = this.now();
+    this.lastSeen.set(customer, now);
+    const known = this.entries.get(customer);
+    if (!known || !this.prices || (this.unrefreshed(customer, known, now) && now - known.at > this.backoffMs)) {
+      if (this.wanted.has(customer) || this.takeNewBudget(now)) await this.askSoon(customer);
+      else if (!known)
+        throw this.refuse(
+          "EDGE_NODE_CREDIT_UNKNOWN",
+          "too many new customers at once: billing has not been asked about this one yet; retry shortly",
+        );
+    }
     const entry = this.entries.get(customer);
     const prices = this.prices;
     if (!entry || !prices)
@@ -128,6 +157,7 @@ export class CreditLimiter {
     }
     // No await between the check and the reservation: concurrent jobs see each other.
     this.reserved.set(customer, (this.reserved.get(customer) ?? 0n) + cost);
+    this.lastServed.set(customer, now);
     return { customer, cost };
   }
 
@@ -149,19 +179,57 @@ export class CreditLimiter {
     return entry.remaining - entry.pendingAtStart - since - (this.reserved.get(customer) ?? 0n);
   }
 
-  /** One refresh: every customer seen lately, in pages; the WorkLoop's work. */
+  /**
+   * One refresh, the WorkLoop's work: the funded customers seen lately, then those served here, in pages; a page
+   * that fails does not stop the others (the error is thrown once all were tried).
+   */
   async refresh(): Promise<void> {
-    const cutoff = this.now() - IDLE_MS;
+    const now = this.now();
+    const cutoff = now - IDLE_MS;
     for (const [customer, seen] of this.lastSeen) {
       if (seen >= cutoff || this.reserved.get(customer)) continue;
       this.lastSeen.delete(customer);
+      this.lastServed.delete(customer);
       this.entries.delete(customer);
       this.served.delete(customer);
     }
-    const customers = [...this.lastSeen.keys()];
-    for (let i = 0; i < customers.length; i += MAX_CREDIT_CUSTOMERS) {
-      await this.ask(customers.slice(i, i + MAX_CREDIT_CUSTOMERS), i === 0);
+    const funded: string[] = [];
+    const served: string[] = [];
+    for (const customer of this.lastSeen.keys()) {
+      const entry = this.entries.get(customer);
+      if (entry?.funded) funded.push(customer);
+      else if (entry && !this.unrefreshed(customer, entry, now)) served.push(customer);
     }
+    const customers = [...funded, ...served];
+    let failed: Error | undefined;
+    let failures = 0;
+    for (let i = 0; i < customers.length; i += MAX_CREDIT_CUSTOMERS) {
+      await this.ask(customers.slice(i, i + MAX_CREDIT_CUSTOMERS), i === 0).catch((error: Error) => {
+        failed ??= error;
+        failures += 1;
+      });
+    }
+    if (failed) {
+      const pages = Math.ceil(customers.length / MAX_CREDIT_CUSTOMERS);
+      throw new Error(`${failures} of ${pages} credit pages failed: ${failed.message}`);
+    }
+  }
+
+  /** Not in the periodic refresh: answered with the free buffer at most, and not served here lately. */
+  private unrefreshed(customer: string, entry: Entry, now: number): boolean {
+    if (entry.funded) return false;
+    const served = this.lastServed.get(customer);
+    return served === undefined || now - served > IDLE_MS;
+  }
+
+  /** One address more asked about on demand, if the budget allows it. */
+  private takeNewBudget(now: number): boolean {
+    const budget = this.newBudget;
+    budget.tokens = Math.min(NEW_BURST, budget.tokens + ((now - budget.at) / 1000) * NEW_PER_SECOND);
+    budget.at = now;
+    if (budget.tokens < 1) return false;
+    budget.tokens -= 1;
+    return true;
   }
 
   /** Asks at once (coalesced with other first sightings; one on-demand query at a time). */
@@ -175,7 +243,7 @@ export class CreditLimiter {
       await new Promise((r) => setTimeout(r, Math.max(0, wait)));
       this.onDemand = undefined;
       this.lastOnDemand = this.now();
-      const batch = [...this.wanted].slice(0, MAX_CREDIT_CUSTOMERS);
+      const batch = [...this.wanted].slice(0, NEW_BURST);
       for (const c of batch) this.wanted.delete(c);
       // No flush here: a first job must not wait on the outbox (the periodic refresh sends it).
       await this.ask(batch, false).catch((error: Error) =>
@@ -209,6 +277,7 @@ export class CreditLimiter {
     if (!response.ok || !Array.isArray(reply.credits))
       throw new Error(`billing answered ${response.status} ${reply.error ?? ""}`.trim());
     this.prices = reply.prices;
+    const freeBuffer = BigInt(reply.freeBuffer ?? "0");
     const pendingNow = pendingUsage(reply.prices, pending);
     for (const credit of reply.credits) {
       const older = this.entries.get(credit.customer);
@@ -219,6 +288,7 @@ export class CreditLimiter {
         servedAtStart: servedAtStart.get(credit.customer) ?? 0n,
         pendingAtStart: pendingNow.get(credit.customer) ?? 0n,
         period: reply.period,
+        funded: BigInt(credit.remaining) > freeBuffer,
       });
     }
   }
