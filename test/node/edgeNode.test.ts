@@ -152,12 +152,10 @@ async function startReceiver() {
     period: "0",
     asOf: Date.now(),
     balanceMaxAgeMs: 0,
+    freeBuffer: "0",
     prices: { compute: { jobs: price, rounds: price } },
     credits: (request.body as { customers: string[] }).customers.map((customer) => ({
       customer: customer.toLowerCase(),
-      balance: "1000000000",
-      freeBuffer: "0",
-      usage: "0",
       remaining: "1000000000",
       exhausted: false,
     })),
