@@ -55,6 +55,7 @@ async function startChain(children: ChildProcess[]) {
   const chain = spawn("npx", ["hardhat", "node", "--hostname", "127.0.0.1", "--port", String(port)], {
     cwd: ROOT,
     stdio: "ignore",
+    detached: true, // its own process group: npx's child (the node) is stopped with it
   });
   children.push(chain);
   const provider = new ethers.JsonRpcProvider(url, 31337, {
@@ -228,7 +229,7 @@ async function measureEviction(dir: string, chain: Chain, children: ChildProcess
       "--log-level",
       "error",
     ],
-    { cwd: ROOT, stdio: "ignore", env: { ...process.env, EDGE_NODE_DEVICE_KEY: deviceKey(0) } },
+    { cwd: ROOT, stdio: "ignore", detached: true, env: { ...process.env, EDGE_NODE_DEVICE_KEY: deviceKey(0) } },
   );
   children.push(daemon);
   const status = async () =>
@@ -264,7 +265,14 @@ async function main(): Promise<void> {
     await measureMemory(dir, chain, results);
     await measureEviction(dir, chain, children, results);
   } finally {
-    for (const child of children) child.kill("SIGTERM");
+    // The whole group: killing npm or npx alone left the daemon and the chain running after the bench.
+    for (const child of children) {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 
