@@ -15,7 +15,7 @@
  * Usage per customer is not public (it tells who uses the network how much), so the endpoint is not either, and
  * a gateway is told only what it needs to admit jobs: `remaining` and `exhausted` (L4), not usage or balance.
  */
-import type { Address, Hex, PublicClient } from "viem";
+import type { Address, PublicClient } from "viem";
 
 import type { ChainView } from "../common/chainView";
 import { paymentVaultAbi } from "../common/generated/abis";
@@ -27,8 +27,10 @@ import {
   creditQueryDigest,
   creditQuerySigner,
 } from "../common/protocol/creditQuery";
+import { ReplayGuard } from "../common/replayGuard";
 import { senderStanding } from "../common/service/admittedSender";
 import { StakeType } from "../common/stakeMap";
+import { TokenBucket } from "../common/tokenBucket";
 import { type PriceList, makeBill } from "./bills";
 import { billingError } from "./errors";
 import type { OpenUsage } from "./openUsage";
@@ -201,17 +203,20 @@ export interface GuardOptions {
   burst?: number;
 }
 
+/** Signed credit queries remembered at once (each for twice the timestamp window); past it, 429. */
+const MAX_REMEMBERED_QUERIES = 1_000_000;
+
 /** Who may ask for credit: the cheap checks first, the signature recovery last, then the replay and rate. */
 export class CreditGuard {
-  /** digest -> when it may be forgotten (ms), in arrival order, so expiries only grow along the map. */
-  private readonly seen = new Map<Hex, number>();
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly seen: ReplayGuard;
+  private readonly buckets = new Map<string, TokenBucket>();
   private readonly windowMs: number;
   private readonly rate: number;
   private readonly burst: number;
 
   constructor(private readonly options: GuardOptions) {
     this.windowMs = options.windowMs ?? 30_000;
+    this.seen = new ReplayGuard(MAX_REMEMBERED_QUERIES, options.now);
     this.rate = options.ratePerSecond ?? 20;
     this.burst = options.burst ?? 40;
   }
@@ -233,11 +238,8 @@ export class CreditGuard {
     if (signer === undefined || signer.toLowerCase() !== body.gateway.toLowerCase())
       throw billingError("BILLING_BAD_SIGNATURE", "the credit query is not signed by its gateway");
     this.take(body.gateway.toLowerCase(), now);
-    for (const [old, expiry] of this.seen) {
-      if (expiry >= now) break;
-      this.seen.delete(old);
-    }
-    this.seen.set(digest, now + 2 * this.windowMs);
+    if (this.seen.reserve(digest, now + 2 * this.windowMs) === "full")
+      throw billingError("BILLING_RATE_LIMITED", "too many credit queries held for replay checks; retry shortly");
   }
 
   /** Remembered digests (bounded by admitted gateways x rate x twice the window). */
@@ -246,14 +248,9 @@ export class CreditGuard {
   }
 
   private take(gateway: string, now: number): void {
-    const bucket = this.buckets.get(gateway) ?? { tokens: this.burst, at: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.rate);
-    bucket.at = now;
-    if (bucket.tokens < 1) {
-      this.buckets.set(gateway, bucket);
+    let bucket = this.buckets.get(gateway);
+    if (!bucket) this.buckets.set(gateway, (bucket = new TokenBucket(this.rate, this.burst, now)));
+    if (!bucket.take(now))
       throw billingError("BILLING_RATE_LIMITED", `more than ${this.rate} credit queries a second from ${gateway}`);
-    }
-    bucket.tokens -= 1;
-    this.buckets.set(gateway, bucket);
   }
 }

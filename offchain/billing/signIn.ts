@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { type Address, type Hex, getAddress, recoverMessageAddress } from "viem";
 import { createSiweMessage, generateSiweNonce, parseSiweMessage } from "viem/siwe";
 
+import { TokenBucket } from "../common/tokenBucket";
 import { billingError } from "./errors";
 
 const NONCE_TTL_MS = 5 * 60_000;
@@ -59,7 +60,7 @@ export class SignIn {
   /** token -> the customer (lowercase) and when the token expires; insertion order is expiry order */
   private readonly sessions = new Map<string, { customer: string; expiresAt: number }>();
   /** client -> its bucket of nonces; moved to the end on each use, so the front is the longest idle */
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, TokenBucket>();
   private readonly maxNonces: number;
   private readonly perMinute: number;
 
@@ -168,16 +169,13 @@ export class SignIn {
   /** One nonce from `client`'s bucket (`perMinute` a minute, at most `perMinute` saved), or 429. */
   private takeToken(client: string, now: number): void {
     // A bucket idle a full minute is full again: forgetting it changes nothing.
-    expireOldest(this.buckets, (b) => now - b.at >= MINUTE_MS);
-    const bucket = this.buckets.get(client) ?? { tokens: this.perMinute, at: now };
-    bucket.tokens = Math.min(this.perMinute, bucket.tokens + ((now - bucket.at) * this.perMinute) / MINUTE_MS);
-    bucket.at = now;
+    expireOldest(this.buckets, (b) => now - b.lastUsed >= MINUTE_MS);
+    const bucket = this.buckets.get(client) ?? new TokenBucket(this.perMinute / 60, this.perMinute, now);
     this.buckets.delete(client);
     this.buckets.set(client, bucket);
-    if (bucket.tokens < 1) {
-      const retry = Math.ceil(((1 - bucket.tokens) * MINUTE_MS) / this.perMinute / 1000);
+    if (!bucket.take(now)) {
+      const retry = Math.ceil(bucket.waitMs() / 1000);
       throw billingError("BILLING_NONCE_RATE_LIMITED", `too many sign-in nonces from ${client}: retry in ${retry} s`);
     }
-    bucket.tokens -= 1;
   }
 }

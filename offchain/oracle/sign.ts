@@ -8,6 +8,7 @@ import { type Address, type Hex, type TypedDataDomain, hashTypedData } from "vie
 import type { PrivateKeyAccount } from "viem/accounts";
 
 import { recoverAddress } from "../common/crypto";
+import { ReplayGuard } from "../common/replayGuard";
 import {
   SIGN_REQUEST_TYPES,
   SIGN_REQUEST_TTL_SECONDS,
@@ -44,15 +45,17 @@ export function contractSigner(digest: Hex, signature: string): Address | undefi
 export class BatchSigner {
   private domain: TypedDataDomain | null = null;
   private cachedCommittee: { at: number; committee: Committee } | null = null;
-  /** Request digest -> when it may be forgotten (ms); insertion order is expiry order. */
-  private readonly seen = new Map<Hex, number>();
+  /** Digests of the requests answered, until their `issuedAt` window is over. */
+  private readonly seen: ReplayGuard;
 
   constructor(
     private readonly client: RewardsReader,
     private readonly rewards: Address,
     private readonly signers: readonly PrivateKeyAccount[],
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.seen = new ReplayGuard(MAX_SEEN_REQUESTS, now);
+  }
 
   get addresses(): Address[] {
     return this.signers.map((s) => s.address);
@@ -154,14 +157,10 @@ export class BatchSigner {
     // Any valid encoding of the signature (v 0/1, high s) makes the same digest, so the replay check holds.
     if (recoverAddress(digest, body.signature as Hex)?.toLowerCase() !== body.requester.toLowerCase())
       throw oracleError("ORACLE_SIGN_BAD_SIGNATURE", "the request is not signed by its requester");
-    for (const [key, expires] of this.seen) {
-      if (expires > now) break;
-      this.seen.delete(key);
-    }
-    if (this.seen.has(digest)) throw oracleError("ORACLE_SIGN_REPLAYED", "this request was already answered");
-    if (this.seen.size >= MAX_SEEN_REQUESTS)
+    const taken = this.seen.reserve(digest, now + 2 * SIGN_REQUEST_TTL_SECONDS * 1000);
+    if (taken === "seen") throw oracleError("ORACLE_SIGN_REPLAYED", "this request was already answered");
+    if (taken === "full")
       throw oracleError("ORACLE_SIGN_BUSY", "too many signing requests in the last minutes; retry later");
-    this.seen.set(digest, now + 2 * SIGN_REQUEST_TTL_SECONDS * 1000);
   }
 
   private async committee(now: number): Promise<Committee> {

@@ -18,7 +18,7 @@ import { Customers } from "../../node/roles/gateway/customers";
 import { Dispatcher } from "../../node/roles/gateway/dispatch";
 import { HostRegistry } from "../../node/roles/gateway/hosts";
 import { JobFrontDoor } from "../../node/roles/gateway/jobs";
-import { ReplayGuard } from "../../node/roles/gateway/replayGuard";
+import { ReplayGuard } from "../../offchain/common/replayGuard";
 import { runJob } from "../../node/roles/host/compute";
 import { VERIFY_ONE_IN, shouldVerify, wrongResult } from "../../node/roles/jobChecks";
 import { WorkTracker } from "../../node/workTracker";

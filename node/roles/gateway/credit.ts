@@ -25,6 +25,7 @@
  *   closed: the overdraft stays bounded). Never a 5xx.
  */
 import { signCreditQuery, type CreditReply, MAX_CREDIT_CUSTOMERS } from "../../../offchain/common/protocol/creditQuery";
+import { TokenBucket } from "../../../offchain/common/tokenBucket";
 import type { FastifyBaseLogger } from "fastify";
 
 import type { Signer } from "../../context";
@@ -94,7 +95,7 @@ export class CreditLimiter {
   private readonly lastSeen = new Map<string, number>();
   /** When this gateway last served each customer (or reserved a job for it). */
   private readonly lastServed = new Map<string, number>();
-  private newBudget = { tokens: NEW_BURST, at: 0 };
+  private readonly newBudget = new TokenBucket(NEW_PER_SECOND, NEW_BURST, 0);
   private prices: Prices | undefined;
   private readonly wanted = new Set<string>();
   private onDemand: Promise<void> | undefined;
@@ -129,7 +130,7 @@ export class CreditLimiter {
     this.lastSeen.set(customer, now);
     const known = this.entries.get(customer);
     if (!known || !this.prices || (this.unrefreshed(customer, known, now) && now - known.at > this.backoffMs)) {
-      if (this.wanted.has(customer) || this.takeNewBudget(now)) await this.askSoon(customer);
+      if (this.wanted.has(customer) || this.newBudget.take(now)) await this.askSoon(customer);
       else if (!known)
         throw this.refuse(
           "EDGE_NODE_CREDIT_UNKNOWN",
@@ -220,16 +221,6 @@ export class CreditLimiter {
     if (entry.funded) return false;
     const served = this.lastServed.get(customer);
     return served === undefined || now - served > IDLE_MS;
-  }
-
-  /** One address more asked about on demand, if the budget allows it. */
-  private takeNewBudget(now: number): boolean {
-    const budget = this.newBudget;
-    budget.tokens = Math.min(NEW_BURST, budget.tokens + ((now - budget.at) / 1000) * NEW_PER_SECOND);
-    budget.at = now;
-    if (budget.tokens < 1) return false;
-    budget.tokens -= 1;
-    return true;
   }
 
   /** Asks at once (coalesced with other first sightings; one on-demand query at a time). */

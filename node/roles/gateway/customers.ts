@@ -16,7 +16,7 @@ import {
 } from "../../../offchain/common/protocol";
 import type { GatewayContext } from "../../context";
 import { nodeError } from "../../errors";
-import { ReplayGuard } from "./replayGuard";
+import { ReplayGuard } from "../../../offchain/common/replayGuard";
 
 /** How far a signed request's timestamp may be from the gateway's clock. */
 export const SIGNATURE_WINDOW_SECONDS = 300n;
