@@ -3,7 +3,7 @@
  * reproduced by putting the files back as a crash there leaves them (the journal, the state, the outbox), then
  * starting a new meter over them: the usage comes back exactly once.
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -87,6 +87,17 @@ describe("edge-node gateway usage journal", function () {
       expect(b.store.state.usageSequence).to.equal(crash === "before the sequence is saved" ? 1 : 2);
     });
   }
+
+  it("N1: a journal line cut by the crash is skipped; every whole line before it is recovered", async function () {
+    const a = start();
+    a.meter.add(ALICE, "jobs", 1n);
+    a.meter.add(BOB, "jobs", 2n);
+    appendFileSync(join(dir, "usage.jsonl"), '["0xa1a1'); // kill -9 in the middle of an append
+    const b = start();
+    expect(b.meter.pending).to.equal(2);
+    await b.meter.queue();
+    expect(billed(b.box)).to.deep.equal({ "0xa1:jobs": "1", "0xb2:jobs": "2" });
+  });
 
   it("N1: usage added while a batch is being signed goes into the next batch, not lost", async function () {
     const a = start();
