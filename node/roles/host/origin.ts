@@ -1,0 +1,161 @@
+/**
+ * A host's fetches from a site's origin: one undici Agent (keep-alive connections, at most `connectionsPerOrigin`
+ * per origin), no redirects followed (a 3xx goes back to the client as it came), hop-by-hop headers stripped both
+ * ways. An origin that cannot be reached (refused, reset, unknown name) raises EDGE_NODE_ORIGIN_UNREACHABLE (502);
+ * one that does not answer in time raises EDGE_NODE_ORIGIN_TIMEOUT (504). A caller's abort (its `signal`) is
+ * rethrown as it is: nobody is waiting for an answer to map. Errors of the body stream after the headers are
+ * undici's own; `originError` maps them the same way for a caller that wants to (the cache does).
+ */
+import type { Readable } from "node:stream";
+import { Agent, errors as undiciErrors } from "undici";
+
+import { isEdgeError } from "../../../offchain/common/errors";
+import { nodeError } from "../../errors";
+
+export interface OriginRequest {
+  method: string;
+  /** Absolute http(s) URL at the origin, with path and query. */
+  url: string;
+  headers: Record<string, string>;
+  body?: Readable;
+  signal?: AbortSignal;
+}
+
+export interface OriginResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Readable;
+}
+
+export interface OriginFetcher {
+  fetch(req: OriginRequest): Promise<OriginResponse>;
+  close(): Promise<void>;
+}
+
+export interface OriginOptions {
+  /** Keep-alive connections per origin (undici's `connections`); 32 unless given. */
+  connectionsPerOrigin?: number;
+  /** Time to the response's headers (and to connect), ms; 10 s unless given. */
+  headersTimeoutMs?: number;
+  /** Longest pause between two body chunks, ms; 30 s unless given. */
+  bodyTimeoutMs?: number;
+}
+
+/** Hop-by-hop headers (RFC 9110 7.6.1) plus the ones undici sets itself or refuses (host, expect). */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "expect",
+]);
+
+/** `headers` without hop-by-hop fields, nor those named in its Connection header. Names come out lower-case. */
+export function endToEnd<V extends string | string[]>(headers: Record<string, V | undefined>): Record<string, V> {
+  const named = new Set<string>();
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== "connection" || value === undefined) continue;
+    for (const token of ([] as string[]).concat(value).join(",").split(",")) named.add(token.trim().toLowerCase());
+  }
+  const out: Record<string, V> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || HOP_BY_HOP.has(lower) || lower.startsWith("proxy-") || named.has(lower)) continue;
+    out[lower] = value;
+  }
+  return out;
+}
+
+const TIMEOUT_CODES = new Set([
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ETIMEDOUT",
+]);
+
+/** True for a caller's abort (its signal), which is not the origin's fault. */
+export function isAbort(error: unknown): boolean {
+  const e = error as { name?: string; code?: string };
+  return e?.name === "AbortError" || e?.code === "UND_ERR_ABORTED" || e?.code === "ABORT_ERR";
+}
+
+/**
+ * The typed error for a failure talking to `url`'s origin: EDGE_NODE_ORIGIN_TIMEOUT for a connect, headers or body
+ * timeout, EDGE_NODE_ORIGIN_UNREACHABLE for anything else. EdgeErrors and aborts are returned unchanged.
+ */
+export function originError(error: unknown, url: string): unknown {
+  if (isEdgeError(error) || isAbort(error)) return error;
+  const e = error as { code?: string; cause?: { code?: string }; message?: string };
+  const code = e?.code ?? e?.cause?.code ?? "unknown";
+  const origin = safeOrigin(url);
+  const timedOut =
+    TIMEOUT_CODES.has(code) ||
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError;
+  return timedOut
+    ? nodeError("EDGE_NODE_ORIGIN_TIMEOUT", `the origin ${origin} did not answer in time (${code})`, {
+        details: { origin, reason: code },
+        cause: error,
+      })
+    : nodeError("EDGE_NODE_ORIGIN_UNREACHABLE", `the origin ${origin} cannot be reached (${code})`, {
+        details: { origin, reason: code },
+        cause: error,
+      });
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "(invalid URL)";
+  }
+}
+
+export function createOriginFetcher(opts: OriginOptions = {}): OriginFetcher {
+  const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+  const agent = new Agent({
+    connections: opts.connectionsPerOrigin ?? 32,
+    headersTimeout,
+    bodyTimeout: opts.bodyTimeoutMs ?? 30_000,
+    connectTimeout: headersTimeout,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+  });
+  return {
+    async fetch(req: OriginRequest): Promise<OriginResponse> {
+      let url: URL;
+      try {
+        url = new URL(req.url);
+      } catch (error) {
+        throw nodeError("EDGE_NODE_ORIGIN_UNREACHABLE", `not an origin URL: ${req.url}`, { cause: error });
+      }
+      if (url.protocol !== "http:" && url.protocol !== "https:")
+        throw nodeError("EDGE_NODE_ORIGIN_UNREACHABLE", `not an http(s) origin URL: ${req.url}`);
+      try {
+        const res = await agent.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: req.method as "GET",
+          headers: endToEnd(req.headers),
+          body: req.body,
+          signal: req.signal,
+        });
+        return {
+          status: res.statusCode,
+          headers: endToEnd(res.headers as Record<string, string | string[] | undefined>),
+          body: res.body,
+        };
+      } catch (error) {
+        throw originError(error, req.url);
+      }
+    },
+    close: () => agent.close(),
+  };
+}
