@@ -132,10 +132,11 @@ export class CacheStore {
 
   /** Stores `entry` (replacing its key's previous version) and lists it under its URL. */
   admit(entry: Entry): void {
-    const previous = this.memory.peek(entry.key) ?? this.pending.get(entry.key);
-    const onDisk = this.disk.has(idOf(entry.key));
+    const id = idOf(entry.key);
     for (const dropped of this.list(entry.primary, entry.key, entry.vary)) this.remove(entry.primary, dropped);
-    if (previous !== entry && onDisk) void this.disk.delete(idOf(entry.key)).catch(() => undefined);
+    // An older version on disk, or being written there, is outdated: removed (after that write, as disk
+    // operations on one id run in order).
+    if (this.disk.has(id) || this.pending.has(entry.key)) void this.disk.delete(id).catch(() => undefined);
     this.pending.delete(entry.key);
     if (entry.size <= this.opts.memoryBytes) this.memory.set(entry.key, entry);
     else this.spill(entry);
