@@ -133,6 +133,12 @@ describe("host cache", function () {
         req.method === "GET"
           ? res.writeHead(200, { "cache-control": "max-age=60" }).end("a page")
           : res.writeHead(201).end(`got ${req.method} ${body.toString()}`),
+      "/smax": fixed({ "cache-control": "max-age=5, s-maxage=100" }, "smax body"),
+      "/expires": (_req, res) =>
+        res
+          .writeHead(200, { date: new Date(clock).toUTCString(), expires: new Date(clock + 30_000).toUTCString() })
+          .end("expires body"),
+      "/no-cache": fixed({ "cache-control": "no-cache, max-age=60", etag: '"n1"' }, "no-cache body"),
       "/swr": fixed({ "cache-control": "max-age=1, stale-while-revalidate=60", etag: '"s1"' }, "swr body"),
     }).start();
   });
@@ -178,6 +184,30 @@ describe("host cache", function () {
     expect([again.cache, again.text]).to.deep.equal(["revalidated", "lm body"]);
     expect(origin.seen.at(-1)!.headers["if-modified-since"]).to.equal("Mon, 01 Jan 2024 00:00:00 GMT");
     expect(origin.count("/lm")).to.equal(2);
+  });
+
+  it("follows s-maxage over max-age, Expires, and no-cache (stored, revalidated every time)", async function () {
+    const cache = newCache();
+    await get(cache, "/smax");
+    await get(cache, "/expires");
+    clock += 20_000;
+    expect((await get(cache, "/smax")).cache, "s-maxage=100 after 20 s").to.equal("hit");
+    expect((await get(cache, "/expires")).cache, "Expires in 30 s, after 20 s").to.equal("hit");
+    clock += 11_000;
+    expect((await get(cache, "/expires")).cache, "after 31 s").to.equal("miss");
+    await get(cache, "/no-cache");
+    const again = await get(cache, "/no-cache");
+    expect([again.cache, again.text]).to.deep.equal(["revalidated", "no-cache body"]);
+    expect(origin.count("/no-cache")).to.equal(2);
+  });
+
+  it("keeps at most 8 variants of a URL, dropping the oldest", async function () {
+    const cache = newCache();
+    const headers = (i: number) => ({ host: "example.test", "accept-encoding": `enc${i}` });
+    for (let i = 0; i < 10; i++) await get(cache, "/vary", { headers: headers(i) });
+    expect(cache.stats().entries).to.equal(8);
+    expect((await get(cache, "/vary", { headers: headers(0) })).cache).to.equal("miss");
+    expect((await get(cache, "/vary", { headers: headers(9) })).cache).to.equal("hit");
   });
 
   it("never stores no-store, private or Set-Cookie responses", async function () {
