@@ -195,7 +195,7 @@ export class HostCache {
     }
     const flat = flatten(res.headers);
     if (stale && res.status === 304) {
-      res.body.resume();
+      discard(res.body, false);
       const { policy, originalCc } = refreshedPolicy(stale, policyReq, flat, req.rules);
       const fresh = this.store.entry(
         stale.key,
@@ -232,7 +232,7 @@ export class HostCache {
     const head = req.method.toUpperCase() === "HEAD";
     const served = { status: res.status, headers: res.headers, cache: "miss" as const, bytes: head ? 0 : bytes };
     if (head && !chunks) {
-      res.body.destroy();
+      discard(res.body, true);
       done({ stored: false });
       return { ...served, body: Readable.from([]) };
     }
@@ -321,4 +321,11 @@ export class HostCache {
     const bytes = Number.isSafeInteger(declared) ? declared : undefined;
     return { status: res.status, headers: res.headers, body: res.body, cache: "bypass", bytes };
   }
+}
+
+/** Drops a body nobody will read; undici's body emits an error when destroyed early, which nobody else handles. */
+function discard(body: Readable, destroy: boolean): void {
+  body.on("error", () => undefined);
+  if (destroy) body.destroy();
+  else body.resume();
 }
