@@ -42,7 +42,7 @@ export interface RoleContext {
   signer: Signer;
   log: FastifyBaseLogger;
   work: WorkTracker;
-  metrics: Pick<NodeMetrics, "jobs">;
+  metrics: Pick<NodeMetrics, "jobs" | "registry">;
   /** Admitted, synced, not draining and not closing: the node takes new work. */
   serving(): boolean;
 }
@@ -62,7 +62,17 @@ export interface GatewayContext extends SendingContext {
   paymentVault: Address | undefined;
 }
 
-export type HostConfig = Pick<NodeConfig, "gateway" | "publicUrl" | "registerIntervalMs" | "maxJobRounds">;
+export type HostConfig = Pick<
+  NodeConfig,
+  | "gateway"
+  | "publicUrl"
+  | "linkPingMs"
+  | "maxJobRounds"
+  | "capacity"
+  | "cacheMemoryMb"
+  | "cacheDiskMb"
+  | "jobTimeoutMs"
+>;
 
 export type GatewayConfig = Pick<
   NodeConfig,
@@ -70,7 +80,13 @@ export type GatewayConfig = Pick<
   | "oracle"
   | "billing"
   | "allowCustomers"
-  | "registerIntervalMs"
+  | "linkPingMs"
+  | "listenHost"
+  | "sites"
+  | "cdnPort"
+  | "queueMax"
+  | "queueWaitMs"
+  | "verifyOneIn"
   | "reportIntervalMs"
   | "usageFlushMs"
   | "creditRefreshMs"
@@ -83,7 +99,8 @@ export type StargateConfig = Pick<NodeConfig, "oracle" | "heartbeatIntervalMs">;
 
 export interface RoleModule {
   register(app: TypedApp): void;
-  start(): void;
+  /** Starts the role's loops (and its own listeners: a gateway's front door). */
+  start(): void | Promise<void>;
   /** Stops the role's loops and leaves the network gracefully (after in-flight work finished). */
   stop(): Promise<void>;
   onAdmission(admitted: boolean): Promise<void>;

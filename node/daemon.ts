@@ -145,7 +145,7 @@ export class EdgeNode {
     if (this.config.port === 0 && this.config.publicUrl.endsWith(":0")) this.config.publicUrl = address;
     this.admissionLoop.start();
     await this.headTime?.start();
-    this.role.start();
+    await this.role.start();
     this.app.log.info({ url: address, publicUrl: this.config.publicUrl }, "edge-node started");
     return address;
   }

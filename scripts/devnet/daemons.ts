@@ -128,7 +128,7 @@ async function startNodes(
         ? ["--oracle", oracleUrl, "--billing", billingUrl, "--report-interval-ms", "2000", "--usage-flush-ms", "1000"]
         : node.role === "stargate"
           ? ["--oracle", oracleUrl, "--heartbeat-interval-ms", "2000"]
-          : ["--gateway", gateways[i % gateways.length].url, "--register-interval-ms", "1000"];
+          : ["--gateway", gateways[i % gateways.length].url];
     procs.start(
       node.name,
       process.execPath,

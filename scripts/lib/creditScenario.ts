@@ -66,7 +66,7 @@ export async function startCreditNetwork(options: {
     const config = loadConfig(
       [
         ...["--role", role, "--rpc", options.rpcUrl, "--addresses", p.book, "--port", "0", "--confirmations", "0"],
-        ...["--poll-interval-ms", "50", "--register-interval-ms", "200", "--data-dir", join(options.dir, "nodes")],
+        ...["--poll-interval-ms", "50", "--link-ping-ms", "1000", "--data-dir", join(options.dir, "nodes")],
         ...["--log-level", "silent", ...flags],
       ],
       { EDGE_NODE_DEVICE_KEY: key },

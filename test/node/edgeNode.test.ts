@@ -24,6 +24,7 @@ import { StakeType } from "../shared/constants";
 import { bookContracts, signConsent } from "../shared/fixtures";
 import { type RpcServer, startRpcProxy, startRpcServer } from "../shared/rpc";
 import { promtoolProblems } from "../shared/promtool";
+import { upgradeRefusal } from "../shared/gatewayHarness";
 
 const ONE = ethers.parseEther("1");
 const key = (n: number) => ethers.zeroPadValue(ethers.toBeHex(0xed9e0000 + n), 32) as Hex;
@@ -94,8 +95,8 @@ async function startNode(role: string, deviceKey: Hex, flags: string[] = [], rpc
       "0",
       "--poll-interval-ms",
       "25",
-      "--register-interval-ms",
-      "100",
+      "--link-ping-ms",
+      "1000",
       "--report-interval-ms",
       "100",
       "--heartbeat-interval-ms",
@@ -353,13 +354,10 @@ describe("edge-node", function () {
         primaryType: "HostRegistration",
         message,
       });
-      const response = await fetch(`${gw.url}/hosts/register`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ ...message, timestamp: message.timestamp.toString(), signature }),
-      });
-      expect(response.status).to.equal(403);
-      expect(await response.json()).to.include({ code: "EDGE_NODE_HOST_NOT_ADMITTED" });
+      const registration = { ...message, timestamp: message.timestamp.toString(), signature };
+      const refusal = await upgradeRefusal(gw.url, Buffer.from(JSON.stringify(registration)).toString("base64url"));
+      expect(refusal.status).to.equal(403);
+      expect(refusal.body).to.include({ code: "EDGE_NODE_HOST_NOT_ADMITTED" });
       const jobs = await submitJob(gw.url, customer, 31337, gw.device, { payload: "p", rounds: 1 });
       expect(jobs.status).to.equal(503);
       expect(jobs.body.code).to.equal("EDGE_NODE_NO_HOSTS");
@@ -544,8 +542,18 @@ describe("edge-node", function () {
     expect(ok.status).to.equal(200);
     await expectError(post(`${gw.url}/jobs`, good.body, good.headers), 409, /EDGE_NODE_REPLAYED/);
     await expectError(post(`${gw.url}/jobs`, "x".repeat(200_000), good.headers), 413, /too large/i);
-    await expectError(post(`${gw.url}/hosts/register`, { host: "0x1" }), 400, /host|must/);
-    await expectError(post(`${host.url}/jobs`, { jobId: "j", payload: "p", rounds: 1 }), 401, /EDGE_NODE_UNAUTHORIZED/);
+    // A host link asked for with a malformed registration: 400 before any signature check; hosts have no /jobs.
+    for (const bad of [
+      "",
+      "not base64 json!",
+      Buffer.from('{"host":"0x1"}').toString("base64url"),
+      "x".repeat(5_000),
+    ]) {
+      const refusal = await upgradeRefusal(gw.url, bad);
+      expect(refusal.status, bad.slice(0, 20)).to.equal(400);
+      expect(refusal.body).to.include({ code: "EDGE_NODE_BAD_LINK" });
+    }
+    await expectError(post(`${host.url}/jobs`, { jobId: "j", payload: "p", rounds: 1 }), 404, /not found/i);
     await expectError(
       post(`${gw.url}/admin/drain`, {}, { authorization: "Bearer wrong" }),
       401,

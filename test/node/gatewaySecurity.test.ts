@@ -3,12 +3,10 @@
  * re-sent with a re-encoded signature or all at once, a host's old registration replayed after the gateway
  * forgot the host, floods of distinct signed messages, and a staked host that answers made-up results. The
  * gateway's classes run with their real protocol code; the chain's answers (admission, standing) come from the
- * test, and hosts are real HTTP servers, one of them dishonest.
+ * test, and hosts are real links (HTTP/2 over the connection each host opens), one of them dishonest.
  */
 import { expect } from "chai";
-import { type Server, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { Counter } from "prom-client";
+import { Counter, Registry } from "prom-client";
 import type { Address, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
@@ -20,8 +18,10 @@ import { HostRegistry } from "../../node/roles/gateway/hosts";
 import { JobFrontDoor } from "../../node/roles/gateway/jobs";
 import { ReplayGuard } from "../../offchain/common/replayGuard";
 import { runJob } from "../../node/roles/host/compute";
+import type { JobHandler } from "../../node/roles/host/link";
 import { VERIFY_ONE_IN, shouldVerify, wrongResult } from "../../node/roles/jobChecks";
 import { WorkTracker } from "../../node/workTracker";
+import { connectHost, hostAccount, startGatewayHarness } from "../shared/gatewayHarness";
 
 const CHAIN = 31337;
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -182,7 +182,6 @@ describe("gateway security: host registrations", function () {
         stale: () => false,
         serving: () => true,
       },
-      60_000,
       capacity,
       () => now,
     );
@@ -247,11 +246,9 @@ describe("gateway security: host registrations", function () {
   });
 });
 
-/** An HTTP host answering /jobs with `answer(payload, rounds)`. */
-async function hostServer(
-  answer: (payload: string, rounds: number) => string,
-): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
+/** A host's job handler answering compute jobs with `answer(payload, rounds)`. */
+function computeHandler(answer: (payload: string, rounds: number) => string): JobHandler {
+  return (req, res) => {
     let data = "";
     req.on("data", (chunk) => (data += chunk));
     req.on("end", () => {
@@ -259,44 +256,35 @@ async function hostServer(
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ jobId: body.jobId, result: answer(body.payload, body.rounds), host: VAULT }));
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  };
 }
 
 describe("gateway security: checked results (F9)", function () {
-  const servers: Server[] = [];
-  after(() => servers.forEach((s) => s.close()));
+  const closing: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closing.splice(0)) await close();
+  });
 
   async function gatewayWith(answers: Array<(payload: string, rounds: number) => string>) {
-    const hosts = new HostRegistry(
-      {
-        signer: { account: gatewayKey, chainId: CHAIN },
-        log: silentLog,
-        chainAdmits: () => true,
-        stale: () => false,
-        serving: () => true,
-      },
-      60_000,
-    );
+    const gateway = await startGatewayHarness();
+    closing.push(() => gateway.close());
     const devices: string[] = [];
     for (const [i, answer] of answers.entries()) {
-      const { url, server } = await hostServer(answer);
-      servers.push(server);
-      const key = privateKeyToAccount(`0x${(0x90 + i).toString(16).repeat(32)}`);
-      await hosts.register(
-        await signHostRegistration(key, CHAIN, {
-          gateway: gatewayKey.address,
-          url,
-          leaving: false,
-          timestamp: BigInt(Date.now()),
-        }),
-      );
+      const key = hostAccount(0x90 + i);
+      const link = await connectHost(gateway, key, computeHandler(answer));
+      closing.unshift(() => link.leave());
       devices.push(key.address);
     }
+    const hosts = gateway.hosts;
     const counted: string[] = [];
     const jobs = new Counter({ name: "jobs", help: "jobs", labelNames: ["outcome"] as const, registers: [] });
-    const dispatcher = new Dispatcher({ metrics: { jobs } }, hosts, { count: (h) => counted.push(h) }, 5_000);
+    const dispatcher = new Dispatcher(
+      { metrics: { jobs } },
+      hosts,
+      gateway.queue,
+      { count: (h) => counted.push(h) },
+      5_000,
+    );
     const billed: string[] = [];
     const customers = customersWith(() => true, 0);
     const door = new JobFrontDoor(
@@ -304,7 +292,7 @@ describe("gateway security: checked results (F9)", function () {
         signer: { account: gatewayKey, chainId: CHAIN },
         serving: () => true,
         work: new WorkTracker(),
-        metrics: { jobs },
+        metrics: { jobs, registry: new Registry() },
       },
       { customers, dispatcher, usage: { add: (c: string, what: string) => billed.push(`${c}:${what}`) } },
       10_000,
@@ -328,7 +316,7 @@ describe("gateway security: checked results (F9)", function () {
     expect(g.dispatcher.checked).to.deep.equal({ verified: 2, wrong: 1 });
     expect((await g.jobs.get()).values.find((v) => v.labels.outcome === "wrong_result")?.value).to.equal(1);
     // The banned host cannot come back by registering again.
-    const key = privateKeyToAccount(`0x${(0x90).toString(16).repeat(32)}`);
+    const key = hostAccount(0x90);
     const back = await signHostRegistration(key, CHAIN, {
       gateway: gatewayKey.address,
       url: "http://127.0.0.1:9",

@@ -19,24 +19,31 @@ describe("host tallies (F11)", function () {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "host-tallies-"))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("F11: each reply's tally counts its own job; concurrent jobs share signatures; a restart never signs less", async function () {
+  it("F11: a tally covers every job counted before it was asked for; concurrent askers share signatures; a restart never signs less", async function () {
     let epoch = 4n;
     const clock = { currentEpoch: () => epoch };
     const signer = { account: host, chainId: CHAIN };
     const first = new HostTallies(dir, signer, clock);
-    const one = await first.returned(gateway.address);
+    expect(await first.attest(gateway.address, epoch), "nothing returned yet").to.equal(undefined);
+    first.count(gateway.address);
+    const one = (await first.attest(gateway.address, epoch))!;
     expect([one.jobs, one.sequence, one.epoch]).to.deep.equal(["1", "1", "4"]);
     expect(await verifyHostTally(CHAIN, one)).to.equal(true);
-    // Ten jobs at once: every reply covers its own job, with fewer than ten signatures.
-    const many = await Promise.all(Array.from({ length: 10 }, () => first.returned(gateway.address)));
-    for (const [i, tally] of many.entries()) expect(Number(tally.jobs), `reply ${i}`).to.be.at.least(2 + i);
-    expect(many.at(-1)!.jobs).to.equal("11");
-    expect(first.status().talliesSigned).to.be.below(11);
-    const lastSequence = Math.max(...many.map((t) => Number(t.sequence)));
+    expect(await first.attest(gateway.address, epoch), "nothing new: the same tally, no signature").to.equal(one);
+    // Ten jobs, then ten askers at once: each tally covers all ten, with one signature.
+    for (let i = 0; i < 10; i++) first.count(gateway.address);
+    const many = await Promise.all(Array.from({ length: 10 }, () => first.attest(gateway.address, epoch)));
+    for (const tally of many) expect(tally!.jobs).to.equal("11");
+    expect(first.status().talliesSigned).to.equal(2);
+    const lastSequence = Number(many[0]!.sequence);
+    // Other epochs than the current and the previous one: nothing.
+    expect(await first.attest(gateway.address, epoch + 1n)).to.equal(undefined);
+    expect(await first.attest(gateway.address, epoch - 2n)).to.equal(undefined);
 
     // A restart (same data directory) resumes above what was signed: never a lower count, never an old sequence.
     const second = new HostTallies(dir, signer, clock);
-    const next = await second.returned(gateway.address);
+    second.count(gateway.address);
+    const next = (await second.attest(gateway.address, epoch))!;
     expect(next.jobs).to.equal("12");
     expect(Number(next.sequence)).to.be.above(lastSequence);
     expect(
@@ -44,10 +51,13 @@ describe("host tallies (F11)", function () {
     ).to.deep.equal({
       "4": "12",
     });
-    // A new epoch starts from zero; another gateway has its own count.
+    // A new epoch starts from zero, and the previous one can still be attested; another gateway has its own count.
     epoch = 5n;
-    expect((await second.returned(gateway.address)).jobs).to.equal("1");
-    expect((await second.returned(other.address)).jobs).to.equal("1");
+    second.count(gateway.address);
+    second.count(other.address);
+    expect((await second.attest(gateway.address, 5n))!.jobs).to.equal("1");
+    expect((await second.attest(gateway.address, 4n))!.jobs).to.equal("12");
+    expect((await second.attest(other.address, 5n))!.jobs).to.equal("1");
   });
 
   it("F11: the gateway keeps a host's latest valid tally and puts it in its report", async function () {
@@ -62,14 +72,16 @@ describe("host tallies (F11)", function () {
     );
     const tallies = new HostTallies(join(dir, "host"), { account: host, chainId: CHAIN }, clock);
     const h = host.address;
-    const t1 = await tallies.returned(gateway.address);
-    const t2 = await tallies.returned(gateway.address);
+    tallies.count(gateway.address);
+    const t1 = (await tallies.attest(gateway.address, epoch))!;
+    tallies.count(gateway.address);
+    const t2 = (await tallies.attest(gateway.address, epoch))!;
     reports.count(h, t2);
     reports.count(h, t1); // older: ignored, not an error
     // Refused: another host's tally, a tally for another gateway, a forged signature, another epoch.
-    const forOther = await new HostTallies(join(dir, "o"), { account: host, chainId: CHAIN }, clock).returned(
-      other.address,
-    );
+    const forOtherTallies = new HostTallies(join(dir, "o"), { account: host, chainId: CHAIN }, clock);
+    forOtherTallies.count(other.address);
+    const forOther = (await forOtherTallies.attest(other.address, epoch))!;
     expect(reports.attest(other.address, t2)).to.equal(false);
     expect(reports.attest(h, forOther)).to.equal(false);
     expect(reports.attest(h, { ...t2, sequence: "99", jobs: "99" })).to.equal(false);

@@ -162,10 +162,14 @@ export class CreditLimiter {
     return { customer, cost };
   }
 
-  /** The job ran: its price moves from reserved to served (call in the same tick as recording its usage). */
-  complete(r: Reservation): void {
+  /**
+   * The job ran: its price moves from reserved to served (call in the same tick as recording its usage), with the
+   * price of `extra`, usage known only once the job ended (a response's egress bytes).
+   */
+  complete(r: Reservation, extra: UsageLine[] = []): void {
     this.unreserve(r);
-    this.served.set(r.customer, (this.served.get(r.customer) ?? 0n) + r.cost);
+    const more = extra.length > 0 && this.prices ? priceLines(this.prices, extra) : 0n;
+    this.served.set(r.customer, (this.served.get(r.customer) ?? 0n) + r.cost + more);
   }
 
   /** The job did not run: nothing is owed. */

@@ -1,25 +1,35 @@
 /**
- * Dispatch: sends a job to a routable host (round robin; a failing host gets one retry elsewhere), checks the
- * result (jobChecks.ts: every small job and a sample of large ones recomputed), and counts it for the host's job
- * report only if it passed and the chain still admits the host when it answers (it may have been evicted while
- * it worked). A host caught with a wrong result is banned (hosts.ts), its result neither counted, billed nor
- * returned, and the job goes to another host.
+ * Dispatch of compute jobs through the job queue (queue.ts) to hosts' links (links.ts): a job goes to the first
+ * host with a free slot; a host that fails it (error, timeout, a cut link) gets it retried once on another host.
+ * The result is checked (jobChecks.ts: every small job and a sample of large ones recomputed) and counted for the
+ * host's job report only if it passed and the chain still admits the host when it answers. A host caught with a
+ * wrong result is banned (hosts.ts), its result neither counted, billed nor returned, and the job goes to
+ * another host.
+ *
+ * Also here: `exchange`, one request and its whole (small) answer over a link, which the tally collection
+ * (reports.ts) uses too.
  */
+import type http2 from "node:http2";
 import type { Hex } from "viem";
 
-import type { HostJobBody, HostJobReply, HostTallyBody } from "../../../offchain/common/protocol";
+import { isEdgeError } from "../../../offchain/common/errors";
+import type { HostJobBody } from "../../../offchain/common/protocol";
 import type { RoleContext } from "../../context";
 import { nodeError } from "../../errors";
 import { shouldVerify, wrongResult } from "../jobChecks";
 import type { HostRegistry } from "./hosts";
+import type { HostLink } from "./links";
+import type { JobQueue } from "./queue";
 import type { JobReports } from "./reports";
 
-export class Dispatcher {
-  private cursor = 0;
+/** Largest answer `exchange` reads. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 
+export class Dispatcher {
   constructor(
-    private readonly ctx: Pick<RoleContext, "metrics">,
-    private readonly hosts: HostRegistry,
+    private readonly ctx: { metrics: Pick<RoleContext["metrics"], "jobs"> },
+    private readonly hosts: Pick<HostRegistry, "ban" | "admitted">,
+    private readonly queue: Pick<JobQueue<HostLink>, "submit" | "done">,
     private readonly reports: Pick<JobReports, "count">,
     private readonly jobTimeoutMs: number,
     /** Whether to recompute a result of `rounds` rounds (jobChecks.ts `shouldVerify`). */
@@ -30,47 +40,94 @@ export class Dispatcher {
   readonly checked = { verified: 0, wrong: 0 };
 
   async dispatch(job: HostJobBody): Promise<{ host: string; result: Hex }> {
-    const candidates = this.hosts.routable();
-    if (candidates.length === 0) throw nodeError("EDGE_NODE_NO_HOSTS", "no admitted host is available");
     let lastError = "";
-    const start = this.cursor++;
-    for (let attempt = 0; attempt < Math.min(2, candidates.length); attempt++) {
-      // One cursor step per job: the retry goes to the next host, not back to the same one.
-      const [host, entry] = candidates[(start + attempt) % candidates.length];
+    let avoid: string | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let started;
       try {
-        const { result, tally } = await this.call(entry.url, entry.token, job);
+        started = await this.onLink(job, avoid);
+      } catch (error) {
+        // No other host for the retry: the customer learns why the first failed.
+        if (attempt > 0 && isEdgeError(error) && error.code === "EDGE_NODE_NO_HOSTS") break;
+        throw error;
+      }
+      const { link, answer } = started;
+      try {
+        const { status, body } = await answer;
+        const reply = JSON.parse(body.toString("utf8")) as { result?: string; error?: string };
+        if (status !== 200 || typeof reply.result !== "string")
+          throw new Error(`host answered ${status} ${reply.error ?? ""}`.trim());
         const verify = this.verify(job.rounds);
-        const wrong = await wrongResult(job, result, verify);
+        const wrong = await wrongResult(job, reply.result, verify);
         if (verify) this.checked.verified += 1;
         if (wrong !== undefined) {
           this.checked.wrong += 1;
-          this.hosts.ban(host, { at: Date.now(), jobId: job.jobId, reason: wrong });
+          this.hosts.ban(link.host, { at: Date.now(), jobId: job.jobId, reason: wrong });
           this.ctx.metrics.jobs.inc({ outcome: "wrong_result" });
-          lastError = `host ${host} returned a wrong result`;
-          continue;
+          lastError = `host ${link.host} returned a wrong result`;
+        } else {
+          if (this.hosts.admitted(link.host)) this.reports.count(link.host);
+          return { host: link.host, result: reply.result as Hex };
         }
-        if (this.hosts.admitted(host)) this.reports.count(host, tally);
-        entry.failures = 0;
-        return { host, result };
       } catch (error) {
-        entry.failures += 1;
         lastError = (error as Error).message;
         this.ctx.metrics.jobs.inc({ outcome: "host_failed" });
       }
+      avoid = link.host;
     }
     throw nodeError("EDGE_NODE_HOST_FAILED", `hosts failed to run the job: ${lastError}`);
   }
 
-  /** POSTs the job to a host's /jobs with the host's session token; the host's result, or an error. */
-  private async call(url: string, token: string, job: HostJobBody): Promise<{ result: Hex; tally?: HostTallyBody }> {
-    const response = await fetch(`${url.replace(/\/$/, "")}/jobs`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify(job),
-      signal: AbortSignal.timeout(this.jobTimeoutMs),
+  /** Waits for a host's slot (avoiding `avoid`), then sends the job; the link and its pending answer. */
+  private onLink(job: HostJobBody, avoid: string | undefined) {
+    return new Promise<{ link: HostLink; answer: Promise<{ status: number; body: Buffer }> }>((resolve, reject) => {
+      this.queue.submit({
+        avoid,
+        expire: reject,
+        run: (link) => {
+          const answer = exchange(
+            link,
+            { ":method": "POST", ":path": "/compute", "x-edge-kind": "compute", "content-type": "application/json" },
+            Buffer.from(JSON.stringify(job)),
+            this.jobTimeoutMs,
+          ).finally(() => this.queue.done(link));
+          resolve({ link, answer });
+        },
+      });
     });
-    const body = (await response.json().catch(() => ({}))) as Partial<HostJobReply> & { error?: string };
-    if (!response.ok || !body.result) throw new Error(`host answered ${response.status} ${body.error ?? ""}`.trim());
-    return { result: body.result as Hex, tally: body.tally };
   }
+}
+
+/** One request over `link` and its whole answer (at most MAX_ANSWER_BYTES), within `timeoutMs`. */
+export function exchange(
+  link: HostLink,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer | null,
+  timeoutMs: number,
+): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = link.request(headers, body === null);
+    } catch (error) {
+      reject(error as Error);
+      return;
+    }
+    let status = 0;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.setTimeout(timeoutMs, () =>
+      stream.close(0x8, () => reject(nodeError("EDGE_NODE_HOST_TIMEOUT", `no answer within ${timeoutMs} ms`))),
+    );
+    stream.on("response", (h) => (status = Number(h[":status"])));
+    stream.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) stream.close(0x8);
+      else chunks.push(chunk);
+    });
+    stream.on("end", () => resolve({ status, body: Buffer.concat(chunks) }));
+    stream.on("close", () => reject(new Error(`the link to ${link.host} closed the job's stream`)));
+    stream.on("error", reject);
+    if (body !== null) stream.end(body);
+  });
 }

@@ -1,36 +1,32 @@
 /**
- * The hosts a gateway routes to: a host registers with a registration signed by its device key for this
- * gateway, and is routable while the gateway's own chain view admits it as a host and it re-registered within
- * three registration intervals. A host the chain no longer admits is dropped at once, whatever it says; while
- * the view is stale, hosts already known keep working but no new host is accepted.
+ * The hosts a gateway routes to: a host connects its link (links.ts, D44) with a registration signed by its
+ * device key for this gateway, and is routable while its link is open and the gateway's own chain view admits it
+ * as a host. A host the chain no longer admits is dropped at once (its link closed), whatever it says; while the
+ * view is stale, hosts already linked keep working but no new host is accepted.
  *
  * Replays: each host's newest accepted registration timestamp is kept apart from the routing entry, until that
  * timestamp leaves the signature window (an older registration is refused as stale by then), so a host that
- * left, was pruned or was forgotten at eviction cannot be brought back by replaying an older registration. Only
+ * left, was pruned or was forgotten at eviction cannot be brought back by replaying an older registration (a
+ * link's registration travels in a header anyone on the path may have seen). Only
  * hosts the chain admits (or that had an entry) are remembered, at most HOST_REPLAY_CAPACITY of them.
  *
- * Cheats: a host caught returning a wrong result (dispatch.ts) is banned: dropped from routing and refused at
- * registration (403) until the gateway restarts.
+ * Cheats: a host caught returning a wrong result (dispatch.ts) or serving wrong content (cdn.ts) is banned:
+ * dropped from routing (its link closed) and refused at connection (403) until the gateway restarts.
  */
-import { randomBytes } from "node:crypto";
 import { getAddress } from "viem";
 
-import {
-  type HostRegistrationBody,
-  type HostRegistrationReply,
-  checkHostRegistration,
-} from "../../../offchain/common/protocol";
+import { type HostRegistrationBody, checkHostRegistration } from "../../../offchain/common/protocol";
 import { StakeType } from "../../../offchain/common/stakeMap";
 import type { GatewayContext } from "../../context";
 import { nodeError } from "../../errors";
 import { SIGNATURE_WINDOW_SECONDS } from "./customers";
+import type { HostLink } from "./links";
 
 export interface HostEntry {
+  /** The URL the host named in its registration (its own API: status, metrics), for operators. */
   url: string;
-  /** The bearer token the gateway's job requests to this host carry. */
-  token: string;
-  lastSeen: number;
-  failures: number;
+  link: HostLink | null;
+  since: number;
 }
 
 /** Why a host was banned: the job it answered wrongly, and when. */
@@ -55,14 +51,15 @@ export class HostRegistry {
 
   constructor(
     private readonly ctx: HostsContext,
-    /** A host not heard from for this long is not routable. */
-    private readonly ttlMs: number,
     private readonly replayCapacity = HOST_REPLAY_CAPACITY,
     private readonly nowMs: () => number = Date.now,
   ) {}
 
-  /** Registers a host, renews its registration, or lets it leave. */
-  async register(body: HostRegistrationBody): Promise<HostRegistrationReply> {
+  /**
+   * Checks a host's registration (a link's handshake); resolves with the host's address, which `attach` then
+   * links, or throws the EdgeError saying why not. A `leaving` registration removes the host.
+   */
+  async register(body: HostRegistrationBody): Promise<string> {
     const self = this.ctx.signer.account.address;
     const timestamp = BigInt(body.timestamp); // milliseconds
     const now = BigInt(this.nowMs());
@@ -89,8 +86,9 @@ export class HostRegistry {
       // Remembered if it could ever be routed (so an older registration cannot bring it back); otherwise a no-op.
       if (entry || this.admitted(host)) this.remember(host, timestamp);
       this.hosts.delete(host);
+      entry?.link?.close();
       this.ctx.log.info({ host }, "host left");
-      return { left: true };
+      return host;
     }
     const ban = this.banned.get(host);
     if (ban) throw nodeError("EDGE_NODE_HOST_BANNED", `this host is banned: ${ban.reason} (job ${ban.jobId})`);
@@ -103,17 +101,35 @@ export class HostRegistry {
     }
     if (!entry && !this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
     this.remember(host, timestamp);
-    const next: HostEntry = entry ?? {
-      url: body.url,
-      token: randomBytes(24).toString("hex"),
-      lastSeen: 0,
-      failures: 0,
-    };
-    next.url = body.url;
-    next.lastSeen = this.nowMs();
-    if (!entry) this.ctx.log.info({ host, url: body.url }, "host registered");
-    this.hosts.set(host, next);
-    return { token: next.token, gateway: self };
+    this.hosts.set(host, { url: body.url, link: entry?.link ?? null, since: entry?.since ?? this.nowMs() });
+    return host;
+  }
+
+  /** Routes to `host` through `link` from now on; a previous link of the host is closed. */
+  attach(host: string, link: HostLink): void {
+    const entry = this.hosts.get(host);
+    if (!entry) return link.close(); // left, evicted or banned while the link was set up
+    if (entry.link && entry.link !== link) entry.link.close();
+    if (entry.link !== link) this.ctx.log.info({ host, url: entry.url, capacity: link.capacity }, "host linked");
+    entry.link = link;
+  }
+
+  /** The link closed: the host is not routable until it connects again. */
+  detach(link: HostLink): void {
+    const entry = this.hosts.get(link.host);
+    if (entry?.link !== link) return;
+    this.hosts.delete(link.host);
+    this.ctx.log.info({ host: link.host }, "host link closed");
+  }
+
+  /** Whether `link` may take jobs now: it is its host's current link, open, admitted and not banned. */
+  usable(link: HostLink): boolean {
+    return (
+      !link.closed &&
+      this.hosts.get(link.host)?.link === link &&
+      !this.banned.has(link.host) &&
+      this.admitted(link.host)
+    );
   }
 
   /**
@@ -143,6 +159,7 @@ export class HostRegistry {
   ban(host: string, record: BanRecord): void {
     if (this.banned.has(host)) return;
     this.banned.set(host, record);
+    this.hosts.get(host)?.link?.close();
     this.hosts.delete(host);
     this.ctx.log.warn({ host, ...record }, "host banned: it returned a wrong result");
   }
@@ -157,11 +174,16 @@ export class HostRegistry {
     return this.ctx.chainAdmits(host, StakeType.Host);
   }
 
-  /** Admitted hosts heard from recently, which jobs can go to. */
-  routable(): Array<[string, HostEntry]> {
-    const now = this.nowMs();
+  /** Whether any host can take jobs now (stops at the first). */
+  anyRoutable(): boolean {
+    for (const entry of this.hosts.values()) if (entry.link && this.usable(entry.link)) return true;
+    return false;
+  }
+
+  /** Linked admitted hosts, which jobs can go to. */
+  routable(): Array<[string, HostEntry & { link: HostLink }]> {
     return [...this.hosts].filter(
-      ([host, entry]) => !this.banned.has(host) && this.admitted(host) && now - entry.lastSeen <= this.ttlMs,
+      (pair): pair is [string, HostEntry & { link: HostLink }] => pair[1].link !== null && this.usable(pair[1].link),
     );
   }
 
@@ -169,6 +191,7 @@ export class HostRegistry {
   prune(): void {
     for (const host of [...this.hosts.keys()]) {
       if (!this.admitted(host)) {
+        this.hosts.get(host)?.link?.close();
         this.hosts.delete(host);
         this.ctx.log.info({ host }, "host no longer admitted: removed from routing");
       }
@@ -177,6 +200,7 @@ export class HostRegistry {
 
   /** An evicted gateway routes nothing. */
   clear(): void {
+    for (const entry of this.hosts.values()) entry.link?.close();
     this.hosts.clear();
   }
 

@@ -1,9 +1,10 @@
 /**
- * Gateway role: accepts hosts that prove they hold an admitted host device key (hosts.ts), accepts client jobs
- * from customers in good standing (customers.ts, jobs.ts), dispatches them to admitted hosts only
- * (dispatch.ts), counts the jobs each host returned per epoch, and sends signed job reports to the oracle
- * (reports.ts) and signed usage batches to billing (usage.ts) through the outbox, each on its own work loop.
- * Counts and sequence numbers persist in the gateway's state file (state.ts).
+ * Gateway role: takes the links of hosts that prove they hold an admitted host device key (links.ts, hosts.ts),
+ * serves sites' requests at its front door (cdn.ts, sites.ts) and customers' signed compute jobs (customers.ts,
+ * jobs.ts, dispatch.ts), all through one job queue that hosts pull from as they have capacity (queue.ts, D44),
+ * counts the jobs each host returned per epoch, collects the hosts' signed tallies (tallies.ts), and sends
+ * signed job reports to the oracle (reports.ts) and signed usage batches to billing (usage.ts) through the
+ * outbox, each on its own work loop. Counts and sequence numbers persist in the gateway's state file (state.ts).
  *
  * A host stops receiving jobs the moment the gateway's own chain view says it is no longer admitted, whatever
  * the host does. While the view is stale, hosts already routed keep working but no new host is accepted.
@@ -13,14 +14,19 @@ import { join } from "node:path";
 import type { TypedApp } from "../../../offchain/common/http";
 import { WorkLoop } from "../../../offchain/common/workLoop";
 import type { GatewayConfig, GatewayContext, RoleModule } from "../../context";
+import { type CdnMetrics, createCdnMetrics } from "./cdnMetrics";
 import { CreditLimiter } from "./credit";
 import { Customers } from "./customers";
 import { Dispatcher } from "./dispatch";
+import { createFrontDoor } from "./frontDoor";
 import { HostRegistry } from "./hosts";
 import { JobFrontDoor } from "./jobs";
+import { type HostLink, HostLinks, routeLinks } from "./links";
+import { JobQueue } from "./queue";
 import { JobReports } from "./reports";
 import { registerGatewayRoutes } from "./routes";
 import { GatewayStateFile } from "./state";
+import { collectTallies } from "./tallies";
 import { UsageMeter } from "./usage";
 
 export { SIGNATURE_WINDOW_SECONDS } from "./customers";
@@ -29,7 +35,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
   const log = ctx.log.child({ component: "gateway" });
   const device = ctx.signer.account.address;
   const store = new GatewayStateFile(join(config.dataDir, `${device.toLowerCase()}-gateway`));
-  const hosts = new HostRegistry({ ...ctx, log }, config.registerIntervalMs * 3);
+  const hosts = new HostRegistry({ ...ctx, log });
   const reports = new JobReports(ctx, store, config.oracle !== undefined);
   const usage = new UsageMeter(ctx, store, config.billing !== undefined);
   // One queue at a time: the usage loop, the credit refresh and stop() all queue the meter.
@@ -50,8 +56,10 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
         )
       : undefined;
   const customers = new Customers({ ...ctx, creditBound: credit !== undefined }, config.allowCustomers);
-  const dispatcher = new Dispatcher(ctx, hosts, reports, config.jobTimeoutMs);
+  const { queue, links, metrics } = routing(ctx, config, hosts, log);
+  const dispatcher = new Dispatcher(ctx, hosts, queue, reports, config.jobTimeoutMs);
   const jobs = new JobFrontDoor(ctx, { customers, dispatcher, usage, credit }, config.maxJobRounds);
+  const frontDoor = createFrontDoor({ ...ctx, log }, config, { queue, hosts, reports, usage, credit, metrics });
 
   if (!config.oracle) log.warn({}, "no --oracle: job reports are counted but not sent");
   if (!config.billing) log.warn({}, "no --billing: usage is not recorded");
@@ -72,7 +80,18 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       (error) => log.warn({ err: error.message, kind }, "could not queue or send"),
     );
   const loops = [
-    ...(config.oracle ? [sender("report", () => reports.queue(), config.reportIntervalMs)] : []),
+    ...(config.oracle
+      ? [
+          sender(
+            "report",
+            async () => {
+              await collectTallies(hosts, reports, ctx.clock, config.jobTimeoutMs);
+              await reports.queue();
+            },
+            config.reportIntervalMs,
+          ),
+        ]
+      : []),
     ...(config.billing ? [sender("usage", queueUsage, config.usageFlushMs)] : []),
     ...(credit
       ? [
@@ -88,11 +107,14 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
   return {
     register(app: TypedApp) {
       registerGatewayRoutes(app, hosts, jobs);
+      links.attach(app.server);
     },
-    start() {
+    async start() {
       for (const loop of loops) loop.start();
+      await frontDoor?.start();
     },
     async stop() {
+      await frontDoor?.stop();
       await Promise.all(loops.map((loop) => loop.stop()));
       await reports.queue();
       await queueUsage();
@@ -101,7 +123,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
     async onAdmission(admitted: boolean) {
       if (!admitted) {
         await ctx.work.waitIdle();
-        hosts.clear(); // an evicted gateway routes nothing
+        hosts.clear(); // an evicted gateway routes nothing (closes every host's link)
       }
     },
     onViewChange: () => hosts.prune(),
@@ -115,6 +137,9 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
         wrongResults: dispatcher.checked.wrong,
         replayEntries: { jobs: customers.replayEntries, hosts: hosts.replayEntries },
         jobsDispatched: jobs.dispatchedCount,
+        queueDepth: queue.depth,
+        linksRefused: links.refused,
+        ...(frontDoor?.status() ?? { frontDoor: null }),
         creditCustomers: credit?.known ?? 0,
         creditRefused: credit?.refusedCount ?? 0,
         counts: store.state.counts,
@@ -124,4 +149,30 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
     },
     routableHosts: () => hosts.routable().length,
   };
+}
+
+/** The job queue hosts pull from, their links, and the content delivery metrics (D44). */
+function routing(
+  ctx: GatewayContext,
+  config: GatewayConfig,
+  hosts: HostRegistry,
+  log: GatewayContext["log"],
+): { queue: JobQueue<HostLink>; links: HostLinks; metrics: CdnMetrics } {
+  let metrics: CdnMetrics | undefined;
+  const queue = new JobQueue<HostLink>(
+    {
+      maxLength: config.queueMax,
+      maxWaitMs: config.queueWaitMs,
+      onStart: (waitedMs) => metrics?.queueWait.observe(waitedMs / 1000),
+    },
+    (link) => hosts.usable(link),
+    () => hosts.anyRoutable(),
+  );
+  const links = new HostLinks({ log }, routeLinks(hosts, queue), config.linkPingMs);
+  metrics = createCdnMetrics(ctx.metrics.registry, {
+    queueDepth: () => queue.depth,
+    linkedHosts: () => hosts.routable().length,
+    capacity: () => hosts.routable().reduce((sum, [, entry]) => sum + entry.link.capacity, 0),
+  });
+  return { queue, links, metrics };
 }

@@ -1,6 +1,7 @@
 /**
- * Usage for billing: the gateway adds up, per customer and metric (`jobs`, `rounds`), what it served, and
- * queues it into the outbox as one signed UsageBatch (service `compute`) each time it is asked. The batch's
+ * Usage for billing: the gateway adds up, per customer, service and metric (`compute` `jobs` and `rounds`; `cdn`
+ * `requests` and `egressBytes`, per site owner), what it served, and queues it into the outbox as one signed
+ * UsageBatch each time it is asked. The batch's
  * sequence number is saved with it, so batches after a restart never reuse one.
  *
  * Usage not yet in a batch is journaled (N1): every `add` appends a line to `usage.jsonl` before the job's answer
@@ -20,7 +21,7 @@ export type UsageContext = Pick<SendingContext, "signer" | "outgoing">;
 const batchId = (sequence: number) => `usage:${sequence}`;
 
 export class UsageMeter {
-  /** `${customer}|${metric}` -> quantity since the last batch */
+  /** `${customer}|${service}|${metric}` -> quantity since the last batch */
   private readonly usage = new Map<string, bigint>();
   private readonly journal: string;
 
@@ -34,14 +35,14 @@ export class UsageMeter {
     if (enabled) this.recover();
   }
 
-  /** Customer-metric pairs not yet in a batch. */
+  /** Customer-service-metric lines not yet in a batch. */
   get pending(): number {
     return this.usage.size;
   }
 
-  add(customer: string, metric: string, quantity: bigint): void {
+  add(customer: string, metric: string, quantity: bigint, service = "compute"): void {
     if (!this.enabled) return;
-    const key = `${customer.toLowerCase()}|${metric}`;
+    const key = `${customer.toLowerCase()}|${service}|${metric}`;
     appendFileSync(this.journal, JSON.stringify([key, quantity.toString()]) + "\n");
     this.usage.set(key, (this.usage.get(key) ?? 0n) + quantity);
   }
@@ -54,12 +55,12 @@ export class UsageMeter {
     const time = Date.now();
     const taken = [...this.usage];
     const records: UsageRecord[] = taken.map(([key, quantity], i) => {
-      const [customer, metric] = key.split("|");
+      const [customer, service, metric] = key.split("|");
       return {
         id: `${gateway}:${sequence}:${i}`,
         gateway,
         customer,
-        service: "compute",
+        service,
         metric,
         quantity: quantity.toString(),
         time,
@@ -95,7 +96,8 @@ export class UsageMeter {
         } catch {
           continue; // a line cut by the crash: its job's answer never left (add writes before it answers)
         }
-        const [key, quantity] = entry;
+        const [raw, quantity] = entry;
+        const key = raw.split("|").length === 2 ? raw.replace("|", "|compute|") : raw; // a journal from before `cdn`
         this.usage.set(key, (this.usage.get(key) ?? 0n) + BigInt(quantity));
       }
     }

@@ -1,11 +1,12 @@
 /**
- * The host's own tallies (F11, D40): per (gateway, epoch) the cumulative count of jobs it returned, signed as a
- * HostTally and handed to the gateway with each job's result. The gateway keeps the latest; the oracle scores
- * min(the gateway's count, this one), so no gateway can claim jobs its hosts did not attest.
+ * The host's own tallies (F11, D40, D44): per (gateway, epoch) the cumulative count of jobs it returned, signed
+ * as a HostTally when the gateway asks for it over the host's link (before each job report, and once for an epoch
+ * that ended). The gateway keeps the latest; the oracle scores min(the gateway's count, this one), so no gateway
+ * can claim jobs its hosts did not attest.
  *
- * Signing costs ~1.5 ms (viem), far more than a small job, so signatures coalesce: a reply waits for the next
- * signature that covers its own job, and one signature at a time per (gateway, epoch) covers every job returned
- * meanwhile. Under load that is one signature per ~1.5 ms whatever the job rate; alone, one per job.
+ * Signing costs ~1.5 ms (viem), far more than a cached response, so a job's answer never waits on one: `count` is
+ * synchronous, and `attest` signs the count at the time it is asked (one signature at a time per (gateway,
+ * epoch), shared by concurrent askers).
  *
  * Persistence (`<dataDir>/<device>-host/tallies.json`, atomic write): the count and the sequence are saved
  * before each signature leaves, and a restart resumes from them, so the host never signs a lower count than
@@ -48,12 +49,26 @@ export class HostTallies {
       : { sequence: 0, counts: {} };
   }
 
-  /** Counts one job returned to `gateway` now; resolves with a signed tally that includes it. */
-  async returned(gateway: Address): Promise<HostTallyBody> {
+  /** Counts one job returned to `gateway` now (synchronous: the job's answer never waits on a signature). */
+  count(gateway: Address): void {
     const epoch = this.clock.currentEpoch();
     const gw = gateway.toLowerCase();
     const key = `${gw}:${epoch}`;
-    const count = (this.live.get(key) ?? BigInt(this.state.counts[gw]?.[epoch.toString()] ?? "0")) + 1n;
+    this.live.set(key, this.liveCount(gw, epoch) + 1n);
+  }
+
+  /**
+   * A signed tally of the jobs returned to `gateway` in `epoch` (the current or the previous one), covering every
+   * job counted before the call: the latest signature if it already does, else a new one (one signature at a time
+   * per (gateway, epoch), shared by concurrent callers). Undefined for other epochs or when nothing was returned.
+   */
+  async attest(gateway: Address, epoch: bigint): Promise<HostTallyBody | undefined> {
+    const current = this.clock.currentEpoch();
+    if (epoch > current || epoch < current - 1n) return undefined;
+    const gw = gateway.toLowerCase();
+    const key = `${gw}:${epoch}`;
+    const count = this.liveCount(gw, epoch);
+    if (count === 0n) return undefined;
     this.live.set(key, count);
     for (;;) {
       const tally = this.latest.get(key);
@@ -65,6 +80,11 @@ export class HostTallies {
       }
       await inFlight;
     }
+  }
+
+  /** Jobs returned to `gw` in `epoch`: live, else as last signed (after a restart). */
+  private liveCount(gw: string, epoch: bigint): bigint {
+    return this.live.get(`${gw}:${epoch}`) ?? BigInt(this.state.counts[gw]?.[epoch.toString()] ?? "0");
   }
 
   /** Signs the current count of (gateway, epoch) under a new sequence, saved first. */

@@ -1,0 +1,181 @@
+/**
+ * The gateway's job queue (D44): jobs wait here in arrival order until a host has a free slot, and a host takes
+ * the next job the moment one of its jobs ends. Each host's link says how many jobs it runs at once (its
+ * capacity, the HTTP/2 concurrent-stream limit it announced); the queue never gives a host more. While hosts
+ * have free slots a new job goes to the least loaded (jobs in flight over capacity; the one that started a job
+ * least recently on a tie, so idle hosts take turns); once none has, jobs wait and each host pulls the next one
+ * the moment one of its jobs ends. So at saturation a host that returns jobs faster (more capacity, less
+ * latency) is given more of them, which is what its score then counts.
+ *
+ * Bounds: at most `maxLength` jobs wait (then 503 EDGE_NODE_QUEUE_FULL at once) and none longer than
+ * `maxWaitMs` (then 503 EDGE_NODE_QUEUE_TIMEOUT). A retried job names the host to avoid (the one that failed it).
+ * Slots of a host that left, was evicted or banned, or lowered its capacity are dropped when they come up.
+ */
+import { nodeError } from "../../errors";
+
+/** What the queue needs of a host's link. */
+export interface Slot {
+  readonly host: string;
+  /** Jobs running on the link now (the queue counts them). */
+  inflight: number;
+  /** Jobs the host runs at once. */
+  readonly capacity: number;
+  /** When the queue last started a job on it (the queue sets it). */
+  lastStart?: number;
+}
+
+export interface QueuedJob<L extends Slot> {
+  /** A host this job must not go to (the one a retry comes from). */
+  readonly avoid?: string;
+  /** Starts the job on `link` (already counted in flight); the job calls `queue.done(link)` once it ends. */
+  run(link: L): void;
+  /** The job waited too long: it was never started. */
+  expire(error: Error): void;
+}
+
+interface Waiting<L extends Slot> {
+  job: QueuedJob<L>;
+  at: number;
+  timer: NodeJS.Timeout;
+  gone: boolean;
+}
+
+/** A FIFO with O(1) push and shift (an array and a moving head, compacted as it goes). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined as T;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+  /** The item at position i from the head. */
+  at(i: number): T | undefined {
+    return this.items[this.head + i];
+  }
+}
+
+export interface QueueOptions {
+  maxLength: number;
+  maxWaitMs: number;
+  /** Called with each job's wait in the queue (ms) when it starts. */
+  onStart?: (waitedMs: number) => void;
+}
+
+export class JobQueue<L extends Slot> {
+  private readonly waiting = new Fifo<Waiting<L>>();
+  /** Links that had a free slot when last seen. */
+  private readonly free = new Set<L>();
+  private starts = 0;
+  private waitingCount = 0;
+
+  constructor(
+    private readonly options: QueueOptions,
+    /** Whether a link may take jobs now (open, its host admitted and not banned). */
+    private readonly usable: (link: L) => boolean,
+    /** Whether any host may take jobs at all: without one a job fails at once instead of waiting. */
+    private readonly anyHost: () => boolean = () => true,
+  ) {}
+
+  /** Jobs waiting for a host. */
+  get depth(): number {
+    return this.waitingCount;
+  }
+
+  /** Starts `job` on the least loaded host with a free slot, or queues it; throws 503 when the queue is full. */
+  submit(job: QueuedJob<L>): void {
+    let best: L | undefined;
+    let bestLoad = Infinity;
+    for (const link of this.free) {
+      if (!this.hasSlot(link)) {
+        this.free.delete(link);
+        continue;
+      }
+      if (link.host === job.avoid) continue;
+      const load = link.inflight / link.capacity;
+      if (load < bestLoad || (load === bestLoad && (link.lastStart ?? 0) < (best!.lastStart ?? 0))) {
+        best = link;
+        bestLoad = load;
+      }
+    }
+    if (best) return this.start(job, best, 0);
+    if (!this.anyHost()) throw nodeError("EDGE_NODE_NO_HOSTS", "no admitted host is linked to this gateway");
+    if (this.waitingCount >= this.options.maxLength) {
+      throw nodeError("EDGE_NODE_QUEUE_FULL", `${this.waitingCount} jobs are waiting for a host: retry shortly`);
+    }
+    const entry: Waiting<L> = {
+      job,
+      at: Date.now(),
+      gone: false,
+      timer: setTimeout(() => {
+        entry.gone = true;
+        this.waitingCount -= 1;
+        job.expire(
+          nodeError("EDGE_NODE_QUEUE_TIMEOUT", `no host took the job within ${this.options.maxWaitMs} ms: retry later`),
+        );
+      }, this.options.maxWaitMs),
+    };
+    this.waiting.push(entry);
+    this.waitingCount += 1;
+  }
+
+  /** `count` new free slots on `link` (it connected or raised its capacity): it takes waiting jobs. */
+  offer(link: L, count: number): void {
+    for (let i = 0; i < count; i++) this.hand(link);
+  }
+
+  /** A job on `link` ended: the link takes the next waiting job, or its slot waits for one. */
+  done(link: L): void {
+    link.inflight -= 1;
+    this.hand(link);
+  }
+
+  private hasSlot(link: L): boolean {
+    return link.inflight < link.capacity && this.usable(link);
+  }
+
+  private hand(link: L): void {
+    if (!this.hasSlot(link)) {
+      this.free.delete(link);
+      return;
+    }
+    // The first waiting job this host may take (a retry avoids the host it comes from): a short scan.
+    for (let i = 0, live = 0; i < this.waiting.length && live < 16; i++) {
+      const entry = this.waiting.at(i)!;
+      if (entry.gone) {
+        if (i === 0) {
+          this.waiting.shift();
+          i -= 1;
+        }
+        continue;
+      }
+      live += 1;
+      if (entry.job.avoid === link.host) continue;
+      entry.gone = true;
+      clearTimeout(entry.timer);
+      this.waitingCount -= 1;
+      if (i === 0) this.waiting.shift();
+      return this.start(entry.job, link, Date.now() - entry.at);
+    }
+    this.free.add(link);
+  }
+
+  private start(job: QueuedJob<L>, link: L, waitedMs: number): void {
+    link.inflight += 1;
+    link.lastStart = ++this.starts;
+    if (link.inflight >= link.capacity) this.free.delete(link);
+    this.options.onStart?.(waitedMs);
+    job.run(link);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The jobs a host runs for its gateway, one HTTP/2 stream each over the host's link (link.ts). The stream's
+ * `x-edge-kind` says which:
+ * - `cdn`: a customer's request for a site. The request line and headers are the client's (hop-by-hop headers
+ *   removed by the gateway); `x-edge-site`, `x-edge-origin`, `x-edge-ttl` and `x-edge-max-object` carry the
+ *   site's id, origin and cache rules from the gateway's configuration. Served from the cache or the origin
+ *   (cache.ts), the body streamed back as it comes; `x-edge-cache` says hit, miss, revalidated or bypass.
+ * - `compute`: the iterated SHA-256 job (compute.ts), a JSON body {jobId, payload, rounds}, a JSON answer.
+ * - `tally`: the host's signed tally for this gateway and `x-edge-epoch` (tallies.ts, F11); 204 when none.
+ * A job counts as returned (for the tally) once its whole answer was handed to the link. Errors the host itself
+ * raises (origin unreachable, bad job) answer with `x-edge-error: <code>` and a JSON body, and do not count.
+ */
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { pipeline } from "node:stream/promises";
+import { Value } from "typebox/value";
+import type { Address } from "viem";
+
+import { EdgeError } from "../../../offchain/common/errors";
+import { HostJobBodySchema, type HostJobBody } from "../../../offchain/common/protocol";
+import type { RoleContext } from "../../context";
+import { nodeError } from "../../errors";
+import { assertJobSize, assertServing } from "../jobChecks";
+import type { HostCache } from "./cache";
+import { runJobAsync } from "./compute";
+import type { HostTallies } from "./tallies";
+
+/** Largest compute job body read. */
+const MAX_COMPUTE_BODY = 128 * 1024;
+/** Request headers of a cdn job that are the gateway's, not the client's: never forwarded to the origin. */
+const EDGE_HEADERS = ["x-edge-kind", "x-edge-site", "x-edge-origin", "x-edge-ttl", "x-edge-max-object", "x-edge-job"];
+
+export interface HostJobsParts {
+  cache: Pick<HostCache, "serve">;
+  tallies: Pick<HostTallies, "count" | "attest"> | null;
+  /** The gateway's device address, once the link learnt it. */
+  gateway: () => Address | null;
+  maxJobRounds: number;
+}
+
+export class HostJobs {
+  private done = 0;
+
+  constructor(
+    private readonly ctx: Pick<RoleContext, "signer" | "log" | "work" | "serving"> & {
+      metrics: Pick<RoleContext["metrics"], "jobs">;
+    },
+    private readonly parts: HostJobsParts,
+  ) {}
+
+  /** Jobs returned whole. */
+  get executed(): number {
+    return this.done;
+  }
+
+  handle(request: Http2ServerRequest, response: Http2ServerResponse): void {
+    const kind = request.headers["x-edge-kind"];
+    const run =
+      kind === "cdn"
+        ? () => this.cdn(request, response)
+        : kind === "compute"
+          ? () => this.compute(request, response)
+          : kind === "tally"
+            ? () => this.tally(request, response)
+            : () => Promise.reject(nodeError("EDGE_NODE_BAD_JOB", `unknown job kind ${String(kind).slice(0, 32)}`));
+    const tracked = kind === "tally" ? run() : this.ctx.work.track(run);
+    tracked.catch((error: Error) => this.fail(response, error));
+  }
+
+  private async cdn(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
+    assertServing(this.ctx.serving(), "host");
+    const h = request.headers;
+    const origin = String(h["x-edge-origin"] ?? "");
+    const site = String(h["x-edge-site"] ?? "");
+    const ttl = Number(h["x-edge-ttl"] ?? 0);
+    const maxObject = Number(h["x-edge-max-object"] ?? 0);
+    if (!/^https?:\/\//.test(origin) || !site || !Number.isSafeInteger(ttl) || !Number.isSafeInteger(maxObject))
+      throw nodeError("EDGE_NODE_BAD_JOB", "a cdn job needs x-edge-site, x-edge-origin, x-edge-ttl, x-edge-max-object");
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(h)) {
+      if (name.startsWith(":") || EDGE_HEADERS.includes(name) || value === undefined) continue;
+      headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    }
+    const abort = new AbortController();
+    response.stream.on("close", () => abort.abort());
+    const method = request.method;
+    const served = await this.parts.cache.serve({
+      site,
+      method,
+      url: origin + request.url,
+      headers,
+      body: method === "GET" || method === "HEAD" ? undefined : request,
+      rules: { defaultTtlSeconds: ttl, maxObjectBytes: maxObject },
+      signal: abort.signal,
+    });
+    response.writeHead(served.status, { ...withoutHopByHop(served.headers), "x-edge-cache": served.cache });
+    await pipeline(served.body, response);
+    this.returned("cdn");
+  }
+
+  private async compute(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
+    assertServing(this.ctx.serving(), "host");
+    const body = (await readJson(request, MAX_COMPUTE_BODY)) as HostJobBody;
+    if (!Value.Check(HostJobBodySchema, body)) throw nodeError("EDGE_NODE_BAD_JOB", "not a compute job body");
+    assertJobSize(body.rounds, this.parts.maxJobRounds);
+    const result = await runJobAsync(body.payload, body.rounds);
+    const reply = JSON.stringify({ jobId: body.jobId, result, host: this.ctx.signer.account.address });
+    response.writeHead(200, { "content-type": "application/json" });
+    await new Promise<void>((resolve) => response.end(reply, resolve));
+    this.returned("executed");
+  }
+
+  private async tally(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
+    const gateway = this.parts.gateway();
+    const epoch = String(request.headers["x-edge-epoch"] ?? "");
+    if (!/^\d{1,20}$/.test(epoch)) throw nodeError("EDGE_NODE_BAD_JOB", "x-edge-epoch must be an epoch number");
+    const tally = gateway && (await this.parts.tallies?.attest(gateway, BigInt(epoch)));
+    if (!tally) {
+      response.writeHead(204);
+      response.end();
+      return;
+    }
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(JSON.stringify(tally));
+  }
+
+  private returned(outcome: "cdn" | "executed"): void {
+    this.done += 1;
+    this.ctx.metrics.jobs.inc({ outcome });
+    const gateway = this.parts.gateway();
+    if (gateway) this.parts.tallies?.count(gateway);
+  }
+
+  private fail(response: Http2ServerResponse, error: Error): void {
+    if (response.headersSent || response.stream.destroyed) {
+      response.stream.close(0x2); // INTERNAL_ERROR: the gateway sees a cut stream, never a truncated success
+      return;
+    }
+    const edge = error instanceof EdgeError ? error : undefined;
+    const code = edge?.code ?? "EDGE_NODE_HOST_FAILED";
+    if (!edge) this.ctx.log.warn({ err: error.message }, "job failed");
+    response.writeHead(edge?.status ?? 502, { "content-type": "application/json", "x-edge-error": code });
+    response.end(JSON.stringify({ error: error.message, code }));
+  }
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "http2-settings",
+]);
+
+/** Headers an HTTP/2 response may carry: no connection-specific ones (RFC 9113 8.2.2). */
+export function withoutHopByHop(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name.toLowerCase()) || name.startsWith(":")) continue;
+    out[name.toLowerCase()] = value;
+  }
+  return out;
+}
+
+/** Reads a JSON body of at most `limit` bytes. */
+async function readJson(request: Http2ServerRequest, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw nodeError("EDGE_NODE_JOB_TOO_LARGE", `a job body is at most ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw nodeError("EDGE_NODE_BAD_JOB", "the job body is not JSON");
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * Content delivery through the gateway's queue (issue 16, D44): a site's request at the gateway's front door
+ * becomes a job that a host pulls over its own outbound link, served from the host's cache or the origin, and
+ * streamed back. Real pieces throughout: a node:http origin, the gateway's front door, queue and links on
+ * loopback sockets, hosts with their real job handler, cache and origin fetcher. The chain's admission and
+ * billing's credit come from the test.
+ */
+import { expect } from "chai";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { type Server, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Counter, Registry } from "prom-client";
+import { request } from "undici";
+import type { LocalAccount } from "viem";
+
+import { CdnFrontDoor, MAX_REQUEST_BODY } from "../../node/roles/gateway/cdn";
+import { createCdnMetrics } from "../../node/roles/gateway/cdnMetrics";
+import { ContentChecker } from "../../node/roles/gateway/contentCheck";
+import { SiteIndex, parseSites } from "../../node/roles/gateway/sites";
+import { HostCache } from "../../node/roles/host/cache";
+import { HostJobs } from "../../node/roles/host/jobs";
+import type { GatewayLink, JobHandler } from "../../node/roles/host/link";
+import { createOriginFetcher } from "../../node/roles/host/origin";
+import { nodeError } from "../../node/errors";
+import { WorkTracker } from "../../node/workTracker";
+import {
+  CHAIN,
+  type GatewayHarness,
+  connectHost,
+  hostAccount,
+  silentLog,
+  startGatewayHarness,
+  waitUntil,
+} from "../shared/gatewayHarness";
+
+const OWNER = "0x00000000000000000000000000000000000000aa";
+
+interface Origin {
+  url: string;
+  server: Server;
+  requests: string[];
+  /** Milliseconds each answer waits. */
+  delayMs: number;
+}
+
+/** An origin: /obj/<n>?size=<bytes> answers `size` bytes derived from the path, cacheable for 60 s, with an ETag. */
+async function startOrigin(): Promise<Origin> {
+  const origin = { requests: [] as string[], delayMs: 0 } as Origin;
+  origin.server = createServer((request, response) => {
+    origin.requests.push(`${request.method} ${request.url}`);
+    const url = new URL(request.url ?? "/", "http://origin");
+    const size = Number(url.searchParams.get("size") ?? 1024);
+    const body = Buffer.alloc(size, url.pathname);
+    const etag = `"${createHash("sha256").update(body).digest("hex").slice(0, 16)}"`;
+    setTimeout(() => {
+      if (url.pathname === "/private") response.setHeader("cache-control", "private");
+      else response.setHeader("cache-control", "public, max-age=60");
+      response.setHeader("etag", etag);
+      response.setHeader("content-type", "application/octet-stream");
+      if (request.method === "POST") {
+        let posted = 0;
+        request.on("data", (chunk: Buffer) => (posted += chunk.length));
+        request.on("end", () => response.end(`posted ${posted}`));
+        return;
+      }
+      response.end(request.method === "HEAD" ? undefined : body);
+    }, origin.delayMs);
+  });
+  await new Promise<void>((resolve) => origin.server.listen(0, "127.0.0.1", resolve));
+  origin.url = `http://127.0.0.1:${(origin.server.address() as AddressInfo).port}`;
+  return origin;
+}
+
+describe("content delivery: gateway queue, host links, host caches (D44)", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let origin: Origin;
+  let gateway: GatewayHarness;
+  let front: { url: string; server: Server; door: CdnFrontDoor };
+  const links: GatewayLink[] = [];
+  const counted: string[] = [];
+  const usage: Array<[string, string, string, bigint]> = [];
+  let serving = true;
+
+  async function startFront(options: { checker?: ContentChecker; credit?: unknown; jobTimeoutMs?: number } = {}) {
+    const sites = new SiteIndex(
+      parseSites({
+        sites: [
+          {
+            id: "docs",
+            hostname: "docs.example.test",
+            owner: OWNER,
+            origin: origin.url,
+            cache: { defaultTtlSeconds: 0 },
+          },
+        ],
+      }),
+      "v1",
+    );
+    const door = new CdnFrontDoor(
+      {
+        signer: { account: gateway.account, chainId: CHAIN },
+        log: silentLog,
+        serving: () => serving,
+        work: new WorkTracker(),
+      },
+      {
+        sites,
+        queue: gateway.queue,
+        hosts: gateway.hosts,
+        reports: { count: (host: string) => void counted.push(host) },
+        usage: {
+          add: (c: string, metric: string, q: bigint, service = "compute") => void usage.push([c, service, metric, q]),
+        },
+        credit: options.credit as never,
+        checker: options.checker,
+        metrics: createCdnMetrics(new Registry(), { queueDepth: () => 0, linkedHosts: () => 0, capacity: () => 0 }),
+      },
+      options.jobTimeoutMs ?? 5_000,
+    );
+    const server = createServer((request, response) => door.handle(request, response));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    front = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, door };
+  }
+
+  /** A real host: its job handler, cache (memory only) and origin fetcher. */
+  function realHost(account: LocalAccount): JobHandler {
+    const fetcher = createOriginFetcher({});
+    const cache = new HostCache({
+      origin: fetcher,
+      dir: join(dir, account.address),
+      memoryBytes: 8 * 1024 * 1024,
+      diskBytes: 0,
+      log: silentLog,
+    });
+    const jobs = new HostJobs(
+      {
+        signer: { account, chainId: CHAIN },
+        log: silentLog,
+        work: new WorkTracker(),
+        metrics: { jobs: new Counter({ name: "j", help: "j", labelNames: ["outcome"] as const, registers: [] }) },
+        serving: () => true,
+      },
+      { cache, tallies: null, gateway: () => gateway.account.address, maxJobRounds: 1_000 },
+    );
+    return (request, response) => jobs.handle(request, response);
+  }
+
+  async function host(n: number, handler?: JobHandler, capacity = 4): Promise<LocalAccount> {
+    const account = hostAccount(n);
+    links.push(await connectHost(gateway, account, handler ?? realHost(account), capacity));
+    return account;
+  }
+
+  /** A request to the front door for `host` (fetch cannot set Host; undici's request can). */
+  async function get(path: string, host = "docs.example.test", init: { method?: string; body?: string } = {}) {
+    const r = await request(`${front.url}${path}`, {
+      method: (init.method ?? "GET") as "GET",
+      body: init.body,
+      headers: { host },
+    });
+    return {
+      status: r.statusCode,
+      headers: { get: (name: string) => (r.headers[name] as string | undefined) ?? null },
+      arrayBuffer: () => r.body.arrayBuffer(),
+      json: () => r.body.json(),
+      text: () => r.body.text(),
+    };
+  }
+
+  beforeEach(async function () {
+    dir = mkdtempSync(join(tmpdir(), "cdn-"));
+    origin = await startOrigin();
+    gateway = await startGatewayHarness({ queueWaitMs: 2_000 });
+    counted.length = 0;
+    usage.length = 0;
+    serving = true;
+  });
+
+  afterEach(async function () {
+    await Promise.all(links.splice(0).map((link) => link.leave()));
+    front?.server.closeAllConnections();
+    await new Promise<void>((resolve) => (front ? front.server.close(() => resolve()) : resolve()));
+    await gateway.close();
+    origin.server.closeAllConnections();
+    await new Promise<void>((resolve) => origin.server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves a site's request through a host: a miss from the origin, then hits from the host's cache; counted and billed per job", async function () {
+    await startFront();
+    const h = await host(0x31);
+    const first = await get("/obj/1?size=5000");
+    expect(first.status).to.equal(200);
+    expect(first.headers.get("x-edge-cache")).to.equal("miss");
+    expect(first.headers.get("etag")).to.match(/^"[0-9a-f]{16}"$/);
+    const body = Buffer.from(await first.arrayBuffer());
+    expect(body.equals(Buffer.alloc(5000, "/obj/1"))).to.equal(true);
+    const second = await get("/obj/1?size=5000");
+    expect(second.headers.get("x-edge-cache")).to.equal("hit");
+    expect(Buffer.from(await second.arrayBuffer()).equals(body)).to.equal(true);
+    expect(origin.requests).to.deep.equal(["GET /obj/1?size=5000"]);
+    // The origin saw the client's request with the gateway's forwarding headers, never the gateway's own.
+    expect(counted).to.deep.equal([h.address, h.address]);
+    const billed = (metric: string) =>
+      usage.filter(([, service, m]) => service === "cdn" && m === metric).reduce((a, [, , , q]) => a + q, 0n);
+    expect(billed("requests")).to.equal(2n);
+    expect(billed("egressBytes")).to.equal(10_000n);
+    expect(usage.every(([customer]) => customer.toLowerCase() === OWNER)).to.equal(true);
+    // A POST goes to the origin with its body, uncached.
+    const posted = await get("/form", undefined, { method: "POST", body: "x".repeat(3000) });
+    expect(await posted.text()).to.equal("posted 3000");
+    expect(posted.headers.get("x-edge-cache")).to.equal("bypass");
+  });
+
+  it("refuses clearly and bills nothing: unknown Host 404, not serving 503, body over 1 MiB 413, no host 503", async function () {
+    await startFront();
+    const unknown = await get("/", "nope.example.test");
+    expect(unknown.status).to.equal(404);
+    expect(await unknown.json()).to.deep.equal({
+      error: 'no site is configured for host "nope.example.test"',
+      code: "EDGE_NODE_UNKNOWN_SITE",
+    });
+    const none = await get("/obj/1");
+    expect(none.status).to.equal(503);
+    expect(((await none.json()) as { code: string }).code).to.equal("EDGE_NODE_NO_HOSTS");
+    await host(0x32);
+    const big = await get("/form", undefined, { method: "POST", body: "x".repeat(MAX_REQUEST_BODY + 1) });
+    expect(big.status).to.equal(413);
+    expect(((await big.json()) as { code: string }).code).to.equal("EDGE_NODE_BODY_TOO_LARGE");
+    serving = false;
+    const draining = await get("/obj/1");
+    expect(draining.status).to.equal(503);
+    expect(((await draining.json()) as { code: string }).code).to.equal("EDGE_NODE_NOT_SERVING");
+    expect(usage).to.deep.equal([]);
+    expect(counted).to.deep.equal([]);
+    expect(origin.requests).to.deep.equal([]);
+  });
+
+  it("402 when the site owner's credit is used up: nothing is fetched, counted or billed", async function () {
+    const credit = {
+      reserve: async () => {
+        throw nodeError("EDGE_NODE_CREDIT_EXHAUSTED", `customer ${OWNER} has used its credit`);
+      },
+      complete() {},
+      release() {},
+    };
+    await startFront({ credit });
+    await host(0x33);
+    const refused = await get("/obj/1");
+    expect(refused.status).to.equal(402);
+    expect(((await refused.json()) as { code: string }).code).to.equal("EDGE_NODE_CREDIT_EXHAUSTED");
+    expect(origin.requests).to.deep.equal([]);
+    expect(usage).to.deep.equal([]);
+  });
+
+  it("a host that drops its link mid-job has the job retried once on another host; the client gets the whole response", async function () {
+    await startFront();
+    let dropped = 0;
+    const dropper = await host(0x34, (request) => {
+      dropped += 1;
+      request.stream.session?.destroy(); // the host's connection dies with the job in flight
+    });
+    const good = await host(0x35);
+    // Two idle hosts that never ran a job: the first linked (the dropper) takes the first job.
+    const response = await get("/obj/2?size=2048");
+    expect(response.status).to.equal(200);
+    const got = Buffer.from(await response.arrayBuffer());
+    expect(got.equals(Buffer.alloc(2048, "/obj/2"))).to.equal(true);
+    expect(dropped).to.equal(1);
+    expect(counted).to.deep.equal([good.address]);
+    expect(counted).to.not.include(dropper.address);
+  });
+
+  it("a host that serves wrong content (the origin's ETag, other bytes) is caught by a sampled check and banned", async function () {
+    await startFront({ checker: new ContentChecker({ oneIn: 1, maxBytes: 1 << 20, timeoutMs: 2_000 }) });
+    const liar = await host(0x36, (request, response) => {
+      const real = Buffer.alloc(1024, "/obj/3");
+      const etag = `"${createHash("sha256").update(real).digest("hex").slice(0, 16)}"`;
+      response.writeHead(200, { etag, "x-edge-cache": "hit" });
+      response.end(Buffer.alloc(1024, "forged"));
+    });
+    const served = await get("/obj/3");
+    expect(served.status).to.equal(200);
+    await waitUntil("the liar is banned", () => gateway.hosts.bannedHosts().some((b) => b.host === liar.address));
+    expect(gateway.hosts.bannedHosts()[0].reason).to.match(/wrong content/);
+    expect(gateway.hosts.routable()).to.deep.equal([]);
+  });
+
+  it("scores measure speed: at saturation a host with twice the capacity returns about twice the jobs of its peer", async function () {
+    await startFront();
+    origin.delayMs = 20; // every job takes the origin's 20 ms: a host's rate is its capacity / 20 ms
+    const slow = await host(0x37, undefined, 2);
+    const fast = await host(0x38, undefined, 4);
+    // Distinct objects (all misses), 60 at a time: the queue stays full.
+    await Promise.all(
+      Array.from({ length: 240 }, async (_, i) => {
+        const r = await get(`/obj/sat${i}?size=256`);
+        expect(r.status).to.equal(200);
+        await r.arrayBuffer();
+      }),
+    );
+    const jobsOf = (a: LocalAccount) => counted.filter((h) => h === a.address).length;
+    const ratio = jobsOf(fast) / jobsOf(slow);
+    console.log(`      fast ${jobsOf(fast)} jobs, slow ${jobsOf(slow)}: ratio ${ratio.toFixed(2)}`);
+    expect(jobsOf(fast) + jobsOf(slow)).to.equal(240);
+    expect(ratio).to.be.within(1.5, 2.6);
+  });
+});
