@@ -175,10 +175,12 @@ describe("host cache", function () {
     const again = await get(cache, "/etag");
     expect([again.status, again.cache, again.text]).to.deep.equal([200, "revalidated", "etag body"]);
     expect(origin.seen.at(-1)!.headers["if-none-match"]).to.equal('"v1"');
-    clock += 5_000; // fresh again for 10 s from the 304
+    clock += 5_000; // fresh again for 10 s from the 304, also for the site's other hostname
+    const alias = { host: "www.example.test" };
+    expect((await get(cache, "/etag", { headers: alias })).cache).to.equal("hit"); // fresh again for 10 s from the 304
     expect((await get(cache, "/etag")).cache).to.equal("hit");
     expect(origin.count("/etag")).to.equal(2);
-    expect(cache.stats()).to.include({ revalidated: 1, hits: 1, misses: 1 });
+    expect(cache.stats()).to.include({ revalidated: 1, hits: 2, misses: 1 });
   });
 
   it("revalidates a stale entry with its Last-Modified", async function () {

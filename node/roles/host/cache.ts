@@ -136,6 +136,11 @@ export class HostCache {
     return this.lead(req, primary, found, false);
   }
 
+  /** Resolves when the disk tier is open and indexed; rejects when its directory cannot be used (a start check). */
+  get ready(): Promise<void> {
+    return this.store.ready;
+  }
+
   stats(): HostCacheStats {
     const { memoryBytes, diskBytes, entries } = this.store;
     return { ...this.counts, memoryBytes, diskBytes, entries };
@@ -146,8 +151,12 @@ export class HostCache {
     return this.store.close();
   }
 
+  /**
+   * The request as CachePolicy sees it: GET (HEAD shares its entry), and the site id as Host, since the key is
+   * (site, URL) and a site's aliases share its entries (CachePolicy matches stored responses on Host).
+   */
   private policyRequest(req: CacheRequest): CachePolicy.Request {
-    return { url: req.url, method: "GET", headers: req.headers };
+    return { url: req.url, method: "GET", headers: { ...req.headers, host: req.site } };
   }
 
   /** Fetches from the origin (revalidating `stale` if given), registering the fetch for followers when first. */
@@ -184,9 +193,7 @@ export class HostCache {
   ): Promise<Served> {
     const policyReq = this.policyRequest(req);
     const headers = withoutConditionals(req.headers);
-    const sent = stale
-      ? (stale.policy.revalidationHeaders({ ...policyReq, headers }) as Record<string, string>)
-      : headers;
+    const sent = stale ? revalidation(stale, policyReq, headers) : headers;
     let res: OriginResponse;
     try {
       res = await this.opts.origin.fetch({ method: "GET", url: req.url, headers: sent, signal: req.signal });
@@ -328,4 +335,14 @@ function discard(body: Readable, destroy: boolean): void {
   body.on("error", () => undefined);
   if (destroy) body.destroy();
   else body.resume();
+}
+
+/** The headers of a revalidation: the client's, without its validators, with the entry's (Host as it came). */
+function revalidation(stale: Entry, policyReq: CachePolicy.Request, headers: Record<string, string>) {
+  const sent = stale.policy.revalidationHeaders({
+    ...policyReq,
+    headers: { ...headers, host: policyReq.headers.host },
+  });
+  const { host: _site, ...rest } = sent as Record<string, string>;
+  return headers.host === undefined ? rest : { ...rest, host: headers.host };
 }
