@@ -323,6 +323,11 @@ describe("host cache", function () {
     clock += 11_000;
     expect((await get(after, "/etag")).cache).to.equal("revalidated");
     expect(origin.count("/fresh")).to.equal(1);
+    await after.close();
+    const smaller = newCache(1 << 20, 700); // room for one of the two files (about 600 bytes each)
+    await smaller.ready;
+    expect(smaller.stats()).to.include({ entries: 1 });
+    expect(smaller.stats().diskBytes).to.be.at.most(700);
   });
 
   it("treats a truncated or corrupted disk file as a miss, not a crash", async function () {

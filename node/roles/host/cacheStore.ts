@@ -57,12 +57,12 @@ export class CacheStore {
         if (reason === "evict") this.spill(entry);
       },
     });
-    this.ready = DiskTier.open(opts.dir, opts.diskBytes, opts.log, (_id, info) => this.goneFromDisk(info)).then(
-      (disk) => {
-        this.disk = disk;
-        for (const [, info] of disk.entries()) this.list(info.primary, info.key, info.vary);
-      },
-    );
+    this.ready = DiskTier.open(opts.dir, opts.diskBytes, opts.log, (_id, info) => {
+      if (this.disk) this.goneFromDisk(info); // at start, before the listing
+    }).then((disk) => {
+      this.disk = disk;
+      for (const [, info] of disk.entries()) this.list(info.primary, info.key, info.vary);
+    });
   }
 
   get memoryBytes(): number {
@@ -120,6 +120,8 @@ export class CacheStore {
         this.goneIfNowhere(primary, key);
         return undefined;
       }
+      const newer = this.memory.get(key); // admitted while the file was read
+      if (newer) return newer;
       const { header } = record;
       const policy = this.opts.Policy.fromObject(header.policy as CachePolicy.CachePolicyObject);
       const loaded = this.entry(key, primary, vary, header.status, policy, header.originalCc, record.body);

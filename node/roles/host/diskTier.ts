@@ -94,7 +94,8 @@ export class DiskTier {
       tier.index.set(id, info);
       tier.total += info.bytes;
     }
-    await tier.evictDownTo(maxBytes, "");
+    tier.evictDownTo(maxBytes, "");
+    await tier.idle();
     return tier;
   }
 
@@ -146,7 +147,7 @@ export class DiskTier {
         await unlink(this.path(id)).catch(() => undefined);
         return false;
       }
-      await this.evictDownTo(this.maxBytes - data.length, id);
+      this.evictDownTo(this.maxBytes - data.length, id);
       const info: DiskInfo = {
         key: record.header.key,
         primary: record.header.primary,
@@ -191,13 +192,16 @@ export class DiskTier {
     this.total -= info.bytes;
   }
 
-  /** Evicts least recently used entries (never `keep`) until the total is at most `limit`. */
-  private async evictDownTo(limit: number, keep: string): Promise<void> {
+  /**
+   * Evicts least recently used entries (never `keep`) until the total is at most `limit`. The index changes at once;
+   * each file is unlinked in its id's turn (after a write of it in progress, which would otherwise recreate it).
+   */
+  private evictDownTo(limit: number, keep: string): void {
     for (const [id, info] of this.index) {
       if (this.total <= limit) return;
       if (id === keep) continue;
       this.forget(id);
-      await unlink(this.path(id)).catch(() => undefined);
+      void this.serial(id, () => unlink(this.path(id)).catch(() => undefined));
       this.onGone(id, info);
     }
   }
