@@ -157,7 +157,7 @@ describe("host cache", function () {
 
   it("serves a hit after a miss without asking the origin again, with an Age header", async function () {
     const cache = newCache();
-    const first = await get(cache, "/fresh");
+    const first = await get(cache, "/fresh", { headers: { host: "example.test", "content-length": "3" } });
     expect([first.status, first.cache, first.text]).to.deep.equal([200, "miss", "fresh body"]);
     clock += 5_000;
     const second = await get(cache, "/fresh");

@@ -192,7 +192,8 @@ export class HostCache {
     done: (outcome: Outcome) => void,
   ): Promise<Served> {
     const policyReq = this.policyRequest(req);
-    const headers = withoutConditionals(req.headers);
+    // A GET to fill the cache carries no body: a client's Content-Length would make undici refuse it.
+    const { "content-length": _length, ...headers } = withoutConditionals(req.headers);
     const sent = stale ? revalidation(stale, policyReq, headers) : headers;
     let res: OriginResponse;
     try {
