@@ -4,7 +4,7 @@
  * A role sees only what it uses, never the daemon itself:
  * - every role (RoleContext): the signer (the device key and the chain id; the key's address is the device),
  *   the log, the work tracker (draining waits for what it counts), `serving()` (admitted, synced, not draining,
- *   not closing) and the jobs counter;
+ *   not closing), the metrics and the tracing;
  * - a role that sends to the oracle or billing (SendingContext: gateway, stargate) also the outbox with its
  *   delivery bound (`outgoing`) and the epoch clock (offchain/common/epochs.ts: the later of the wall clock and
  *   the chain head's time, the clock the oracle counts by, kept at the head by the daemon);
@@ -16,6 +16,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Address, LocalAccount, PublicClient } from "viem";
 
 import type { EpochClock } from "../offchain/common/epochs";
+import type { Tracing } from "../offchain/common/tracing";
 import type { TypedApp } from "../offchain/common/http";
 import type { StakeType } from "../offchain/common/stakeMap";
 import type { NodeConfig } from "./config";
@@ -43,6 +44,8 @@ export interface RoleContext {
   log: FastifyBaseLogger;
   work: WorkTracker;
   metrics: Pick<NodeMetrics, "jobs" | "registry">;
+  /** Spans for requests' traces (D47): W3C trace context always, exported over OTLP when configured. */
+  tracing: Pick<Tracing, "startSpan">;
   /** Admitted, synced, not draining and not closing: the node takes new work. */
   serving(): boolean;
 }

@@ -16,6 +16,7 @@ import { type AddressBook, contractEntry } from "../offchain/common/addressBook"
 import { ChainView } from "../offchain/common/chainView";
 import { EpochClock, type Epochs, readEpochs } from "../offchain/common/epochs";
 import { type TypedApp, createTypedApp } from "../offchain/common/http";
+import { type Tracing, initTracing } from "../offchain/common/tracing";
 import { senderStanding } from "../offchain/common/service/admittedSender";
 import { connectDeployment } from "../offchain/common/service/deployment";
 import { WorkLoop } from "../offchain/common/workLoop";
@@ -45,6 +46,7 @@ export class EdgeNode {
   private readonly deliver: Sender;
   private readonly work = new WorkTracker();
   private readonly metrics: NodeMetrics;
+  private readonly tracing: Tracing;
   private draining = false;
   private closed = false;
   private stopView?: () => Promise<void>;
@@ -105,8 +107,20 @@ export class EdgeNode {
     const clock = epochs && new EpochClock(epochs);
     this.headTime =
       clock && new HeadTimeFollower(this.client, clock, Math.max(250, Math.min(5000, config.pollIntervalMs)));
+    // Spans are exported when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set; else only propagated.
+    this.tracing = initTracing({
+      serviceName: `edge-${config.role}`,
+      resource: { "service.instance.id": account.address },
+    });
     this.role = this.createRole(
-      { signer: { account, chainId }, log, work: this.work, metrics: this.metrics, serving: () => this.serving() },
+      {
+        signer: { account, chainId },
+        log,
+        work: this.work,
+        metrics: this.metrics,
+        tracing: this.tracing,
+        serving: () => this.serving(),
+      },
       clock,
       book,
     );
@@ -171,6 +185,7 @@ export class EdgeNode {
     await this.outbox.flush(this.deliver);
     await this.stopView?.();
     await this.app.close();
+    await this.tracing.shutdown();
   }
 
   serving(): boolean {

@@ -26,6 +26,8 @@ import type { GatewayLink, JobHandler } from "../../node/roles/host/link";
 import { createOriginFetcher } from "../../node/roles/host/origin";
 import { nodeError } from "../../node/errors";
 import { WorkTracker } from "../../node/workTracker";
+import { type Tracing, initTracing, parseTraceparent } from "../../offchain/common/tracing";
+import { startOtlpReceiver } from "../../scripts/lib/otlpReceiver";
 import {
   CHAIN,
   type GatewayHarness,
@@ -42,15 +44,18 @@ interface Origin {
   url: string;
   server: Server;
   requests: string[];
+  /** The traceparent header of each request. */
+  traceparents: Array<string | undefined>;
   /** Milliseconds each answer waits. */
   delayMs: number;
 }
 
 /** An origin: /obj/<n>?size=<bytes> answers `size` bytes derived from the path, cacheable for 60 s, with an ETag. */
 async function startOrigin(): Promise<Origin> {
-  const origin = { requests: [] as string[], delayMs: 0 } as Origin;
+  const origin = { requests: [] as string[], traceparents: [], delayMs: 0 } as unknown as Origin;
   origin.server = createServer((request, response) => {
     origin.requests.push(`${request.method} ${request.url}`);
+    origin.traceparents.push(request.headers.traceparent as string | undefined);
     const url = new URL(request.url ?? "/", "http://origin");
     const size = Number(url.searchParams.get("size") ?? 1024);
     const body = Buffer.alloc(size, url.pathname);
@@ -84,6 +89,9 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
   const counted: string[] = [];
   const usage: Array<[string, string, string, bigint]> = [];
   let serving = true;
+  /** Off unless a test turns it on (an OTLP receiver): W3C context is propagated either way. */
+  let gatewayTracing: Tracing = initTracing({ serviceName: "edge-gateway", env: {} });
+  let hostTracing: Tracing = initTracing({ serviceName: "edge-host", env: {} });
 
   async function startFront(options: { checker?: ContentChecker; credit?: unknown; jobTimeoutMs?: number } = {}) {
     const sites = new SiteIndex(
@@ -106,6 +114,7 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
         log: silentLog,
         serving: () => serving,
         work: new WorkTracker(),
+        tracing: gatewayTracing,
       },
       {
         sites,
@@ -143,6 +152,7 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
         work: new WorkTracker(),
         metrics: { jobs: new Counter({ name: "j", help: "j", labelNames: ["outcome"] as const, registers: [] }) },
         serving: () => true,
+        tracing: hostTracing,
       },
       { cache, tallies: null, gateway: () => gateway.account.address, maxJobRounds: 1_000 },
     );
@@ -156,11 +166,15 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
   }
 
   /** A request to the front door for `host` (fetch cannot set Host; undici's request can). */
-  async function get(path: string, host = "docs.example.test", init: { method?: string; body?: string } = {}) {
+  async function get(
+    path: string,
+    host = "docs.example.test",
+    init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+  ) {
     const r = await request(`${front.url}${path}`, {
       method: (init.method ?? "GET") as "GET",
       body: init.body,
-      headers: { host },
+      headers: { host, ...init.headers },
     });
     return {
       status: r.statusCode,
@@ -174,7 +188,7 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
   beforeEach(async function () {
     dir = mkdtempSync(join(tmpdir(), "cdn-"));
     origin = await startOrigin();
-    gateway = await startGatewayHarness({ queueWaitMs: 2_000 });
+    gateway = await startGatewayHarness({ queueWaitMs: 20_000 });
     counted.length = 0;
     usage.length = 0;
     serving = true;
@@ -308,5 +322,41 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
     console.log(`      fast ${jobsOf(fast)} jobs, slow ${jobsOf(slow)}: ratio ${ratio.toFixed(2)}`);
     expect(jobsOf(fast) + jobsOf(slow)).to.equal(240);
     expect(ratio).to.be.within(1.5, 2.6);
+  });
+
+  it("traces a request (W3C trace context): the client's trace reaches the host and the origin, spans exported over OTLP", async function () {
+    const receiver = await startOtlpReceiver();
+    gatewayTracing = initTracing({ serviceName: "edge-gateway", endpoint: receiver.endpoint, env: {} });
+    hostTracing = initTracing({ serviceName: "edge-host", endpoint: receiver.endpoint, env: {} });
+    try {
+      await startFront();
+      await host(0x39);
+      const client = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      const traced = await get("/obj/t?size=100", undefined, { headers: { traceparent: client } });
+      expect(traced.status).to.equal(200);
+      await traced.arrayBuffer();
+      expect(traced.headers.get("x-edge-trace")).to.equal("0af7651916cd43dd8448eb211c80319c");
+      const atOrigin = parseTraceparent(origin.traceparents[0])!;
+      expect(atOrigin.traceId).to.equal("0af7651916cd43dd8448eb211c80319c");
+      await gatewayTracing.flush();
+      await hostTracing.flush();
+      await waitUntil("both spans exported", () => receiver.spans.length >= 2);
+      const gatewaySpan = receiver.spans.find((span) => span.service === "edge-gateway")!;
+      const hostSpan = receiver.spans.find((span) => span.service === "edge-host")!;
+      expect(gatewaySpan.parentSpanId).to.equal("b7ad6b7169203331");
+      expect(hostSpan.parentSpanId).to.equal(gatewaySpan.spanId);
+      expect(hostSpan.traceId).to.equal(gatewaySpan.traceId);
+      expect(atOrigin.spanId).to.equal(hostSpan.spanId);
+      expect(gatewaySpan.attributes).to.include({ "edge.site": "docs", "edge.cache": "miss", "edge.bytes": 100 });
+      // Without a client's context the gateway starts a trace, still propagated and returned.
+      const fresh = await get("/obj/t?size=100");
+      expect(fresh.headers.get("x-edge-trace")).to.match(/^[0-9a-f]{32}$/);
+    } finally {
+      await gatewayTracing.shutdown();
+      await hostTracing.shutdown();
+      gatewayTracing = initTracing({ serviceName: "edge-gateway", env: {} });
+      hostTracing = initTracing({ serviceName: "edge-host", env: {} });
+      await receiver.close();
+    }
   });
 });

@@ -17,12 +17,17 @@
  * tally is collected separately), the owner's usage (`cdn.requests` 1, `cdn.egressBytes` the body bytes sent
  * to the client, also for a response cut short), the metrics. A sample of GET 200 responses is checked against
  * the origin (contentCheck.ts); a host that served different bytes than the origin's is banned (F9's rule).
+ *
+ * Traces (D47): the client's `traceparent` (or a new trace) is the parent of the gateway's span, whose context
+ * goes to the host (and from there to the origin); the trace id comes back in `x-edge-trace` and is in every log
+ * line about the request.
  */
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type http2 from "node:http2";
 
 import { EdgeError } from "../../../offchain/common/errors";
+import { type EdgeSpan, traceLogFields } from "../../../offchain/common/tracing";
 import type { RoleContext } from "../../context";
 import { NODE_ERRORS, type NodeErrorCode, nodeError } from "../../errors";
 import type { CdnMetrics } from "./cdnMetrics";
@@ -64,7 +69,7 @@ export class CdnFrontDoor {
   private sequence = 0;
 
   constructor(
-    private readonly ctx: Pick<RoleContext, "signer" | "log" | "serving" | "work">,
+    private readonly ctx: Pick<RoleContext, "signer" | "log" | "serving" | "work" | "tracing">,
     private readonly parts: CdnParts,
     private readonly jobTimeoutMs: number,
   ) {}
@@ -72,10 +77,23 @@ export class CdnFrontDoor {
   /** The front door's request handler (a node:http server's). Never throws; every error is a JSON 4xx/5xx. */
   handle(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
-    this.serve(request, response, started).catch((error: Error) => this.fail(response, error));
+    // The client's trace context, or a new trace (D47); its id goes back to the client and into every log line.
+    const span = this.ctx.tracing.startSpan("gateway site request", {
+      parent: request.headers.traceparent,
+      kind: "server",
+      attributes: { "http.request.method": request.method ?? "" },
+    });
+    response.setHeader("x-edge-trace", span.traceId);
+    this.serve(request, response, started, span).then(
+      () => span.end(),
+      (error: Error) => {
+        span.end({ error: error.message });
+        this.fail(response, error, span);
+      },
+    );
   }
 
-  private async serve(request: IncomingMessage, response: ServerResponse, started: number): Promise<void> {
+  private async serve(request: IncomingMessage, response: ServerResponse, started: number, span: EdgeSpan) {
     const site = this.parts.sites.lookup(request.headers.host);
     if (!site)
       throw nodeError(
@@ -88,7 +106,8 @@ export class CdnFrontDoor {
       { service: "cdn", metric: "requests", quantity: 1n },
     ]);
     const jobId = `${this.ctx.signer.account.address.slice(2, 10).toLowerCase()}-${Date.now()}-${this.sequence++}`;
-    await this.ctx.work.track(() => this.run(site, request, response, body, reservation, { jobId, started }));
+    span.setAttributes({ "edge.site": site.id, "edge.job": jobId });
+    await this.ctx.work.track(() => this.run(site, request, response, body, reservation, { jobId, started, span }));
   }
 
   /** Runs the job (once more on another host if the first fails before answering); resolves when it ended. */
@@ -98,16 +117,23 @@ export class CdnFrontDoor {
     response: ServerResponse,
     body: Buffer | null,
     reservation: Reservation | undefined,
-    job: { jobId: string; started: number },
+    job: { jobId: string; started: number; span: EdgeSpan },
   ): Promise<void> {
     const sample = request.method === "GET" && this.parts.checker?.sample() === true;
     const headers = this.forwarded(site, request, job.jobId);
+    headers.traceparent = job.span.traceparent;
     let bytes = 0;
     let avoid: string | undefined;
     let outcome: { host: string; status: number; cache: string; sha256?: string; etag?: string; modified?: string };
     try {
       for (let attempt = 0; ; attempt++) {
+        const queued = performance.now();
         const { link, stream } = await this.start(headers, body, avoid);
+        job.span.setAttributes({
+          "edge.host": link.host,
+          "edge.attempt": attempt + 1,
+          "edge.queue_wait_ms": Math.round((performance.now() - queued) * 1000) / 1000,
+        });
         try {
           const result = await this.relay(link, stream, response, sample, (n) => (bytes += n));
           outcome = { host: link.host, ...result };
@@ -126,6 +152,12 @@ export class CdnFrontDoor {
     if (this.parts.hosts.admitted(outcome.host)) this.parts.reports.count(outcome.host);
     const seconds = (performance.now() - job.started) / 1000;
     this.parts.metrics.served(site.id, outcome.host, outcome.status, outcome.cache, bytes, seconds);
+    const { status, cache } = outcome;
+    job.span.setAttributes({ "http.response.status_code": status, "edge.cache": cache, "edge.bytes": bytes });
+    this.ctx.log.debug(
+      { ...traceLogFields(job.span), site: site.id, host: outcome.host, status, cache, bytes, seconds },
+      "site request served",
+    );
     if (sample && outcome.status === 200 && outcome.sha256) this.check(site, request, headers, outcome, bytes);
   }
 
@@ -294,14 +326,14 @@ export class CdnFrontDoor {
       });
   }
 
-  private fail(response: ServerResponse, error: Error): void {
+  private fail(response: ServerResponse, error: Error, span: EdgeSpan): void {
     if (error instanceof ClientGone || response.destroyed) return;
     if (response.headersSent) {
       response.destroy(); // bytes went out: cut the connection rather than end a truncated body as if whole
       return;
     }
     const edge = error instanceof EdgeError ? error : undefined;
-    if (!edge) this.ctx.log.warn({ err: error.message }, "cdn request failed");
+    if (!edge) this.ctx.log.warn({ ...traceLogFields(span), err: error.message }, "site request failed");
     const code = edge?.code ?? "EDGE_NODE_HOST_FAILED";
     const status = edge?.status ?? 502;
     this.parts.metrics.refused.inc({ code });

@@ -21,7 +21,7 @@ export interface FrontDoor {
 }
 
 export function createFrontDoor(
-  ctx: Pick<GatewayContext, "signer" | "log" | "serving" | "work">,
+  ctx: Pick<GatewayContext, "signer" | "log" | "serving" | "work" | "tracing">,
   config: Pick<GatewayConfig, "sites" | "cdnPort" | "listenHost" | "verifyOneIn" | "jobTimeoutMs">,
   parts: Omit<CdnParts, "sites" | "checker">,
 ): FrontDoor | undefined {

@@ -7,7 +7,8 @@
  *   (cache.ts), the body streamed back as it comes; `x-edge-cache` says hit, miss, revalidated or bypass.
  * - `compute`: the iterated SHA-256 job (compute.ts), a JSON body {jobId, payload, rounds}, a JSON answer.
  * - `tally`: the host's signed tally for this gateway and `x-edge-epoch` (tallies.ts, F11); 204 when none.
- * A job counts as returned (for the tally) once its whole answer was handed to the link. Errors the host itself
+ * A cdn job's span is a child of the gateway's (its `traceparent`), and the origin's request carries the job's
+ * own context (D47). A job counts as returned (for the tally) once its whole answer was handed to the link. Errors the host itself
  * raises (origin unreachable, bad job) answer with `x-edge-error: <code>` and a JSON body, and do not count.
  */
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
@@ -16,6 +17,7 @@ import { Value } from "typebox/value";
 import type { Address } from "viem";
 
 import { EdgeError } from "../../../offchain/common/errors";
+import { type EdgeSpan, traceLogFields } from "../../../offchain/common/tracing";
 import { HostJobBodySchema, type HostJobBody } from "../../../offchain/common/protocol";
 import type { RoleContext } from "../../context";
 import { nodeError } from "../../errors";
@@ -41,7 +43,7 @@ export class HostJobs {
   private done = 0;
 
   constructor(
-    private readonly ctx: Pick<RoleContext, "signer" | "log" | "work" | "serving"> & {
+    private readonly ctx: Pick<RoleContext, "signer" | "log" | "work" | "serving" | "tracing"> & {
       metrics: Pick<RoleContext["metrics"], "jobs">;
     },
     private readonly parts: HostJobsParts,
@@ -67,6 +69,24 @@ export class HostJobs {
   }
 
   private async cdn(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
+    const span = this.ctx.tracing.startSpan("host site job", {
+      parent: request.headers.traceparent,
+      kind: "server",
+      attributes: {
+        "edge.site": String(request.headers["x-edge-site"] ?? ""),
+        "edge.job": String(request.headers["x-edge-job"] ?? ""),
+      },
+    });
+    try {
+      await this.cdnJob(request, response, span);
+      span.end();
+    } catch (error) {
+      span.end({ error: (error as Error).message });
+      throw error;
+    }
+  }
+
+  private async cdnJob(request: Http2ServerRequest, response: Http2ServerResponse, span: EdgeSpan): Promise<void> {
     assertServing(this.ctx.serving(), "host");
     const h = request.headers;
     const origin = String(h["x-edge-origin"] ?? "");
@@ -80,6 +100,7 @@ export class HostJobs {
       if (name.startsWith(":") || EDGE_HEADERS.includes(name) || value === undefined) continue;
       headers[name] = Array.isArray(value) ? value.join(", ") : value;
     }
+    headers.traceparent = span.traceparent; // the origin's request is part of this job's trace
     const abort = new AbortController();
     response.stream.on("close", () => abort.abort());
     const method = request.method;
@@ -92,9 +113,11 @@ export class HostJobs {
       rules: { defaultTtlSeconds: ttl, maxObjectBytes: maxObject },
       signal: abort.signal,
     });
+    span.setAttributes({ "edge.cache": served.cache, "http.response.status_code": served.status });
     response.writeHead(served.status, { ...withoutHopByHop(served.headers), "x-edge-cache": served.cache });
     await pipeline(served.body, response);
     this.returned("cdn");
+    this.ctx.log.debug({ ...traceLogFields(span), cache: served.cache, status: served.status }, "site job returned");
   }
 
   private async compute(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
