@@ -358,6 +358,19 @@ describe("host cache", function () {
     expect(origin.count("/slow")).to.equal(1);
   });
 
+  it("lets a waiting follower go when its request is aborted; the leader still fills the cache", async function () {
+    const cache = newCache();
+    const leader = get(cache, "/slow");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const controller = new AbortController();
+    const follower = cache.serve(request("/slow", { signal: controller.signal })).catch((e: unknown) => e);
+    controller.abort();
+    expect(((await follower) as Error).name).to.equal("AbortError");
+    expect((await leader).text).to.equal("slow body");
+    expect((await get(cache, "/slow")).cache).to.equal("hit");
+    expect(origin.count("/slow")).to.equal(1);
+  });
+
   it("raises a typed error when the origin is down or silent (once for concurrent misses)", async function () {
     const cache = newCache();
     const down = request("/fresh");

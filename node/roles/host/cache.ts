@@ -128,7 +128,7 @@ export class HostCache {
     }
     const flight = this.flights.get(primary);
     if (flight) {
-      const outcome = await flight;
+      const outcome = await (req.signal ? untilAborted(flight, req.signal) : flight);
       if (isEdgeError(outcome.error)) throw outcome.error;
       const stored = outcome.stored ? await this.store.find(primary, req.headers) : undefined;
       if (stored) return this.hit(stored, req, "hit");
@@ -346,4 +346,17 @@ function revalidation(stale: Entry, policyReq: CachePolicy.Request, headers: Rec
   });
   const { host: _site, ...rest } = sent as Record<string, string>;
   return headers.host === undefined ? rest : { ...rest, host: headers.host };
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (a follower's client that goes away stops waiting). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    void promise.then((value) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(value);
+    });
+  });
 }
