@@ -230,7 +230,7 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
     expect(posted.headers.get("x-edge-cache")).to.equal("bypass");
   });
 
-  it("refuses clearly and bills nothing: unknown Host 404, not serving 503, body over 1 MiB 413, no host 503", async function () {
+  it("refuses clearly and bills nothing: unknown Host 404, no host 503, body over 1 MiB 413, over 100 headers 431, not serving 503", async function () {
     await startFront();
     const unknown = await get("/", "nope.example.test");
     expect(unknown.status).to.equal(404);
@@ -245,6 +245,10 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
     const big = await get("/form", undefined, { method: "POST", body: "x".repeat(MAX_REQUEST_BODY + 1) });
     expect(big.status).to.equal(413);
     expect(((await big.json()) as { code: string }).code).to.equal("EDGE_NODE_BODY_TOO_LARGE");
+    const headers = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`x-h${i}`, "v"]));
+    const crowded = await get("/obj/1", undefined, { headers });
+    expect(crowded.status).to.equal(431);
+    expect(((await crowded.json()) as { code: string }).code).to.equal("EDGE_NODE_TOO_MANY_HEADERS");
     serving = false;
     const draining = await get("/obj/1");
     expect(draining.status).to.equal(503);

@@ -236,8 +236,12 @@ describe("gateway security: host registrations", function () {
     now += 301_000; // every remembered timestamp has left the window
     await hosts.register(await registration(false, now, keys[6]));
     expect(hosts.replayEntries).to.equal(1);
-    // Unadmitted devices never take room.
+    // Unadmitted devices never take room, and cost no signature recovery: a forged signature is not even read.
     admits = false;
+    const forged = await registration(false, now, keys[5]);
+    expect(await codeOf(() => hosts.register({ ...forged, signature: `0x${"00".repeat(65)}` }))).to.equal(
+      "403 EDGE_NODE_HOST_NOT_ADMITTED",
+    );
     expect(await codeOf(async () => hosts.register(await registration(false, now, keys[5])))).to.equal(
       "403 EDGE_NODE_HOST_NOT_ADMITTED",
     );

@@ -42,6 +42,10 @@ import type { UsageMeter } from "./usage";
 
 /** Largest request body a site's request may carry (it is held until a host takes the job, for a retry). */
 export const MAX_REQUEST_BODY = 1024 * 1024;
+/** Request bodies held at once at most, over all requests (a full queue of 1 MiB bodies would be 10 GB). */
+export const MAX_HELD_BODY_BYTES = 64 * 1024 * 1024;
+/** Most request headers forwarded (the HTTP/2 link has its own header-list bounds). */
+export const MAX_REQUEST_HEADERS = 100;
 
 /** Request headers never forwarded to the host (hop-by-hop, or the gateway's own). */
 const DROPPED = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"]);
@@ -67,6 +71,7 @@ interface Attempt {
 
 export class CdnFrontDoor {
   private sequence = 0;
+  private heldBodyBytes = 0;
 
   constructor(
     private readonly ctx: Pick<RoleContext, "signer" | "log" | "serving" | "work" | "tracing">,
@@ -101,7 +106,27 @@ export class CdnFrontDoor {
         `no site is configured for host ${JSON.stringify((request.headers.host ?? "").slice(0, 255))}`,
       );
     if (!this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
+    if (request.rawHeaders.length / 2 > MAX_REQUEST_HEADERS)
+      throw nodeError("EDGE_NODE_TOO_MANY_HEADERS", `a request carries at most ${MAX_REQUEST_HEADERS} headers`);
     const body = await readBody(request);
+    if (body && this.heldBodyBytes + body.length > MAX_HELD_BODY_BYTES)
+      throw nodeError("EDGE_NODE_QUEUE_FULL", "too many request bodies are waiting for hosts: retry shortly");
+    this.heldBodyBytes += body?.length ?? 0;
+    try {
+      await this.admitted(site, request, response, body, started, span);
+    } finally {
+      this.heldBodyBytes -= body?.length ?? 0;
+    }
+  }
+
+  private async admitted(
+    site: Site,
+    request: IncomingMessage,
+    response: ServerResponse,
+    body: Buffer | null,
+    started: number,
+    span: EdgeSpan,
+  ): Promise<void> {
     const reservation = await this.parts.credit?.reserve(site.owner, [
       { service: "cdn", metric: "requests", quantity: 1n },
     ]);

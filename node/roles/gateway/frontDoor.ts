@@ -39,6 +39,9 @@ export function createFrontDoor(
       sites.start();
       const listening = createServer((request, response) => door.handle(request, response));
       listening.keepAliveTimeout = 65_000;
+      // Slow clients: the headers within 10 s, the whole request (at most 1 MiB of body) within 30 s.
+      listening.headersTimeout = 10_000;
+      listening.requestTimeout = 30_000;
       await new Promise<void>((resolve, reject) => {
         listening.once("error", reject);
         listening.listen(config.cdnPort, config.listenHost, resolve);

@@ -71,6 +71,11 @@ export class HostRegistry {
       throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the registration's timestamp is too far from now");
     }
     const host = getAddress(body.host);
+    // Cheap before costly: a device the chain does not admit costs no signature recovery (a flood of made-up keys).
+    if (!body.leaving && !this.admitted(host)) {
+      this.rejected += 1;
+      throw nodeError("EDGE_NODE_HOST_NOT_ADMITTED", "the chain does not admit this device as a host");
+    }
     const check = await checkHostRegistration(this.ctx.signer.chainId, body);
     if (!check.ok) {
       if (check.reason === "non-canonical") throw nodeError("EDGE_NODE_NONCANONICAL_SIGNATURE", check.message);
