@@ -83,6 +83,19 @@ describe("gateway content checks (F9 for the CDN)", function () {
     expect(origin.hits).to.equal(2);
   });
 
+  it("F9: without validators, a cache hit of stable content is inconclusive (an older copy kept for the TTL), a miss a mismatch", async function () {
+    origin.handler = (_req, res) => res.end("hello v2");
+    expect((await checker.check(served(origin.url, "hello v1", { cache: "hit" }))).outcome).to.equal("inconclusive");
+    expect((await checker.check(served(origin.url, "hello v1", { cache: "miss" }))).outcome).to.equal("mismatch");
+  });
+
+  it("F9: validators the origin sends but the host's answer lacks are a mismatch, cache hit or not", async function () {
+    origin.handler = (_req, res) => res.setHeader("etag", '"v2"').end("hello");
+    const verdict = await checker.check(served(origin.url, "evil", { cache: "hit" }));
+    expect(verdict.outcome).to.equal("mismatch");
+    expect((verdict as { reason: string }).reason).to.match(/without the origin's validators/);
+  });
+
   it("an altered body with the origin's Last-Modified, stable, is a mismatch", async function () {
     const lastModified = "Mon, 30 Nov 2026 08:00:00 GMT";
     origin.handler = (_req, res) => res.setHeader("last-modified", lastModified).end("hello");

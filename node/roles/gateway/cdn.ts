@@ -327,7 +327,7 @@ export class CdnFrontDoor {
     site: Site,
     request: IncomingMessage,
     headers: http2.OutgoingHttpHeaders,
-    served: { host: string; status: number; sha256?: string; etag?: string; modified?: string },
+    served: { host: string; status: number; cache: string; sha256?: string; etag?: string; modified?: string },
     bytes: number,
   ): void {
     const forwarded: Record<string, string> = {};
@@ -340,6 +340,7 @@ export class CdnFrontDoor {
         status: served.status,
         etag: served.etag,
         lastModified: served.modified,
+        cache: served.cache,
         sha256: served.sha256!,
         bytes,
       })

@@ -30,6 +30,8 @@ import { messageOf } from "../../../offchain/common/errors";
 import { endToEnd } from "../host/origin";
 
 export interface ServedSample {
+  /** The host's x-edge-cache: "hit" and "revalidated" answers may be an older version kept for the site's TTL. */
+  cache?: string;
   /** The origin URL the host was asked to serve. */
   url: string;
   /** The request headers the host got (lower-case names). */
@@ -222,6 +224,14 @@ export class ContentChecker {
     ] as const) {
       if (served !== undefined && (served !== now || served !== next))
         return inconclusive(`the host served ${name} ${served}, the origin has ${now ?? "none"}: another version`);
+    }
+    if (!s.etag && !s.lastModified) {
+      // No validators served. The origin has some: the host's cache keeps them, so it dropped them.
+      if (strong(origin.etag) || origin.lastModified)
+        return mismatch(`${differ} without the origin's validators, and the origin's content is stable`);
+      // Neither has any: a copy kept for the site's defaultTtlSeconds may be an older version (not a cheat).
+      if (s.cache === "hit" || s.cache === "revalidated")
+        return inconclusive("a cached copy without validators may be an older version of stable content");
     }
     const validators = s.etag || s.lastModified ? ", same validators" : ", no validators";
     return mismatch(`${differ}, and the origin's content is stable (two fetches agree${validators})`);
