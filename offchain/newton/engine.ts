@@ -20,6 +20,8 @@ export interface Target {
   method: string;
   headers: Record<string, string>;
   body?: string;
+  /** Paths (with query) the target's requests take in turn, the k-th sent the (k mod n)-th; the URL's when absent. */
+  paths?: readonly string[];
 }
 
 export interface Plan {
@@ -30,6 +32,8 @@ export interface Plan {
   maxConcurrency: number;
   /** A request without complete response after this long is a timeout error. */
   timeoutMs: number;
+  /** HTTP/2 over cleartext with prior knowledge (h2c) instead of HTTP/1.1. */
+  h2c?: boolean;
 }
 
 export type ErrorKind = "timeout" | "refused" | "reset" | "other";
@@ -113,6 +117,8 @@ class TargetState {
       headersTimeout: plan.timeoutMs,
       bodyTimeout: plan.timeoutMs,
       connectTimeout: plan.timeoutMs,
+      // undici's Pool does not pass `useH2c` on to its connector, nor do its types name it (7.30): a connect option.
+      ...(plan.h2c ? { allowH2: true, connect: { useH2c: true } as Pool.Options["connect"] } : {}),
     });
   }
 
@@ -160,6 +166,7 @@ export class LoadRun {
     private readonly observer: Observer = {},
   ) {
     if (targets.length === 0) throw new RangeError("a load run needs at least one target");
+    if (targets.some((t) => t.paths?.length === 0)) throw new RangeError("a target's paths, when given, are not empty");
     if (!(plan.rate > 0)) throw new RangeError("the rate must be positive");
     this.states = targets.map((t) => new TargetState(t, plan));
     this.intervalMs = 1000 / plan.rate;
@@ -230,11 +237,12 @@ export class LoadRun {
     const { target } = state;
     const lag = now - planned;
     state.lag.recordValue(Math.max(1, Math.round(lag * 1000)));
+    const path = target.paths ? target.paths[state.sent % target.paths.length] : state.path;
     state.inFlight += 1;
     state.sent += 1;
     this.observer.started?.(target.id, lag);
     state.pool
-      .request({ path: state.path, method: target.method as "GET", headers: target.headers, body: target.body })
+      .request({ path, method: target.method as "GET", headers: target.headers, body: target.body })
       .then(async (response) => {
         const ttfb = performance.now() - planned;
         await response.body.dump({ limit: Infinity });

@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
+import { type IncomingMessage, type ServerResponse, createServer as createHttpServer } from "node:http";
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { createServer } from "node:net";
 import { join } from "node:path";
 
@@ -96,6 +98,50 @@ describe("newton", function () {
       // 5 in flight at most against a server that never answers: the other 45 planned requests are dropped.
       const dropped = await load(hang, { rate: 50, durationMs: 1_000, maxConcurrency: 5, timeoutMs: 1_500 });
       expect(dropped).to.deep.include({ planned: 50, sent: 5, dropped: 45, errors: 5 });
+    });
+
+    it("sends a target's requests to its paths in turn, over HTTP/1.1 or, when the plan says, h2c", async function () {
+      for (const h2c of [false, true]) {
+        const seen: string[] = [];
+        const versions = new Set<string>();
+        const answer = (
+          request: IncomingMessage | Http2ServerRequest,
+          response: ServerResponse | Http2ServerResponse,
+        ) => {
+          seen.push(request.url ?? "");
+          versions.add(request.httpVersion);
+          response.end("ok");
+        };
+        const listening = h2c ? http2.createServer(answer) : createHttpServer(answer);
+        await new Promise<void>((resolve) => listening.listen(0, "127.0.0.1", resolve));
+        const { port } = listening.address() as { port: number };
+        const run = new LoadRun(
+          [
+            {
+              id: "t",
+              url: `http://127.0.0.1:${port}/ignored`,
+              method: "GET",
+              headers: {},
+              paths: ["/a", "/b?x=1", "/c"],
+            },
+          ],
+          { rate: 50, durationMs: 600, maxConcurrency: 64, timeoutMs: 5_000, h2c },
+        );
+        const [summary] = await run.start();
+        await new Promise((resolve) => listening.close(resolve));
+        expect(summary, JSON.stringify(summary)).to.deep.include({ planned: 30, responses: 30, errors: 0 });
+        expect([...seen].sort()).to.deep.equal(["/a", "/b?x=1", "/c"].flatMap((path) => Array(10).fill(path)));
+        expect([...versions]).to.deep.equal([h2c ? "2.0" : "1.1"]);
+      }
+      expect(
+        () =>
+          new LoadRun([{ id: "t", url: "http://127.0.0.1:9/", method: "GET", headers: {}, paths: [] }], {
+            rate: 1,
+            durationMs: 1,
+            maxConcurrency: 1,
+            timeoutMs: 1,
+          }),
+      ).to.throw(RangeError, /paths/);
     });
   });
 
