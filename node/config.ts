@@ -49,6 +49,7 @@ export const ConfigSchema = Type.Object(
     capacity: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
     cacheMemoryMb: Type.Integer({ minimum: 1, maximum: 65_536, default: 64 }),
     cacheDiskMb: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 1_024 }),
+    allowPrivateOrigins: Type.Boolean({ default: false }),
     sites: Type.Optional(Type.String({ minLength: 1 })),
     cdnPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     queueMax: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
@@ -146,6 +147,12 @@ export const OPTIONS: OptionSpec[] = [
     key: "cacheDiskMb",
     help: "host: the content cache's disk tier in MiB, under --data-dir (default 1024; 0: memory only)",
     kind: "number",
+  },
+  {
+    flag: "allow-private-origins",
+    key: "allowPrivateOrigins",
+    help: "host: also fetch origins on private, loopback and link-local addresses (default false; D48)",
+    kind: "boolean",
   },
   {
     flag: "sites",

@@ -74,6 +74,7 @@ export type HostConfig = Pick<
   | "capacity"
   | "cacheMemoryMb"
   | "cacheDiskMb"
+  | "allowPrivateOrigins"
   | "jobTimeoutMs"
 >;
 

@@ -137,7 +137,7 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
 
   /** A real host: its job handler, cache (memory only) and origin fetcher. */
   function realHost(account: LocalAccount): JobHandler {
-    const fetcher = createOriginFetcher({});
+    const fetcher = createOriginFetcher({ allowPrivateOrigins: true });
     const cache = new HostCache({
       origin: fetcher,
       dir: join(dir, account.address),

@@ -104,7 +104,7 @@ describe("host cache", function () {
   beforeEach(async function () {
     dir = mkdtempSync(join(tmpdir(), "edge-host-cache-"));
     clock = Date.now();
-    fetcher = createOriginFetcher({ headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000 });
+    fetcher = createOriginFetcher({ headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000, allowPrivateOrigins: true });
     const objects: Record<string, Handler> = {};
     for (let i = 0; i < 40; i++)
       objects[`/obj${i}`] = fixed({ "cache-control": "max-age=600" }, Buffer.alloc(10_000, i));
@@ -381,7 +381,7 @@ describe("host cache", function () {
     let asked = 0;
     const silent = createServer(() => void asked++);
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    const impatient = createOriginFetcher({ headersTimeoutMs: 150 });
+    const impatient = createOriginFetcher({ headersTimeoutMs: 150, allowPrivateOrigins: true });
     const cache2 = new HostCache({ origin: impatient, dir, memoryBytes: 1 << 20, diskBytes: 1 << 20, log: quiet });
     const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/x`;
     const timeouts = await Promise.all(

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 
 import { isEdgeError } from "../../offchain/common/errors";
-import { createOriginFetcher, endToEnd, type OriginFetcher } from "../../node/roles/host/origin";
+import { createOriginFetcher, endToEnd, isPrivateAddress, type OriginFetcher } from "../../node/roles/host/origin";
 
 const read = async (body: Readable): Promise<string> => {
   const chunks: Buffer[] = [];
@@ -38,7 +38,7 @@ describe("host origin fetch", function () {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    fetcher = createOriginFetcher({ connectionsPerOrigin: 1 });
+    fetcher = createOriginFetcher({ connectionsPerOrigin: 1, allowPrivateOrigins: true });
   });
 
   after(async function () {
@@ -100,5 +100,46 @@ describe("host origin fetch", function () {
     expect(endToEnd({ Connection: "X-A, close", "X-A": "1", "X-B": "2", Upgrade: "h2c" })).to.deep.equal({
       "x-b": "2",
     });
+  });
+
+  it("D48: refuses private, loopback and link-local origins unless allowed, by IP literal and by name", async function () {
+    const strict = createOriginFetcher({ headersTimeoutMs: 2_000 });
+    try {
+      for (const url of [
+        `${base}/x`,
+        "http://10.1.2.3/x",
+        "http://192.168.0.1/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:80/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://0.0.0.0/x",
+      ]) {
+        const error = await strict.fetch({ method: "GET", url, headers: {} }).then(
+          () => undefined,
+          (e: { code?: string }) => e,
+        );
+        expect(error?.code, url).to.equal("EDGE_NODE_ORIGIN_FORBIDDEN");
+      }
+      // A name that resolves to loopback only is refused at connect time, before any byte is sent.
+      const before = seen.length;
+      const byName = await strict
+        .fetch({ method: "GET", url: base.replace("127.0.0.1", "localhost") + "/x", headers: {} })
+        .then(
+          () => undefined,
+          (e: { code?: string }) => e,
+        );
+      expect(byName?.code).to.equal("EDGE_NODE_ORIGIN_FORBIDDEN");
+      expect(seen.length).to.equal(before);
+    } finally {
+      await strict.close();
+    }
+    expect(isPrivateAddress("8.8.8.8")).to.equal(false);
+    expect(isPrivateAddress("2606:4700::1111")).to.equal(false);
+    expect(isPrivateAddress("172.31.255.255")).to.equal(true);
+    expect(isPrivateAddress("fd00::1")).to.equal(true);
+    // Allowed (tests, the devnet): the same origin answers.
+    const response = await fetcher.fetch({ method: "GET", url: `${base}/x`, headers: {} });
+    expect(response.status).to.be.below(500);
+    response.body.resume();
   });
 });

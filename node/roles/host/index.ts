@@ -31,7 +31,11 @@ export function createHost(
   const device = ctx.signer.account.address.toLowerCase();
   const dir = join(config.dataDir, `${device}-host`);
   const tallies = clock && new HostTallies(dir, ctx.signer, clock);
-  const origin = createOriginFetcher({ headersTimeoutMs: config.jobTimeoutMs, bodyTimeoutMs: config.jobTimeoutMs });
+  const origin = createOriginFetcher({
+    headersTimeoutMs: config.jobTimeoutMs,
+    bodyTimeoutMs: config.jobTimeoutMs,
+    allowPrivateOrigins: config.allowPrivateOrigins,
+  });
   const cache = new HostCache({
     origin,
     dir: join(dir, "cache"),

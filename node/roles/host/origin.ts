@@ -6,6 +6,8 @@
  * rethrown as it is: nobody is waiting for an answer to map. Errors of the body stream after the headers are
  * undici's own; `originError` maps them the same way for a caller that wants to (the cache does).
  */
+import { type LookupAddress, type LookupOptions, lookup } from "node:dns";
+import { BlockList, isIP } from "node:net";
 import type { Readable } from "node:stream";
 import { Agent, errors as undiciErrors } from "undici";
 
@@ -39,6 +41,8 @@ export interface OriginOptions {
   headersTimeoutMs?: number;
   /** Longest pause between two body chunks, ms; 30 s unless given. */
   bodyTimeoutMs?: number;
+  /** Fetch from private, loopback and link-local addresses too (tests, the devnet); refused unless true (D48). */
+  allowPrivateOrigins?: boolean;
 }
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus the ones undici sets itself or refuses (host, expect). */
@@ -118,9 +122,69 @@ function safeOrigin(url: string): string {
   }
 }
 
+/**
+ * Addresses a host never fetches from unless told to (D48): its own machine, its private networks, link-local,
+ * carrier-grade NAT, multicast and reserved ranges. Sites' origins are public servers; a gateway that names an
+ * origin in here (compromised, or a forged sites file) would make hosts probe their operators' own networks.
+ */
+export const PRIVATE_ADDRESSES = (() => {
+  const list = new BlockList();
+  for (const [net, prefix] of [
+    ["0.0.0.0", 8],
+    ["10.0.0.0", 8],
+    ["100.64.0.0", 10],
+    ["127.0.0.0", 8],
+    ["169.254.0.0", 16],
+    ["172.16.0.0", 12],
+    ["192.0.0.0", 24],
+    ["192.168.0.0", 16],
+    ["198.18.0.0", 15],
+    ["224.0.0.0", 4],
+    ["240.0.0.0", 4],
+  ] as const)
+    list.addSubnet(net, prefix, "ipv4");
+  for (const [net, prefix] of [
+    ["::", 128],
+    ["::1", 128],
+    ["fc00::", 7],
+    ["fe80::", 10],
+    ["ff00::", 8],
+  ] as const)
+    list.addSubnet(net, prefix, "ipv6");
+  return list;
+})();
+
+/** Whether `address` (an IP literal) is one a host must not fetch from; IPv4-mapped IPv6 is judged as IPv4. */
+export function isPrivateAddress(address: string): boolean {
+  const bare = address.replace(/^\[|\]$/g, "");
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  if (mapped) return PRIVATE_ADDRESSES.check(mapped[1], "ipv4");
+  const family = isIP(bare);
+  if (family === 0) return false;
+  return PRIVATE_ADDRESSES.check(bare, family === 4 ? "ipv4" : "ipv6");
+}
+
+/** dns.lookup that refuses private answers (net.connect's `lookup`: names resolved at connect time). */
+function publicLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  lookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+    if (error) return callback(error, "", 0);
+    const ok = addresses.filter((a) => !isPrivateAddress(a.address));
+    if (ok.length === 0) {
+      const refused = Object.assign(new Error(`${hostname} resolves to private addresses only`), { code: "EPRIVATE" });
+      return callback(refused, "", 0);
+    }
+    if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, ok);
+    callback(null, ok[0].address, ok[0].family);
+  });
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
 export function createOriginFetcher(opts: OriginOptions = {}): OriginFetcher {
   const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+  const blockPrivate = !opts.allowPrivateOrigins;
   const agent = new Agent({
+    ...(blockPrivate ? { connect: { lookup: publicLookup as never } } : {}),
     connections: opts.connectionsPerOrigin ?? 32,
     headersTimeout,
     bodyTimeout: opts.bodyTimeoutMs ?? 30_000,
@@ -138,6 +202,9 @@ export function createOriginFetcher(opts: OriginOptions = {}): OriginFetcher {
       }
       if (url.protocol !== "http:" && url.protocol !== "https:")
         throw nodeError("EDGE_NODE_ORIGIN_UNREACHABLE", `not an http(s) origin URL: ${req.url}`);
+      // An IP literal is never looked up: checked here. A name is checked at connect time (publicLookup).
+      if (blockPrivate && isPrivateAddress(url.hostname))
+        throw nodeError("EDGE_NODE_ORIGIN_FORBIDDEN", `the origin ${url.origin} is a private address`);
       try {
         const res = await agent.request({
           origin: url.origin,
@@ -153,6 +220,11 @@ export function createOriginFetcher(opts: OriginOptions = {}): OriginFetcher {
           body: res.body,
         };
       } catch (error) {
+        if (
+          (error as { code?: string }).code === "EPRIVATE" ||
+          (error as { cause?: { code?: string } }).cause?.code === "EPRIVATE"
+        )
+          throw nodeError("EDGE_NODE_ORIGIN_FORBIDDEN", `the origin ${url.origin} resolves to private addresses only`);
         throw originError(error, req.url);
       }
     },
