@@ -1,10 +1,9 @@
 /**
- * A job a gateway hands to one of its hosts, POSTed to the host's /jobs with the session token the host got at
- * registration (`authorization: Bearer <token>`), and the host's answer.
+ * A compute job a gateway hands to one of its hosts: the body of a `x-edge-kind: compute` stream on the host's
+ * link (D44), and the host's answer. The host's tally is fetched separately over the link (F11, D44).
  */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 
-import { HostTallySchema } from "./hostTally";
 import { AddressSchema } from "./primitives";
 
 export const HostJobBodySchema = Type.Object(
@@ -21,7 +20,5 @@ export const HostJobReplySchema = Type.Object({
   jobId: Type.String(),
   result: Type.String({ pattern: "^0x[0-9a-f]{64}$" }),
   host: AddressSchema,
-  /** The host's signed tally for this gateway and epoch, counting this job (hostTally.ts). */
-  tally: Type.Optional(HostTallySchema),
 });
 export type HostJobReply = Static<typeof HostJobReplySchema>;

@@ -1,8 +1,9 @@
 /**
- * A host asking a gateway to route jobs to it (or, with `leaving`, to stop), POSTed to the gateway's
- * /hosts/register, signed by the host's device key for that one gateway. The timestamp is in milliseconds: a
- * registration and a leave in the same second must still be ordered, and the gateway refuses any registration
- * not newer than the last it saw (replays).
+ * A host asking a gateway for jobs: the registration a host's link carries when it connects to the gateway's
+ * /hosts/connect (base64url JSON in `x-edge-registration`, D44), signed by the host's device key for that one
+ * gateway. The timestamp is in milliseconds, and the gateway refuses any registration not newer than the last it
+ * saw from the host (replays). `leaving` is part of the signed message; a link with it set is refused (a host
+ * leaves by closing its link).
  */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 import type { Address, Hex, LocalAccount } from "viem";
@@ -22,13 +23,6 @@ export const HostRegistrationBodySchema = Type.Object(
   { additionalProperties: false },
 );
 export type HostRegistrationBody = Static<typeof HostRegistrationBodySchema>;
-
-/** The gateway's answer: the session token its job requests to the host carry, or that the host left. */
-export const HostRegistrationReplySchema = Type.Union([
-  Type.Object({ token: Type.String(), gateway: AddressSchema }),
-  Type.Object({ left: Type.Literal(true) }),
-]);
-export type HostRegistrationReply = Static<typeof HostRegistrationReplySchema>;
 
 export async function signHostRegistration(
   account: Pick<LocalAccount, "address" | "signTypedData">,
