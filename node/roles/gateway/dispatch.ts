@@ -39,13 +39,14 @@ export class Dispatcher {
   /** Results recomputed, and those found wrong. */
   readonly checked = { verified: 0, wrong: 0 };
 
-  async dispatch(job: HostJobBody): Promise<{ host: string; result: Hex }> {
+  /** Runs `job` on a host; `traceparent` (the request's span, D47) goes to the host with it. */
+  async dispatch(job: HostJobBody, traceparent?: string): Promise<{ host: string; result: Hex }> {
     let lastError = "";
     let avoid: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       let started;
       try {
-        started = await this.onLink(job, avoid);
+        started = await this.onLink(job, avoid, traceparent);
       } catch (error) {
         // No other host for the retry: the customer learns why the first failed.
         if (attempt > 0 && isEdgeError(error) && error.code === "EDGE_NODE_NO_HOSTS") break;
@@ -79,7 +80,7 @@ export class Dispatcher {
   }
 
   /** Waits for a host's slot (avoiding `avoid`), then sends the job; the link and its pending answer. */
-  private onLink(job: HostJobBody, avoid: string | undefined) {
+  private onLink(job: HostJobBody, avoid: string | undefined, traceparent: string | undefined) {
     return new Promise<{ link: HostLink; answer: Promise<{ status: number; body: Buffer }> }>((resolve, reject) => {
       this.queue.submit({
         avoid,
@@ -87,7 +88,13 @@ export class Dispatcher {
         run: (link) => {
           const answer = exchange(
             link,
-            { ":method": "POST", ":path": "/compute", "x-edge-kind": "compute", "content-type": "application/json" },
+            {
+              ":method": "POST",
+              ":path": "/compute",
+              "x-edge-kind": "compute",
+              "content-type": "application/json",
+              ...(traceparent ? { traceparent } : {}),
+            },
             Buffer.from(JSON.stringify(job)),
             this.jobTimeoutMs,
           ).finally(() => this.queue.done(link));

@@ -18,7 +18,8 @@ export class JobFrontDoor {
   private dispatched = 0;
 
   constructor(
-    private readonly ctx: Pick<RoleContext, "signer" | "serving" | "work" | "metrics">,
+    private readonly ctx: Pick<RoleContext, "signer" | "serving" | "work" | "metrics"> &
+      Partial<Pick<RoleContext, "tracing">>,
     private readonly parts: {
       customers: Pick<Customers, "admit">;
       dispatcher: Pick<Dispatcher, "dispatch">;
@@ -34,7 +35,21 @@ export class JobFrontDoor {
     return this.dispatched;
   }
 
-  async serve(headers: ClientJobHeaders, body: ClientJobBody): Promise<ClientJobReply> {
+  async serve(headers: ClientJobHeaders & { traceparent?: string }, body: ClientJobBody): Promise<ClientJobReply> {
+    // W3C trace context (D47): the client's, or a new trace; its context goes to the host with the job.
+    const span = this.ctx.tracing?.startSpan("gateway compute job", { parent: headers.traceparent, kind: "server" });
+    try {
+      const reply = await this.run(headers, body, span?.traceparent);
+      span?.setAttributes({ "edge.host": reply.host, "edge.job": reply.jobId });
+      span?.end();
+      return reply;
+    } catch (error) {
+      span?.end({ error: (error as Error).message });
+      throw error;
+    }
+  }
+
+  private async run(headers: ClientJobHeaders, body: ClientJobBody, traceparent?: string): Promise<ClientJobReply> {
     assertServing(this.ctx.serving(), "gateway");
     assertJobSize(body.rounds, this.maxJobRounds);
     const { customer, release } = await this.parts.customers.admit(headers, body);
@@ -54,7 +69,10 @@ export class JobFrontDoor {
       const jobId = `${this.ctx.signer.account.address.toLowerCase()}:${Date.now()}:${this.dispatched++}`;
       let outcome: { host: string; result: string };
       try {
-        outcome = await this.parts.dispatcher.dispatch({ jobId, payload: body.payload, rounds: body.rounds });
+        outcome = await this.parts.dispatcher.dispatch(
+          { jobId, payload: body.payload, rounds: body.rounds },
+          traceparent,
+        );
       } catch (error) {
         release(); // not served, not billed: the same signed request may come again
         if (reservation) credit!.release(reservation);

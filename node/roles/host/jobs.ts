@@ -121,6 +121,20 @@ export class HostJobs {
   }
 
   private async compute(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
+    const span = this.ctx.tracing.startSpan("host compute job", {
+      parent: request.headers.traceparent,
+      kind: "server",
+    });
+    try {
+      await this.computeJob(request, response);
+      span.end();
+    } catch (error) {
+      span.end({ error: (error as Error).message });
+      throw error;
+    }
+  }
+
+  private async computeJob(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
     assertServing(this.ctx.serving(), "host");
     const body = (await readJson(request, MAX_COMPUTE_BODY)) as HostJobBody;
     if (!Value.Check(HostJobBodySchema, body)) throw nodeError("EDGE_NODE_BAD_JOB", "not a compute job body");
