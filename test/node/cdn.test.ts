@@ -16,7 +16,8 @@ import { Counter, Registry } from "prom-client";
 import { request } from "undici";
 import type { LocalAccount } from "viem";
 
-import { CdnFrontDoor, MAX_REQUEST_BODY } from "../../node/roles/gateway/cdn";
+import { CdnFrontDoor } from "../../node/roles/gateway/cdn";
+import { MAX_REQUEST_BODY } from "../../node/roles/gateway/cdnHttp";
 import { createCdnMetrics } from "../../node/roles/gateway/cdnMetrics";
 import { ContentChecker } from "../../node/roles/gateway/contentCheck";
 import { SiteIndex, parseSites } from "../../node/roles/gateway/sites";

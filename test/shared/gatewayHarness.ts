@@ -8,8 +8,8 @@ import type { AddressInfo } from "node:net";
 import type { LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { HostRegistry } from "../../node/roles/gateway/hosts";
-import { type HostLink, HostLinks, routeLinks } from "../../node/roles/gateway/links";
+import { HostRegistry, routeLinks } from "../../node/roles/gateway/hosts";
+import { type HostLink, HostLinks } from "../../node/roles/gateway/links";
 import { JobQueue } from "../../node/roles/gateway/queue";
 import { GatewayLink, type JobHandler } from "../../node/roles/host/link";
 

@@ -29,7 +29,8 @@ import type http2 from "node:http2";
 import { EdgeError } from "../../../offchain/common/errors";
 import { type EdgeSpan, traceLogFields } from "../../../offchain/common/tracing";
 import type { RoleContext } from "../../context";
-import { NODE_ERRORS, type NodeErrorCode, nodeError } from "../../errors";
+import { nodeError } from "../../errors";
+import { ClientGone, hostFailure, readBody, responseHeaders } from "./cdnHttp";
 import type { CdnMetrics } from "./cdnMetrics";
 import type { ContentChecker } from "./contentCheck";
 import type { CreditLimiter, Reservation } from "./credit";
@@ -40,8 +41,6 @@ import type { JobReports } from "./reports";
 import type { Site, SiteSource } from "./sites";
 import type { UsageMeter } from "./usage";
 
-/** Largest request body a site's request may carry (it is held until a host takes the job, for a retry). */
-export const MAX_REQUEST_BODY = 1024 * 1024;
 /** Request bodies held at once at most, over all requests (a full queue of 1 MiB bodies would be 10 GB). */
 export const MAX_HELD_BODY_BYTES = 64 * 1024 * 1024;
 /** Most request headers forwarded (the HTTP/2 link has its own header-list bounds). */
@@ -50,8 +49,6 @@ export const MAX_REQUEST_HEADERS = 100;
 /** Request headers never forwarded to the host (hop-by-hop, or the gateway's own). */
 const DROPPED = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"]);
 DROPPED.add("trailer").add("host").add("http2-settings").add("proxy-authorization");
-/** Response headers of the host that stay between gateway and host. */
-const HOST_ONLY = ["x-edge-error"];
 
 export interface CdnParts {
   sites: Pick<SiteSource, "lookup">;
@@ -367,53 +364,4 @@ export class CdnFrontDoor {
     response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
     response.end(body);
   }
-}
-
-/** The client left before the response ended. */
-class ClientGone extends Error {
-  constructor() {
-    super("the client closed the connection");
-  }
-}
-
-/** A host's own error (`x-edge-error`): its code when it is one of ours (origin unreachable: 502, ...). */
-function hostFailure(host: string, code: string, body: string): EdgeError {
-  let message = "";
-  try {
-    message = (JSON.parse(body) as { error?: string }).error ?? "";
-  } catch {
-    // not JSON: the code says enough
-  }
-  const known = Object.hasOwn(NODE_ERRORS, code) ? (code as NodeErrorCode) : "EDGE_NODE_HOST_FAILED";
-  return nodeError(known, `host ${host} could not serve the request (${code.slice(0, 64)}): ${message.slice(0, 300)}`);
-}
-
-/** The host's response headers as the client gets them. */
-function responseHeaders(h: http2.IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(h)) {
-    if (value === undefined || name.startsWith(":") || HOST_ONLY.includes(name)) continue;
-    out[name] = value;
-  }
-  return out;
-}
-
-/** The request's body (at most MAX_REQUEST_BODY bytes), or null for a request without one. */
-async function readBody(request: IncomingMessage): Promise<Buffer | null> {
-  const declared = Number(request.headers["content-length"] ?? 0);
-  if (declared > MAX_REQUEST_BODY)
-    throw nodeError("EDGE_NODE_BODY_TOO_LARGE", `a request body is at most ${MAX_REQUEST_BODY} bytes`);
-  if (declared === 0 && request.headers["transfer-encoding"] === undefined) {
-    request.resume();
-    return null;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_REQUEST_BODY)
-      throw nodeError("EDGE_NODE_BODY_TOO_LARGE", `a request body is at most ${MAX_REQUEST_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }

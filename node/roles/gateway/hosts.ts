@@ -20,7 +20,8 @@ import { StakeType } from "../../../offchain/common/stakeMap";
 import type { GatewayContext } from "../../context";
 import { nodeError } from "../../errors";
 import { SIGNATURE_WINDOW_SECONDS } from "./customers";
-import type { HostLink } from "./links";
+import type { HostLink, LinkEvents } from "./links";
+import type { JobQueue } from "./queue";
 
 export interface HostEntry {
   /** The URL the host named in its registration (its own API: status, metrics), for operators. */
@@ -217,4 +218,25 @@ export class HostRegistry {
   get rejectedCount(): number {
     return this.rejected;
   }
+}
+
+/**
+ * The link events that route through `hosts` and feed `queue`: a host is attached on its first SETTINGS, and
+ * each rise of its capacity offers the queue that many new slots.
+ */
+export function routeLinks(
+  hosts: Pick<HostRegistry, "register" | "attach" | "detach">,
+  queue: Pick<JobQueue<HostLink>, "offer">,
+): LinkEvents {
+  const capacities = new WeakMap<HostLink, number>();
+  return {
+    admit: (body) => hosts.register(body),
+    connected(link) {
+      hosts.attach(link.host, link);
+      const before = capacities.get(link) ?? 0;
+      capacities.set(link, link.capacity);
+      if (link.capacity > before) queue.offer(link, link.capacity - before);
+    },
+    disconnected: (link) => hosts.detach(link),
+  };
 }

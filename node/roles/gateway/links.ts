@@ -20,8 +20,7 @@ import { EdgeError } from "../../../offchain/common/errors";
 import { type HostRegistrationBody, HostRegistrationBodySchema } from "../../../offchain/common/protocol";
 import type { GatewayContext } from "../../context";
 import { nodeError } from "../../errors";
-import type { HostRegistry } from "./hosts";
-import type { JobQueue, Slot } from "./queue";
+import type { Slot } from "./queue";
 
 /** The upgrade token of the job link's protocol (the host's side names it too). */
 export const LINK_PROTOCOL = "edge-jobs/1";
@@ -72,27 +71,6 @@ export interface LinkEvents {
   connected(link: HostLink): void;
   /** A link closed (whatever the reason). */
   disconnected(link: HostLink): void;
-}
-
-/**
- * The link events that route through `hosts` and feed `queue`: a host is attached on its first SETTINGS, and
- * each rise of its capacity offers the queue that many new slots.
- */
-export function routeLinks(
-  hosts: Pick<HostRegistry, "register" | "attach" | "detach">,
-  queue: Pick<JobQueue<HostLink>, "offer">,
-): LinkEvents {
-  const capacities = new WeakMap<HostLink, number>();
-  return {
-    admit: (body) => hosts.register(body),
-    connected(link) {
-      hosts.attach(link.host, link);
-      const before = capacities.get(link) ?? 0;
-      capacities.set(link, link.capacity);
-      if (link.capacity > before) queue.offer(link, link.capacity - before);
-    },
-    disconnected: (link) => hosts.detach(link),
-  };
 }
 
 export class HostLinks {
