@@ -94,7 +94,10 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
   let gatewayTracing: Tracing = initTracing({ serviceName: "edge-gateway", env: {} });
   let hostTracing: Tracing = initTracing({ serviceName: "edge-host", env: {} });
 
+  let registry = new Registry();
+
   async function startFront(options: { checker?: ContentChecker; credit?: unknown; jobTimeoutMs?: number } = {}) {
+    registry = new Registry();
     const sites = new SiteIndex(
       parseSites({
         sites: [
@@ -127,7 +130,7 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
         },
         credit: options.credit as never,
         checker: options.checker,
-        metrics: createCdnMetrics(new Registry(), { queueDepth: () => 0, linkedHosts: () => 0, capacity: () => 0 }),
+        metrics: createCdnMetrics(registry, { queueDepth: () => 0, linkedHosts: () => 0, capacity: () => 0 }),
       },
       options.jobTimeoutMs ?? 5_000,
     );
@@ -225,6 +228,13 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
     expect(billed("requests")).to.equal(2n);
     expect(billed("egressBytes")).to.equal(10_000n);
     expect(usage.every(([customer]) => customer.toLowerCase() === OWNER)).to.equal(true);
+    // Per-site and per-host metrics, labelled by configuration and admitted hosts only.
+    const text = await registry.metrics();
+    expect(text).to.include(`edge_cdn_requests_total{site="docs",status="2xx",cache="hit"} 1`);
+    expect(text).to.include(`edge_cdn_egress_bytes_total{site="docs"} 10000`);
+    expect(text).to.include(`edge_cdn_host_jobs_total{host="${h.address}",cache="miss"} 1`);
+    expect(text).to.include(`edge_cdn_host_egress_bytes_total{host="${h.address}"} 10000`);
+    expect(text).to.match(/edge_cdn_host_request_duration_seconds_count\{host="0x[0-9a-fA-F]{40}"\} 2/);
     // A POST goes to the origin with its body, uncached.
     const posted = await get("/form", undefined, { method: "POST", body: "x".repeat(3000) });
     expect(await posted.text()).to.equal("posted 3000");

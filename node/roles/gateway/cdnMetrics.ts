@@ -11,7 +11,9 @@ export interface CdnMetrics {
   requests: Counter<"site" | "status" | "cache">;
   egressBytes: Counter<"site">;
   duration: Histogram<"site">;
-  hostJobs: Counter<"host">;
+  hostJobs: Counter<"host" | "cache">;
+  hostEgressBytes: Counter<"host">;
+  hostDuration: Histogram<"host">;
   queueWait: Histogram;
   retries: Counter;
   refused: Counter<"code">;
@@ -52,8 +54,21 @@ export function createCdnMetrics(
     }),
     hostJobs: new Counter({
       name: "edge_cdn_host_jobs_total",
-      help: "site requests each host returned whole",
+      help: "site requests each host returned whole, by cache outcome",
+      labelNames: ["host", "cache"] as const,
+      registers,
+    }),
+    hostEgressBytes: new Counter({
+      name: "edge_cdn_host_egress_bytes_total",
+      help: "response body bytes each host's jobs sent to clients",
       labelNames: ["host"] as const,
+      registers,
+    }),
+    hostDuration: new Histogram({
+      name: "edge_cdn_host_request_duration_seconds",
+      help: "from the request's arrival to its response's end, by the host that served it",
+      labelNames: ["host"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
     queueWait: new Histogram({
@@ -84,10 +99,15 @@ export function createCdnMetrics(
     ...metrics,
     served(site, host, status, cache, bytes, seconds) {
       const klass = status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : "other";
-      metrics.requests.inc({ site, status: klass, cache: CACHE.has(cache) ? cache : "none" });
-      if (bytes > 0) metrics.egressBytes.inc({ site }, bytes);
+      const outcome = CACHE.has(cache) ? cache : "none";
+      metrics.requests.inc({ site, status: klass, cache: outcome });
       metrics.duration.observe({ site }, seconds);
-      metrics.hostJobs.inc({ host });
+      metrics.hostJobs.inc({ host, cache: outcome });
+      metrics.hostDuration.observe({ host }, seconds);
+      if (bytes > 0) {
+        metrics.egressBytes.inc({ site }, bytes);
+        metrics.hostEgressBytes.inc({ host }, bytes);
+      }
     },
   };
 }
