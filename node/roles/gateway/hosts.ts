@@ -10,8 +10,11 @@
  * link's registration travels in a header anyone on the path may have seen). Only
  * hosts the chain admits (or that had an entry) are remembered, at most HOST_REPLAY_CAPACITY of them.
  *
- * Cheats: a host caught returning a wrong result (dispatch.ts) or serving wrong content (cdn.ts) is banned:
- * dropped from routing (its link closed) and refused at connection (403) until the gateway restarts.
+ * Cheats: a host caught returning a wrong compute result (dispatch.ts, `ban`) is banned until the gateway
+ * restarts: dropped from routing (its link closed) and refused at connection (403). Wrong content (cdn.ts,
+ * `strike`) is weaker evidence (a site's owner controls its origin and can make the checker's fetch differ from
+ * what hosts got): a host is banned only once mismatches on STRIKE_URLS distinct URLs fall within
+ * STRIKE_WINDOW_MS, and that ban ends after CONTENT_BAN_MS (D49).
  */
 import { getAddress } from "viem";
 
@@ -35,7 +38,26 @@ export interface BanRecord {
   at: number;
   jobId: string;
   reason: string;
+  /** When the ban ends (ms since the epoch); none: until the gateway restarts. */
+  until?: number;
 }
+
+/** One content mismatch a host was caught at (cdn.ts): the job, the URL, why. */
+export interface StrikeRecord {
+  at: number;
+  jobId: string;
+  reason: string;
+  url: string;
+}
+
+/** Mismatches count together within this long (ms); older ones are forgotten. */
+export const STRIKE_WINDOW_MS = 60 * 60 * 1000;
+/** Mismatches on this many distinct URLs within the window ban a host. */
+export const STRIKE_URLS = 2;
+/** Strikes kept per host at most (the newest; one per URL). */
+export const STRIKES_KEPT = 4;
+/** How long a ban for wrong content lasts (ms); the host may link again after it. */
+export const CONTENT_BAN_MS = 60 * 60 * 1000;
 
 /** Hosts whose newest registration is remembered at most; past it (only staked devices get in): 503. */
 export const HOST_REPLAY_CAPACITY = 100_000;
@@ -48,6 +70,9 @@ export class HostRegistry {
   private readonly newest = new Map<string, bigint>();
   private lastSweep = 0;
   private readonly banned = new Map<string, BanRecord>();
+  /** Admitted hosts' recent content mismatches, oldest first, one per URL, at most STRIKES_KEPT each. */
+  private readonly strikes = new Map<string, StrikeRecord[]>();
+  private lastStrikeSweep = 0;
   private rejected = 0;
 
   constructor(
@@ -96,8 +121,11 @@ export class HostRegistry {
       this.ctx.log.info({ host }, "host left");
       return host;
     }
-    const ban = this.banned.get(host);
-    if (ban) throw nodeError("EDGE_NODE_HOST_BANNED", `this host is banned: ${ban.reason} (job ${ban.jobId})`);
+    const ban = this.banOf(host);
+    if (ban) {
+      const until = ban.until === undefined ? "" : ` until ${new Date(ban.until).toISOString()}`;
+      throw nodeError("EDGE_NODE_HOST_BANNED", `this host is banned${until}: ${ban.reason} (job ${ban.jobId})`);
+    }
     if (!this.admitted(host)) {
       this.rejected += 1;
       throw nodeError("EDGE_NODE_HOST_NOT_ADMITTED", "the chain does not admit this device as a host");
@@ -131,11 +159,23 @@ export class HostRegistry {
   /** Whether `link` may take jobs now: it is its host's current link, open, admitted and not banned. */
   usable(link: HostLink): boolean {
     return (
-      !link.closed &&
-      this.hosts.get(link.host)?.link === link &&
-      !this.banned.has(link.host) &&
-      this.admitted(link.host)
+      !link.closed && this.hosts.get(link.host)?.link === link && !this.banOf(link.host) && this.admitted(link.host)
     );
+  }
+
+  /** Whether `host`'s work counts now (usage, scores): the chain admits it and it is not banned. */
+  countable(host: string): boolean {
+    return this.admitted(host) && !this.banOf(host);
+  }
+
+  /** `host`'s ban in force, if any; an expired one is forgotten here. */
+  private banOf(host: string): BanRecord | undefined {
+    const ban = this.banned.get(host);
+    if (ban?.until !== undefined && ban.until <= this.nowMs()) {
+      this.banned.delete(host);
+      return undefined;
+    }
+    return ban;
   }
 
   /**
@@ -161,18 +201,61 @@ export class HostRegistry {
     return this.newest.size;
   }
 
-  /** Stops routing to `host` for good (it returned a wrong result); it is refused at registration from now on. */
+  /**
+   * Stops routing to `host` for good (it returned a wrong compute result); it is refused at registration from now
+   * on. A ban for wrong content in force becomes permanent.
+   */
   ban(host: string, record: BanRecord): void {
-    if (this.banned.has(host)) return;
-    this.banned.set(host, record);
-    this.hosts.get(host)?.link?.close();
-    this.hosts.delete(host);
+    const current = this.banOf(host);
+    if (current && current.until === undefined) return;
+    this.exclude(host, { at: record.at, jobId: record.jobId, reason: record.reason });
     this.ctx.log.warn({ host, ...record }, "host banned: it returned a wrong result");
   }
 
-  /** The hosts banned for wrong results, with why. */
-  bannedHosts(): Array<{ host: string } & BanRecord> {
-    return [...this.banned].map(([host, record]) => ({ host, ...record }));
+  /**
+   * Records a content mismatch of `host` (cdn.ts); true when this strike banned it. Mismatches on STRIKE_URLS
+   * distinct URLs within STRIKE_WINDOW_MS (by their `at`) ban the host for CONTENT_BAN_MS. Only hosts the chain
+   * admits and not banned already are recorded; a host keeps at most STRIKES_KEPT strikes (one per URL, the newest).
+   */
+  strike(host: string, record: StrikeRecord): boolean {
+    const now = this.nowMs();
+    const since = now - STRIKE_WINDOW_MS;
+    if (now - this.lastStrikeSweep >= 60_000) {
+      this.lastStrikeSweep = now;
+      for (const [known, list] of this.strikes) {
+        const kept = list.filter((s) => s.at > since);
+        if (kept.length === 0) this.strikes.delete(known);
+        else this.strikes.set(known, kept);
+      }
+    }
+    if (!this.admitted(host) || this.banOf(host) || !(record.at > since)) return false;
+    const list = (this.strikes.get(host) ?? []).filter((s) => s.at > since && s.url !== record.url);
+    list.push(record);
+    this.ctx.log.warn({ host, ...record }, "host served content that differs from the origin's");
+    if (list.length < STRIKE_URLS) {
+      this.strikes.set(host, list.slice(-STRIKES_KEPT));
+      return false;
+    }
+    this.strikes.delete(host);
+    const reason = `wrong content on ${list.length} URLs within ${STRIKE_WINDOW_MS / 60_000} min, last ${record.url}: ${record.reason}`;
+    this.exclude(host, { at: record.at, jobId: record.jobId, reason, until: now + CONTENT_BAN_MS });
+    this.ctx.log.warn({ host, reason, until: now + CONTENT_BAN_MS }, "host banned for a while: wrong content");
+    return true;
+  }
+
+  /** Bans `host` with `record`: its link closes, it leaves routing. */
+  private exclude(host: string, record: BanRecord): void {
+    this.banned.set(host, record);
+    this.hosts.get(host)?.link?.close();
+    this.hosts.delete(host);
+  }
+
+  /** The hosts banned now, with why and until when (`until` null: until the gateway restarts). */
+  bannedHosts(): Array<{ host: string } & Omit<BanRecord, "until"> & { until: number | null }> {
+    return [...this.banned.keys()].flatMap((host) => {
+      const ban = this.banOf(host);
+      return ban ? [{ host, ...ban, until: ban.until ?? null }] : [];
+    });
   }
 
   /** Whether the gateway's chain view admits `host` as a host now. */
