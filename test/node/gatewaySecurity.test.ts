@@ -14,7 +14,7 @@ import { isEdgeError } from "../../offchain/common/errors";
 import { type SignedJobRequest, signHostRegistration, signJobRequest } from "../../offchain/common/protocol";
 import { Customers } from "../../node/roles/gateway/customers";
 import { Dispatcher } from "../../node/roles/gateway/dispatch";
-import { HostRegistry } from "../../node/roles/gateway/hosts";
+import { CONTENT_BAN_MS, HostRegistry, STRIKE_WINDOW_MS } from "../../node/roles/gateway/hosts";
 import { JobFrontDoor } from "../../node/roles/gateway/jobs";
 import { ReplayGuard } from "../../offchain/common/replayGuard";
 import { runJob } from "../../node/roles/host/compute";
@@ -356,5 +356,90 @@ describe("gateway security: checked results (F9)", function () {
     console.log(
       `      recompute cost: ${usPerRound.toFixed(2)} us a round (1,000 rounds: ${usPerRound.toFixed(2)} ms)`,
     );
+  });
+});
+
+describe("gateway security: content strikes and countable hosts (D49: R4, R19)", function () {
+  const honestHost = hostAccount(0x91);
+  const other = hostAccount(0x92);
+
+  /** A registry whose clock and admissions the test sets. */
+  function registry() {
+    const state = { now: Date.now(), admitted: new Set<string>([honestHost.address, other.address]) };
+    const hosts = new HostRegistry(
+      {
+        signer: { account: gatewayKey, chainId: CHAIN },
+        log: silentLog,
+        chainAdmits: (device) => state.admitted.has(device),
+        stale: () => false,
+        serving: () => true,
+      },
+      100,
+      () => state.now,
+    );
+    let tick = 0;
+    const register = async (key = honestHost) =>
+      hosts.register(
+        await signHostRegistration(key, CHAIN, {
+          gateway: gatewayKey.address,
+          url: "http://127.0.0.1:9",
+          leaving: false,
+          timestamp: BigInt(state.now + ++tick),
+        }),
+      );
+    return { hosts, state, register };
+  }
+  const strike = (at: number, url: string) => ({ at, jobId: `job-${url}`, reason: "other bytes", url });
+
+  it("R4: one mismatch bans nobody; mismatches on 2 URLs within STRIKE_WINDOW_MS ban for CONTENT_BAN_MS, then the host links again", async function () {
+    const { hosts, state, register } = registry();
+    const t0 = state.now;
+    expect(hosts.strike(honestHost.address, strike(t0, "/a"))).to.equal(false);
+    expect(hosts.strike(honestHost.address, strike(t0 + 1, "/a")), "same URL again").to.equal(false);
+    expect(hosts.bannedHosts()).to.deep.equal([]);
+    expect(await register()).to.equal(honestHost.address);
+    // An hour later the first strike is forgotten: one more URL is again a single strike.
+    state.now = t0 + STRIKE_WINDOW_MS + 1;
+    expect(hosts.strike(honestHost.address, strike(state.now, "/b"))).to.equal(false);
+    expect(hosts.countable(honestHost.address)).to.equal(true);
+    // A second URL within the window bans, for CONTENT_BAN_MS.
+    state.now += 1_000;
+    expect(hosts.strike(honestHost.address, strike(state.now, "/c"))).to.equal(true);
+    const [ban] = hosts.bannedHosts();
+    expect(ban).to.include({ host: honestHost.address, jobId: "job-/c", until: state.now + CONTENT_BAN_MS });
+    expect(ban.reason).to.match(/wrong content on 2 URLs/);
+    expect(await codeOf(register)).to.equal("403 EDGE_NODE_HOST_BANNED");
+    expect(hosts.strike(honestHost.address, strike(state.now, "/d")), "already banned").to.equal(false);
+    state.now += CONTENT_BAN_MS;
+    expect(hosts.bannedHosts()).to.deep.equal([]);
+    expect(await register()).to.equal(honestHost.address);
+    expect(hosts.countable(honestHost.address)).to.equal(true);
+  });
+
+  it("R4: strikes are kept for admitted hosts only; a wrong compute result bans for good, even over a content ban", async function () {
+    const { hosts, state } = registry();
+    const stranger = hostAccount(0x93).address;
+    for (const url of ["/a", "/b", "/c"]) expect(hosts.strike(stranger, strike(state.now, url))).to.equal(false);
+    state.admitted.add(stranger);
+    expect(hosts.strike(stranger, strike(state.now, "/d")), "nothing was remembered").to.equal(false);
+    expect(hosts.strike(other.address, strike(state.now, "/a"))).to.equal(false);
+    expect(hosts.strike(other.address, strike(state.now, "/b"))).to.equal(true);
+    hosts.ban(other.address, { at: state.now, jobId: "compute-1", reason: "wrong result" });
+    hosts.ban(honestHost.address, { at: state.now, jobId: "compute-2", reason: "wrong result" });
+    state.now += 10 * CONTENT_BAN_MS;
+    expect(hosts.bannedHosts().map((b) => [b.host, b.jobId, b.until])).to.deep.equal([
+      [other.address, "compute-1", null],
+      [honestHost.address, "compute-2", null],
+    ]);
+  });
+
+  it("R19: countable is admitted and not banned, at the moment it is asked", async function () {
+    const { hosts, state } = registry();
+    expect(hosts.countable(honestHost.address)).to.equal(true);
+    hosts.ban(honestHost.address, { at: state.now, jobId: "j", reason: "wrong result" });
+    expect(hosts.countable(honestHost.address)).to.equal(false);
+    expect(hosts.countable(other.address)).to.equal(true);
+    state.admitted.delete(other.address);
+    expect(hosts.countable(other.address)).to.equal(false);
   });
 });
