@@ -156,17 +156,46 @@ describe("gateway content checks (F9 for the CDN)", function () {
     await origin.start(); // for afterEach
   });
 
-  it("only 200 answers to GET are checked: others are inconclusive without fetching", async function () {
+  it("R3: a 404, 500 or 304 served where the origin answers 200 with stable content is a mismatch (two fetches)", async function () {
+    origin.handler = (_req, res) => res.end("hello");
+    for (const status of [404, 500, 304]) {
+      const before = origin.hits;
+      const verdict = await checker.check(served(origin.url, status === 304 ? "" : "junk", { status }));
+      expect(verdict.outcome, String(status)).to.equal("mismatch");
+      expect((verdict as { reason: string }).reason).to.match(
+        new RegExp(`the host answered ${status}, the origin 200`),
+      );
+      expect(origin.hits - before).to.equal(2);
+    }
+    expect(checker.counts).to.deep.equal({ checked: 3, match: 0, mismatch: 3, inconclusive: 0 });
+  });
+
+  it("R3: the origin's own 404 served as it is matches; another status or body at the origin, or unstable content, is inconclusive", async function () {
+    origin.handler = (_req, res) => res.writeHead(404).end("gone");
+    expect(await checker.check(served(origin.url, "gone", { status: 404 }))).to.deep.equal({ outcome: "match" });
+    expect((await checker.check(served(origin.url, "other", { status: 404 }))).outcome).to.equal("inconclusive");
+    expect((await checker.check(served(origin.url, "x", { status: 500 }))).outcome).to.equal("inconclusive");
+    let n = 0;
+    origin.handler = (_req, res) => res.end(`version ${n++}`);
+    const dynamic = await checker.check(served(origin.url, "x", { status: 503 }));
+    expect(dynamic).to.deep.equal({
+      outcome: "inconclusive",
+      reason: "the origin's content is not stable: two fetches differ",
+    });
+  });
+
+  it("R3: other methods, and answers other than 200 to conditional or range requests, are inconclusive without fetching", async function () {
     for (const sample of [
-      served(origin.url, "x", { status: 404 }),
-      served(origin.url, "x", { status: 206 }),
+      served(origin.url, "", { status: 304, headers: { "if-none-match": '"v1"' } }),
+      served(origin.url, "x", { status: 206, headers: { range: "bytes=0-0" } }),
+      served(origin.url, "x", { status: 412, headers: { "if-match": '"v1"' } }),
       served(origin.url, "x", { method: "POST" }),
       served(origin.url, "x", { method: "HEAD" }),
     ]) {
       expect((await checker.check(sample)).outcome).to.equal("inconclusive");
     }
     expect(origin.hits).to.equal(0);
-    expect(checker.counts).to.deep.equal({ checked: 4, match: 0, mismatch: 0, inconclusive: 4 });
+    expect(checker.counts).to.deep.equal({ checked: 5, match: 0, mismatch: 0, inconclusive: 5 });
   });
 
   it("over maxBytes is inconclusive without reading the whole body", async function () {

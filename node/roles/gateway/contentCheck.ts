@@ -3,10 +3,14 @@
  * one response in `oneIn`, decided by a CSPRNG before the job is dispatched (so it hashes only sampled bodies and a
  * host cannot tell which of its answers are checked), and compares what the host returned with the origin:
  *
- * - Only a 200 answer to a GET is checkable; anything else is inconclusive without fetching.
+ * - Any answer to a GET is checkable, whatever its status (D49: a host answering 404, 500 or 304 to everything is
+ *   caught too); other methods are inconclusive without fetching, and so is an answer other than 200 to a
+ *   conditional or range request (a 304 or 206 may be right for it; the check fetches unconditionally).
  * - The checker fetches the same URL from the origin with the same request headers (hop-by-hop ones dropped as the
  *   host drops them, and the conditional and range ones too: the check wants the full representation).
  * - Equal status and sha256: **match**.
+ * - The host served another status than 200 and the origin answers 200 with stable content (a second fetch gives
+ *   the same sha256): **mismatch**. Other statuses at the origin: inconclusive.
  * - A **mismatch** is declared only when the origin's content is shown stable and the host's bytes differ:
  *   (a) the origin's current strong ETag equals the strong ETag the host served, and the bytes differ (a strong
  *   ETag names one sequence of bytes); or
@@ -36,7 +40,7 @@ export interface ServedSample {
   url: string;
   /** The request headers the host got (lower-case names). */
   headers: Record<string, string>;
-  /** The request's method; GET unless given (only GET is checked). */
+  /** The request's method; GET unless given (only GET is checked, whatever the status served). */
   method?: string;
   status: number;
   etag?: string;
@@ -183,8 +187,10 @@ export class ContentChecker {
 
   private async judge(s: ServedSample): Promise<Verdict> {
     const method = (s.method ?? "GET").toUpperCase();
-    if (method !== "GET" || s.status !== 200)
-      return inconclusive(`only 200 answers to GET are checked (${method} ${s.status})`);
+    if (method !== "GET") return inconclusive(`only answers to GET are checked (${method} ${s.status})`);
+    const conditional = Object.keys(s.headers).some((name) => NOT_REPEATED.has(name.toLowerCase()));
+    if (s.status !== 200 && conditional)
+      return inconclusive(`a ${s.status} answer to a conditional or range request is not checked`);
     if (s.bytes > this.maxBytes)
       return inconclusive(`the served body (${s.bytes} bytes) is over ${this.maxBytes} bytes`);
     if (this.inFlight >= this.maxConcurrent) return inconclusive(`${this.inFlight} checks in flight already`);
@@ -209,6 +215,7 @@ export class ContentChecker {
     if (typeof origin === "string") return inconclusive(origin);
     if (origin.status === s.status && origin.sha256 === s.sha256) return { outcome: "match" };
     if (origin.status !== 200) return inconclusive(`the origin answers ${origin.status} now`);
+    if (s.status !== 200) return this.otherStatus(s, origin);
     const differ = `the host served ${describe(s)}, the origin ${describe(origin)}`;
     // (a) A strong ETag names one sequence of bytes: the origin vouches for the ETag the host sent.
     if (strong(s.etag) && origin.etag === s.etag) return mismatch(`${differ} under the same strong ETag ${s.etag}`);
@@ -235,5 +242,14 @@ export class ContentChecker {
     }
     const validators = s.etag || s.lastModified ? ", same validators" : ", no validators";
     return mismatch(`${differ}, and the origin's content is stable (two fetches agree${validators})`);
+  }
+
+  /** The host answered `s.status` (not 200) where the origin answers 200: a mismatch once that content is stable. */
+  private async otherStatus(s: ServedSample, origin: OriginAnswer): Promise<Verdict> {
+    const again = await this.fetchOrigin(s);
+    if (typeof again === "string") return inconclusive(again);
+    if (again.status !== 200 || again.sha256 !== origin.sha256)
+      return inconclusive("the origin's content is not stable: two fetches differ");
+    return mismatch(`the host answered ${s.status}, the origin 200 with stable content (${describe(origin)})`);
   }
 }
