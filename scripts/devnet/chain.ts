@@ -1,7 +1,8 @@
 /**
  * The chain and the contracts: a Hardhat JSON-RPC node that mines a block every second, and every contract deployed
  * with the project's Ignition modules (deploy:protocol) and devnet parameters: 60 s unbonding and withdrawal notice,
- * `--epoch-seconds` epochs from a genesis after the setup, the oracle's key as a committee of one, the biller's role,
+ * `--epoch-seconds` epochs from a genesis well after the setup (GENESIS_DELAY: the chain is moved forward to just
+ * before it once every process runs, `advanceTo`), the oracle's key as a committee of one, the biller's role,
  * and a timelock with a 60 s delay as the contracts' admin (the deployer proposes through it: gov:* tasks).
  */
 import { spawnSync } from "node:child_process";
@@ -27,6 +28,12 @@ import { type Processes, bin, freePort } from "./processes";
 
 export type ContractName = "EdgeToken" | "StakeManager" | "RewardsManager" | "PaymentVault";
 
+/**
+ * Chain seconds from the setup to genesis: more than starting a dozen ts-node processes takes on a busy 2-core
+ * machine (over 60 s seen), so every process runs before epoch 0 starts; `advanceTo` skips the rest of the wait.
+ */
+const GENESIS_DELAY = 900;
+
 const walletClient = (rpc: string, account: DevAccount) =>
   createWalletClient({ account, chain: devnetChain, transport: http(rpc, { retryCount: 0 }) });
 export type Wallet = ReturnType<typeof walletClient>;
@@ -44,6 +51,8 @@ export interface Chain {
   bookFile: string;
   address(name: ContractName): Address;
   wallet(account: DevAccount): Wallet;
+  /** Moves chain time forward to `timestamp` (evm_increaseTime, then a block); nothing when it is past already. */
+  advanceTo(timestamp: number): Promise<void>;
   /** Waits for the transaction's receipt; a revert fails the devnet. */
   send(hash: Promise<Hex>): ReturnType<PublicClient["waitForTransactionReceipt"]>;
 }
@@ -68,7 +77,7 @@ export async function startChain(
 
   const now = async () => Number((await client.getBlock({ blockTag: "latest" })).timestamp);
   const setupTime = await now();
-  const genesis = setupTime + 100;
+  const genesis = setupTime + GENESIS_DELAY;
   const bookFile = deploy(rpc, run, deployParameters(accounts, run.epochSeconds, genesis));
   const book = readAddressBook(bookFile);
   log.step(`contracts deployed (address book ${bookFile})`);
@@ -81,6 +90,12 @@ export async function startChain(
     bookFile,
     address: (name) => book.contracts[name]!.address as Address,
     wallet: (account) => walletClient(rpc, account),
+    advanceTo: async (timestamp) => {
+      const ahead = timestamp - (await now());
+      if (ahead <= 0) return;
+      await client.request({ method: "evm_increaseTime" as never, params: [ahead] as never });
+      await client.request({ method: "evm_mine" as never, params: [] as never });
+    },
     send: async (hash) => {
       const receipt = await client.waitForTransactionReceipt({ hash: await hash, timeout: 30_000 });
       if (receipt.status !== "success") throw new DevnetError(`transaction ${receipt.transactionHash} reverted`);

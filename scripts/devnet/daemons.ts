@@ -1,16 +1,19 @@
 /**
- * The off-chain processes: the oracle, billing (one period from now until the last epoch ends), an edge-node daemon
- * per device (hosts register with a gateway, gateways report to the oracle and billing, the stargate sends
- * heartbeats) and the Console; then waits until every node is admitted and the gateways route to every host.
+ * The off-chain processes: the oracle, billing (one period from now until the last epoch ends), the demo site's
+ * origin, an edge-node daemon per device (hosts link to a gateway with their capacity, gateways report to the
+ * oracle and billing and open a front door for the site, the stargate sends heartbeats) and the Console; waits
+ * until every node is admitted, the gateways route to every host and their front doors are open; then moves the
+ * chain on to just before genesis and starts billing.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { getJson } from "./observe";
+import { capacityOf, gatewayOf, startOrigin, writeSites } from "./cdn";
 import type { Chain } from "./chain";
 import { type Accounts, CHAIN_ID, type StepLog, TOKEN, waitFor } from "./common";
 import type { Options } from "./options";
 import { type Processes, freePort, tsNode } from "./processes";
+import { getJson } from "./observe";
 import type { Device } from "./stakes";
 
 export type Node = Device & { url: string };
@@ -20,6 +23,10 @@ export interface Services {
   billingUrl: string;
   consoleUrl: string;
   nodes: Node[];
+  /** The demo site's origin. */
+  originUrl: string;
+  /** Each gateway's front door for sites, by gateway name. */
+  frontDoors: Record<string, string>;
   /** The length of billing period 0, which ends when the last epoch does. */
   periodSeconds: number;
 }
@@ -58,10 +65,23 @@ export async function startServices(
     ],
     { EDGE_ORACLE_KEYS: accounts.oracleKey },
   );
+  const originUrl = await startOrigin(procs);
+  const sites = writeSites(dir, accounts.customers[0], originUrl);
+  const nodes = await startNodes(devices, { dir, common, oracleUrl, billingUrl, sites }, procs);
+  // The Console: wallet users manage stakes and payments from a browser, through their own wallet.
+  const consoleUrl = `http://127.0.0.1:${await freePort()}`;
+  procs.start("console", process.execPath, [
+    ...tsNode,
+    "console/cli.ts",
+    ...["--rpc", chain.rpc, "--addresses", chain.bookFile, "--port", port(consoleUrl)],
+  ]);
+  const frontDoors = await waitUntilReady({ oracleUrl, consoleUrl, nodes, hosts: opts.hosts });
+  // Everything runs: on to just before genesis, leaving time for billing and the traffic to start.
+  await chain.advanceTo(chain.genesis - LEAD_SECONDS);
   // One billing period from now until the last epoch ends (when traffic stops): chain time runs ahead of the wall
-  // clock by the setup's blocks, and periods go by the wall clock.
+  // clock by the setup's blocks and the move forward, and periods go by the wall clock. Billing starts only now,
+  // so that its period ends with the epochs; nothing needs it before the customers' traffic.
   const periodSeconds = chain.genesis + opts.epochs * opts.epochSeconds - (await chain.now()) + 2;
-  const periodStart = Date.now();
   procs.start(
     "billing",
     process.execPath,
@@ -71,30 +91,33 @@ export async function startServices(
       "serve",
       ...common,
       ...["--port", port(billingUrl), "--db", join(dir, "billing.db"), "--prices", prices],
-      ...["--period-seconds", String(periodSeconds), "--period-start", String(periodStart), "--grace-seconds", "3"],
+      ...["--period-seconds", String(periodSeconds), "--period-start", String(Date.now()), "--grace-seconds", "3"],
     ],
     { EDGE_BILLING_BILLER_KEY: accounts.billerKey },
   );
-  const nodes = await startNodes(devices, { dir, common, oracleUrl, billingUrl }, procs);
-  // The Console: wallet users manage stakes and payments from a browser, through their own wallet.
-  const consoleUrl = `http://127.0.0.1:${await freePort()}`;
-  procs.start("console", process.execPath, [
-    ...tsNode,
-    "console/cli.ts",
-    ...["--rpc", chain.rpc, "--addresses", chain.bookFile, "--port", port(consoleUrl)],
-  ]);
-  await waitUntilReady({ oracleUrl, billingUrl, consoleUrl, nodes, hosts: opts.hosts });
+  await waitFor("billing", async () => (await getJson(`${billingUrl}/health`)).ok, 60_000);
   log.step(`oracle ${oracleUrl}, billing ${billingUrl}, ${nodes.length} nodes admitted and routing`);
+  log.step(
+    `site demo.edge.test (customer A's; origin ${originUrl}) at the front doors ` +
+      Object.entries(frontDoors)
+        .map(([name, url]) => `${name} ${url}`)
+        .join(", "),
+  );
   log.step(
     `console ${consoleUrl} (a browser wallet on chain ${CHAIN_ID} at ${chain.rpc}; development accounts hold tokens)`,
   );
   procs.check();
-  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds };
+  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds, originUrl, frontDoors };
 }
 
 const port = (url: string) => new URL(url).port;
+/** Chain seconds left before genesis once every process runs: billing's and Newton's start fit in them. */
+const LEAD_SECONDS = 12;
 
-/** The price list: 0.5 token a job and 0.2 token per 1,000 rounds; 1 token free per period. */
+/**
+ * The price list: 0.5 token a job and 0.2 token per 1,000 rounds; for sites 0.1 token per 1,000 requests and 1 token
+ * per 10^9 bytes sent; 1 token free per period.
+ */
 function writePrices(dir: string): string {
   const prices = join(dir, "prices.json");
   writeFileSync(
@@ -106,29 +129,43 @@ function writePrices(dir: string): string {
           jobs: { unitSize: "1", unitPrice: (TOKEN / 2n).toString() },
           rounds: { unitSize: "1000", unitPrice: (TOKEN / 5n).toString() },
         },
+        cdn: {
+          requests: { unitSize: "1000", unitPrice: (TOKEN / 10n).toString() },
+          egressBytes: { unitSize: "1000000000", unitPrice: TOKEN.toString() },
+        },
       },
     }),
   );
   return prices;
 }
 
-/** An edge-node daemon per device, each on its own port; hosts register with the gateways in turn. */
+/** An edge-node daemon per device, each on its own port; hosts link to the gateways in turn (cdn.ts). */
 async function startNodes(
   devices: Device[],
-  context: { dir: string; common: string[]; oracleUrl: string; billingUrl: string },
+  context: { dir: string; common: string[]; oracleUrl: string; billingUrl: string; sites: string },
   procs: Processes,
 ): Promise<Node[]> {
-  const { dir, common, oracleUrl, billingUrl } = context;
+  const { dir, common, oracleUrl, billingUrl, sites } = context;
   const nodes: Node[] = [];
   for (const device of devices) nodes.push({ ...device, url: `http://127.0.0.1:${await freePort()}` });
-  const gateways = nodes.filter((n) => n.role === "gateway");
-  for (const [i, node] of nodes.entries()) {
+  const url = (name: string) => nodes.find((n) => n.name === name)!.url;
+  for (const node of nodes) {
     const roleArgs =
       node.role === "gateway"
-        ? ["--oracle", oracleUrl, "--billing", billingUrl, "--report-interval-ms", "2000", "--usage-flush-ms", "1000"]
+        ? [
+            ...["--oracle", oracleUrl, "--billing", billingUrl, "--report-interval-ms", "2000"],
+            ...["--usage-flush-ms", "1000", "--sites", sites, "--cdn-port", "0"],
+          ]
         : node.role === "stargate"
           ? ["--oracle", oracleUrl, "--heartbeat-interval-ms", "2000"]
-          : ["--gateway", gateways[i % gateways.length].url];
+          : [
+              "--gateway",
+              url(gatewayOf(nodes, node.name)),
+              "--capacity",
+              String(capacityOf(node.name)),
+              "--allow-private-origins",
+              "true",
+            ];
     procs.start(
       node.name,
       process.execPath,
@@ -144,10 +181,12 @@ async function startNodes(
   return nodes;
 }
 
-async function waitUntilReady(services: Omit<Services, "periodSeconds"> & { hosts: number }): Promise<void> {
-  const { oracleUrl, billingUrl, consoleUrl, nodes } = services;
+/** Waits for every service but billing; returns each gateway's front door, by name. */
+async function waitUntilReady(
+  services: Pick<Services, "oracleUrl" | "consoleUrl" | "nodes"> & { hosts: number },
+): Promise<Record<string, string>> {
+  const { oracleUrl, consoleUrl, nodes } = services;
   await waitFor("the oracle", async () => (await getJson(`${oracleUrl}/health`)).ok, 60_000);
-  await waitFor("billing", async () => (await getJson(`${billingUrl}/health`)).ok, 60_000);
   for (const node of nodes) {
     await waitFor(`${node.name} admitted`, async () => (await getJson(`${node.url}/status`)).admitted === true, 90_000);
   }
@@ -162,4 +201,12 @@ async function waitUntilReady(services: Omit<Services, "periodSeconds"> & { host
     60_000,
   );
   await waitFor("the console", async () => (await getJson(`${consoleUrl}/config.json`)).chainId === CHAIN_ID, 60_000);
+  const frontDoors: Record<string, string> = {};
+  for (const g of nodes.filter((n) => n.role === "gateway"))
+    frontDoors[g.name] = await waitFor(
+      `${g.name}'s front door`,
+      async () => (await getJson(`${g.url}/status`)).gateway.frontDoor as string | undefined,
+      30_000,
+    );
+  return frontDoors;
 }

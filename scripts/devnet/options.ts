@@ -28,7 +28,8 @@ export function parseOptions(argv: string[]): Options {
     return n;
   };
   return {
-    hosts: int(values.hosts!, "hosts", 2, 20),
+    // At least 4: the fast host needs a peer on its gateway, and the other gateway a host once host-1 has left.
+    hosts: int(values.hosts!, "hosts", 4, 20),
     epochs: int(values.epochs!, "epochs", 2, 50),
     epochSeconds: int(values["epoch-seconds"]!, "epoch-seconds", 6, 3600),
     keepRunning: values["keep-running"]!,

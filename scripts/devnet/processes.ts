@@ -27,6 +27,27 @@ export class Processes {
 
   /** Starts `command args` with its output in <dir>/<name>.log; a process that dies early fails the devnet. */
   start(name: string, command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+    return this.spawn(name, command, args, env, false);
+  }
+
+  /**
+   * Starts a process that is meant to end (Newton's load): resolves once it exited 0; any other exit, or one
+   * cut short by the devnet stopping, rejects and fails the devnet.
+   */
+  runToEnd(name: string, command: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+    const child = this.spawn(name, command, args, env, true);
+    const log = join(this.dir, `${name}.log`);
+    return new Promise((resolve, reject) =>
+      child.on("exit", (code, signal) => {
+        if (code === 0) return resolve();
+        const failure = new DevnetError(`${name} exited (${code ?? signal}); see ${log}`);
+        if (!this.stopping) this.failure ??= failure;
+        reject(failure);
+      }),
+    );
+  }
+
+  private spawn(name: string, command: string, args: string[], env: Record<string, string>, ends: boolean) {
     const log = join(this.dir, `${name}.log`);
     const out = createWriteStream(log);
     const child = spawn(command, args, {
@@ -36,9 +57,10 @@ export class Processes {
     });
     child.stdout!.pipe(out);
     child.stderr!.pipe(out);
-    child.on("exit", (code, signal) => {
-      if (!this.stopping) this.failure ??= new DevnetError(`${name} exited (${code ?? signal}); see ${log}`);
-    });
+    if (!ends)
+      child.on("exit", (code, signal) => {
+        if (!this.stopping) this.failure ??= new DevnetError(`${name} exited (${code ?? signal}); see ${log}`);
+      });
     this.children.push({ name, child, log });
     return child;
   }

@@ -4,19 +4,26 @@
  * A Hardhat JSON-RPC chain, the contracts deployed with the project's Ignition modules (deploy:protocol), stakes
  * for 1 stargate, 2 gateways and N hosts, their edge-node daemons, the oracle and billing, each its own process on
  * a loopback port, and 3 customers sending signed jobs (one with a referrer, one whose 3-token deposit runs out:
- * the gateways refuse it with 402 once its credit is used up, decision D43). Midway a
- * host's stake is unstaked: the host evicts itself and its gateway stops sending it jobs. After the epochs and one
- * billing period it checks and prints what happened (scores, yield accrued and claimed, bills settled with their
- * hashes, the referral credit) and exits 0; any broken step exits 1 with the reason. Every process logs to its own
- * file in the run directory printed at the start.
+ * the gateways refuse it with 402 once its credit is used up, decision D43). Content delivery (issue 16): a site,
+ * demo.edge.test, owned by customer A, with its own origin process; both gateways serve it at their front doors,
+ * hosts link to them with their capacity (host-2 twice its peers'), and Newton loads the site through both front
+ * doors for the whole of the epochs. Midway a host's stake is unstaked: the host evicts itself and its gateway
+ * stops sending it jobs. After the epochs and one billing period it checks and prints what happened (scores,
+ * yield accrued and claimed, bills settled with their hashes, the referral credit; Newton's status codes, latency
+ * and TTFB per gateway, the fast host's score over its peers', the site owner's cdn lines against what the
+ * gateways served) and exits 0; any broken step exits 1 with the reason. Every process logs to its own file in
+ * the run directory printed at the start.
  *
  * The steps, in order: options.ts, chain.ts (chain and contracts), stakes.ts, customers.ts (deposits), daemons.ts
- * (oracle, billing, nodes, Console), customers.ts (jobs) and observe.ts (the live view), timeline.ts (the unstake,
- * the end of the epochs), checks.ts, summary.ts; processes.ts runs the child processes.
+ * (oracle, the origin and the sites file from cdn.ts, nodes, Console, then the chain on to genesis and billing),
+ * cdn.ts (Newton's load, load.ts), customers.ts (jobs) and observe.ts (the live view), timeline.ts (the unstake,
+ * the end of the epochs), checks.ts and cdnChecks.ts, summary.ts; processes.ts runs the child processes.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
+import { startLoad } from "./cdn";
+import { cdnOutcome, checkCdn } from "./cdnChecks";
 import { startChain } from "./chain";
 import { checkOutcome, checkPromises } from "./checks";
 import { DevnetError, ROOT, StepLog, devnetAccounts } from "./common";
@@ -26,7 +33,7 @@ import { EpochScores, type ViewCustomer, startLiveView } from "./observe";
 import { type Options, parseOptions } from "./options";
 import { Processes } from "./processes";
 import { stakeDevices } from "./stakes";
-import { printEndpoints, printSummary } from "./summary";
+import { printCdn, printEndpoints, printSummary } from "./summary";
 import { finishEpochs, unstakeMidway } from "./timeline";
 
 export async function runDevnet(argv: string[]): Promise<number> {
@@ -55,6 +62,7 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   const services = await startServices({ dir, opts }, chain, devices, accounts, procs, log);
   const { nodes, billingUrl } = services;
 
+  const load = await startLoad({ dir, opts }, chain, nodes, services.frontDoors, procs, log);
   const traffic = startTraffic(accounts.customers, nodes);
   const customers: ViewCustomer[] = accounts.customers.map((account, i) => ({
     name: "ABC"[i],
@@ -78,9 +86,16 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   const eviction = await unstakeMidway(chain, opts, accounts.deployer, nodes, procs, log);
   await finishEpochs(chain, opts, { eviction, ...services }, { stopTraffic: traffic.stop, stopView }, procs);
 
+  const rows = await load.done;
   const outcome = await checkPromises(chain, accounts, { epochs: opts.epochs, nodes, customers, scores, billingUrl });
+  const cdn = await cdnOutcome(
+    { nodes, epochs: opts.epochs, billingUrl, customerA: customers[0], yieldRows: outcome.yieldRows },
+    { plan: load.plan, rows },
+  );
   printSummary(outcome, { customers: accounts.customers, jobs: traffic.jobs, evictionMs: eviction.ms, dir });
+  printCdn(cdn, opts.hosts);
   checkOutcome(outcome, accounts.customers, traffic.jobs);
+  checkCdn(cdn);
 
   if (opts.keepRunning) {
     printEndpoints(chain.rpc, services);

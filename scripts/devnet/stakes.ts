@@ -1,6 +1,7 @@
 /**
  * The stakes: 1 stargate, 2 gateways and `--hosts` hosts, each staked by the deployer and assigned its device in one
- * transaction with the device key's EIP-712 consent. Stake ids follow the order of the devices, from 1.
+ * transaction with the device key's EIP-712 consent. Stake ids follow the order of the devices, from 1. Every host
+ * stakes the same 200 tokens, so hosts' yields differ by their scores alone (the fast host's spread, cdn.ts).
  */
 import type { Address, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -30,7 +31,7 @@ function devnetDevices(hosts: number): Device[] {
       name: `host-${i + 1}`,
       role: "host",
       type: 0,
-      amount: BigInt(100 + 50 * i) * TOKEN,
+      amount: 200n * TOKEN,
     })),
   ].map((d, i) => ({
     ...d,

@@ -1,4 +1,6 @@
 /** What the devnet prints at the end: what happened and what was checked, and with --keep-running every endpoint. */
+import { FAST_CAPACITY, SITE, capacityOf } from "./cdn";
+import type { CdnOutcome } from "./cdnChecks";
 import type { Outcome } from "./checks";
 import type { Accounts } from "./common";
 import type { JobCounts } from "./customers";
@@ -46,12 +48,72 @@ export function printSummary(
   console.log(`logs: ${run.dir}`);
 }
 
+/** Content delivery: Newton's figures per gateway, the fast host's spread, the site owner's cdn lines. */
+export function printCdn(cdn: CdnOutcome, hosts: number): void {
+  const { newton, served, billed, spread } = cdn;
+  console.log(
+    `\ncontent delivery: ${SITE.hostname} through 2 gateways and ${hosts} hosts; Newton (open loop; latency and ` +
+      "TTFB from each request's planned start):",
+  );
+  console.table(
+    newton.map((row) => ({
+      gateway: row.gateway,
+      paths: row.class === "live" ? "/live/ (no-store)" : "/static/ (cached)",
+      requests: row.planned,
+      statuses: Object.entries(row.statuses)
+        .map(([status, n]) => `${status}: ${n}`)
+        .join(", "),
+      errors: Object.values(row.errors).reduce((sum, n) => sum + (n ?? 0), 0) + row.dropped,
+      "latency p50/p99 ms": `${row.latencyMs.p50.toFixed(1)} / ${row.latencyMs.p99.toFixed(1)}`,
+      "TTFB p50/p99 ms": `${row.ttfbMs.p50.toFixed(1)} / ${row.ttfbMs.p99.toFixed(1)}`,
+    })),
+  );
+  const busy = cdn.busy.map(
+    (b) =>
+      `${b.gateway} ${b.rate}/s x ${b.latencyMs.toFixed(0)} ms = ${((b.rate * b.latencyMs) / 1000).toFixed(1)} of ` +
+      `${b.slots} slots (${((100 * b.rate * b.latencyMs) / 1000 / b.slots).toFixed(0)}%)`,
+  );
+  console.log(`no-store jobs keep the hosts busy (rate x median latency, once host-1 left): ${busy.join(", ")}`);
+  const jobs = Object.entries(cdn.hostJobs)
+    .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
+    .map(([host, n]) => `${host} ${n}`);
+  const waits = Object.entries(cdn.queueWaitMs).map(([g, ms]) => `${g} ${ms.toFixed(1)} ms`);
+  const cache = Object.entries(cdn.byCache).map(([outcome, n]) => `${outcome} ${n}`);
+  console.log(
+    `site jobs per host: ${jobs.join(", ")}; hosts' cache: ${cache.join(", ")}; mean queue wait: ${waits.join(", ")}`,
+  );
+  for (const e of spread.epochs) {
+    const peers = spread.peers.map((p, i) => `${p} (capacity ${capacityOf(p)}) ${e.peers[i]}`).join(", ");
+    console.log(
+      `epoch ${e.epoch}: ${spread.fast} (capacity ${FAST_CAPACITY}): score ${e.fast} = ${e.ratio.toFixed(2)}x ` +
+        `its peers' mean on ${spread.gateway} (${peers})`,
+    );
+  }
+  console.log(
+    `${spread.fast}'s accrued yield ${tokens(spread.fastYield)} = ${spread.yieldRatio.toFixed(2)}x its peers' mean ` +
+      `(${spread.peersYield.map(tokens).join(", ")}; equal stakes): the faster host earns more`,
+  );
+  console.log(
+    `customer A's bill for period 0: cdn requests ${billed.p0.requests} (${tokens(billed.p0Amounts.requests)} tokens), ` +
+      `cdn egressBytes ${billed.p0.egressBytes} (${tokens(billed.p0Amounts.egressBytes)} tokens); period 1 so far ` +
+      `${billed.p1.requests} requests, ${billed.p1.egressBytes} bytes: together exactly what the gateways served ` +
+      `(${served.requests} requests, ${served.egressBytes} bytes), and Newton's responses 200`,
+  );
+}
+
+const tokens = (amount: bigint) => (Number(amount) / 1e18).toFixed(6);
+
 export function printEndpoints(rpc: string, services: Services): void {
-  const { oracleUrl, billingUrl, consoleUrl, nodes } = services;
+  const { oracleUrl, billingUrl, consoleUrl, nodes, originUrl, frontDoors } = services;
   console.log("\nthe network keeps running (Ctrl-C stops it):");
   console.log(`  chain   ${rpc}`);
   console.log(`  oracle  ${oracleUrl} (metrics ${oracleUrl}/metrics)`);
   console.log(`  billing ${billingUrl} (metrics ${billingUrl}/metrics)`);
   console.log(`  console ${consoleUrl}`);
   for (const n of nodes) console.log(`  ${n.name.padEnd(9)} ${n.url} (metrics ${n.url}/metrics)`);
+  for (const [name, url] of Object.entries(frontDoors))
+    console.log(
+      `  site      ${url} with Host: ${SITE.hostname} (${name}'s front door; curl -H 'host: ${SITE.hostname}')`,
+    );
+  console.log(`  origin    ${originUrl} (/static/1k, /static/16k, /static/256k cacheable; /live/* no-store)`);
 }

@@ -1,7 +1,7 @@
 /**
  * What happens once the customers' jobs flow: midway through epoch 1 host-1's stake is unstaked and the host must
- * evict itself; after the last epoch the jobs stop, host-1 must have run none since its eviction, and every epoch
- * must be posted and billing period 0 settled.
+ * evict itself (it finishes the jobs in flight, then closes its link); after the last epoch the jobs stop, host-1
+ * must have run none since it closed its link, and every epoch must be posted and billing period 0 settled.
  */
 import { stakeManagerAbi } from "../../offchain/common/generated/abis";
 import type { Chain } from "./chain";
@@ -49,8 +49,14 @@ export async function unstakeMidway(
   const unstakedAt = Date.now();
   await waitFor("host-1 to evict itself", async () => (await getJson(`${host.url}/status`)).admitted === false, 30_000);
   const ms = Date.now() - unstakedAt;
+  // The jobs it had in flight end (its origin fetches take up to 100 ms), then it closes its link: no job after.
+  await waitFor(
+    "host-1 to close its link",
+    async () => (await getJson(`${host.url}/status`)).host.registered === false,
+    30_000,
+  );
   const jobsAtEviction = await jobsExecuted(host);
-  log.step(`host-1 unstaked: it evicted itself ${ms} ms later, after ${jobsAtEviction} jobs`);
+  log.step(`host-1 unstaked: it evicted itself ${ms} ms later and closed its link after ${jobsAtEviction} jobs`);
   return { host, ms, jobsAtEviction };
 }
 

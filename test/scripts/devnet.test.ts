@@ -5,11 +5,13 @@ import { join } from "node:path";
 const ROOT = join(__dirname, "..", "..");
 
 /**
- * The devnet end to end, shortened (2 hosts, 2 epochs of 8 s): `npm start` itself checks the promises and exits
- * non-zero on any broken one (scores posted for every epoch, the unstaked host evicted and sent no job after,
- * yield accrued and claimed exactly, every bill settled with the hash and charge the billing service serves to
- * its customer, the referral credit, the customer who ran out refused with 402 (D43), tokens conserved over every
- * holder).
+ * The devnet end to end, shortened (4 hosts, the fewest it takes: 2 epochs of 8 s): `npm start` itself checks the
+ * promises and exits non-zero on any broken one (scores posted for every epoch, the unstaked host evicted and
+ * sent no job after, yield accrued and claimed exactly, every bill settled with the hash and charge the billing
+ * service serves to its customer, the referral credit, the customer who ran out refused with 402 (D43), tokens
+ * conserved over every holder; and content delivery, issue 16: Newton's requests for the demo site through both
+ * gateways' front doors all answered 200, the host with twice the capacity scoring above its peer on its gateway
+ * in every epoch, the site owner's bill carrying cdn lines equal to what the gateways served).
  * Here: it exits 0, says so, and leaves no process behind.
  */
 describe("devnet (npm start, end to end)", function () {
@@ -23,7 +25,7 @@ describe("devnet (npm start, end to end)", function () {
         "ts-node/register/transpile-only",
         "scripts/devnet/run.ts",
         "--hosts",
-        "2",
+        "4",
         "--epochs",
         "2",
         "--epoch-seconds",
@@ -59,5 +61,24 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(/accrued yield/);
     expect(output).to.match(/usage p\d+/);
     expect(output).to.match(/devnet: console http:\/\/127\.0\.0\.1:\d+/);
+    // Content delivery (issue 16): Newton through both front doors, per gateway and path, with its figures.
+    expect(output).to.match(/newton: demo\.edge\.test through both front doors for \d+ s/);
+    expect(output).to.match(/content delivery: demo\.edge\.test through 2 gateways and 4 hosts/);
+    for (const gateway of ["gateway-1", "gateway-2"])
+      for (const paths of ["/static/ \\(cached\\)", "/live/ \\(no-store\\)"])
+        expect(output).to.match(
+          new RegExp(`'${gateway}'.*'${paths}'.*'200: \\d+'.* 0 .*'[\\d.]+ / [\\d.]+'.*'[\\d.]+ / [\\d.]+'`),
+        );
+    // Scores measure speed: host-2 (capacity 8) above host-4 (capacity 4), its peer on gateway-1, every epoch.
+    expect(output).to.match(
+      /epoch 0: host-2 \(capacity 8\): score \d+ = \d+\.\d\dx its peers' mean on gateway-1 \(host-4/,
+    );
+    expect(output).to.match(/epoch 1: host-2 \(capacity 8\): score \d+ = \d+\.\d\dx its peers' mean/);
+    expect(output).to.match(
+      /host-2's accrued yield [\d.]+ = \d+\.\d\dx its peers' mean .*: the faster host earns more/,
+    );
+    expect(output).to.match(
+      /customer A's bill for period 0: cdn requests [1-9]\d* \([\d.]+ tokens\), cdn egressBytes [1-9]\d* .*together exactly what the gateways served/,
+    );
   });
 });
