@@ -142,4 +142,32 @@ describe("host origin fetch", function () {
     expect(response.status).to.be.below(500);
     response.body.resume();
   });
+
+  it("R18: NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) and IPv4-compatible (::/96) addresses are refused", async function () {
+    const port = new URL(base).port;
+    const embedded = [
+      "::7f00:1",
+      "::127.0.0.1",
+      "64:ff9b::7f00:1",
+      "64:ff9b::a9fe:a9fe",
+      "64:ff9b:1::1",
+      "2002:7f00:1::1",
+    ];
+    for (const address of embedded) expect(isPrivateAddress(address), address).to.equal(true);
+    for (const address of ["64:ff9b:2::1", "2003::1", "2606:4700::1111"])
+      expect(isPrivateAddress(address), address).to.equal(false);
+    const strict = createOriginFetcher({ headersTimeoutMs: 2_000 });
+    try {
+      for (const address of embedded) {
+        const url = `http://[${address}]:${port}/x`;
+        const error = await strict.fetch({ method: "GET", url, headers: {} }).then(
+          () => undefined,
+          (e: { code?: string }) => e,
+        );
+        expect(error?.code, url).to.equal("EDGE_NODE_ORIGIN_FORBIDDEN");
+      }
+    } finally {
+      await strict.close();
+    }
+  });
 });

@@ -124,7 +124,8 @@ function safeOrigin(url: string): string {
 
 /**
  * Addresses a host never fetches from unless told to (D48): its own machine, its private networks, link-local,
- * carrier-grade NAT, multicast and reserved ranges. Sites' origins are public servers; a gateway that names an
+ * carrier-grade NAT, multicast and reserved ranges, and the IPv6 ranges that embed an IPv4 address (NAT64,
+ * 6to4, IPv4-compatible; D49) whatever it is. Sites' origins are public servers; a gateway that names an
  * origin in here (compromised, or a forged sites file) would make hosts probe their operators' own networks.
  */
 export const PRIVATE_ADDRESSES = (() => {
@@ -144,8 +145,10 @@ export const PRIVATE_ADDRESSES = (() => {
   ] as const)
     list.addSubnet(net, prefix, "ipv4");
   for (const [net, prefix] of [
-    ["::", 128],
-    ["::1", 128],
+    ["::", 96], // unspecified, loopback and IPv4-compatible (::a.b.c.d, deprecated): ::7f00:1 is 127.0.0.1
+    ["64:ff9b::", 96], // NAT64 (RFC 6052): the gateway's IPv4 behind it may be private
+    ["64:ff9b:1::", 48], // local-use NAT64 (RFC 8215)
+    ["2002::", 16], // 6to4 (RFC 3056): wraps any IPv4 address, 2002:7f00:1:: is 127.0.0.1
     ["fc00::", 7],
     ["fe80::", 10],
     ["ff00::", 8],
