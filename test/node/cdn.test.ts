@@ -158,7 +158,13 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
         serving: () => true,
         tracing: hostTracing,
       },
-      { cache, tallies: null, gateway: () => gateway.account.address, maxJobRounds: 1_000 },
+      {
+        cache,
+        memoryBytes: 8 * 1024 * 1024,
+        tallies: null,
+        gateway: () => gateway.account.address,
+        maxJobRounds: 1_000,
+      },
     );
     return (request, response) => jobs.handle(request, response);
   }

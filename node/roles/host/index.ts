@@ -44,7 +44,11 @@ export function createHost(
     log,
   });
   const gateway = () => link.gatewayDevice;
-  const jobs = new HostJobs({ ...ctx, log }, { cache, tallies, gateway, maxJobRounds: config.maxJobRounds });
+  const memoryBytes = config.cacheMemoryMb * MB;
+  const jobs = new HostJobs(
+    { ...ctx, log },
+    { cache, memoryBytes, tallies, gateway, maxJobRounds: config.maxJobRounds },
+  );
   const link: GatewayLink = new GatewayLink(
     { signer: ctx.signer, log },
     config.gateway.replace(/\/$/, ""),

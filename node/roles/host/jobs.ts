@@ -4,7 +4,11 @@
  * - `cdn`: a customer's request for a site. The request line and headers are the client's (hop-by-hop headers
  *   removed by the gateway); `x-edge-site`, `x-edge-origin`, `x-edge-ttl` and `x-edge-max-object` carry the
  *   site's id, origin and cache rules from the gateway's configuration. Served from the cache or the origin
- *   (cache.ts), the body streamed back as it comes; `x-edge-cache` says hit, miss, revalidated or bypass.
+ *   (cache.ts), the body streamed back as it comes; `x-edge-cache` says hit, miss, revalidated or bypass. A fill
+ *   holds the object in memory, so the host caps `x-edge-max-object` at `hostFillCap(memoryBytes)` (larger objects
+ *   stream through uncached). The origin's answer is made relayable over HTTP/2 (D49): duplicates of a header
+ *   Node's HTTP/2 takes once (content-type, etag, ...) keep their first value, and a status outside 200..599 is
+ *   answered 502 EDGE_NODE_ORIGIN_INVALID, its body dropped.
  * - `compute`: the iterated SHA-256 job (compute.ts), a JSON body {jobId, payload, rounds}, a JSON answer.
  * - `tally`: the host's signed tally for this gateway and `x-edge-epoch` (tallies.ts, F11); 204 when none.
  * A cdn job's span is a child of the gateway's (its `traceparent`), and the origin's request carries the job's
@@ -33,10 +37,72 @@ const EDGE_HEADERS = ["x-edge-kind", "x-edge-site", "x-edge-origin", "x-edge-ttl
 
 export interface HostJobsParts {
   cache: Pick<HostCache, "serve">;
+  /** The cache's memory tier (bytes): fills are capped at `hostFillCap` of it. */
+  memoryBytes: number;
   tallies: Pick<HostTallies, "count" | "attest"> | null;
   /** The gateway's device address, once the link learnt it. */
   gateway: () => Address | null;
   maxJobRounds: number;
+}
+
+const MIB = 1024 * 1024;
+
+/** The largest object a fill holds in memory: max(1 MiB, an eighth of the cache's memory tier). */
+export function hostFillCap(memoryBytes: number): number {
+  return Math.max(MIB, Math.floor(memoryBytes / 8));
+}
+
+/**
+ * Response headers Node's HTTP/2 takes once (lib/internal/http2/util.js, kSingleValueHeaders, response-side ones):
+ * an origin sending one of them twice would make writeHead throw.
+ */
+const SINGLE_VALUE = new Set([
+  "access-control-allow-credentials",
+  "access-control-max-age",
+  "access-control-request-method",
+  "age",
+  "authorization",
+  "content-encoding",
+  "content-language",
+  "content-length",
+  "content-location",
+  "content-md5",
+  "content-range",
+  "content-type",
+  "date",
+  "dnt",
+  "etag",
+  "expires",
+  "from",
+  "host",
+  "if-match",
+  "if-modified-since",
+  "if-none-match",
+  "if-range",
+  "if-unmodified-since",
+  "last-modified",
+  "location",
+  "max-forwards",
+  "proxy-authorization",
+  "range",
+  "referer",
+  "retry-after",
+  "tk",
+  "upgrade-insecure-requests",
+  "user-agent",
+  "x-content-type-options",
+]);
+
+/**
+ * An origin's response headers as HTTP/2 can carry them: hop-by-hop ones dropped, and a single-value header sent
+ * more than once reduced to its first value. Other repeated headers (set-cookie, cache-control, vary, link...)
+ * stay repeated fields, as the origin sent them.
+ */
+export function relayable(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out = withoutHopByHop(headers);
+  for (const [name, value] of Object.entries(out))
+    if (Array.isArray(value) && SINGLE_VALUE.has(name)) out[name] = value[0];
+  return out;
 }
 
 export class HostJobs {
@@ -110,11 +176,22 @@ export class HostJobs {
       url: origin + request.url,
       headers,
       body: method === "GET" || method === "HEAD" ? undefined : request,
-      rules: { defaultTtlSeconds: ttl, maxObjectBytes: maxObject },
+      rules: { defaultTtlSeconds: ttl, maxObjectBytes: Math.min(maxObject, hostFillCap(this.parts.memoryBytes)) },
       signal: abort.signal,
     });
     span.setAttributes({ "edge.cache": served.cache, "http.response.status_code": served.status });
-    response.writeHead(served.status, { ...withoutHopByHop(served.headers), "x-edge-cache": served.cache });
+    const invalid = (why: string) => {
+      served.body.destroy();
+      for (const name of response.getHeaderNames()) response.removeHeader(name); // set before writeHead threw
+      return nodeError("EDGE_NODE_ORIGIN_INVALID", `the origin's answer cannot be relayed: ${why}`);
+    };
+    if (!Number.isInteger(served.status) || served.status < 200 || served.status > 599)
+      throw invalid(`status ${served.status}`);
+    try {
+      response.writeHead(served.status, { ...relayable(served.headers), "x-edge-cache": served.cache });
+    } catch (error) {
+      throw invalid((error as Error).message);
+    }
     await pipeline(served.body, response);
     this.returned("cdn");
     this.ctx.log.debug({ ...traceLogFields(span), cache: served.cache, status: served.status }, "site job returned");

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
       serving: () => true,
       metrics: { jobs: new Counter({ name: "jobs", help: "jobs", labelNames: ["outcome"] as const, registers: [] }) },
     },
-    { cache, tallies: null, gateway: () => link?.gatewayDevice ?? null, maxJobRounds: 1_000 },
+    { cache, memoryBytes: 64 * MB, tallies: null, gateway: () => link?.gatewayDevice ?? null, maxJobRounds: 1_000 },
   );
   link = new GatewayLink(
     { signer, log: benchLog },
