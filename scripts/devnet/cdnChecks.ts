@@ -2,7 +2,8 @@
  * What content delivery must show at the end of the devnet (issue 16), gathered by `cdnOutcome`, printed by the
  * summary, then held by `checkCdn` (a DevnetError names the broken promise):
  * - Newton: every request through both front doors answered 200: no error, timeout, drop or 5xx;
- * - the gateways served exactly the requests Newton got 200 for (their edge_cdn_requests_total for the site);
+ * - the gateways served exactly the requests Newton (and the devnet's two traced requests) got 200 for (their
+ *   edge_cdn_requests_total for the site);
  * - customer A's bills carry `cdn` `requests` and `egressBytes` lines, and period 0's bill plus the usage billing
  *   holds for period 1 so far equal, exactly, what the gateways served (edge_cdn_requests_total and
  *   edge_cdn_egress_bytes_total for the site), once neither gateway holds unsent usage;
@@ -12,6 +13,7 @@ import { DevnetError, waitFor } from "./common";
 import { EVICTED, FAST_CAPACITY, FAST_HOST, SITE, capacityOf, gatewayOf } from "./cdn";
 import type { Node } from "./daemons";
 import type { LoadPlan, LoadRow } from "./load";
+import type { Probe } from "./trace";
 import { type ViewCustomer, type YieldRow, billingSession, getJson } from "./observe";
 
 interface Quantities {
@@ -21,8 +23,10 @@ interface Quantities {
 
 export interface CdnOutcome {
   newton: LoadRow[];
-  /** Per gateway: its no-store rate, Newton's median no-store latency, and its hosts' slots once host-1 left. */
-  busy: Array<{ gateway: string; rate: number; latencyMs: number; slots: number }>;
+  /** The devnet's own traced requests (trace.ts): served and billed too. */
+  probes: Probe[];
+  /** Per gateway: its no-store rate and its hosts' slots once host-1 left. */
+  busy: Array<{ gateway: string; rate: number; slots: number }>;
   /** What the gateways served for the site, summed over both (their metrics). */
   served: Quantities;
   /** The site's requests the gateways served, by the hosts' cache outcome (hit, miss, ...). */
@@ -64,7 +68,7 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 export async function cdnOutcome(
   network: { nodes: Node[]; epochs: number; billingUrl: string; customerA: ViewCustomer; yieldRows: YieldRow[] },
-  load: { plan: LoadPlan; rows: LoadRow[] },
+  load: { plan: LoadPlan; rows: LoadRow[]; probes: Probe[] },
 ): Promise<CdnOutcome> {
   const newton = load.rows;
   const { nodes, billingUrl, customerA } = network;
@@ -111,13 +115,13 @@ export async function cdnOutcome(
   const busy = load.plan.gateways.map((g) => ({
     gateway: g.name,
     rate: g.liveRate,
-    latencyMs: newton.find((row) => row.gateway === g.name && row.class === "live")?.latencyMs.p50 ?? 0,
     slots: nodes
       .filter((n) => n.role === "host" && n.name !== EVICTED && gatewayOf(nodes, n.name) === g.name)
       .reduce((sum, n) => sum + capacityOf(n.name), 0),
   }));
   return {
     newton,
+    probes: load.probes,
     busy,
     served,
     byCache,
@@ -181,9 +185,13 @@ export function checkCdn(outcome: CdnOutcome): void {
           `${row.dropped} dropped, statuses ${JSON.stringify(row.statuses)}`,
       );
   }
-  const ok = newton.reduce((s, row) => s + (row.statuses["200"] ?? 0), 0);
+  for (const p of outcome.probes)
+    if (p.status !== 200) throw new DevnetError(`the traced request for ${p.path} was answered ${p.status}`);
+  const ok = newton.reduce((s, row) => s + (row.statuses["200"] ?? 0), 0) + outcome.probes.length;
   if (BigInt(ok) !== served.requests)
-    throw new DevnetError(`newton got ${ok} responses 200 but the gateways served ${served.requests} requests`);
+    throw new DevnetError(
+      `newton and the traced requests got ${ok} responses 200 but the gateways served ${served.requests} requests`,
+    );
   if (billed.p0.requests === 0n || billed.p0.egressBytes === 0n)
     throw new DevnetError("customer A's bill for period 0 has no cdn requests or egressBytes line");
   for (const metric of ["requests", "egressBytes"] as const) {

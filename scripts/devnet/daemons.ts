@@ -32,7 +32,7 @@ export interface Services {
 }
 
 export async function startServices(
-  run: { dir: string; opts: Options },
+  run: { dir: string; opts: Options; tracingEnv: Record<string, string> },
   chain: Chain,
   devices: Device[],
   accounts: Accounts,
@@ -67,7 +67,7 @@ export async function startServices(
   );
   const originUrl = await startOrigin(procs);
   const sites = writeSites(dir, accounts.customers[0], originUrl);
-  const nodes = await startNodes(devices, { dir, common, oracleUrl, billingUrl, sites }, procs);
+  const nodes = await startNodes(devices, { dir, common, oracleUrl, billingUrl, sites, env: run.tracingEnv }, procs);
   // The Console: wallet users manage stakes and payments from a browser, through their own wallet.
   const consoleUrl = `http://127.0.0.1:${await freePort()}`;
   procs.start("console", process.execPath, [
@@ -142,7 +142,15 @@ function writePrices(dir: string): string {
 /** An edge-node daemon per device, each on its own port; hosts link to the gateways in turn (cdn.ts). */
 async function startNodes(
   devices: Device[],
-  context: { dir: string; common: string[]; oracleUrl: string; billingUrl: string; sites: string },
+  context: {
+    dir: string;
+    common: string[];
+    oracleUrl: string;
+    billingUrl: string;
+    sites: string;
+    /** Gateways' and hosts' tracing (trace.ts). */
+    env: Record<string, string>;
+  },
   procs: Processes,
 ): Promise<Node[]> {
   const { dir, common, oracleUrl, billingUrl, sites } = context;
@@ -175,7 +183,7 @@ async function startNodes(
         ...["--role", node.role, ...common, "--port", port(node.url)],
         ...["--data-dir", join(dir, node.name), ...roleArgs],
       ],
-      { EDGE_NODE_DEVICE_KEY: node.key },
+      { EDGE_NODE_DEVICE_KEY: node.key, ...(node.role === "stargate" ? {} : context.env) },
     );
   }
   return nodes;

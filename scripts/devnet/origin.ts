@@ -8,6 +8,7 @@
  *   GET|HEAD /live/<any>     Cache-Control no-store, answered after LIVE_LATENCY_MS with LIVE_BYTES bytes naming
  *                            the path: every request is a job that holds one of a host's slots that long, so a
  *                            host's rate is its capacity / LIVE_LATENCY_MS.
+ *                            A /live/traced... request's traceparent is logged (the devnet's trace, trace.ts).
  *   anything else            404.
  *
  * Run: node -r ts-node/register/transpile-only scripts/devnet/origin.ts <port>
@@ -52,6 +53,9 @@ export function createOrigin(): Server {
       return;
     }
     if (path.startsWith("/live/")) {
+      // The devnet's traced requests (trace.ts): the traceparent the host sent, for the printed path.
+      if (path.startsWith("/live/traced"))
+        console.log(`${path} traceparent ${request.headers.traceparent ?? "(none)"}`);
       const timer = setTimeout(() => {
         const body = Buffer.alloc(LIVE_BYTES, `live ${path} `);
         response.writeHead(200, {

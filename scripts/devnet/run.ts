@@ -35,6 +35,7 @@ import { Processes } from "./processes";
 import { stakeDevices } from "./stakes";
 import { printCdn, printEndpoints, printSummary } from "./summary";
 import { finishEpochs, unstakeMidway } from "./timeline";
+import { type TracedPath, originLog, probe, startTracer, tracedPath } from "./trace";
 
 export async function runDevnet(argv: string[]): Promise<number> {
   const opts = parseOptions(argv);
@@ -59,7 +60,8 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   const chain = await startChain({ dir, runId, epochSeconds: opts.epochSeconds }, procs, accounts, log);
   const devices = await stakeDevices(chain, accounts.deployer, opts.hosts, log);
   await depositCustomers(chain, accounts, log);
-  const services = await startServices({ dir, opts }, chain, devices, accounts, procs, log);
+  const tracer = await startTracer();
+  const services = await startServices({ dir, opts, tracingEnv: tracer.env }, chain, devices, accounts, procs, log);
   const { nodes, billingUrl } = services;
 
   const load = await startLoad({ dir, opts }, chain, nodes, services.frontDoors, procs, log);
@@ -84,16 +86,23 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   });
 
   const eviction = await unstakeMidway(chain, opts, accounts.deployer, nodes, procs, log);
+  // Two traced requests under load: one the host takes to the origin, one it serves from its cache.
+  const frontDoor = services.frontDoors["gateway-1"];
+  const probes = [await probe(frontDoor, `/live/traced-${Date.now()}`), await probe(frontDoor, "/static/16k")];
   await finishEpochs(chain, opts, { eviction, ...services }, { stopTraffic: traffic.stop, stopView }, procs);
 
   const rows = await load.done;
+  const traced: TracedPath[] = [
+    await tracedPath(tracer, probes[0], originLog(dir)),
+    await tracedPath(tracer, probes[1]),
+  ];
   const outcome = await checkPromises(chain, accounts, { epochs: opts.epochs, nodes, customers, scores, billingUrl });
   const cdn = await cdnOutcome(
     { nodes, epochs: opts.epochs, billingUrl, customerA: customers[0], yieldRows: outcome.yieldRows },
-    { plan: load.plan, rows },
+    { plan: load.plan, rows, probes },
   );
   printSummary(outcome, { customers: accounts.customers, jobs: traffic.jobs, evictionMs: eviction.ms, dir });
-  printCdn(cdn, opts.hosts);
+  printCdn(cdn, opts.hosts, traced, nodes);
   checkOutcome(outcome, accounts.customers, traffic.jobs);
   checkCdn(cdn);
 

@@ -2,9 +2,11 @@
 import { FAST_CAPACITY, SITE, capacityOf } from "./cdn";
 import type { CdnOutcome } from "./cdnChecks";
 import type { Outcome } from "./checks";
+import { LIVE_LATENCY_MS } from "./origin";
+import { type TracedPath, describePath } from "./trace";
 import type { Accounts } from "./common";
 import type { JobCounts } from "./customers";
-import type { Services } from "./daemons";
+import type { Node, Services } from "./daemons";
 
 export function printSummary(
   outcome: Outcome,
@@ -49,7 +51,7 @@ export function printSummary(
 }
 
 /** Content delivery: Newton's figures per gateway, the fast host's spread, the site owner's cdn lines. */
-export function printCdn(cdn: CdnOutcome, hosts: number): void {
+export function printCdn(cdn: CdnOutcome, hosts: number, traced: TracedPath[], nodes: Node[]): void {
   const { newton, served, billed, spread } = cdn;
   console.log(
     `\ncontent delivery: ${SITE.hostname} through 2 gateways and ${hosts} hosts; Newton (open loop; latency and ` +
@@ -68,12 +70,11 @@ export function printCdn(cdn: CdnOutcome, hosts: number): void {
       "TTFB p50/p99 ms": `${row.ttfbMs.p50.toFixed(1)} / ${row.ttfbMs.p99.toFixed(1)}`,
     })),
   );
-  const busy = cdn.busy.map(
-    (b) =>
-      `${b.gateway} ${b.rate}/s x ${b.latencyMs.toFixed(0)} ms = ${((b.rate * b.latencyMs) / 1000).toFixed(1)} of ` +
-      `${b.slots} slots (${((100 * b.rate * b.latencyMs) / 1000 / b.slots).toFixed(0)}%)`,
-  );
-  console.log(`no-store jobs keep the hosts busy (rate x median latency, once host-1 left): ${busy.join(", ")}`);
+  const busy = cdn.busy.map((b) => {
+    const slots = (b.rate * LIVE_LATENCY_MS) / 1000;
+    return `${b.gateway} ${b.rate}/s x ${LIVE_LATENCY_MS} ms = ${slots} of ${b.slots} slots (${Math.round((100 * slots) / b.slots)}%)`;
+  });
+  console.log(`no-store jobs offered (once host-1 left): ${busy.join(", ")}`);
   const jobs = Object.entries(cdn.hostJobs)
     .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
     .map(([host, n]) => `${host} ${n}`);
@@ -97,8 +98,11 @@ export function printCdn(cdn: CdnOutcome, hosts: number): void {
     `customer A's bill for period 0: cdn requests ${billed.p0.requests} (${tokens(billed.p0Amounts.requests)} tokens), ` +
       `cdn egressBytes ${billed.p0.egressBytes} (${tokens(billed.p0Amounts.egressBytes)} tokens); period 1 so far ` +
       `${billed.p1.requests} requests, ${billed.p1.egressBytes} bytes: together exactly what the gateways served ` +
-      `(${served.requests} requests, ${served.egressBytes} bytes), and Newton's responses 200`,
+      `(${served.requests} requests, ${served.egressBytes} bytes), and Newton's responses 200 (and the 2 traced)`,
   );
+  const names = new Map(nodes.map((n) => [n.address.toLowerCase(), n.name]));
+  console.log("one site request's path from its trace (spans the gateway and the host exported over OTLP):");
+  for (const path of traced) for (const line of describePath(path, "gateway-1", names)) console.log(`  ${line}`);
 }
 
 const tokens = (amount: bigint) => (Number(amount) / 1e18).toFixed(6);

@@ -80,5 +80,12 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(
       /customer A's bill for period 0: cdn requests [1-9]\d* \([\d.]+ tokens\), cdn egressBytes [1-9]\d* .*together exactly what the gateways served/,
     );
+    // Traces (D47): two requests' paths from the spans the gateway and the host exported, one to the origin.
+    expect(output).to.match(
+      /gateway-1 "gateway site request" [\d.]+ ms: site demo, job \S+, queue wait [\d.]+ ms, host host-\d \(attempt 1\), status 200, cache miss, 2048 bytes/,
+    );
+    expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache miss, status 200/);
+    expect(output).to.match(/origin: GET \/live\/traced-\d+ with traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01/);
+    expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache hit, status 200/);
   });
 });
