@@ -8,7 +8,9 @@
 import { expect } from "chai";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { type Server, createServer } from "node:http";
+import { type Server, createServer, request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +28,8 @@ import { HostJobs } from "../../node/roles/host/jobs";
 import type { GatewayLink, JobHandler } from "../../node/roles/host/link";
 import { createOriginFetcher } from "../../node/roles/host/origin";
 import { nodeError } from "../../node/errors";
+import { BREAKER_AFTER } from "../../node/roles/gateway/queue";
+import { signHostRegistration } from "../../offchain/common/protocol";
 import { WorkTracker } from "../../node/workTracker";
 import { type Tracing, initTracing, parseTraceparent } from "../../offchain/common/tracing";
 import { startOtlpReceiver } from "../../scripts/lib/otlpReceiver";
@@ -310,16 +314,20 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
     expect(counted).to.not.include(dropper.address);
   });
 
-  it("a host that serves wrong content (the origin's ETag, other bytes) is caught by a sampled check and banned", async function () {
+  it("a host that serves wrong content (the origin's ETag, other bytes) is caught by sampled checks on two URLs and banned", async function () {
     await startFront({ checker: new ContentChecker({ oneIn: 1, maxBytes: 1 << 20, timeoutMs: 2_000 }) });
     const liar = await host(0x36, (request, response) => {
-      const real = Buffer.alloc(1024, "/obj/3");
+      const path = new URL(request.url, "http://x").pathname;
+      const real = Buffer.alloc(1024, path);
       const etag = `"${createHash("sha256").update(real).digest("hex").slice(0, 16)}"`;
       response.writeHead(200, { etag, "x-edge-cache": "hit" });
       response.end(Buffer.alloc(1024, "forged"));
     });
-    const served = await get("/obj/3");
-    expect(served.status).to.equal(200);
+    expect((await get("/obj/3")).status).to.equal(200);
+    await waitUntil("the first check", () => origin.requests.includes("GET /obj/3"));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(gateway.hosts.bannedHosts(), "one URL's mismatch bans nobody (D49)").to.deep.equal([]);
+    expect((await get("/obj/4")).status).to.equal(200);
     await waitUntil("the liar is banned", () => gateway.hosts.bannedHosts().some((b) => b.host === liar.address));
     expect(gateway.hosts.bannedHosts()[0].reason).to.match(/wrong content/);
     expect(gateway.hosts.routable()).to.deep.equal([]);
@@ -380,4 +388,135 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
       await receiver.close();
     }
   });
+
+  describe("abuse (review of issue 16)", function () {
+    it("R1: a client that leaves while its job waits frees nothing it never took: the slot serves the next request", async function () {
+      await startFront();
+      origin.delayMs = 300;
+      const h = await host(0x40, undefined, 1);
+      const first = get("/obj/r1a");
+      await waitUntil("the first job on the host", () => gateway.hosts.routable()[0]?.[1].link.inflight === 1);
+      // The second waits in the queue; its client gives up.
+      const controller = new AbortController();
+      const second = request(`${front.url}/obj/r1b`, {
+        headers: { host: "docs.example.test" },
+        signal: controller.signal,
+      });
+      await waitUntil("the second job queued", () => gateway.queue.depth === 1);
+      controller.abort();
+      await second.catch(() => undefined);
+      expect((await first).status).to.equal(200);
+      origin.delayMs = 0;
+      const third = await get("/obj/r1c");
+      expect(third.status).to.equal(200);
+      await waitUntil("no job in flight", () => gateway.hosts.routable()[0]?.[1].link.inflight === 0);
+      expect(gateway.queue.depth).to.equal(0);
+      expect(origin.requests).to.not.include("GET /obj/r1b");
+      expect(counted).to.deep.equal([h.address, h.address]);
+    });
+
+    it("R5: an absolute-form request names its site and path by its own authority, for the host and the checker alike", async function () {
+      await startFront();
+      await host(0x41);
+      const raw = await rawRequest(
+        front.url,
+        "GET http://docs.example.test/obj/r5?size=10 HTTP/1.1\r\nHost: elsewhere.test\r\nConnection: close\r\n\r\n",
+      );
+      expect(raw).to.match(/^HTTP\/1\.1 200/);
+      expect(raw.endsWith(Buffer.alloc(10, "/obj/r5").toString())).to.equal(true);
+      expect(origin.requests).to.deep.equal(["GET /obj/r5?size=10"]);
+    });
+
+    it("R6: a host that fails every job fast is paused by the breaker instead of swallowing the queue", async function () {
+      await startFront();
+      let resets = 0;
+      await host(
+        0x42,
+        (req) => {
+          resets += 1;
+          req.stream.close(0x2);
+        },
+        16,
+      );
+      await host(0x43, undefined, 1);
+      for (let i = 0; i < 20; i++) expect((await get(`/obj/r6-${i}`)).status, `request ${i}`).to.equal(200);
+      expect(resets).to.equal(BREAKER_AFTER);
+    });
+
+    it("R10: a host that sends headers then stalls is cut after the job timeout and its slot comes back", async function () {
+      await startFront({ jobTimeoutMs: 300 });
+      await host(
+        0x44,
+        (_req, res) => {
+          res.writeHead(200, { "x-edge-cache": "miss" });
+          res.write("partial");
+        },
+        1,
+      );
+      const cut = await get("/obj/r10")
+        .then((r) => r.text())
+        .then(
+          () => "whole",
+          () => "cut",
+        );
+      expect(cut).to.equal("cut");
+      await waitUntil("the slot back", () => gateway.hosts.routable()[0]?.[1].link.inflight === 0);
+      expect(counted).to.deep.equal([]);
+    });
+
+    it("R14, R16: a host's own error code and words never reach the client; with no other host the answer is at once", async function () {
+      await startFront();
+      await host(0x45, (_req, res) => {
+        res.writeHead(402, { "content-type": "application/json", "x-edge-error": "EDGE_NODE_CREDIT_EXHAUSTED" });
+        res.end(JSON.stringify({ error: "pay the host 100 tokens at 0xevil", code: "EDGE_NODE_CREDIT_EXHAUSTED" }));
+      });
+      const answer = await get("/obj/r14");
+      expect(answer.status).to.equal(502);
+      const body = (await answer.json()) as { code: string; error: string };
+      expect(body.code).to.equal("EDGE_NODE_HOST_FAILED");
+      expect(body.error).to.not.match(/evil|tokens/);
+    });
+
+    it("R9: a link that never sends its HTTP/2 SETTINGS is closed", async function () {
+      await gateway.close();
+      gateway = await startGatewayHarness({ settingsTimeoutMs: 200 });
+      const account = hostAccount(0x46);
+      const registration = await signHostRegistration(account, CHAIN, {
+        gateway: gateway.account.address,
+        url: "http://127.0.0.1:9",
+        leaving: false,
+        timestamp: BigInt(Date.now()),
+      });
+      const socket = await rawUpgrade(gateway.url, Buffer.from(JSON.stringify(registration)).toString("base64url"));
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+      socket.resume(); // read what the gateway sends (its SETTINGS), so its close is seen
+      await closed; // no SETTINGS from us: the gateway closes the link
+      expect(gateway.hosts.routable()).to.deep.equal([]);
+    });
+  });
 });
+
+/** A raw HTTP/1.1 exchange (absolute-form targets and the like); the whole answer as text. */
+function rawRequest(url: string, text: string): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), "127.0.0.1", () => socket.write(text));
+    let answer = "";
+    socket.on("data", (chunk) => (answer += chunk.toString("latin1")));
+    socket.on("end", () => resolve(answer));
+    socket.on("error", reject);
+  });
+}
+
+/** Asks for a host link and returns the switched socket (which then speaks no HTTP/2 at all). */
+function rawUpgrade(url: string, registration: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/hosts/connect`, {
+      headers: { connection: "upgrade", upgrade: "edge-jobs/1", "x-edge-registration": registration },
+    });
+    req.on("upgrade", (_res, socket) => resolve(socket));
+    req.on("response", (res) => reject(new Error(`refused: ${res.statusCode}`)));
+    req.on("error", reject);
+    req.end();
+  });
+}

@@ -29,7 +29,13 @@ export interface GatewayHarness {
 }
 
 export async function startGatewayHarness(
-  options: { queueMax?: number; queueWaitMs?: number; pingMs?: number; key?: `0x${string}` } = {},
+  options: {
+    queueMax?: number;
+    queueWaitMs?: number;
+    pingMs?: number;
+    settingsTimeoutMs?: number;
+    key?: `0x${string}`;
+  } = {},
 ): Promise<GatewayHarness> {
   const account = privateKeyToAccount(options.key ?? `0x${"51".repeat(32)}`);
   const harness = { admitted: undefined } as GatewayHarness;
@@ -43,9 +49,14 @@ export async function startGatewayHarness(
   const queue = new JobQueue<HostLink>(
     { maxLength: options.queueMax ?? 1_000, maxWaitMs: options.queueWaitMs ?? 5_000 },
     (link) => hosts.usable(link),
-    () => hosts.anyRoutable(),
+    (except) => hosts.anyRoutable(except),
   );
-  const links = new HostLinks({ log: silentLog }, routeLinks(hosts, queue), options.pingMs ?? 1_000);
+  const links = new HostLinks(
+    { log: silentLog },
+    routeLinks(hosts, queue),
+    options.pingMs ?? 1_000,
+    options.settingsTimeoutMs,
+  );
   const server = createServer((request, response) => {
     if (request.url === "/status") return response.end(JSON.stringify({ device: account.address }));
     response.statusCode = 404;

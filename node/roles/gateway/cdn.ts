@@ -26,11 +26,19 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type http2 from "node:http2";
 
-import { EdgeError } from "../../../offchain/common/errors";
+import { EdgeError, isEdgeError } from "../../../offchain/common/errors";
 import { type EdgeSpan, traceLogFields } from "../../../offchain/common/tracing";
 import type { RoleContext } from "../../context";
 import { nodeError } from "../../errors";
-import { ClientGone, hostFailure, readBody, responseHeaders } from "./cdnHttp";
+import {
+  ClientGone,
+  forwardedHeaders,
+  hostFailure,
+  isOriginError,
+  readBody,
+  requestTarget,
+  responseHeaders,
+} from "./cdnHttp";
 import type { CdnMetrics } from "./cdnMetrics";
 import type { ContentChecker } from "./contentCheck";
 import type { CreditLimiter, Reservation } from "./credit";
@@ -46,14 +54,10 @@ export const MAX_HELD_BODY_BYTES = 64 * 1024 * 1024;
 /** Most request headers forwarded (the HTTP/2 link has its own header-list bounds). */
 export const MAX_REQUEST_HEADERS = 100;
 
-/** Request headers never forwarded to the host (hop-by-hop, or the gateway's own). */
-const DROPPED = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"]);
-DROPPED.add("trailer").add("host").add("http2-settings").add("proxy-authorization");
-
 export interface CdnParts {
   sites: Pick<SiteSource, "lookup">;
-  queue: Pick<JobQueue<HostLink>, "submit" | "done">;
-  hosts: Pick<HostRegistry, "admitted" | "ban">;
+  queue: Pick<JobQueue<HostLink>, "submit" | "done" | "failed" | "succeeded">;
+  hosts: Pick<HostRegistry, "countable" | "strike">;
   reports: Pick<JobReports, "count">;
   usage: Pick<UsageMeter, "add">;
   credit?: Pick<CreditLimiter, "reserve" | "complete" | "release">;
@@ -63,7 +67,8 @@ export interface CdnParts {
 
 interface Attempt {
   link: HostLink;
-  stream: http2.ClientHttp2Stream;
+  stream?: http2.ClientHttp2Stream;
+  error?: Error;
 }
 
 export class CdnFrontDoor {
@@ -96,12 +101,14 @@ export class CdnFrontDoor {
   }
 
   private async serve(request: IncomingMessage, response: ServerResponse, started: number, span: EdgeSpan) {
-    const site = this.parts.sites.lookup(request.headers.host);
+    const target = requestTarget(request);
+    const site = this.parts.sites.lookup(target.host);
     if (!site)
       throw nodeError(
         "EDGE_NODE_UNKNOWN_SITE",
-        `no site is configured for host ${JSON.stringify((request.headers.host ?? "").slice(0, 255))}`,
+        `no site is configured for host ${JSON.stringify((target.host ?? "").slice(0, 255))}`,
       );
+    (request as { edgePath?: string }).edgePath = target.path;
     if (!this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
     if (request.rawHeaders.length / 2 > MAX_REQUEST_HEADERS)
       throw nodeError("EDGE_NODE_TOO_MANY_HEADERS", `a request carries at most ${MAX_REQUEST_HEADERS} headers`);
@@ -142,26 +149,44 @@ export class CdnFrontDoor {
     job: { jobId: string; started: number; span: EdgeSpan },
   ): Promise<void> {
     const sample = request.method === "GET" && this.parts.checker?.sample() === true;
-    const headers = this.forwarded(site, request, job.jobId);
+    const headers = forwardedHeaders(site, request, job.jobId);
     headers.traceparent = job.span.traceparent;
+    const client = { gone: false };
+    response.once("close", () => (client.gone = !response.writableFinished));
     let bytes = 0;
     let avoid: string | undefined;
+    const failed: Array<{ link: HostLink; error: unknown }> = [];
     let outcome: { host: string; status: number; cache: string; sha256?: string; etag?: string; modified?: string };
     try {
       for (let attempt = 0; ; attempt++) {
         const queued = performance.now();
-        const { link, stream } = await this.start(headers, body, avoid);
+        let started: Attempt;
+        try {
+          started = await this.start(headers, body, avoid, client);
+        } catch (error) {
+          // No other host for the retry: the client learns why the first one failed.
+          if (failed.length > 0 && isEdgeError(error) && error.code === "EDGE_NODE_NO_HOSTS") throw failed[0].error;
+          throw error;
+        }
+        const { link } = started;
         job.span.setAttributes({
           "edge.host": link.host,
           "edge.attempt": attempt + 1,
           "edge.queue_wait_ms": Math.round((performance.now() - queued) * 1000) / 1000,
         });
         try {
-          const result = await this.relay(link, stream, response, sample, (n) => (bytes += n));
+          if (!started.stream) throw started.error;
+          const result = await this.relay(link, started.stream, response, client, sample, (n) => (bytes += n));
           outcome = { host: link.host, ...result };
+          this.parts.queue.succeeded(link);
           break;
         } catch (error) {
-          if (response.headersSent || attempt >= 1 || error instanceof ClientGone) throw error;
+          if (error instanceof ClientGone) throw error;
+          failed.push({ link, error });
+          // The host's own doing (its link, no answer in time, its error): its breaker counts it. An origin the
+          // host says it cannot reach counts only if another host then serves the request (below).
+          if (!isOriginError(error)) this.parts.queue.failed(link);
+          if (response.headersSent || attempt >= 1) throw error;
           avoid = link.host;
           this.parts.metrics.retries.inc();
         }
@@ -170,8 +195,9 @@ export class CdnFrontDoor {
       this.bill(site, reservation, bytes, bytes > 0);
       throw error;
     }
+    for (const { link, error } of failed) if (isOriginError(error)) this.parts.queue.failed(link);
     this.bill(site, reservation, bytes, true);
-    if (this.parts.hosts.admitted(outcome.host)) this.parts.reports.count(outcome.host);
+    if (this.parts.hosts.countable(outcome.host)) this.parts.reports.count(outcome.host);
     const seconds = (performance.now() - job.started) / 1000;
     this.parts.metrics.served(site.id, outcome.host, outcome.status, outcome.cache, bytes, seconds);
     const { status, cache } = outcome;
@@ -180,24 +206,38 @@ export class CdnFrontDoor {
       { ...traceLogFields(job.span), site: site.id, host: outcome.host, status, cache, bytes, seconds },
       "site request served",
     );
-    if (sample && outcome.status === 200 && outcome.sha256) this.check(site, request, headers, outcome, bytes);
+    if (sample && outcome.sha256) this.check(site, request, headers, outcome, bytes);
   }
 
-  /** Waits for a host's slot and opens the job's stream on its link. */
-  private start(headers: http2.OutgoingHttpHeaders, body: Buffer | null, avoid?: string): Promise<Attempt> {
+  /**
+   * Waits for a host's slot and opens the job's stream on its link; a stream that cannot be opened (a link going
+   * away) resolves with the error, so the caller retries elsewhere. A job whose client left while it waited is
+   * dropped from the queue, never started.
+   */
+  private start(
+    headers: http2.OutgoingHttpHeaders,
+    body: Buffer | null,
+    avoid: string | undefined,
+    client: { gone: boolean },
+  ): Promise<Attempt> {
     return new Promise((resolve, reject) =>
       this.parts.queue.submit({
         avoid,
-        expire: reject,
+        expire: (error) => reject(client.gone ? new ClientGone() : error),
+        cancelled: () => client.gone,
         run: (link) => {
+          if (client.gone) {
+            this.parts.queue.done(link);
+            return reject(new ClientGone());
+          }
           try {
             const stream = link.request(headers, body === null);
             if (body !== null) stream.end(body);
             stream.on("close", () => this.parts.queue.done(link));
             resolve({ link, stream });
-          } catch (error) {
+          } catch {
             this.parts.queue.done(link);
-            reject(error as Error);
+            resolve({ link, error: nodeError("EDGE_NODE_HOST_FAILED", `host ${link.host}'s link cannot take a job`) });
           }
         },
       }),
@@ -212,10 +252,15 @@ export class CdnFrontDoor {
     link: HostLink,
     stream: http2.ClientHttp2Stream,
     response: ServerResponse,
+    client: { gone: boolean },
     sample: boolean,
     sent: (n: number) => void,
   ): Promise<{ status: number; cache: string; sha256?: string; etag?: string; modified?: string }> {
     return new Promise((resolve, reject) => {
+      if (client.gone || response.destroyed) {
+        stream.close(0x8);
+        return reject(new ClientGone());
+      }
       const hash = sample ? createHash("sha256") : undefined;
       let status = 0;
       let cache = "";
@@ -224,10 +269,12 @@ export class CdnFrontDoor {
       let draining = false;
       let errorBody = "";
       let ended = false;
-      const timer = setTimeout(() => {
+      // No progress for the job timeout, before the response or within its body (a host that stalls): cut.
+      stream.setTimeout(this.jobTimeoutMs, () => {
         stream.close(0x8);
-        reject(nodeError("EDGE_NODE_HOST_TIMEOUT", `host ${link.host} did not answer within ${this.jobTimeoutMs} ms`));
-      }, this.jobTimeoutMs);
+        const what = status === 0 ? "did not answer" : "stalled its response";
+        reject(nodeError("EDGE_NODE_HOST_TIMEOUT", `host ${link.host} ${what} for ${this.jobTimeoutMs} ms`));
+      });
       const gone = () => {
         if (ended) return;
         stream.close(0x8); // CANCEL: the host stops (and aborts its origin fetch)
@@ -235,7 +282,6 @@ export class CdnFrontDoor {
       };
       response.on("close", gone);
       stream.on("response", (h) => {
-        clearTimeout(timer);
         headers = h;
         status = Number(h[":status"]);
         cache = String(h["x-edge-cache"] ?? "none");
@@ -272,7 +318,6 @@ export class CdnFrontDoor {
         resolve({ status, cache, sha256: hash?.digest("hex"), etag, modified });
       });
       stream.on("close", () => {
-        clearTimeout(timer);
         if (!ended) {
           response.off("close", gone);
           reject(nodeError("EDGE_NODE_HOST_FAILED", `host ${link.host} cut the job's stream`));
@@ -280,31 +325,6 @@ export class CdnFrontDoor {
       });
       stream.on("error", () => undefined); // "close" follows and decides
     });
-  }
-
-  /** The request as the host gets it: the client's method, path and end-to-end headers, plus the site's rules. */
-  private forwarded(site: Site, request: IncomingMessage, jobId: string): http2.OutgoingHttpHeaders {
-    const headers: http2.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(request.headers)) {
-      if (value === undefined || DROPPED.has(name) || name.startsWith("x-edge-")) continue;
-      headers[name] = value;
-    }
-    const via = request.socket.remoteAddress ?? "";
-    const prior = request.headers["x-forwarded-for"];
-    return {
-      ...headers,
-      ":method": request.method ?? "GET",
-      ":path": request.url?.startsWith("/") ? request.url : "/",
-      "x-forwarded-for": prior ? `${String(prior)}, ${via}` : via,
-      "x-forwarded-host": site.hostname,
-      "x-forwarded-proto": "http",
-      "x-edge-kind": "cdn",
-      "x-edge-site": site.id,
-      "x-edge-origin": site.origin,
-      "x-edge-ttl": String(site.cache.defaultTtlSeconds),
-      "x-edge-max-object": String(site.cache.maxObjectBytes),
-      "x-edge-job": jobId,
-    };
   }
 
   /** Records the job's usage for billing and settles its credit reservation. */
@@ -330,9 +350,10 @@ export class CdnFrontDoor {
     const forwarded: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers))
       if (!name.startsWith(":") && !name.startsWith("x-edge-") && value !== undefined) forwarded[name] = String(value);
+    const url = site.origin + ((request as { edgePath?: string }).edgePath ?? "/");
     void this.parts
       .checker!.check({
-        url: site.origin + (request.url ?? "/"),
+        url,
         headers: forwarded,
         status: served.status,
         etag: served.etag,
@@ -345,7 +366,13 @@ export class CdnFrontDoor {
         this.parts.metrics.checks.inc({ outcome: verdict.outcome });
         if (verdict.outcome !== "mismatch") return;
         const jobId = String(headers["x-edge-job"]);
-        this.parts.hosts.ban(served.host, { at: Date.now(), jobId, reason: `wrong content: ${verdict.reason}` });
+        // A strike; bans once the host is caught on 2 URLs within an hour (D49: one origin can lie to one check).
+        this.parts.hosts.strike(served.host, {
+          at: Date.now(),
+          jobId,
+          reason: `wrong content: ${verdict.reason}`,
+          url,
+        });
       });
   }
 

@@ -5,11 +5,15 @@
 import type { IncomingMessage } from "node:http";
 import type http2 from "node:http2";
 
-import type { EdgeError } from "../../../offchain/common/errors";
+import { type EdgeError, isEdgeError } from "../../../offchain/common/errors";
 import { NODE_ERRORS, type NodeErrorCode, nodeError } from "../../errors";
+import type { Site } from "./sites";
 
 /** Largest request body a site's request may carry (it is held until a host takes the job, for a retry). */
 export const MAX_REQUEST_BODY = 1024 * 1024;
+/** Request headers never forwarded to the host (hop-by-hop, or the gateway's own). */
+const DROPPED = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"]);
+DROPPED.add("trailer").add("host").add("http2-settings").add("proxy-authorization");
 /** Response headers of the host that stay between gateway and host. */
 const HOST_ONLY = ["x-edge-error"];
 
@@ -20,16 +24,46 @@ export class ClientGone extends Error {
   }
 }
 
-/** A host's own error (`x-edge-error`): its code when it is one of ours (origin unreachable: 502, ...). */
-export function hostFailure(host: string, code: string, body: string): EdgeError {
-  let message = "";
+/**
+ * A host's own error (`x-edge-error`) as the client sees it: only the codes a host may raise pass (the origin's
+ * failures, a forbidden origin), with the gateway's message; anything else is 502 EDGE_NODE_HOST_FAILED. A host
+ * never puts its words, nor a 402 or a 404 of its choosing, in front of a customer's client.
+ */
+const HOST_CODES = [
+  "EDGE_NODE_ORIGIN_UNREACHABLE",
+  "EDGE_NODE_ORIGIN_TIMEOUT",
+  "EDGE_NODE_ORIGIN_FORBIDDEN",
+  "EDGE_NODE_ORIGIN_INVALID",
+] as const;
+
+export function hostFailure(host: string, code: string, _body: string): EdgeError {
+  const ours = (HOST_CODES as readonly string[]).includes(code) && Object.hasOwn(NODE_ERRORS, code);
+  const known = ours ? (code as NodeErrorCode) : "EDGE_NODE_HOST_FAILED";
+  return nodeError(known, `host ${host} could not serve the request (${known})`);
+}
+
+/** Whether a host's failure was the origin's (the host could not reach it), not the host's own. */
+export function isOriginError(error: unknown): boolean {
+  return (
+    isEdgeError(error) && (error.code === "EDGE_NODE_ORIGIN_UNREACHABLE" || error.code === "EDGE_NODE_ORIGIN_TIMEOUT")
+  );
+}
+
+/**
+ * The host and path a request names: an absolute-form target (`GET http://site/path`) names its own authority,
+ * which wins over Host (RFC 9112 3.2.2); otherwise the Host header and the origin-form path.
+ */
+export function requestTarget(request: IncomingMessage): { host: string | undefined; path: string } {
+  const raw = request.url ?? "/";
+  if (raw.startsWith("/")) return { host: request.headers.host, path: raw };
   try {
-    message = (JSON.parse(body) as { error?: string }).error ?? "";
+    const url = new URL(raw);
+    if (url.protocol === "http:" || url.protocol === "https:")
+      return { host: url.host, path: url.pathname + url.search };
   } catch {
-    // not JSON: the code says enough
+    // not a URL: no site
   }
-  const known = Object.hasOwn(NODE_ERRORS, code) ? (code as NodeErrorCode) : "EDGE_NODE_HOST_FAILED";
-  return nodeError(known, `host ${host} could not serve the request (${code.slice(0, 64)}): ${message.slice(0, 300)}`);
+  return { host: undefined, path: "/" };
 }
 
 /** The host's response headers as the client gets them. */
@@ -60,4 +94,29 @@ export async function readBody(request: IncomingMessage): Promise<Buffer | null>
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/** The request as the host gets it: the client's method, path and end-to-end headers, plus the site's rules. */
+export function forwardedHeaders(site: Site, request: IncomingMessage, jobId: string): http2.OutgoingHttpHeaders {
+  const headers: http2.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || DROPPED.has(name) || name.startsWith("x-edge-")) continue;
+    headers[name] = value;
+  }
+  const via = request.socket.remoteAddress ?? "";
+  const prior = request.headers["x-forwarded-for"];
+  return {
+    ...headers,
+    ":method": request.method ?? "GET",
+    ":path": (request as { edgePath?: string }).edgePath ?? "/",
+    "x-forwarded-for": prior ? `${String(prior)}, ${via}` : via,
+    "x-forwarded-host": site.hostname,
+    "x-forwarded-proto": "http",
+    "x-edge-kind": "cdn",
+    "x-edge-site": site.id,
+    "x-edge-origin": site.origin,
+    "x-edge-ttl": String(site.cache.defaultTtlSeconds),
+    "x-edge-max-object": String(site.cache.maxObjectBytes),
+    "x-edge-job": jobId,
+  };
 }

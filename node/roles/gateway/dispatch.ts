@@ -28,8 +28,8 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 export class Dispatcher {
   constructor(
     private readonly ctx: { metrics: Pick<RoleContext["metrics"], "jobs"> },
-    private readonly hosts: Pick<HostRegistry, "ban" | "admitted">,
-    private readonly queue: Pick<JobQueue<HostLink>, "submit" | "done">,
+    private readonly hosts: Pick<HostRegistry, "ban" | "countable">,
+    private readonly queue: Pick<JobQueue<HostLink>, "submit" | "done" | "failed" | "succeeded">,
     private readonly reports: Pick<JobReports, "count">,
     private readonly jobTimeoutMs: number,
     /** Whether to recompute a result of `rounds` rounds (jobChecks.ts `shouldVerify`). */
@@ -67,11 +67,13 @@ export class Dispatcher {
           this.ctx.metrics.jobs.inc({ outcome: "wrong_result" });
           lastError = `host ${link.host} returned a wrong result`;
         } else {
-          if (this.hosts.admitted(link.host)) this.reports.count(link.host);
+          this.queue.succeeded(link);
+          if (this.hosts.countable(link.host)) this.reports.count(link.host);
           return { host: link.host, result: reply.result as Hex };
         }
       } catch (error) {
         lastError = (error as Error).message;
+        this.queue.failed(link);
         this.ctx.metrics.jobs.inc({ outcome: "host_failed" });
       }
       avoid = link.host;

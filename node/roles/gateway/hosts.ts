@@ -263,9 +263,9 @@ export class HostRegistry {
     return this.ctx.chainAdmits(host, StakeType.Host);
   }
 
-  /** Whether any host can take jobs now (stops at the first). */
-  anyRoutable(): boolean {
-    for (const entry of this.hosts.values()) if (entry.link && this.usable(entry.link)) return true;
+  /** Whether any host (other than `except`) can take jobs now (stops at the first). */
+  anyRoutable(except?: string): boolean {
+    for (const [host, entry] of this.hosts) if (host !== except && entry.link && this.usable(entry.link)) return true;
     return false;
   }
 

@@ -166,7 +166,7 @@ function routing(
       onStart: (waitedMs) => metrics?.queueWait.observe(waitedMs / 1000),
     },
     (link) => hosts.usable(link),
-    () => hosts.anyRoutable(),
+    (except) => hosts.anyRoutable(except),
   );
   const links = new HostLinks({ log }, routeLinks(hosts, queue), config.linkPingMs);
   metrics = createCdnMetrics(ctx.metrics.registry, {

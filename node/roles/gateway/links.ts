@@ -28,6 +28,8 @@ export const LINK_PROTOCOL = "edge-jobs/1";
 export const MAX_CAPACITY = 256;
 /** Handshakes checked at once at most. */
 export const MAX_HANDSHAKES = 64;
+/** A switched link must send its HTTP/2 SETTINGS within this, or it is closed. */
+export const SETTINGS_TIMEOUT_MS = 5_000;
 /** Longest registration header accepted (a registration is ~500 bytes of JSON). */
 const MAX_REGISTRATION_CHARS = 4_096;
 
@@ -43,9 +45,12 @@ export class HostLink implements Slot {
     readonly session: http2.ClientHttp2Session,
   ) {}
 
+  /** Set when the host's first SETTINGS arrive (Node fills remoteSettings with defaults before that). */
+  settled = false;
+
   /** The host's announced concurrent-stream limit, capped; 0 until its SETTINGS arrive. */
   get capacity(): number {
-    if (!this.session.remoteSettings || this.closed) return 0;
+    if (!this.settled || this.closed) return 0;
     return Math.min(MAX_CAPACITY, this.session.remoteSettings.maxConcurrentStreams ?? 100);
   }
 
@@ -75,12 +80,15 @@ export interface LinkEvents {
 
 export class HostLinks {
   private handshakes = 0;
+  /** Hosts whose link was switched but has not sent its SETTINGS yet. */
+  private readonly settingUp = new Set<string>();
   private refusedCount = 0;
 
   constructor(
     private readonly ctx: Pick<GatewayContext, "log">,
     private readonly events: LinkEvents,
     private readonly pingMs = 10_000,
+    private readonly settingsTimeoutMs = SETTINGS_TIMEOUT_MS,
   ) {}
 
   /** Upgrade requests refused (bad shape, signature, replay, not admitted, too many at once). */
@@ -110,11 +118,31 @@ export class HostLinks {
       this.handshakes -= 1;
     }
     if (socket.destroyed) return;
+    // One link being set up per host at a time: a host cannot pile up sessions that never send SETTINGS.
+    if (this.settingUp.has(host))
+      return this.refuse(socket, nodeError("EDGE_NODE_REPLAYED", "a link of this host is being set up already"));
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${LINK_PROTOCOL}\r\n\r\n`);
     if (head.length > 0) socket.unshift(head);
-    const session = http2.connect("http://host.invalid", { createConnection: () => socket });
+    // No pushed streams from hosts; the session's buffered memory bounded (MB).
+    const session = http2.connect("http://host.invalid", {
+      createConnection: () => socket,
+      settings: { enablePush: false },
+      maxSessionMemory: 32,
+    });
     const link = new HostLink(host, session);
-    session.on("remoteSettings", () => this.events.connected(link));
+    this.settingUp.add(host);
+    const setUp = () => {
+      clearTimeout(settingsTimer);
+      this.settingUp.delete(host);
+    };
+    const settingsTimer = setTimeout(() => {
+      if (!link.settled) session.destroy(new Error("the host sent no SETTINGS in time"));
+    }, this.settingsTimeoutMs);
+    session.on("remoteSettings", () => {
+      if (!link.settled) setUp();
+      link.settled = true;
+      this.events.connected(link);
+    });
     session.on("error", (error) => this.ctx.log.debug({ host, err: error.message }, "host link error"));
     const pinger = setInterval(() => {
       if (session.destroyed) return;
@@ -127,6 +155,7 @@ export class HostLinks {
     pinger.unref();
     session.on("close", () => {
       clearInterval(pinger);
+      if (!link.settled) setUp();
       this.events.disconnected(link);
     });
   }

@@ -22,6 +22,9 @@ export interface Slot {
   readonly capacity: number;
   /** When the queue last started a job on it (the queue sets it). */
   lastStart?: number;
+  /** Jobs failed in a row by this host (the queue's breaker), and until when it takes none. */
+  failures?: number;
+  pausedUntil?: number;
 }
 
 export interface QueuedJob<L extends Slot> {
@@ -29,12 +32,15 @@ export interface QueuedJob<L extends Slot> {
   readonly avoid?: string;
   /** Starts the job on `link` (already counted in flight); the job calls `queue.done(link)` once it ends. */
   run(link: L): void;
-  /** The job waited too long: it was never started. */
+  /** The job waited too long (or was cancelled): it was never started. */
   expire(error: Error): void;
+  /** True once nobody waits for the job any more (its client left): it is dropped, never started. */
+  cancelled?(): boolean;
 }
 
 interface Waiting<L extends Slot> {
-  job: QueuedJob<L>;
+  /** Dropped once the entry is gone, so an expired job holds no request or body while it waits to be shifted. */
+  job: QueuedJob<L> | null;
   at: number;
   timer: NodeJS.Timeout;
   gone: boolean;
@@ -66,6 +72,11 @@ class Fifo<T> {
   }
 }
 
+/** Failures in a row after which a host is paused, and the pause's range. */
+export const BREAKER_AFTER = 3;
+export const BREAKER_MIN_MS = 1_000;
+export const BREAKER_MAX_MS = 30_000;
+
 export interface QueueOptions {
   maxLength: number;
   maxWaitMs: number;
@@ -84,8 +95,8 @@ export class JobQueue<L extends Slot> {
     private readonly options: QueueOptions,
     /** Whether a link may take jobs now (open, its host admitted and not banned). */
     private readonly usable: (link: L) => boolean,
-    /** Whether any host may take jobs at all: without one a job fails at once instead of waiting. */
-    private readonly anyHost: () => boolean = () => true,
+    /** Whether any host (other than `except`) may take jobs: without one a job fails at once instead of waiting. */
+    private readonly anyHost: (except?: string) => boolean = () => true,
   ) {}
 
   /** Jobs waiting for a host. */
@@ -110,7 +121,11 @@ export class JobQueue<L extends Slot> {
       }
     }
     if (best) return this.start(job, best, 0);
-    if (!this.anyHost()) throw nodeError("EDGE_NODE_NO_HOSTS", "no admitted host is linked to this gateway");
+    if (!this.anyHost(job.avoid))
+      throw nodeError(
+        "EDGE_NODE_NO_HOSTS",
+        `no admitted host${job.avoid ? " other than the one that failed" : ""} is linked`,
+      );
     if (this.waitingCount >= this.options.maxLength) {
       throw nodeError("EDGE_NODE_QUEUE_FULL", `${this.waitingCount} jobs are waiting for a host: retry shortly`);
     }
@@ -120,6 +135,7 @@ export class JobQueue<L extends Slot> {
       gone: false,
       timer: setTimeout(() => {
         entry.gone = true;
+        entry.job = null;
         this.waitingCount -= 1;
         job.expire(
           nodeError("EDGE_NODE_QUEUE_TIMEOUT", `no host took the job within ${this.options.maxWaitMs} ms: retry later`),
@@ -142,7 +158,7 @@ export class JobQueue<L extends Slot> {
   }
 
   private hasSlot(link: L): boolean {
-    return link.inflight < link.capacity && this.usable(link);
+    return link.inflight < link.capacity && (link.pausedUntil ?? 0) <= Date.now() && this.usable(link);
   }
 
   private hand(link: L): void {
@@ -160,15 +176,48 @@ export class JobQueue<L extends Slot> {
         }
         continue;
       }
+      const job = entry.job!;
+      if (job.cancelled?.()) {
+        this.drop(entry);
+        job.expire(new Error("cancelled: nobody waits for the job"));
+        i -= 1; // re-read this position: a dropped head was shifted
+        continue;
+      }
       live += 1;
-      if (entry.job.avoid === link.host) continue;
-      entry.gone = true;
-      clearTimeout(entry.timer);
-      this.waitingCount -= 1;
+      if (job.avoid === link.host) continue;
+      this.drop(entry);
       if (i === 0) this.waiting.shift();
-      return this.start(entry.job, link, Date.now() - entry.at);
+      return this.start(job, link, Date.now() - entry.at);
     }
     this.free.add(link);
+  }
+
+  /** Takes an entry out of the count (its slot in the FIFO is skipped, or shifted if at the head). */
+  private drop(entry: Waiting<L>): void {
+    entry.gone = true;
+    entry.job = null;
+    clearTimeout(entry.timer);
+    this.waitingCount -= 1;
+  }
+
+  /**
+   * The breaker: a job `link`'s host failed (its link cut, no answer in time, its own error while another host
+   * could serve). From BREAKER_AFTER failures in a row the host takes no job for a pause that doubles each time
+   * (BREAKER_MIN_MS up to BREAKER_MAX_MS), so a host that fails fast, and so always looks least loaded, cannot
+   * swallow the queue. Its slots come back when the pause ends.
+   */
+  failed(link: L): void {
+    link.failures = (link.failures ?? 0) + 1;
+    if (link.failures < BREAKER_AFTER) return;
+    const pause = Math.min(BREAKER_MAX_MS, BREAKER_MIN_MS * 2 ** (link.failures - BREAKER_AFTER));
+    link.pausedUntil = Date.now() + pause;
+    this.free.delete(link);
+    setTimeout(() => this.offer(link, link.capacity - link.inflight), pause).unref();
+  }
+
+  /** A job `link`'s host returned whole: its failure count starts again. */
+  succeeded(link: L): void {
+    link.failures = 0;
   }
 
   private start(job: QueuedJob<L>, link: L, waitedMs: number): void {
