@@ -130,7 +130,8 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
         hosts: gateway.hosts,
         reports: { count: (host: string) => void counted.push(host) },
         usage: {
-          add: (c: string, metric: string, q: bigint, service = "compute") => void usage.push([c, service, metric, q]),
+          addAll: (c: string, service: string, lines: ReadonlyArray<readonly [string, bigint]>) =>
+            void lines.forEach(([metric, q]) => usage.push([c, service, metric, q])),
         },
         credit: options.credit as never,
         checker: options.checker,

@@ -59,7 +59,7 @@ export interface CdnParts {
   queue: Pick<JobQueue<HostLink>, "submit" | "done" | "failed" | "succeeded">;
   hosts: Pick<HostRegistry, "countable" | "strike">;
   reports: Pick<JobReports, "count">;
-  usage: Pick<UsageMeter, "add">;
+  usage: Pick<UsageMeter, "addAll">;
   credit?: Pick<CreditLimiter, "reserve" | "complete" | "release">;
   checker?: Pick<ContentChecker, "sample" | "check">;
   metrics: CdnMetrics;
@@ -333,8 +333,9 @@ export class CdnFrontDoor {
       if (reservation) this.parts.credit!.release(reservation);
       return;
     }
-    this.parts.usage.add(site.owner, "requests", 1n, "cdn");
-    if (bytes > 0) this.parts.usage.add(site.owner, "egressBytes", BigInt(bytes), "cdn");
+    const lines: Array<[string, bigint]> = [["requests", 1n]];
+    if (bytes > 0) lines.push(["egressBytes", BigInt(bytes)]);
+    this.parts.usage.addAll(site.owner, "cdn", lines); // one journal write per request
     if (reservation)
       this.parts.credit!.complete(reservation, [{ service: "cdn", metric: "egressBytes", quantity: BigInt(bytes) }]);
   }

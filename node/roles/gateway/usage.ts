@@ -41,10 +41,15 @@ export class UsageMeter {
   }
 
   add(customer: string, metric: string, quantity: bigint, service = "compute"): void {
+    this.addAll(customer, service, [[metric, quantity]]);
+  }
+
+  /** Several metrics of one customer and service: one journal write for all of them (one request's usage). */
+  addAll(customer: string, service: string, lines: ReadonlyArray<readonly [string, bigint]>): void {
     if (!this.enabled) return;
-    const key = `${customer.toLowerCase()}|${service}|${metric}`;
-    appendFileSync(this.journal, JSON.stringify([key, quantity.toString()]) + "\n");
-    this.usage.set(key, (this.usage.get(key) ?? 0n) + quantity);
+    const keys = lines.map(([metric]) => `${customer.toLowerCase()}|${service}|${metric}`);
+    appendFileSync(this.journal, keys.map((key, i) => JSON.stringify([key, lines[i][1].toString()]) + "\n").join(""));
+    for (const [i, key] of keys.entries()) this.usage.set(key, (this.usage.get(key) ?? 0n) + lines[i][1]);
   }
 
   /** Queues what was added since the last batch as a signed batch (nothing when nothing was added). */
