@@ -18,6 +18,7 @@
  *
  *   npm run bench:cdn
  *   CDN_BENCH_PROFILE=4000 npm run bench:cdn   # only ours at 4,000/s for 10 s with --cpu-prof; writes nothing
+ *   CDN_BENCH_QUICK=1 npm run bench:cdn        # a short trial of every step; writes nothing
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -25,7 +26,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { BENCH_HOSTNAME, BENCH_SITE, startScript, stopAll } from "./cdn/common";
-import { type Load, P99_BOUND_MS, describe, run, search } from "./cdn/load";
+import { type Load, P99_BOUND_MS, QUICK, describe, run, search } from "./cdn/load";
 import { startNginx } from "./cdn/nginx";
 import { printProfiles } from "./cdn/profile";
 import { writeCdnDoc } from "./cdn/report";
@@ -34,6 +35,8 @@ const ROOT = join(__dirname, "..", "..");
 const OUT = join(ROOT, "bench", "cdn.json");
 const DOC = join(ROOT, "docs", "cdn.md");
 const KB = 1024;
+/** The host's capacity (jobs at once): the daemon's default unless CDN_BENCH_CAPACITY says otherwise. */
+const CAPACITY = Number(process.env.CDN_BENCH_CAPACITY ?? 16);
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 const paths = (n: number, make: (i: number) => string) => Array.from({ length: n }, (_, i) => make(i));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,6 +53,7 @@ interface Host {
 interface Counts {
   hosts: string[];
   counts: Record<string, number>;
+  queueWait: { sumMs: number; count: number };
 }
 
 const counts = async (gateway: Gateway) => (await (await fetch(`${gateway.api}/counts`)).json()) as Counts;
@@ -90,7 +94,15 @@ function directLoad(host: Host, origin: string, path: string): Load {
   return { url: host.direct, paths: [path], headers, h2c: true };
 }
 
-async function cached(ours: Load, nginx: Load, results: Record<string, number>) {
+/** `work`'s result, and the mean wait of the jobs it sent through `gateway`'s queue for a host's free slot (ms). */
+async function withQueueWait<T>(gateway: Gateway, work: () => Promise<T>): Promise<[T, number]> {
+  const before = (await counts(gateway)).queueWait;
+  const result = await work();
+  const after = (await counts(gateway)).queueWait;
+  return [result, round((after.sumMs - before.sumMs) / Math.max(1, after.count - before.count))];
+}
+
+async function cached(gateway: Gateway, ours: Load, nginx: Load, results: Record<string, number>) {
   for (const load of [ours, nginx]) await run(load, 500, 1_000); // every object fetched once: warm
   const mine = await search("ours", ours, 3_000);
   const theirs = await search("nginx", nginx, 3_000);
@@ -103,8 +115,9 @@ async function cached(ours: Load, nginx: Load, results: Record<string, number>) 
     ["cached1k.nginx", nginx],
   ] as const) {
     await sleep(2_000);
-    const s = await run(load, 2_000, 5_000);
+    const [s, wait] = await withQueueWait(gateway, () => run(load, 2_000, 5_000));
     console.log(`${prefix} at 2,000 rps: ${describe(s)}`);
+    if (load === ours) results["cached1k.queueWait.mean.ms"] = wait;
     results[`${prefix}.p50.ms`] = round(s.latencyMs.p50);
     results[`${prefix}.p99.ms`] = round(s.latencyMs.p99);
   }
@@ -155,21 +168,26 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "edge-cdn-bench-"));
   const profile = Number(process.env.CDN_BENCH_PROFILE ?? 0);
   const flags = profile > 0 ? ["--cpu-prof", `--cpu-prof-dir=${join(dir, "profiles")}`] : [];
-  const results: Record<string, number> = { "machine.cores": cpus().length, "machine.load1.start": loadavg()[0] };
+  const results: Record<string, number> = {
+    "machine.cores": cpus().length,
+    "machine.load1.start": loadavg()[0],
+    "cached1k.host.capacity": CAPACITY,
+  };
   try {
     const origin = (await startScript<{ url: string }>("origin", [], children)).info.url;
-    const { gateway, hosts } = await startEdge(origin, [16], [0x31], children, flags);
+    const { gateway, hosts } = await startEdge(origin, [CAPACITY], [0x31], children, flags);
     const site = { host: BENCH_HOSTNAME };
     const objects = paths(100, (i) => `/cached/${i}?size=${KB}`);
     const ours: Load = { url: gateway.front, headers: site, paths: objects };
     if (profile > 0) {
       await run(ours, 500, 1_000);
-      console.log(`ours at ${profile} rps, profiled: ${describe(await run(ours, profile, 10_000))}`);
+      const [s, wait] = await withQueueWait(gateway, () => run(ours, profile, 10_000));
+      console.log(`ours at ${profile} rps, profiled: ${describe(s)}; queue wait mean ${wait} ms`);
       await stopAll(children);
       return printProfiles(join(dir, "profiles"));
     }
     const nginx: Load = { ...ours, url: await startNginx(join(dir, "nginx"), origin, children) };
-    await cached(ours, nginx, results);
+    await cached(gateway, ours, nginx, results);
     const hopPath = "/hop?size=1024";
     await hop({ ...ours, paths: [hopPath] }, directLoad(hosts[0], origin, hopPath), results);
     const big = (prefix: string) => paths(1_000, (i) => `/${prefix}/${i}?size=${100 * KB}`);
@@ -179,7 +197,7 @@ async function main(): Promise<void> {
     await stopAll(children);
     rmSync(dir, { recursive: true, force: true });
   }
-  if (profile > 0) return;
+  if (profile > 0 || QUICK) return console.table(results);
   results["machine.load1.end"] = loadavg()[0];
   const sorted = Object.fromEntries(Object.entries(results).sort(([a], [b]) => a.localeCompare(b)));
   writeFileSync(OUT, JSON.stringify(sorted, null, 2) + "\n");

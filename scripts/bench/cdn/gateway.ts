@@ -7,7 +7,8 @@
  *   node -r ts-node/register/transpile-only scripts/bench/cdn/gateway.ts --origin http://127.0.0.1:N
  *
  * Prints {"api": url, "front": url, "device": address} on its first line. GET /counts on the API server answers
- * the routable hosts, the jobs each host returned so far (what its score counts) and the usage billed. Exits on SIGTERM (writing a --cpu-prof profile).
+ * the routable hosts, the jobs each host returned so far (what its score counts), the jobs' summed wait in the
+ * queue for a host's free slot, and the usage billed. Exits on SIGTERM (writing a --cpu-prof profile).
  */
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   const queue = new JobQueue<HostLink>(
     { maxLength: DEFAULTS.queueMax, maxWaitMs: DEFAULTS.queueWaitMs, onStart: (ms) => onStart?.(ms) },
     (link) => hosts.usable(link),
-    () => hosts.anyRoutable(),
+    (except) => hosts.anyRoutable(except),
   );
   const links = new HostLinks({ log: benchLog }, routeLinks(hosts, queue), DEFAULTS.linkPingMs);
   const metrics = createCdnMetrics(registry, {
@@ -54,7 +55,12 @@ async function main(): Promise<void> {
     linkedHosts: () => hosts.routable().length,
     capacity: () => hosts.routable().reduce((sum, [, entry]) => sum + entry.link.capacity, 0),
   });
-  onStart = (waitedMs) => metrics.queueWait.observe(waitedMs / 1000);
+  const waits = { sumMs: 0, count: 0 };
+  onStart = (waitedMs) => {
+    metrics.queueWait.observe(waitedMs / 1000);
+    waits.sumMs += waitedMs;
+    waits.count += 1;
+  };
   const counts: Record<string, number> = {};
   const usage: Record<string, bigint> = {};
   const sites = new SiteIndex(
@@ -70,7 +76,10 @@ async function main(): Promise<void> {
       queue,
       hosts,
       reports: { count: (host: string) => void (counts[host] = (counts[host] ?? 0) + 1) },
-      usage: { add: (_owner: string, metric: string, q: bigint) => void (usage[metric] = (usage[metric] ?? 0n) + q) },
+      usage: {
+        addAll: (_owner: string, _service: string, lines: ReadonlyArray<readonly [string, bigint]>) =>
+          void lines.forEach(([metric, q]) => (usage[metric] = (usage[metric] ?? 0n) + q)),
+      },
       checker: new ContentChecker({
         oneIn: DEFAULTS.verifyOneIn,
         maxBytes: 10 * 1024 * 1024,
@@ -89,6 +98,7 @@ async function main(): Promise<void> {
           ? {
               hosts: hosts.routable().map(([host]) => host),
               counts,
+              queueWait: waits,
               usage: Object.fromEntries(Object.entries(usage).map(([k, v]) => [k, Number(v)])),
             }
           : undefined;
