@@ -28,7 +28,7 @@ export const EVICTED = "host-1";
 /** Share of a gateway's slots the no-store load keeps busy. */
 const UTILISATION = 0.75;
 /** Requests per second of each cacheable object, per gateway. */
-const CACHED_RATE = 5;
+const CACHED_RATE = 3;
 
 export const capacityOf = (host: string) => (host === FAST_HOST ? FAST_CAPACITY : CAPACITY);
 

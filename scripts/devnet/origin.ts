@@ -19,7 +19,7 @@ import { type Server, createServer } from "node:http";
 /** The cacheable objects, by name: a few sizes. */
 export const OBJECTS: Record<string, number> = { "1k": 1024, "16k": 16 * 1024, "64k": 64 * 1024 };
 /** How long the origin takes to answer a /live/ request. */
-export const LIVE_LATENCY_MS = 200;
+export const LIVE_LATENCY_MS = 300;
 export const LIVE_BYTES = 2048;
 
 const objects = new Map(

@@ -102,7 +102,7 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
     { plan: load.plan, rows, probes },
   );
   printSummary(outcome, { customers: accounts.customers, jobs: traffic.jobs, evictionMs: eviction.ms, dir });
-  printCdn(cdn, opts.hosts, traced, nodes);
+  printCdn(cdn, opts.hosts, { paths: traced, spans: tracer.receiver.spans }, nodes);
   checkOutcome(outcome, accounts.customers, traffic.jobs);
   checkCdn(cdn);
 

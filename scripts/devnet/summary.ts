@@ -51,7 +51,12 @@ export function printSummary(
 }
 
 /** Content delivery: Newton's figures per gateway, the fast host's spread, the site owner's cdn lines. */
-export function printCdn(cdn: CdnOutcome, hosts: number, traced: TracedPath[], nodes: Node[]): void {
+export function printCdn(
+  cdn: CdnOutcome,
+  hosts: number,
+  traces: { paths: TracedPath[]; spans: Array<{ traceId: string }> },
+  nodes: Node[],
+): void {
   const { newton, served, billed, spread } = cdn;
   console.log(
     `\ncontent delivery: ${SITE.hostname} through 2 gateways and ${hosts} hosts; Newton (open loop; latency and ` +
@@ -101,8 +106,12 @@ export function printCdn(cdn: CdnOutcome, hosts: number, traced: TracedPath[], n
       `(${served.requests} requests, ${served.egressBytes} bytes), and Newton's responses 200 (and the 2 traced)`,
   );
   const names = new Map(nodes.map((n) => [n.address.toLowerCase(), n.name]));
-  console.log("one site request's path from its trace (spans the gateway and the host exported over OTLP):");
-  for (const path of traced) for (const line of describePath(path, "gateway-1", names)) console.log(`  ${line}`);
+  const traceIds = new Set(traces.spans.map((span) => span.traceId)).size;
+  console.log(
+    `one site request's path from its trace (the OTLP receiver got ${traces.spans.length} spans of ${traceIds} ` +
+      "traces from the gateways and hosts: 1% of the load's requests and the traced ones):",
+  );
+  for (const path of traces.paths) for (const line of describePath(path, "gateway-1", names)) console.log(`  ${line}`);
 }
 
 const tokens = (amount: bigint) => (Number(amount) / 1e18).toFixed(6);

@@ -49,7 +49,7 @@ export async function unstakeMidway(
   const unstakedAt = Date.now();
   await waitFor("host-1 to evict itself", async () => (await getJson(`${host.url}/status`)).admitted === false, 30_000);
   const ms = Date.now() - unstakedAt;
-  // The jobs it had in flight end (its origin fetches take up to 100 ms), then it closes its link: no job after.
+  // The jobs it had in flight end (an origin fetch takes 300 ms), then it closes its link: no job after.
   await waitFor(
     "host-1 to close its link",
     async () => (await getJson(`${host.url}/status`)).host.registered === false,
