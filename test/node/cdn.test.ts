@@ -280,11 +280,43 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
     expect(origin.requests).to.deep.equal([]);
   });
 
+  it("R8: egress is reserved a MiB at a time as it flows: a response the owner's credit no longer covers is cut, billed to the byte", async function () {
+    let budget = 2n * 1024n * 1024n; // the owner's credit covers 2 MiB of egress
+    const credit = {
+      reserve: async (customer: string) => ({ customer, cost: 1n }),
+      extend: (_r: unknown, lines: Array<{ quantity: bigint }>) => {
+        if (lines[0].quantity > budget) return false;
+        budget -= lines[0].quantity;
+        return true;
+      },
+      complete() {},
+      release() {},
+    };
+    await startFront({ credit });
+    await host(0x3a);
+    const r = await request(`${front.url}/obj/big?size=${3 * 1024 * 1024}`, { headers: { host: "docs.example.test" } });
+    expect(r.statusCode).to.equal(200);
+    let received = 0;
+    const cut = await (async () => {
+      for await (const chunk of r.body) received += (chunk as Buffer).length;
+    })().then(
+      () => false,
+      () => true,
+    );
+    expect(cut, "the client's connection is cut").to.equal(true);
+    expect(received).to.be.at.most(2 * 1024 * 1024);
+    const billed = usage.filter(([, , m]) => m === "egressBytes").reduce((a, [, , , q]) => a + q, 0n);
+    expect(billed).to.be.at.most(2n * 1024n * 1024n);
+    expect(billed >= BigInt(received)).to.equal(true);
+    expect(counted, "a cut job is not counted for the host").to.deep.equal([]);
+  });
+
   it("402 when the site owner's credit is used up: nothing is fetched, counted or billed", async function () {
     const credit = {
       reserve: async () => {
         throw nodeError("EDGE_NODE_CREDIT_EXHAUSTED", `customer ${OWNER} has used its credit`);
       },
+      extend: () => true,
       complete() {},
       release() {},
     };

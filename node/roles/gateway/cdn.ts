@@ -6,7 +6,9 @@
  *
  * Order of checks, cheapest first: a known site (404 EDGE_NODE_UNKNOWN_SITE), the gateway serving (503), the
  * request body's size (413), then the site owner's credit (402, credit.ts, D43: the request's price is reserved
- * before the work; its egress bytes are priced when it ends, so the overdraft past a customer's credit is at
+ * before the work, its egress a MiB at a time as it flows (R8): a response the credit no longer covers is cut, so
+ * this gateway never serves past a customer's credit; the overdraft stays D43's, from other gateways'
+ * usage not seen yet.
  * most the bytes of the responses in flight).
  *
  * Retries: a job whose host fails before the response starts (the link closed, the stream reset, no response
@@ -49,6 +51,8 @@ import type { JobReports } from "./reports";
 import type { Site, SiteSource } from "./sites";
 import type { UsageMeter } from "./usage";
 
+/** Egress is reserved against the owner's credit this many bytes at a time, ahead of the bytes sent (R8). */
+export const EGRESS_STEP = 1024 * 1024;
 /** Request bodies held at once at most, over all requests (a full queue of 1 MiB bodies would be 10 GB). */
 export const MAX_HELD_BODY_BYTES = 64 * 1024 * 1024;
 /** Most request headers forwarded (the HTTP/2 link has its own header-list bounds). */
@@ -60,7 +64,7 @@ export interface CdnParts {
   hosts: Pick<HostRegistry, "countable" | "strike">;
   reports: Pick<JobReports, "count">;
   usage: Pick<UsageMeter, "addAll">;
-  credit?: Pick<CreditLimiter, "reserve" | "complete" | "release">;
+  credit?: Pick<CreditLimiter, "reserve" | "extend" | "complete" | "release">;
   checker?: Pick<ContentChecker, "sample" | "check">;
   metrics: CdnMetrics;
 }
@@ -176,7 +180,11 @@ export class CdnFrontDoor {
         });
         try {
           if (!started.stream) throw started.error;
-          const result = await this.relay(link, started.stream, response, client, sample, (n) => (bytes += n));
+          const result = await this.relay(link, started.stream, response, client, sample, (n) => {
+            if (!this.coverEgress(reservation, bytes + n)) return false;
+            bytes += n;
+            return true;
+          });
           outcome = { host: link.host, ...result };
           this.parts.queue.succeeded(link);
           break;
@@ -185,7 +193,8 @@ export class CdnFrontDoor {
           failed.push({ link, error });
           // The host's own doing (its link, no answer in time, its error): its breaker counts it. An origin the
           // host says it cannot reach counts only if another host then serves the request (below).
-          if (!isOriginError(error)) this.parts.queue.failed(link);
+          const credit = isEdgeError(error) && error.code === "EDGE_NODE_CREDIT_EXHAUSTED";
+          if (!isOriginError(error) && !credit) this.parts.queue.failed(link);
           if (response.headersSent || attempt >= 1) throw error;
           avoid = link.host;
           this.parts.metrics.retries.inc();
@@ -254,7 +263,8 @@ export class CdnFrontDoor {
     response: ServerResponse,
     client: { gone: boolean },
     sample: boolean,
-    sent: (n: number) => void,
+    /** Counts bytes about to go to the client; false stops the job (the owner's credit is used up). */
+    sent: (n: number) => boolean,
   ): Promise<{ status: number; cache: string; sha256?: string; etag?: string; modified?: string }> {
     return new Promise((resolve, reject) => {
       if (client.gone || response.destroyed) {
@@ -296,7 +306,12 @@ export class CdnFrontDoor {
           errorBody = (errorBody + chunk.toString("utf8")).slice(0, 1_000);
           return;
         }
-        sent(chunk.length);
+        if (!sent(chunk.length)) {
+          ended = true; // settled here: "close" must not reject again
+          stream.close(0x8);
+          response.destroy(); // cut: the client never gets bytes the owner's credit does not cover
+          return reject(nodeError("EDGE_NODE_CREDIT_EXHAUSTED", `the site owner's credit ran out mid-response`));
+        }
         hash?.update(chunk);
         if (!response.write(chunk) && !draining) {
           draining = true;
@@ -327,6 +342,18 @@ export class CdnFrontDoor {
     });
   }
 
+  /** Reserves egress up to `bytes` a step ahead (R8); false when the credit does not cover it: the job stops. */
+  private coverEgress(reservation: Reservation | undefined, bytes: number): boolean {
+    if (!reservation) return true;
+    const covered = (reservation as { egressCovered?: number }).egressCovered ?? 0;
+    if (bytes <= covered) return true;
+    const step = Math.max(EGRESS_STEP, bytes - covered);
+    const line = { service: "cdn", metric: "egressBytes", quantity: BigInt(step) };
+    if (!this.parts.credit!.extend(reservation, [line])) return false;
+    (reservation as { egressCovered?: number }).egressCovered = covered + step;
+    return true;
+  }
+
   /** Records the job's usage for billing and settles its credit reservation. */
   private bill(site: Site, reservation: Reservation | undefined, bytes: number, served: boolean): void {
     if (!served) {
@@ -337,7 +364,10 @@ export class CdnFrontDoor {
     if (bytes > 0) lines.push(["egressBytes", BigInt(bytes)]);
     this.parts.usage.addAll(site.owner, "cdn", lines); // one journal write per request
     if (reservation)
-      this.parts.credit!.complete(reservation, [{ service: "cdn", metric: "egressBytes", quantity: BigInt(bytes) }]);
+      this.parts.credit!.complete(reservation, [
+        { service: "cdn", metric: "requests", quantity: 1n },
+        { service: "cdn", metric: "egressBytes", quantity: BigInt(bytes) },
+      ]);
   }
 
   /** Checks a sampled response against the origin, in the background; bans the host on a mismatch. */

@@ -82,6 +82,7 @@ interface Entry {
 /** A job's reserved price; `complete` when it ran (with its usage recorded), `release` when it did not. */
 export interface Reservation {
   customer: string;
+  /** What is reserved now (it grows with `extend`). */
   cost: bigint;
 }
 
@@ -163,13 +164,32 @@ export class CreditLimiter {
   }
 
   /**
-   * The job ran: its price moves from reserved to served (call in the same tick as recording its usage), with the
-   * price of `extra`, usage known only once the job ended (a response's egress bytes).
+   * More of a running job's usage, reserved before it is served (a response's egress, a step at a time, R8): true
+   * if the customer's credit covers it (the reservation grows), false if not (the job must stop). Synchronous: the
+   * customer's credit is known, its request passed `reserve`.
    */
-  complete(r: Reservation, extra: UsageLine[] = []): void {
+  extend(r: Reservation, usage: UsageLine[]): boolean {
+    const entry = this.entries.get(r.customer);
+    if (!entry || !this.prices) return false;
+    const cost = priceLines(this.prices, usage);
+    if (cost > this.available(r.customer, entry)) {
+      this.refused += 1;
+      return false;
+    }
+    this.reserved.set(r.customer, (this.reserved.get(r.customer) ?? 0n) + cost);
+    r.cost += cost;
+    return true;
+  }
+
+  /**
+   * The job ran: what was reserved for it is released and the price of what it used is served (call in the same
+   * tick as recording its usage). `used` is the job's actual usage when it differs from what was reserved (a
+   * response's egress is reserved in steps, used to the byte); without it, the reservation is the price.
+   */
+  complete(r: Reservation, used?: UsageLine[]): void {
     this.unreserve(r);
-    const more = extra.length > 0 && this.prices ? priceLines(this.prices, extra) : 0n;
-    this.served.set(r.customer, (this.served.get(r.customer) ?? 0n) + r.cost + more);
+    const cost = used && this.prices ? priceLines(this.prices, used) : r.cost;
+    this.served.set(r.customer, (this.served.get(r.customer) ?? 0n) + cost);
   }
 
   /** The job did not run: nothing is owed. */
