@@ -1,4 +1,6 @@
 import { expect } from "chai";
+
+import { SampledChecks } from "../../node/roles/gateway/sampledChecks";
 import { createHash } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -276,5 +278,34 @@ describe("gateway content checks (F9 for the CDN)", function () {
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
       }),
     ).to.deep.equal({ accept: "*/*", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" });
+  });
+
+  it("R13: one check per site at a time: a site's slow checks never starve another site's", async function () {
+    const started: string[] = [];
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const checker = {
+      check: async (sample: ServedSample) => {
+        started.push(sample.url);
+        if (sample.url.startsWith("http://a")) await slow;
+        return { outcome: "match" as const };
+      },
+    };
+    const skipped: string[] = [];
+    const checks = new SampledChecks(checker, { strike: () => false }, {
+      checks: { inc: ({ outcome }: { outcome: string }) => void (outcome === "skipped" && skipped.push(outcome)) },
+    } as never);
+    const site = (id: string) =>
+      ({ id, origin: `http://${id}`, hostname: `${id}.test`, owner: "0x0", cache: {} }) as never;
+    const served = { host: "0xh", status: 200, cache: "miss", sha256: "00" };
+    checks.check(site("a"), "/1", {}, served, 1);
+    checks.check(site("a"), "/2", {}, served, 1); // skipped: a's first check is still running
+    checks.check(site("b"), "/1", {}, served, 1);
+    expect(started).to.deep.equal(["http://a/1", "http://b/1"]);
+    expect(skipped).to.have.length(1);
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+    checks.check(site("a"), "/3", {}, served, 1);
+    expect(started).to.include("http://a/3");
   });
 });

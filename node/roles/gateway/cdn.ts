@@ -43,6 +43,7 @@ import {
 } from "./cdnHttp";
 import type { CdnMetrics } from "./cdnMetrics";
 import type { ContentChecker } from "./contentCheck";
+import { SampledChecks } from "./sampledChecks";
 import type { CreditLimiter, Reservation } from "./credit";
 import type { HostRegistry } from "./hosts";
 import type { HostLink } from "./links";
@@ -78,12 +79,16 @@ interface Attempt {
 export class CdnFrontDoor {
   private sequence = 0;
   private heldBodyBytes = 0;
+  private readonly samples: SampledChecks | undefined;
 
   constructor(
     private readonly ctx: Pick<RoleContext, "signer" | "log" | "serving" | "work" | "tracing">,
     private readonly parts: CdnParts,
     private readonly jobTimeoutMs: number,
-  ) {}
+  ) {
+    const { checker, hosts, metrics } = parts;
+    this.samples = checker && new SampledChecks(checker, hosts, metrics);
+  }
 
   /** The front door's request handler (a node:http server's). Never throws; every error is a JSON 4xx/5xx. */
   handle(request: IncomingMessage, response: ServerResponse): void {
@@ -215,7 +220,8 @@ export class CdnFrontDoor {
       { ...traceLogFields(job.span), site: site.id, host: outcome.host, status, cache, bytes, seconds },
       "site request served",
     );
-    if (sample && outcome.sha256) this.check(site, request, headers, outcome, bytes);
+    if (sample && outcome.sha256)
+      this.samples?.check(site, (request as { edgePath?: string }).edgePath ?? "/", headers, outcome, bytes);
   }
 
   /**
@@ -368,43 +374,6 @@ export class CdnFrontDoor {
         { service: "cdn", metric: "requests", quantity: 1n },
         { service: "cdn", metric: "egressBytes", quantity: BigInt(bytes) },
       ]);
-  }
-
-  /** Checks a sampled response against the origin, in the background; bans the host on a mismatch. */
-  private check(
-    site: Site,
-    request: IncomingMessage,
-    headers: http2.OutgoingHttpHeaders,
-    served: { host: string; status: number; cache: string; sha256?: string; etag?: string; modified?: string },
-    bytes: number,
-  ): void {
-    const forwarded: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers))
-      if (!name.startsWith(":") && !name.startsWith("x-edge-") && value !== undefined) forwarded[name] = String(value);
-    const url = site.origin + ((request as { edgePath?: string }).edgePath ?? "/");
-    void this.parts
-      .checker!.check({
-        url,
-        headers: forwarded,
-        status: served.status,
-        etag: served.etag,
-        lastModified: served.modified,
-        cache: served.cache,
-        sha256: served.sha256!,
-        bytes,
-      })
-      .then((verdict) => {
-        this.parts.metrics.checks.inc({ outcome: verdict.outcome });
-        if (verdict.outcome !== "mismatch") return;
-        const jobId = String(headers["x-edge-job"]);
-        // A strike; bans once the host is caught on 2 URLs within an hour (D49: one origin can lie to one check).
-        this.parts.hosts.strike(served.host, {
-          at: Date.now(),
-          jobId,
-          reason: `wrong content: ${verdict.reason}`,
-          url,
-        });
-      });
   }
 
   private fail(response: ServerResponse, error: Error, span: EdgeSpan): void {
