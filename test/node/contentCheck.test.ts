@@ -1,11 +1,10 @@
 import { expect } from "chai";
-
-import { SampledChecks } from "../../node/roles/gateway/sampledChecks";
 import { createHash } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
 import { ContentChecker, type ServedSample, checkHeaders } from "../../node/roles/gateway/contentCheck";
+import { SampledChecks } from "../../node/roles/gateway/sampledChecks";
 
 const sha = (body: string | Buffer) => createHash("sha256").update(body).digest("hex");
 
