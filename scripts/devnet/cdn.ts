@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import type { Chain } from "./chain";
-import { type DevAccount, type StepLog, waitFor } from "./common";
+import { type DevAccount, DevnetError, type StepLog, waitFor } from "./common";
 import type { LoadPlan, LoadRow } from "./load";
 import { LIVE_LATENCY_MS, OBJECTS } from "./origin";
 import type { Options } from "./options";
@@ -80,6 +80,10 @@ export async function startLoad(
   const { dir, opts } = run;
   const lastEnd = chain.genesis + opts.epochs * opts.epochSeconds;
   const durationMs = (lastEnd - (await chain.now()) - 1) * 1000;
+  if (durationMs < 5_000)
+    throw new DevnetError(
+      `the epochs end in ${durationMs / 1000 + 1} s: too late to load the site (a very slow start)`,
+    );
   const hosts = nodes.filter((n) => n.role === "host" && n.name !== EVICTED);
   const plan: LoadPlan = {
     hostname: SITE.hostname,
