@@ -100,6 +100,37 @@ describe("newton", function () {
       expect(dropped).to.deep.include({ planned: 50, sent: 5, dropped: 45, errors: 5 });
     });
 
+    it("reads every response body whole (a 1 MiB body is not cut at undici's default dump limit), with a Host header", async function () {
+      let whole = 0;
+      const hosts = new Set<string>();
+      const body = Buffer.alloc(1024 * 1024, "x");
+      const listening = createHttpServer((request, response) => {
+        hosts.add(request.headers.host ?? "");
+        response.on("finish", () => (whole += 1)); // every byte handed over: the client kept reading to the end
+        response.writeHead(200, { "content-length": body.length });
+        // In 8 pieces 10 ms apart: a client that gave up on the body early closes before the last one.
+        let piece = 0;
+        const next = () => {
+          if (response.destroyed) return;
+          const chunk = body.subarray(piece * 131_072, ++piece * 131_072);
+          if (piece === 8) response.end(chunk);
+          else response.write(chunk, () => setTimeout(next, 10));
+        };
+        next();
+      });
+      await new Promise<void>((resolve) => listening.listen(0, "127.0.0.1", resolve));
+      const { port } = listening.address() as { port: number };
+      const run = new LoadRun(
+        [{ id: "big", url: `http://127.0.0.1:${port}/`, method: "GET", headers: { host: "demo.edge.test" } }],
+        { rate: 20, durationMs: 500, maxConcurrency: 16, timeoutMs: 5_000 },
+      );
+      const [summary] = await run.start();
+      await new Promise((resolve) => listening.close(resolve));
+      expect(summary, JSON.stringify(summary)).to.deep.include({ planned: 10, responses: 10, errors: 0 });
+      expect(whole).to.equal(10);
+      expect([...hosts]).to.deep.equal(["demo.edge.test"]);
+    });
+
     it("sends a target's requests to its paths in turn, over HTTP/1.1 or, when the plan says, h2c", async function () {
       for (const h2c of [false, true]) {
         const seen: string[] = [];
