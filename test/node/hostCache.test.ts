@@ -81,6 +81,8 @@ describe("host cache", function () {
   let fetcher: OriginFetcher;
   let clock: number;
   let dripEnded = false;
+  let liveNow = 0;
+  let liveMost = 0;
   const caches: HostCache[] = [];
 
   const newCache = (memoryBytes = 1 << 20, diskBytes = 8 << 20) => {
@@ -124,6 +126,14 @@ describe("host cache", function () {
       "/big": fixed({ "cache-control": "max-age=60" }, Buffer.alloc(300_000, 7)),
       "/slow": (_req, res) => {
         setTimeout(() => res.writeHead(200, { "cache-control": "max-age=60" }).end("slow body"), 80);
+      },
+      "/slow-no-store": (_req, res) => {
+        liveNow += 1;
+        liveMost = Math.max(liveMost, liveNow);
+        setTimeout(() => {
+          liveNow -= 1;
+          res.writeHead(200, { "cache-control": "no-store" }).end("live body");
+        }, 150);
       },
       "/drip": (_req, res) => {
         dripEnded = false;
@@ -356,6 +366,18 @@ describe("host cache", function () {
     expect(served.map((s) => s.text)).to.deep.equal(Array(10).fill("slow body"));
     expect(served.filter((s) => s.cache === "miss")).to.have.length(1);
     expect(origin.count("/slow")).to.equal(1);
+  });
+
+  it("hit for pass: once a URL's answer could not be stored, its concurrent requests go to the origin side by side", async function () {
+    const cache = newCache();
+    await get(cache, "/slow-no-store"); // learns the URL is not storable
+    liveMost = 0;
+    const served = await Promise.all(Array.from({ length: 5 }, () => get(cache, "/slow-no-store")));
+    expect(served.map((s) => s.text)).to.deep.equal(Array(5).fill("live body"));
+    expect(served.map((s) => s.cache)).to.deep.equal(Array(5).fill("miss"));
+    expect(origin.count("/slow-no-store")).to.equal(6);
+    // Side by side: the origin had all five at once (coalesced, it had one, then the four others).
+    expect(liveMost).to.equal(5);
   });
 
   it("lets a waiting follower go when its request is aborted; the leader still fills the cache", async function () {

@@ -17,9 +17,11 @@
  * - A miss streams the origin's body to the caller as it arrives and keeps a copy when storable; a body over
  *   `rules.maxObjectBytes`, one that errors, or a caller that goes away stores nothing. Concurrent misses for one URL
  *   share one origin fetch: followers wait for the leader's body and are served from its stored copy (or fetch
- *   themselves if it was not stored; an origin error is theirs too).
+ *   themselves if it was not stored; an origin error is theirs too). A URL whose answer could not be stored is
+ *   not coalesced for PASS_MS ("hit for pass"): live content is never made to wait on another request.
  */
 import CachePolicy from "http-cache-semantics";
+import { LRUCache } from "lru-cache";
 import { PassThrough, Readable } from "node:stream";
 
 import { isEdgeError } from "../../../offchain/common/errors";
@@ -37,6 +39,9 @@ import {
 import { originError, type OriginFetcher, type OriginResponse } from "./origin";
 
 export type { CacheRules };
+
+/** How long a URL whose answer could not be stored skips coalescing ("hit for pass", as Varnish calls it). */
+export const PASS_MS = 30_000;
 
 export interface CacheRequest {
   /** Site id: partitions the cache. */
@@ -95,6 +100,8 @@ type Policy = typeof CachePolicy;
 export class HostCache {
   private readonly store: CacheStore;
   private readonly flights = new Map<string, Promise<Outcome>>();
+  /** URLs whose last answer could not be stored (no-store, private, too large), for PASS_MS: never coalesced. */
+  private readonly passes = new LRUCache<string, true>({ max: 10_000, ttl: PASS_MS });
   private readonly counts = { hits: 0, misses: 0, revalidated: 0, bypass: 0 };
   private readonly Policy: Policy;
 
@@ -126,7 +133,8 @@ export class HostCache {
         return this.hit(found, req, "hit");
       }
     }
-    const flight = this.flights.get(primary);
+    // A URL whose last answer could not be stored is not coalesced: its requests go to the origin side by side.
+    const flight = this.passes.has(primary) ? undefined : this.flights.get(primary);
     if (flight) {
       const outcome = await (req.signal ? untilAborted(flight, req.signal) : flight);
       if (isEdgeError(outcome.error)) throw outcome.error;
@@ -162,7 +170,8 @@ export class HostCache {
   /** Fetches from the origin (revalidating `stale` if given), registering the fetch for followers when first. */
   private async lead(req: CacheRequest, primary: string, stale: Entry | undefined, quiet: boolean): Promise<Served> {
     let settle: ((outcome: Outcome) => void) | undefined;
-    if (!this.flights.has(primary)) this.flights.set(primary, new Promise<Outcome>((resolve) => (settle = resolve)));
+    if (!this.flights.has(primary) && !this.passes.has(primary))
+      this.flights.set(primary, new Promise<Outcome>((resolve) => (settle = resolve)));
     const done = (outcome: Outcome) => {
       if (!settle) return;
       this.flights.delete(primary);
@@ -244,7 +253,10 @@ export class HostCache {
       done({ stored: false });
       return { ...served, body: Readable.from([]) };
     }
-    if (!chunks) done({ stored: false }); // followers need not wait for a body that will not be kept
+    if (!chunks) {
+      this.passes.set(primary, true); // "hit for pass": the next requests for it do not wait on each other
+      done({ stored: false }); // followers need not wait for a body that will not be kept
+    }
     const out = head ? undefined : new PassThrough();
     let size = 0;
     let ended = false;
@@ -273,6 +285,7 @@ export class HostCache {
         const body = Buffer.concat(chunks!, size);
         const key = variantKey(primary, fill.vary, req.headers);
         this.store.admit(this.store.entry(key, primary, fill.vary, res.status, fill.policy, fill.originalCc, body));
+        this.passes.delete(primary);
       }
       done({ stored: Boolean(whole && fill) });
     });
