@@ -47,8 +47,8 @@ export function describe(s: TargetSummary): string {
 
 /** Rates the search tries, requests/s. */
 export const SEARCH_RATES = QUICK
-  ? [1_000, 2_000]
-  : [1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 10_000, 12_000];
+  ? [500, 2_000]
+  : [250, 500, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 10_000, 12_000];
 
 /**
  * The highest rate of SEARCH_RATES at which a `stepMs` run (after a short warm-up at that rate) keeps p99 under

@@ -27,7 +27,7 @@ export async function writeCdnDoc(doc: string, r: Results, machine: { p99BoundMs
       "",
     ],
     [
-      "`gatewayHop.overhead.p50.ms` at 1,000/s",
+      `\`gatewayHop.overhead.p50.ms\` at ${fmt(r["gatewayHop.rps"])}/s`,
       "<= 1",
       `${fmt(r["gatewayHop.overhead.p50.ms"])} (${fmt(r["gatewayHop.viaGateway.p50.ms"])} − ${fmt(r["gatewayHop.direct.p50.ms"])})`,
       "",
