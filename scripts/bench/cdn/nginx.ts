@@ -7,7 +7,9 @@
  * the same number of serving processes as our side (a gateway and a host), so nginx is not handicapped. Access
  * logging is off (the gateway logs nothing per request either); keepalive_requests is raised so nginx, like Node's
  * servers, never closes a client's keep-alive connection after a number of requests; the upstream keeps up to 32
- * idle connections to the origin, as the host's origin fetcher keeps 32 per origin.
+ * idle connections to the origin, as the host's origin fetcher keeps 32 per origin. `tcp_nopush` (Debian's
+ * nginx.conf sets it) is left off: with it, misses of 100 KB stalled about 40 ms each (p50 43 ms against 1.7 ms
+ * without, at 200 requests/s).
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -32,7 +34,6 @@ events { worker_connections 4096; }
 http {
   access_log off;
   sendfile on;
-  tcp_nopush on;
   keepalive_timeout 65;
   keepalive_requests 1000000;
   client_body_temp_path ${dir}/client_temp;
