@@ -46,7 +46,7 @@ export const ConfigSchema = Type.Object(
     adminToken: Type.Optional(Type.String({ minLength: 16 })),
     allowCustomers: Type.Array(AddressSchema, { default: [] }),
     linkPingMs: Ms(10, 10_000),
-    capacity: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+    capacity: Type.Integer({ minimum: 1, maximum: 256, default: 64 }),
     cacheMemoryMb: Type.Integer({ minimum: 1, maximum: 65_536, default: 64 }),
     cacheDiskMb: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 1_024 }),
     allowPrivateOrigins: Type.Boolean({ default: false }),
@@ -133,7 +133,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     flag: "capacity",
     key: "capacity",
-    help: "host: jobs it runs at once, announced to its gateway (default 16, at most 256)",
+    help: "host: jobs it runs at once, announced to its gateway (default 64, at most 256)",
     kind: "number",
   },
   {
