@@ -20,12 +20,12 @@
  *   CDN_BENCH_PROFILE=4000 npm run bench:cdn   # only ours at 4,000/s for 10 s with --cpu-prof; writes nothing
  *   CDN_BENCH_QUICK=1 npm run bench:cdn        # a short trial of every step; writes nothing
  */
-import { ConfigSchema } from "../../node/config";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
+import { ConfigSchema } from "../../node/config";
 import { BENCH_HOSTNAME, BENCH_SITE, startScript, stopAll } from "./cdn/common";
 import { type Load, P99_BOUND_MS, QUICK, describe, run, search } from "./cdn/load";
 import { startNginx } from "./cdn/nginx";
@@ -38,7 +38,7 @@ const DOC = join(ROOT, "docs", "cdn.md");
 const KB = 1024;
 /** The host's capacity (jobs at once): the daemon's default unless CDN_BENCH_CAPACITY says otherwise. */
 const CAPACITY = Number(
-  process.env.CDN_BENCH_CAPACITY ?? (ConfigSchema.properties.capacity as { default: number }).default,
+  process.env.CDN_BENCH_CAPACITY ?? (ConfigSchema.properties.capacity as unknown as { default: number }).default,
 );
 /** The gateway hop's rate: below what the gateway and host sustain here, so it measures the hop, not a queue. */
 const HOP_RATE = 500;
