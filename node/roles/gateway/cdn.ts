@@ -117,7 +117,6 @@ export class CdnFrontDoor {
         "EDGE_NODE_UNKNOWN_SITE",
         `no site is configured for host ${JSON.stringify((target.host ?? "").slice(0, 255))}`,
       );
-    (request as { edgePath?: string }).edgePath = target.path;
     if (!this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
     if (request.rawHeaders.length / 2 > MAX_REQUEST_HEADERS)
       throw nodeError("EDGE_NODE_TOO_MANY_HEADERS", `a request carries at most ${MAX_REQUEST_HEADERS} headers`);
@@ -126,7 +125,7 @@ export class CdnFrontDoor {
       throw nodeError("EDGE_NODE_QUEUE_FULL", "too many request bodies are waiting for hosts: retry shortly");
     this.heldBodyBytes += body?.length ?? 0;
     try {
-      await this.admitted(site, request, response, body, started, span);
+      await this.admitted(site, request, response, body, { started, span, path: target.path });
     } finally {
       this.heldBodyBytes -= body?.length ?? 0;
     }
@@ -137,15 +136,16 @@ export class CdnFrontDoor {
     request: IncomingMessage,
     response: ServerResponse,
     body: Buffer | null,
-    started: number,
-    span: EdgeSpan,
+    { started, span, path }: { started: number; span: EdgeSpan; path: string },
   ): Promise<void> {
     const reservation = await this.parts.credit?.reserve(site.owner, [
       { service: "cdn", metric: "requests", quantity: 1n },
     ]);
     const jobId = `${this.ctx.signer.account.address.slice(2, 10).toLowerCase()}-${Date.now()}-${this.sequence++}`;
     span.setAttributes({ "edge.site": site.id, "edge.job": jobId });
-    await this.ctx.work.track(() => this.run(site, request, response, body, reservation, { jobId, started, span }));
+    await this.ctx.work.track(() =>
+      this.run(site, request, response, body, reservation, { jobId, started, span, path }),
+    );
   }
 
   /** Runs the job (once more on another host if the first fails before answering); resolves when it ended. */
@@ -155,10 +155,11 @@ export class CdnFrontDoor {
     response: ServerResponse,
     body: Buffer | null,
     reservation: Reservation | undefined,
-    job: { jobId: string; started: number; span: EdgeSpan },
+    /** `path`: the request target's path and query (origin-form, also for an absolute-form request). */
+    job: { jobId: string; started: number; span: EdgeSpan; path: string },
   ): Promise<void> {
     const sample = request.method === "GET" && this.parts.checker?.sample() === true;
-    const headers = forwardedHeaders(site, request, job.jobId);
+    const headers = forwardedHeaders(site, request, job.path, job.jobId);
     headers.traceparent = job.span.traceparent;
     const client = { gone: false };
     response.once("close", () => (client.gone = !response.writableFinished));
@@ -220,8 +221,7 @@ export class CdnFrontDoor {
       { ...traceLogFields(job.span), site: site.id, host: outcome.host, status, cache, bytes, seconds },
       "site request served",
     );
-    if (sample && outcome.sha256)
-      this.samples?.check(site, (request as { edgePath?: string }).edgePath ?? "/", headers, outcome, bytes);
+    if (sample && outcome.sha256) this.samples?.check(site, job.path, headers, outcome, bytes);
   }
 
   /**
@@ -283,7 +283,6 @@ export class CdnFrontDoor {
       let headers: http2.IncomingHttpHeaders = {};
       let hostError: string | undefined;
       let draining = false;
-      let errorBody = "";
       let ended = false;
       // No progress for the job timeout, before the response or within its body (a host that stalls): cut.
       stream.setTimeout(this.jobTimeoutMs, () => {
@@ -308,10 +307,7 @@ export class CdnFrontDoor {
         response.writeHead(status, responseHeaders(h));
       });
       stream.on("data", (chunk: Buffer) => {
-        if (hostError) {
-          errorBody = (errorBody + chunk.toString("utf8")).slice(0, 1_000);
-          return;
-        }
+        if (hostError) return; // the host's own error body: its words never reach the client (R14)
         if (!sent(chunk.length)) {
           ended = true; // settled here: "close" must not reject again
           stream.close(0x8);
@@ -332,7 +328,7 @@ export class CdnFrontDoor {
         if (status === 0) return; // ended without a response (its link went down): "close" rejects
         ended = true;
         response.off("close", gone);
-        if (hostError !== undefined) return reject(hostFailure(link.host, hostError, errorBody));
+        if (hostError !== undefined) return reject(hostFailure(link.host, hostError));
         response.end();
         const etag = headers.etag as string | undefined;
         const modified = headers["last-modified"] as string | undefined;

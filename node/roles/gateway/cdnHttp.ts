@@ -36,7 +36,7 @@ const HOST_CODES = [
   "EDGE_NODE_ORIGIN_INVALID",
 ] as const;
 
-export function hostFailure(host: string, code: string, _body: string): EdgeError {
+export function hostFailure(host: string, code: string): EdgeError {
   const ours = (HOST_CODES as readonly string[]).includes(code) && Object.hasOwn(NODE_ERRORS, code);
   const known = ours ? (code as NodeErrorCode) : "EDGE_NODE_HOST_FAILED";
   return nodeError(known, `host ${host} could not serve the request (${known})`);
@@ -97,7 +97,12 @@ export async function readBody(request: IncomingMessage): Promise<Buffer | null>
 }
 
 /** The request as the host gets it: the client's method, path and end-to-end headers, plus the site's rules. */
-export function forwardedHeaders(site: Site, request: IncomingMessage, jobId: string): http2.OutgoingHttpHeaders {
+export function forwardedHeaders(
+  site: Site,
+  request: IncomingMessage,
+  path: string,
+  jobId: string,
+): http2.OutgoingHttpHeaders {
   const headers: http2.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined || DROPPED.has(name) || name.startsWith("x-edge-")) continue;
@@ -108,7 +113,7 @@ export function forwardedHeaders(site: Site, request: IncomingMessage, jobId: st
   return {
     ...headers,
     ":method": request.method ?? "GET",
-    ":path": (request as { edgePath?: string }).edgePath ?? "/",
+    ":path": path,
     "x-forwarded-for": prior ? `${String(prior)}, ${via}` : via,
     "x-forwarded-host": site.hostname,
     "x-forwarded-proto": "http",

@@ -37,7 +37,7 @@ const MAX_REGISTRATION_CHARS = 4_096;
 export class HostLink implements Slot {
   inflight = 0;
   readonly connectedAt = Date.now();
-  /** Jobs started on this link, and those that ended in a host failure. */
+  /** Jobs started on this link (GET /hosts shows it). */
   started = 0;
 
   constructor(
