@@ -40,6 +40,7 @@ import {
   hostAccount,
   silentLog,
   startGatewayHarness,
+  upgradeRefusal,
   waitUntil,
 } from "../shared/gatewayHarness";
 
@@ -508,6 +509,33 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
       const body = (await answer.json()) as { code: string; error: string };
       expect(body.code).to.equal("EDGE_NODE_HOST_FAILED");
       expect(body.error).to.not.match(/evil|tokens/);
+    });
+
+    it("a link's handshake replayed, or signed by another key than the host it names, is refused before any link", async function () {
+      const account = hostAccount(0x47);
+      const registration = await signHostRegistration(account, CHAIN, {
+        gateway: gateway.account.address,
+        url: "http://127.0.0.1:9",
+        leaving: false,
+        timestamp: BigInt(Date.now()),
+      });
+      const header = Buffer.from(JSON.stringify(registration)).toString("base64url");
+      const first = await rawUpgrade(gateway.url, header);
+      first.destroy();
+      const replay = await upgradeRefusal(gateway.url, header);
+      expect([replay.status, replay.body.code]).to.deep.equal([409, "EDGE_NODE_REPLAYED"]);
+      // Another key signing for host 0x47 (a borrowed identity): 401, and nothing is remembered for 0x47.
+      const borrowed = await signHostRegistration(hostAccount(0x48), CHAIN, {
+        gateway: gateway.account.address,
+        url: "http://127.0.0.1:9",
+        leaving: false,
+        timestamp: BigInt(Date.now() + 1),
+      });
+      const forged = { ...borrowed, host: account.address };
+      const refused = await upgradeRefusal(gateway.url, Buffer.from(JSON.stringify(forged)).toString("base64url"));
+      expect([refused.status, refused.body.code]).to.deep.equal([401, "EDGE_NODE_BAD_SIGNATURE"]);
+      expect(gateway.hosts.routable()).to.deep.equal([]);
+      expect(gateway.links.refused).to.equal(2);
     });
 
     it("R9: a link that never sends its HTTP/2 SETTINGS is closed", async function () {
