@@ -13,9 +13,10 @@
  * Each role takes its own slice of the configuration besides (HostConfig, GatewayConfig, StargateConfig).
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Address, LocalAccount, PublicClient } from "viem";
+import type { Address, Hex, LocalAccount, PublicClient } from "viem";
 
 import type { EpochClock } from "../offchain/common/epochs";
+import type { NetworkConfig } from "../offchain/common/protocol";
 import type { Tracing } from "../offchain/common/tracing";
 import type { TypedApp } from "../offchain/common/http";
 import type { StakeType } from "../offchain/common/stakeMap";
@@ -65,6 +66,19 @@ export interface GatewayContext extends SendingContext {
   paymentVault: Address | undefined;
 }
 
+/**
+ * The stargate: what a gateway sees of the chain, plus the admitted devices (the endpoints it checks, D51) and the
+ * chain id's RPC for ConfigRegistry reads and the anchoring transactions.
+ */
+export interface StargateContext extends Omit<GatewayContext, "paymentVault"> {
+  /** ConfigRegistry's address, from the address book (undefined: the deployment has none). */
+  configRegistry: Address | undefined;
+  /** The RPC URL, for the wallet client that anchors versions with --config-key. */
+  rpc: string;
+  /** The devices the chain view admits now, with their stake type. */
+  admittedDevices(): { device: Address; type: StakeType }[];
+}
+
 export type HostConfig = Pick<
   NodeConfig,
   | "gateway"
@@ -99,7 +113,32 @@ export type GatewayConfig = Pick<
   | "maxJobRounds"
 >;
 
-export type StargateConfig = Pick<NodeConfig, "oracle" | "heartbeatIntervalMs">;
+export type StargateConfig = Pick<
+  NodeConfig,
+  | "oracle"
+  | "heartbeatIntervalMs"
+  | "dataDir"
+  | "listenHost"
+  | "grpcPort"
+  | "configKey"
+  | "anchorIntervalMs"
+  | "peers"
+  | "users"
+  | "healthIntervalMs"
+  | "tokenTtlMs"
+>;
+
+/**
+ * The network configuration a node holds (D51): the anchored version, the deltas applied on top of it, and the
+ * effective document (the anchored one with those deltas applied).
+ */
+export interface AppliedConfig {
+  version: number;
+  seq: number;
+  /** The anchored document's hash (ConfigRegistry's for `version`). */
+  hash: Hex;
+  document: NetworkConfig;
+}
 
 export interface RoleModule {
   register(app: TypedApp): void;
@@ -111,4 +150,10 @@ export interface RoleModule {
   onViewChange(): void;
   status(): Record<string, unknown>;
   routableHosts(): number;
+  /**
+   * Applies a configuration the node verified (anchored hash, delta signer). Throwing refuses it: the node
+   * answers NACK with the error's message and keeps its last good configuration. Roles that use no configuration
+   * omit it.
+   */
+  applyConfig?(config: AppliedConfig): void;
 }

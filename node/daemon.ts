@@ -19,6 +19,7 @@ import { type TypedApp, createTypedApp } from "../offchain/common/http";
 import { type Tracing, initTracing } from "../offchain/common/tracing";
 import { senderStanding } from "../offchain/common/service/admittedSender";
 import { connectDeployment } from "../offchain/common/service/deployment";
+import type { StakeType } from "../offchain/common/stakeMap";
 import { WorkLoop } from "../offchain/common/workLoop";
 import { Admission } from "./admission";
 import type { NodeConfig } from "./config";
@@ -226,15 +227,28 @@ export class EdgeNode {
       pending: () => this.outbox.items(),
     };
     const sending = { ...base, outgoing, clock };
-    if (config.role === "stargate") return createStargate(sending, config);
+    const chain = {
+      chainAdmits: (device: string, type: StakeType) => senderStanding(this.view, device, type) === "admitted",
+      stale: () => this.stale(),
+      contracts: this.client,
+    };
+    if (config.role === "stargate")
+      return createStargate(
+        {
+          ...sending,
+          ...chain,
+          configRegistry: book.contracts.ConfigRegistry?.address as Address | undefined,
+          rpc: config.rpc,
+          admittedDevices: () =>
+            this.view.map
+              .devices()
+              .filter((d) => d.admitted)
+              .map((d) => ({ device: d.device as Address, type: d.stakeType })),
+        },
+        config,
+      );
     return createGateway(
-      {
-        ...sending,
-        chainAdmits: (device, type) => senderStanding(this.view, device, type) === "admitted",
-        stale: () => this.stale(),
-        contracts: this.client,
-        paymentVault: book.contracts.PaymentVault?.address as Address | undefined,
-      },
+      { ...sending, ...chain, paymentVault: book.contracts.PaymentVault?.address as Address | undefined },
       config,
     );
   }

@@ -14,6 +14,7 @@ export const CONTRACT_NAMES = [
   "RewardsManager",
   "PaymentVault",
   "TimelockController",
+  "ConfigRegistry",
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 

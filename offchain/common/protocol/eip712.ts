@@ -64,6 +64,36 @@ export const MESSAGE_TYPES = {
     { name: "bodyHash", type: "bytes32" },
     { name: "timestamp", type: "uint256" },
   ],
+  /**
+   * A change to the network configuration between anchored versions (D51): `seq` counts from 1 per `base`
+   * version; `bodyHash` is keccak256 of the delta body's canonical JSON. Signed by a DELTA_SIGNER_ROLE key.
+   */
+  ConfigDelta: [
+    { name: "base", type: "uint256" },
+    { name: "seq", type: "uint256" },
+    { name: "bodyHash", type: "bytes32" },
+  ],
+  /** A node subscribing to a stargate's configuration stream, over the stargate's fresh challenge. */
+  ConfigHello: [
+    { name: "node", type: "address" },
+    { name: "stargate", type: "address" },
+    { name: "role", type: "string" },
+    { name: "url", type: "string" },
+    { name: "version", type: "uint256" },
+    { name: "seq", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+  ],
+  /**
+   * A Network API bearer token (D51): issued by an admitted stargate to `subject` (a user name, or a wallet
+   * address) with space-separated `scopes`, until `expiresAt` (unix seconds); `id` is what a revocation names.
+   */
+  AccessToken: [
+    { name: "issuer", type: "address" },
+    { name: "id", type: "bytes32" },
+    { name: "subject", type: "string" },
+    { name: "scopes", type: "string" },
+    { name: "expiresAt", type: "uint256" },
+  ],
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_TYPES;

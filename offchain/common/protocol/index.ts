@@ -15,3 +15,5 @@ export * from "./hostRegistration";
 export * from "./jobRequest";
 export * from "./hostJob";
 export * from "./scoreBatchSigning";
+export * from "./netConfig";
+export * from "./configMessages";

@@ -3,12 +3,12 @@
  * scoring needs; more keep the oracle sure the stargate is alive), and one as soon as it is admitted.
  * Heartbeats go through the outbox; a newer heartbeat of an epoch supersedes an unsent older one.
  */
-import type { TypedApp } from "../../offchain/common/http";
-import { signHeartbeat } from "../../offchain/common/protocol";
-import { WorkLoop } from "../../offchain/common/workLoop";
-import type { RoleModule, SendingContext, StargateConfig } from "../context";
+import type { TypedApp } from "../../../offchain/common/http";
+import { signHeartbeat } from "../../../offchain/common/protocol";
+import { WorkLoop } from "../../../offchain/common/workLoop";
+import type { RoleModule, StargateConfig, StargateContext } from "../../context";
 
-export function createStargate(ctx: SendingContext, config: StargateConfig): RoleModule {
+export function createStargate(ctx: StargateContext, config: StargateConfig): RoleModule {
   const log = ctx.log.child({ component: "stargate" });
   let sent = 0;
   let lastHeartbeat: { epoch: string; timestamp: string } | null = null;

@@ -1,0 +1,138 @@
+/**
+ * The control plane's signed messages (D51): configuration deltas (signed by a key ConfigRegistry grants
+ * DELTA_SIGNER_ROLE), a subscriber's hello over a stargate's challenge, and Network API access tokens (signed by
+ * the admitted stargate that issued them). Recovering a signer here proves who signed; whether that signer may
+ * (the role on-chain, the stargate admitted) is the receiver's check.
+ */
+import { type Address, type Hex, type LocalAccount, keccak256 } from "viem";
+
+import { recoverSigner, signMessage } from "./eip712";
+import { type DeltaBody, canonicalBytes } from "./netConfig";
+
+type Account = Pick<LocalAccount, "address" | "signTypedData">;
+
+export interface SignedDelta {
+  body: Buffer /* canonical JSON of a DeltaBody */;
+  signature: Hex;
+}
+
+export async function signDelta(account: Account, chainId: number, delta: DeltaBody): Promise<SignedDelta> {
+  const body = canonicalBytes(delta);
+  const message = { base: BigInt(delta.base), seq: BigInt(delta.seq), bodyHash: keccak256(body) };
+  return { body, signature: await signMessage(account, chainId, "ConfigDelta", message) };
+}
+
+/** Who signed the delta whose body (already parsed to `delta`) is `bytes`; undefined for a bad signature. */
+export function recoverDeltaSigner(
+  chainId: number,
+  delta: Pick<DeltaBody, "base" | "seq">,
+  bytes: Uint8Array,
+  signature: Hex,
+): Promise<Address | undefined> {
+  const message = { base: BigInt(delta.base), seq: BigInt(delta.seq), bodyHash: keccak256(bytes) };
+  return recoverSigner(chainId, "ConfigDelta", message, signature);
+}
+
+export interface Hello {
+  node: Address;
+  role: string;
+  url: string;
+  version: number;
+  seq: number;
+}
+
+/** The hello a subscriber sends over a stargate's challenge (`nonce`: 32 bytes). */
+export function signHello(
+  account: Account,
+  chainId: number,
+  hello: Omit<Hello, "node">,
+  challenge: { stargate: Address; nonce: Hex },
+): Promise<Hex> {
+  return signMessage(account, chainId, "ConfigHello", helloMessage({ ...hello, node: account.address }, challenge));
+}
+
+export function recoverHelloSigner(
+  chainId: number,
+  hello: Hello,
+  challenge: { stargate: Address; nonce: Hex },
+  signature: Hex,
+): Promise<Address | undefined> {
+  return recoverSigner(chainId, "ConfigHello", helloMessage(hello, challenge), signature);
+}
+
+function helloMessage(hello: Hello, challenge: { stargate: Address; nonce: Hex }) {
+  return {
+    node: hello.node,
+    stargate: challenge.stargate,
+    role: hello.role,
+    url: hello.url,
+    version: BigInt(hello.version),
+    seq: BigInt(hello.seq),
+    nonce: challenge.nonce,
+  };
+}
+
+export interface TokenClaims {
+  issuer: Address;
+  /** 32 random bytes, 0x lower-case hex: what a revocation names. */
+  id: Hex;
+  subject: string;
+  scopes: readonly string[];
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+const tokenMessage = (claims: TokenClaims) => ({
+  issuer: claims.issuer,
+  id: claims.id,
+  subject: claims.subject,
+  scopes: claims.scopes.join(" "),
+  expiresAt: BigInt(claims.expiresAt),
+});
+
+/** A bearer token: base64url of the claims' JSON, a dot, and the issuer's signature over them. */
+export async function issueToken(
+  account: Account,
+  chainId: number,
+  claims: Omit<TokenClaims, "issuer">,
+): Promise<string> {
+  const full: TokenClaims = { ...claims, issuer: account.address };
+  const signature = await signMessage(account, chainId, "AccessToken", tokenMessage(full));
+  return `${Buffer.from(JSON.stringify(full)).toString("base64url")}.${signature}`;
+}
+
+/** The most a token's text may be (checked before anything is decoded). */
+export const MAX_TOKEN_LENGTH = 2048;
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{1,1900}\.0x[0-9a-fA-F]{130}$/;
+
+/**
+ * The claims of a token whose signature recovers to the issuer it names, or the reason it is not one. Expiry,
+ * revocation and whether the issuer is an admitted stargate are the caller's checks (they need a clock and the
+ * chain).
+ */
+export async function readToken(chainId: number, token: string): Promise<TokenClaims | string> {
+  if (token.length > MAX_TOKEN_LENGTH || !TOKEN_SHAPE.test(token)) return "the token is malformed";
+  const [payload, signature] = token.split(".") as [string, Hex];
+  let claims: TokenClaims;
+  try {
+    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as TokenClaims;
+  } catch {
+    return "the token is malformed";
+  }
+  if (
+    typeof claims !== "object" ||
+    claims === null ||
+    typeof claims.issuer !== "string" ||
+    typeof claims.id !== "string" ||
+    !/^0x[0-9a-f]{64}$/.test(claims.id) ||
+    typeof claims.subject !== "string" ||
+    !Array.isArray(claims.scopes) ||
+    !claims.scopes.every((s) => typeof s === "string" && /^[a-z:]{1,64}$/.test(s)) ||
+    !Number.isSafeInteger(claims.expiresAt)
+  )
+    return "the token is malformed";
+  const signer = await recoverSigner(chainId, "AccessToken", tokenMessage(claims), signature).catch(() => undefined);
+  if (signer === undefined || signer.toLowerCase() !== claims.issuer.toLowerCase())
+    return "the token is not signed by its issuer";
+  return claims;
+}
