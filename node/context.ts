@@ -156,4 +156,22 @@ export interface RoleModule {
    * omit it.
    */
   applyConfig?(config: AppliedConfig): void;
+  /** Takes the stargates' catalogue of endpoints and their health (D51); roles that use none omit it. */
+  applyCatalogue?(catalogue: Catalogue): void;
+}
+
+/** One endpoint of the stargates' health catalogue (proto/config.proto `Endpoint`). */
+export interface CatalogueEndpoint {
+  device: Address;
+  role: "gateway" | "host" | "stargate";
+  url: string;
+  /** By the stargates' majority rule (D51). */
+  healthy: boolean;
+  /** The configuration version it last acknowledged (0: none). */
+  version: number;
+}
+
+export interface Catalogue {
+  atMs: number;
+  endpoints: CatalogueEndpoint[];
 }
