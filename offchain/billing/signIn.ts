@@ -1,24 +1,28 @@
 /**
- * Customers' sign-in with their wallet (EIP-4361, "Sign-In with Ethereum") and their sessions: a single-use
- * nonce inside a message naming our domain and chain (5 minutes to sign it), then a bearer token for
- * `tokenTtlMs`. Nonces and sessions live in memory: a restart signs everyone out. Time comes from the injected
- * clock; no HTTP here.
+ * Customers' sign-in with their wallet and their sessions: the EIP-4361 sign-in itself (single-use nonces, 5
+ * minutes to sign, bounded against floods: D42, F6) is offchain/common/siwe.ts, shared with the stargates'
+ * Network API; here are billing's codes for its refusals and the sessions it gives: a bearer token for
+ * `tokenTtlMs`. Sessions live in memory: a restart signs everyone out. Time comes from the injected clock; no
+ * HTTP here.
  *
- * Bounded against floods (D42, F6): at most `maxNonces` nonces are held (then 429 BILLING_SIGN_IN_BUSY), each
- * client address (the caller's IP) gets `noncesPerMinute` nonces as a refilling bucket (then 429
- * BILLING_NONCE_RATE_LIMITED), and nonces, sessions and buckets all have one lifetime each, so they expire in
- * insertion order: expiry looks at the oldest entries only, never scans the rest.
+ * Sessions have one lifetime, so they expire in insertion order: expiry looks at the oldest ones only.
  */
 import { randomBytes } from "node:crypto";
-import { type Address, type Hex, getAddress, recoverMessageAddress } from "viem";
-import { createSiweMessage, generateSiweNonce, parseSiweMessage } from "viem/siwe";
+import type { Hex } from "viem";
 
-import { TokenBucket } from "../common/tokenBucket";
-import { billingError } from "./errors";
+import { type NonceReply, type SignInRefusal, WalletSignIn, expireOldest } from "../common/siwe";
+import { BILLING_ERRORS, billingError } from "./errors";
 
-const NONCE_TTL_MS = 5 * 60_000;
-const MINUTE_MS = 60_000;
 const BEARER = /^Bearer ([A-Za-z0-9_-]{20,100})$/;
+
+/** Billing's code for each refusal of the shared sign-in (docs/errors.md). */
+const REFUSAL_CODES: Record<SignInRefusal, keyof typeof BILLING_ERRORS> = {
+  busy: "BILLING_SIGN_IN_BUSY",
+  "rate-limited": "BILLING_NONCE_RATE_LIMITED",
+  "bad-login": "BILLING_BAD_LOGIN",
+  "nonce-used": "BILLING_NONCE_USED",
+  "bad-signature": "BILLING_BAD_SIGNATURE",
+};
 
 export interface SignInOptions {
   /** The domain the messages must name. */
@@ -34,11 +38,7 @@ export interface SignInOptions {
   onLogin?: (outcome: "accepted" | "rejected") => void;
 }
 
-export interface NonceReply {
-  message: string;
-  nonce: string;
-  expiresAt: string;
-}
+export type { NonceReply };
 
 export interface LoginReply {
   token: string;
@@ -46,32 +46,23 @@ export interface LoginReply {
   expiresAt: string;
 }
 
-/** Drops the entries of an insertion-ordered map from the oldest while `expired` says so; stops at the first live one. */
-function expireOldest<V>(map: Map<string, V>, expired: (value: V) => boolean): void {
-  for (const [key, value] of map) {
-    if (!expired(value)) return;
-    map.delete(key);
-  }
-}
-
 export class SignIn {
-  /** nonce -> its address (lowercase) and expiry; insertion order is expiry order (one lifetime) */
-  private readonly nonces = new Map<string, { address: string; expiresAt: number }>();
+  private readonly wallet: WalletSignIn;
   /** token -> the customer (lowercase) and when the token expires; insertion order is expiry order */
   private readonly sessions = new Map<string, { customer: string; expiresAt: number }>();
-  /** client -> its bucket of nonces; moved to the end on each use, so the front is the longest idle */
-  private readonly buckets = new Map<string, TokenBucket>();
-  private readonly maxNonces: number;
-  private readonly perMinute: number;
 
   constructor(private readonly options: SignInOptions) {
-    this.maxNonces = options.maxNonces ?? 10_000;
-    this.perMinute = options.noncesPerMinute ?? 10;
+    this.wallet = new WalletSignIn({
+      ...options,
+      statement: "Sign in to Edge Network billing to see your bills and usage.",
+      noncePath: "/auth/nonce",
+      error: (refusal, message) => billingError(REFUSAL_CODES[refusal], message),
+    });
   }
 
   /** Nonces held now (expired ones are dropped at the next request). */
   get nonceCount(): number {
-    return this.nonces.size;
+    return this.wallet.nonceCount;
   }
 
   /** Live sessions (expired ones are dropped at the next sign-in or use). */
@@ -81,69 +72,17 @@ export class SignIn {
 
   /** The message `address` signs to sign in, with a fresh single-use nonce; `client` is the caller (its IP). */
   issueNonce(address: string, client = ""): NonceReply {
-    const { domain, chainId } = this.options;
-    const now = this.options.now();
-    expireOldest(this.nonces, (entry) => entry.expiresAt <= now);
-    if (this.nonces.size >= this.maxNonces) {
-      const retry = Math.ceil((this.nonces.values().next().value!.expiresAt - now) / 1000);
-      throw billingError("BILLING_SIGN_IN_BUSY", `too many sign-ins in progress: retry in ${retry} s`);
-    }
-    this.takeToken(client, now);
-    const nonce = generateSiweNonce();
-    const expiresAt = now + NONCE_TTL_MS;
-    this.nonces.set(nonce, { address: address.toLowerCase(), expiresAt });
-    const message = createSiweMessage({
-      domain,
-      address: getAddress(address),
-      statement: "Sign in to Edge Network billing to see your bills and usage.",
-      uri: `https://${domain}`,
-      version: "1",
-      chainId,
-      nonce,
-      issuedAt: new Date(now),
-      expirationTime: new Date(expiresAt),
-    });
-    return { message, nonce, expiresAt: new Date(expiresAt).toISOString() };
+    return this.wallet.issueNonce(address, client);
   }
 
   /** A signed message from issueNonce -> a bearer token; the nonce is used up. */
   async login(message: string, signature: Hex): Promise<LoginReply> {
-    const { domain, chainId } = this.options;
-    const refuse = (code: "BILLING_BAD_LOGIN" | "BILLING_NONCE_USED" | "BILLING_BAD_SIGNATURE", why: string) => {
-      this.options.onLogin?.("rejected");
-      return billingError(code, why);
-    };
-    const fields = parseSiweMessage(message);
-    if (!fields.address || !fields.nonce || !fields.domain || !fields.expirationTime)
-      throw refuse("BILLING_BAD_LOGIN", "not a sign-in message from /auth/nonce");
-    if (fields.domain !== domain)
-      throw refuse("BILLING_BAD_LOGIN", `the message is for ${fields.domain}, not ${domain}`);
-    if (fields.chainId !== chainId)
-      throw refuse("BILLING_BAD_LOGIN", `the message is for chain ${fields.chainId}, not ${chainId}`);
+    const customer = await this.wallet.verify(message, signature);
     const now = this.options.now();
-    if (fields.expirationTime.getTime() <= now) throw refuse("BILLING_BAD_LOGIN", "the message has expired");
-    const nonce = this.nonces.get(fields.nonce);
-    if (!nonce || nonce.expiresAt <= now)
-      throw refuse("BILLING_NONCE_USED", "unknown, used or expired nonce: ask /auth/nonce for a new one");
-    if (nonce.address !== fields.address.toLowerCase())
-      throw refuse("BILLING_BAD_LOGIN", "the nonce was issued to another address");
-    let signer: Address;
-    try {
-      signer = await recoverMessageAddress({ message, signature });
-    } catch {
-      signer = "0x0000000000000000000000000000000000000000";
-    }
-    if (signer !== getAddress(fields.address))
-      throw refuse("BILLING_BAD_SIGNATURE", "the message is not signed by its address");
-    // Single use, decided after the await: of two identical logins in flight, only the first to get here wins.
-    if (!this.nonces.delete(fields.nonce))
-      throw refuse("BILLING_NONCE_USED", "unknown, used or expired nonce: ask /auth/nonce for a new one");
     const token = randomBytes(32).toString("base64url");
     const expiresAt = now + this.options.tokenTtlMs;
-    const customer = fields.address.toLowerCase();
     expireOldest(this.sessions, (s) => s.expiresAt <= now);
     this.sessions.set(token, { customer, expiresAt });
-    this.options.onLogin?.("accepted");
     return { token, customer, expiresAt: new Date(expiresAt).toISOString() };
   }
 
@@ -164,18 +103,5 @@ export class SignIn {
     const token = /^Bearer (.+)$/.exec(authorization ?? "")?.[1];
     const existed = token !== undefined && this.sessions.delete(token);
     if (!existed) throw billingError("BILLING_UNAUTHORIZED", "no session for this token");
-  }
-
-  /** One nonce from `client`'s bucket (`perMinute` a minute, at most `perMinute` saved), or 429. */
-  private takeToken(client: string, now: number): void {
-    // A bucket idle a full minute is full again: forgetting it changes nothing.
-    expireOldest(this.buckets, (b) => now - b.lastUsed >= MINUTE_MS);
-    const bucket = this.buckets.get(client) ?? new TokenBucket(this.perMinute / 60, this.perMinute, now);
-    this.buckets.delete(client);
-    this.buckets.set(client, bucket);
-    if (!bucket.take(now)) {
-      const retry = Math.ceil(bucket.waitMs() / 1000);
-      throw billingError("BILLING_NONCE_RATE_LIMITED", `too many sign-in nonces from ${client}: retry in ${retry} s`);
-    }
   }
 }
