@@ -94,6 +94,15 @@ export const MESSAGE_TYPES = {
     { name: "scopes", type: "string" },
     { name: "expiresAt", type: "uint256" },
   ],
+  /**
+   * A stargate's health verdicts on the endpoints it checks (D55), as served at GET /health/verdicts: `atMs` when
+   * it signed them (unix milliseconds), `verdictsHash` keccak256 of the verdicts' canonical JSON.
+   */
+  HealthVerdicts: [
+    { name: "stargate", type: "address" },
+    { name: "atMs", type: "uint256" },
+    { name: "verdictsHash", type: "bytes32" },
+  ],
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_TYPES;
