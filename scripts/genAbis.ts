@@ -11,7 +11,7 @@ import { join } from "node:path";
 import hre from "hardhat";
 import * as prettier from "prettier";
 
-export const ABI_CONTRACTS = ["EdgeToken", "StakeManager", "RewardsManager", "PaymentVault"] as const;
+export const ABI_CONTRACTS = ["EdgeToken", "StakeManager", "RewardsManager", "PaymentVault", "ConfigRegistry"] as const;
 
 const OUT = join(__dirname, "..", "offchain", "common", "generated", "abis.ts");
 
