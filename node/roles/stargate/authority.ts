@@ -1,0 +1,155 @@
+/**
+ * The configuration authority (D53): a stargate started with --config-key (a key ConfigRegistry grants
+ * DELTA_SIGNER_ROLE and PUBLISHER_ROLE) turns changes into signed deltas at once, and folds them into the next
+ * anchored version on a timer, so enforcement never waits for a block and every change is anchored soon after.
+ *
+ * - `append(op)`: signs a delta on the latest anchored version (base) with the next seq, stores it (the store
+ *   tells the server, which pushes it to every subscriber) and returns where it went.
+ * - every `intervalMs` with deltas pending: the next document is the latest with the deltas applied (expired
+ *   revocations dropped) and version + 1; it is anchored on-chain, then stored (the server pushes the snapshot).
+ *   Deltas appended while the transaction was in flight are signed again on the new version (seq from 1), so none
+ *   is lost; the ones folded in are dropped with their base.
+ * - `adopt(version)`: a version anchored by someone else (uploaded with POST /config/versions) replaces the latest;
+ *   the pending deltas are signed again on it (their operations are idempotent).
+ * Appends and the store's changes are serialised; the anchoring transaction runs outside the lock.
+ */
+import { Value } from "typebox/value";
+import type { Hex, LocalAccount } from "viem";
+
+import { messageOf } from "../../../offchain/common/errors";
+import {
+  type DeltaBody,
+  type DeltaOp,
+  DeltaOpSchema,
+  MAX_DOCUMENT_BYTES,
+  applyDeltas,
+  documentHash,
+  encodeDocument,
+  parseDeltaBody,
+  signDelta,
+} from "../../../offchain/common/protocol";
+import { WorkLoop } from "../../../offchain/common/workLoop";
+import type { AnchorReader } from "../../configWire";
+import type { StargateContext } from "../../context";
+import { nodeError } from "../../errors";
+import type { ConfigStore, StoredDelta, StoredVersion } from "./configStore";
+
+export interface AuthorityOptions {
+  /** The config key's account: signs the deltas. */
+  account: Pick<LocalAccount, "address" | "signTypedData">;
+  anchor: AnchorReader;
+  /** Anchors (version, hash) on-chain and resolves once the transaction is included. */
+  publish(version: number, hash: Hex): Promise<void>;
+  intervalMs: number;
+}
+
+export class ConfigAuthority {
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly loop: WorkLoop;
+  private anchoredCount = 0;
+  private lastError: string | null = null;
+
+  constructor(
+    private readonly ctx: Pick<StargateContext, "signer" | "log">,
+    private readonly store: ConfigStore,
+    private readonly options: AuthorityOptions,
+  ) {
+    this.loop = new WorkLoop(
+      () => this.fold(),
+      options.intervalMs,
+      (error) => {
+        this.lastError = messageOf(error);
+        ctx.log.error({ err: this.lastError }, "anchoring the pending deltas failed; retried next interval");
+      },
+    );
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      signer: this.options.account.address,
+      pending: this.store.seq(),
+      anchored: this.anchoredCount,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Signs, stores and broadcasts a delta on the latest anchored version. */
+  async append(op: DeltaOp): Promise<{ base: number; seq: number }> {
+    if (!Value.Check(DeltaOpSchema, op))
+      throw nodeError("EDGE_NODE_CONFIG_INVALID", "the operation is not a delta operation");
+    return this.locked(async () => {
+      const latest = this.store.latest();
+      if (!latest)
+        throw nodeError("EDGE_NODE_CONFIG_NONE", "no anchored version yet: publish one first (config:publish)");
+      const delta = await this.sign({ base: latest.version, seq: this.store.seq() + 1, issuedAt: Date.now(), op });
+      this.store.putDelta(delta);
+      return { base: delta.base, seq: delta.seq };
+    });
+  }
+
+  /** Stores a version anchored elsewhere (verified by the caller) and re-signs the pending deltas on it. */
+  adopt(version: StoredVersion): Promise<void> {
+    return this.locked(() => this.replace(version, 0));
+  }
+
+  /** One anchoring pass: folds the pending deltas into version + 1, anchors it, stores it. */
+  async fold(): Promise<void> {
+    const latest = this.store.latest();
+    const deltas = this.store.currentDeltas().slice();
+    if (!latest || deltas.length === 0) return;
+    const next = applyDeltas(
+      latest.document,
+      deltas.map((d) => d.parsed),
+      Math.floor(Date.now() / 1000),
+    );
+    next.version = latest.version + 1;
+    const bytes = encodeDocument(next);
+    if (bytes.length > MAX_DOCUMENT_BYTES)
+      throw new Error(`version ${next.version} would be ${bytes.length} bytes, over ${MAX_DOCUMENT_BYTES}`);
+    const hash = documentHash(bytes);
+    // A fold whose transaction went through before a restart produces the same bytes: adopt it without sending.
+    const anchored = await this.options.anchor.hashOf(next.version);
+    if (anchored === undefined) await this.options.publish(next.version, hash);
+    else if (anchored !== hash)
+      throw new Error(
+        `version ${next.version} is anchored with another document (${anchored}): upload it (POST /config/versions)`,
+      );
+    await this.locked(async () => {
+      if (this.store.latest()?.version !== latest.version) return; // another version came in meanwhile
+      await this.replace({ version: next.version, hash, bytes, document: next }, deltas.length);
+      this.anchoredCount += 1;
+      this.lastError = null;
+      this.ctx.log.info({ version: next.version, hash, deltas: deltas.length }, "anchored a configuration version");
+    });
+  }
+
+  /** Stores `version` and signs again on it the pending deltas after the first `folded` ones. */
+  private async replace(version: StoredVersion, folded: number): Promise<void> {
+    const leftover: StoredDelta[] = [];
+    for (const [i, old] of this.store.currentDeltas().slice(folded).entries())
+      leftover.push(await this.sign({ ...old.parsed, base: version.version, seq: i + 1 }));
+    this.store.putVersion(version);
+    for (const delta of leftover) this.store.putDelta(delta);
+  }
+
+  private async sign(body: DeltaBody): Promise<StoredDelta> {
+    const signed = await signDelta(this.options.account, this.ctx.signer.chainId, body);
+    const parsed = parseDeltaBody(signed.body);
+    if (typeof parsed === "string") throw nodeError("EDGE_NODE_CONFIG_INVALID", parsed);
+    return { base: body.base, seq: body.seq, body: signed.body, signature: signed.signature, parsed };
+  }
+
+  private locked<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(task);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+}

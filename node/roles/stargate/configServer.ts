@@ -1,0 +1,337 @@
+/**
+ * The stargate's configuration stream server (proto/config.proto, D53).
+ *
+ * Each Subscribe call: the stargate speaks first with a Challenge (32 fresh random bytes and its address); the
+ * node answers with a Hello signed over it by the device it names. Cheap checks come before the signature (shape,
+ * sizes, role, the device admitted for its role: a map lookup), so an unknown device costs no signature recovery;
+ * a refusal ends the call with a gRPC status and a message (INVALID_ARGUMENT, PERMISSION_DENIED). A hello not sent
+ * within `helloTimeoutMs` ends it with DEADLINE_EXCEEDED. Then the node gets what it lacks (a Snapshot if it holds
+ * an older version, then the deltas after its seq), then every change as the store makes it, and the latest
+ * catalogue. Acks and Nacks are recorded per device: the view (`subscribers()`, GET /config/view in
+ * configRoutes.ts, the metric).
+ *
+ * Bounds: node messages over 16 KiB are refused by gRPC (RESOURCE_EXHAUSTED); at most `maxSubscribers` devices
+ * are known (a disconnected one is forgotten to make room; with none, RESOURCE_EXHAUSTED); at most
+ * `maxPendingHandshakes` calls wait for their hello; one stream per device: a new one replaces the old.
+ */
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { Counter, Gauge } from "prom-client";
+import { type Address, type Hex, getAddress } from "viem";
+
+import { recoverHelloSigner } from "../../../offchain/common/protocol";
+import { StakeType } from "../../../offchain/common/stakeMap";
+import {
+  type CatalogueMsg,
+  type HelloMsg,
+  MAX_REASON,
+  type NodeMessage,
+  SERVER_OPTIONS,
+  type StargateMessage,
+  type SubscribeCall,
+  configStream,
+  statusError,
+} from "../../configWire";
+import type { Catalogue, StargateContext } from "../../context";
+import type { ConfigStore } from "./configStore";
+
+export interface SubscriberView {
+  device: Address;
+  role: string;
+  url: string;
+  /** The version and seq it last acknowledged (its hello's until its first Ack). */
+  version: number;
+  seq: number;
+  connected: boolean;
+  lastAckAt: number | null;
+  lastNack?: { version: number; seq: number; reason: string; at: number };
+}
+
+export interface ConfigServerOptions {
+  host: string;
+  port: number;
+  maxSubscribers?: number;
+  maxPendingHandshakes?: number;
+  helloTimeoutMs?: number;
+}
+
+const ROLES: Record<string, StakeType> = {
+  gateway: StakeType.Gateway,
+  host: StakeType.Host,
+  stargate: StakeType.Stargate,
+};
+const MAX_URL = 512;
+const HELLO_SHAPE = /^0x[0-9a-fA-F]{40}$/;
+const SIGNATURE_SHAPE = /^0x[0-9a-fA-F]{130}$/;
+
+type Ctx = Pick<StargateContext, "signer" | "log" | "chainAdmits" | "metrics">;
+
+interface Session extends SubscriberView {
+  call: SubscribeCall | null;
+  /** What was sent to it: the next change starts after this. */
+  sentVersion: number;
+  sentSeq: number;
+}
+
+export class ConfigServer {
+  private readonly server = new grpc.Server(SERVER_OPTIONS);
+  private readonly sessions = new Map<string, Session>();
+  private readonly ackListeners: ((device: Address, version: number, seq: number) => void)[] = [];
+  private pending = 0;
+  private catalogue: CatalogueMsg | undefined;
+  private readonly nacks: Counter<"role">;
+  private port = 0;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly store: ConfigStore,
+    private readonly options: ConfigServerOptions,
+  ) {
+    this.server.addService(configStream().service, {
+      Subscribe: (call: SubscribeCall) => this.subscribe(call),
+    });
+    store.onChange(() => {
+      for (const session of this.sessions.values()) if (session.call) this.catchUp(session);
+    });
+    const registry = ctx.metrics.registry;
+    const sessions = this.sessions;
+    new Gauge({
+      name: "edge_config_subscribers",
+      help: "Connected configuration subscribers by the version they last acknowledged",
+      labelNames: ["version"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sessions.values()) if (s.connected) this.inc({ version: String(s.version) });
+      },
+    });
+    this.nacks = new Counter({
+      name: "edge_config_nacks_total",
+      help: "Configurations subscribers refused (Nack), by their role",
+      labelNames: ["role"],
+      registers: [registry],
+    });
+  }
+
+  /** Listens on host:port; resolves with the port bound. */
+  async start(): Promise<number> {
+    const address = `${this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host}:${this.options.port}`;
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) =>
+        error ? reject(error) : resolve(port),
+      ),
+    );
+    this.ctx.log.info({ port: this.port }, "configuration stream listening");
+    return this.port;
+  }
+
+  get boundPort(): number {
+    return this.port;
+  }
+
+  async stop(): Promise<void> {
+    for (const session of this.sessions.values())
+      session.call?.emit("error", statusError(grpc.status.UNAVAILABLE, "the stargate is stopping"));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => (this.server.forceShutdown(), resolve()), 2_000);
+      this.server.tryShutdown(() => (clearTimeout(timer), resolve()));
+    });
+  }
+
+  subscribers(): SubscriberView[] {
+    return [...this.sessions.values()].map(
+      ({ device, role, url, version, seq, connected, lastAckAt, lastNack }) =>
+        ({
+          device,
+          role,
+          url,
+          version,
+          seq,
+          connected,
+          lastAckAt,
+          ...(lastNack ? { lastNack } : {}),
+        }) as SubscriberView,
+    );
+  }
+
+  /** Called with every Ack as it arrives (the propagation benchmark times them). */
+  onAck(listener: (device: Address, version: number, seq: number) => void): void {
+    this.ackListeners.push(listener);
+  }
+
+  /** Pushes the catalogue to every subscriber when it differs from the last one. */
+  publishCatalogue(catalogue: Catalogue): void {
+    const message: CatalogueMsg = {
+      atMs: catalogue.atMs,
+      endpoints: catalogue.endpoints.map((e) => ({ ...e })),
+    };
+    const same =
+      this.catalogue !== undefined && JSON.stringify(this.catalogue.endpoints) === JSON.stringify(message.endpoints);
+    this.catalogue = message;
+    if (same) return;
+    for (const session of this.sessions.values()) session.call?.write({ body: "catalogue", catalogue: message });
+  }
+
+  private subscribe(call: SubscribeCall): void {
+    const refuse = (code: grpc.status, message: string) => {
+      call.emit("error", statusError(code, message));
+    };
+    if (this.pending >= (this.options.maxPendingHandshakes ?? 1_000))
+      return refuse(grpc.status.RESOURCE_EXHAUSTED, "too many handshakes in progress: retry later");
+    this.pending += 1;
+    let counted = true;
+    let helloSeen = false;
+    const done = () => {
+      if (counted) this.pending -= 1;
+      counted = false;
+      clearTimeout(timer);
+    };
+    const timeoutMs = this.options.helloTimeoutMs ?? 5_000;
+    const timer = setTimeout(() => {
+      done();
+      refuse(grpc.status.DEADLINE_EXCEEDED, `no hello within ${timeoutMs} ms of the challenge`);
+    }, timeoutMs);
+    timer.unref();
+    const challenge = {
+      stargate: this.ctx.signer.account.address,
+      nonce: `0x${randomBytes(32).toString("hex")}` as Hex,
+    };
+    let session: Session | undefined;
+    call.on("data", (message: NodeMessage) => {
+      if (!helloSeen) {
+        if (message.body !== "hello") return refuse(grpc.status.INVALID_ARGUMENT, "the first message must be a hello");
+        helloSeen = true; // later messages are not hellos, even while this one is checked
+        void this.hello(call, message.hello, challenge).then(
+          (s) => {
+            done();
+            session = s;
+          },
+          (error: grpc.StatusObject) => {
+            done();
+            refuse(error.code ?? grpc.status.INTERNAL, error.details ?? String(error));
+          },
+        );
+        return;
+      }
+      if (session) this.answer(session, message);
+    });
+    const ended = () => {
+      done();
+      if (session && session.call === call) {
+        session.call = null;
+        session.connected = false;
+      }
+    };
+    call.on("error", ended);
+    call.on("cancelled", ended);
+    call.on("close", ended);
+    call.on("end", () => call.end());
+    call.write({
+      body: "challenge",
+      challenge: { stargate: challenge.stargate, nonce: Buffer.from(challenge.nonce.slice(2), "hex") },
+    });
+  }
+
+  /** Checks a hello (cheap checks first), registers its device's session and sends what it lacks. */
+  private async hello(
+    call: SubscribeCall,
+    hello: HelloMsg,
+    challenge: { stargate: Address; nonce: Hex },
+  ): Promise<Session> {
+    const fail = (code: grpc.status, details: string) => Promise.reject({ code, details });
+    if (!HELLO_SHAPE.test(hello.node)) return fail(grpc.status.INVALID_ARGUMENT, "hello.node is not an address");
+    const type = ROLES[hello.role];
+    if (type === undefined)
+      return fail(
+        grpc.status.INVALID_ARGUMENT,
+        `hello.role "${hello.role.slice(0, 32)}" is not gateway, host or stargate`,
+      );
+    if (hello.url.length > MAX_URL || !/^https?:\/\/[^\s]+$/.test(hello.url))
+      return fail(grpc.status.INVALID_ARGUMENT, `hello.url must be an http(s) URL of at most ${MAX_URL} characters`);
+    if (!Number.isSafeInteger(hello.version) || !Number.isSafeInteger(hello.seq))
+      return fail(grpc.status.INVALID_ARGUMENT, "hello.version and hello.seq must be safe integers");
+    if (!SIGNATURE_SHAPE.test(hello.signature))
+      return fail(grpc.status.INVALID_ARGUMENT, "hello.signature is not 65 bytes of hex");
+    const device = getAddress(hello.node);
+    if (!this.ctx.chainAdmits(device, type))
+      return fail(grpc.status.PERMISSION_DENIED, `${device} is not admitted as a ${hello.role}`);
+    const signer = await recoverHelloSigner(
+      this.ctx.signer.chainId,
+      { node: device, role: hello.role, url: hello.url, version: hello.version, seq: hello.seq },
+      challenge,
+      hello.signature as Hex,
+    ).catch(() => undefined);
+    if (signer !== device)
+      return fail(grpc.status.PERMISSION_DENIED, `the hello is not signed by ${device} over this stream's challenge`);
+    if (call.cancelled || call.destroyed) return fail(grpc.status.CANCELLED, "the call ended during the handshake");
+    const key = device.toLowerCase();
+    const old = this.sessions.get(key);
+    if (!old && this.sessions.size >= (this.options.maxSubscribers ?? 10_000) && !this.forgetOne())
+      return fail(grpc.status.RESOURCE_EXHAUSTED, `this stargate serves ${this.sessions.size} subscribers, its most`);
+    if (old?.call)
+      old.call.emit("error", statusError(grpc.status.ALREADY_EXISTS, "replaced by a newer stream of this device"));
+    const session: Session = {
+      device,
+      role: hello.role,
+      url: hello.url,
+      version: hello.version,
+      seq: hello.seq,
+      connected: true,
+      lastAckAt: old?.lastAckAt ?? null,
+      ...(old?.lastNack ? { lastNack: old.lastNack } : {}),
+      call,
+      sentVersion: hello.version,
+      sentSeq: hello.seq,
+    };
+    this.sessions.set(key, session);
+    this.catchUp(session);
+    if (this.catalogue) call.write({ body: "catalogue", catalogue: this.catalogue });
+    return session;
+  }
+
+  /** Forgets one disconnected subscriber to make room; false when every one is connected. */
+  private forgetOne(): boolean {
+    for (const [key, session] of this.sessions) if (!session.connected) return this.sessions.delete(key);
+    return false;
+  }
+
+  /** Sends the session what it lacks: the latest snapshot if it holds an older version, then the deltas after. */
+  private catchUp(session: Session): void {
+    const call = session.call;
+    const latest = this.store.latest();
+    if (!call || !latest || session.sentVersion > latest.version) return;
+    const write = (message: StargateMessage) => call.write(message);
+    if (session.sentVersion < latest.version) {
+      write({ body: "snapshot", snapshot: { version: latest.version, document: latest.bytes } });
+      session.sentVersion = latest.version;
+      session.sentSeq = 0;
+    }
+    for (const delta of this.store.currentDeltas().slice(session.sentSeq)) {
+      write({
+        body: "delta",
+        delta: { base: delta.base, seq: delta.seq, body: delta.body, signature: delta.signature },
+      });
+      session.sentSeq = delta.seq;
+    }
+  }
+
+  private answer(session: Session, message: NodeMessage): void {
+    const at = Date.now();
+    if (message.body === "ack") {
+      session.version = message.ack.version;
+      session.seq = message.ack.seq;
+      session.lastAckAt = at;
+      for (const listener of this.ackListeners) listener(session.device, message.ack.version, message.ack.seq);
+    } else if (message.body === "nack") {
+      const { version, seq } = message.nack;
+      session.lastNack = { version, seq, reason: message.nack.reason.slice(0, MAX_REASON), at };
+      this.nacks.inc({ role: session.role });
+      this.ctx.log.warn(
+        { device: session.device, version, seq, reason: session.lastNack.reason },
+        "configuration refused",
+      );
+    } else {
+      session.call?.emit("error", statusError(grpc.status.INVALID_ARGUMENT, "one hello per stream"));
+    }
+  }
+}
