@@ -101,6 +101,7 @@ export type GatewayConfig = Pick<
   | "linkPingMs"
   | "listenHost"
   | "sites"
+  | "stargates"
   | "cdnPort"
   | "queueMax"
   | "queueWaitMs"
@@ -126,6 +127,8 @@ export type StargateConfig = Pick<
   | "users"
   | "healthIntervalMs"
   | "tokenTtlMs"
+  | "stargates"
+  | "publicUrl"
 >;
 
 /**

@@ -2,17 +2,22 @@
  * Stargate role: while admitted, sends the oracle a signed heartbeat every interval (one per epoch is what
  * scoring needs; more keep the oracle sure the stargate is alive), and one as soon as it is admitted.
  * Heartbeats go through the outbox; a newer heartbeat of an epoch supersedes an unsent older one.
+ *
+ * It also serves the configuration stream (configPlane.ts, D53): `plane.server` (subscribers(),
+ * publishCatalogue()), `plane.authority` (append, with --config-key) and `plane.effectiveConfig()`.
  */
 import type { TypedApp } from "../../../offchain/common/http";
 import { signHeartbeat } from "../../../offchain/common/protocol";
 import { WorkLoop } from "../../../offchain/common/workLoop";
 import type { RoleModule, StargateConfig, StargateContext } from "../../context";
+import { createConfigPlane } from "./configPlane";
 
 export function createStargate(ctx: StargateContext, config: StargateConfig): RoleModule {
   const log = ctx.log.child({ component: "stargate" });
   let sent = 0;
   let lastHeartbeat: { epoch: string; timestamp: string } | null = null;
   if (!config.oracle) log.warn({}, "no --oracle: heartbeats are not sent");
+  const plane = createConfigPlane(ctx, config);
 
   async function beat(): Promise<void> {
     if (!ctx.serving() || !config.oracle) return;
@@ -33,19 +38,23 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   const heartbeats = new WorkLoop(beat, config.heartbeatIntervalMs, failed);
 
   return {
-    register(_app: TypedApp) {},
-    start() {
+    register(app: TypedApp) {
+      plane.register(app);
+    },
+    async start() {
       heartbeats.start();
+      await plane.start();
     },
     async stop() {
       await heartbeats.stop();
+      await plane.stop();
     },
     async onAdmission(admitted: boolean) {
       if (admitted) await beat().catch(failed);
     },
     onViewChange() {},
     status() {
-      return { heartbeatsDelivered: sent, lastHeartbeat };
+      return { heartbeatsDelivered: sent, lastHeartbeat, config: plane.status() };
     },
     routableHosts: () => 0,
   };
