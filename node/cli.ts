@@ -1,13 +1,16 @@
 /**
  * edge-node entry point:  npm run -s edge-node -- --role host --rpc http://… --addresses book.json --gateway http://…
+ *              npm run -s edge-node -- hash-password < password.txt   (a users file's scrypt hash, D56)
  * Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a bad configuration, 1 for a failure to start.
  */
 import { configOrReport } from "../offchain/common/cli";
 import { helpText, loadConfig } from "./config";
 import { EdgeNode } from "./daemon";
+import { hashPasswordCommand } from "./hashPassword";
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
+  if (argv[0] === "hash-password") return hashPasswordCommand(argv.slice(1));
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(helpText());
     return 0;

@@ -1,12 +1,14 @@
 /**
  * The daemon's own routes, whatever its role: /health (the process runs), /ready (200 while serving, else 503
- * with the reason), /status, /metrics (Prometheus text) and POST /admin/drain (bearer token of
- * EDGE_NODE_ADMIN_TOKEN). Errors answer through the one error handler, under EDGE_NODE_* codes.
+ * with the reason), /status, /metrics (Prometheus text) and POST /admin/drain (the bearer token of
+ * EDGE_NODE_ADMIN_TOKEN, or a Network API token with the scope node:drain: D56). Errors answer through the one
+ * error handler, under EDGE_NODE_* codes.
  */
 import type { Registry } from "prom-client";
 
 import { type TypedApp, bearerMatches, errorHandler } from "../offchain/common/http";
 import { nodeError } from "./errors";
+import type { TokenVerifier } from "./tokens";
 
 export interface DrainReply {
   drained: true;
@@ -19,8 +21,10 @@ export interface NodeRoutesSource {
   notServingReason(): string;
   status(): Record<string, unknown>;
   registry: Registry;
-  /** Without one, /admin/drain is disabled. */
+  /** Without one (and without `tokens`), /admin/drain is disabled. */
   adminToken: string | undefined;
+  /** Checks Network API tokens (node:drain); without it only the admin token drains. */
+  tokens?: Pick<TokenVerifier, "verify">;
   drain(): Promise<DrainReply>;
 }
 
@@ -37,11 +41,16 @@ export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void 
     return node.registry.metrics();
   });
   app.post("/admin/drain", async (request) => {
-    const token = node.adminToken;
-    if (!token) throw nodeError("EDGE_NODE_ADMIN_DISABLED", "no admin token is configured (EDGE_NODE_ADMIN_TOKEN)");
-    if (!bearerMatches(request.headers.authorization, token)) {
-      throw nodeError("EDGE_NODE_UNAUTHORIZED", "a valid bearer token is required");
+    const { adminToken, tokens } = node;
+    if (!adminToken && !tokens)
+      throw nodeError("EDGE_NODE_ADMIN_DISABLED", "no admin token is configured (EDGE_NODE_ADMIN_TOKEN)");
+    const authorization = request.headers.authorization;
+    if (adminToken && bearerMatches(authorization, adminToken)) return node.drain();
+    // A signed Network API token has a dot before its signature; anything else is a wrong admin token.
+    if (tokens && /^Bearer [A-Za-z0-9_-]+\.0x/.test(authorization ?? "")) {
+      await tokens.verify(authorization, "node:drain");
+      return node.drain();
     }
-    return node.drain();
+    throw nodeError("EDGE_NODE_UNAUTHORIZED", "a valid bearer token is required");
   });
 }

@@ -1,0 +1,236 @@
+/**
+ * The Network API (D56), Vault's replacement, on the stargate's HTTP app: team users log in with a password
+ * (users.ts), customers with their wallet (EIP-4361, offchain/common/siwe.ts); both get a bearer token signed by
+ * this stargate's device key (issueToken), which every admitted node checks by itself (node/tokens.ts). Changes
+ * (blocklist, sites, revocations) become configuration deltas through the authority (`--config-key`); a stargate
+ * without it forwards them, with the caller's Authorization header, to its first reachable peer (`--peers`).
+ *
+ * What each route needs is in apiRoutes.ts; the decisions (who may write which site, what a revocation names) are
+ * here.
+ */
+import { randomBytes } from "node:crypto";
+import type { FastifyRequest } from "fastify";
+import { type Hex, getAddress } from "viem";
+
+import { type DeltaOp, type TokenClaims, issueToken } from "../../../offchain/common/protocol";
+import { type SignInRefusal, WalletSignIn } from "../../../offchain/common/siwe";
+import type { AppliedConfig, StargateContext } from "../../context";
+import { type NodeErrorCode, nodeError } from "../../errors";
+import { type Scope, TokenVerifier, isSubject } from "../../tokens";
+import { parseSites } from "../gateway/parseSites";
+import { type PasswordLoginOptions, PasswordLogin, loadUsers } from "./users";
+
+/** The longest a token can live (config.ts bounds --token-ttl-ms to an hour): what a revocation by id covers. */
+export const MAX_TOKEN_TTL_S = 3600;
+/** Marks a request one stargate forwarded to another: it is never forwarded again. */
+export const FORWARDED_HEADER = "x-edge-forwarded-by";
+const FORWARD_TIMEOUT_MS = 5000;
+
+const REFUSAL_CODES: Record<SignInRefusal, NodeErrorCode> = {
+  busy: "EDGE_NODE_SIGN_IN_BUSY",
+  "rate-limited": "EDGE_NODE_NONCE_RATE_LIMITED",
+  "bad-login": "EDGE_NODE_BAD_LOGIN",
+  "nonce-used": "EDGE_NODE_NONCE_USED",
+  "bad-signature": "EDGE_NODE_BAD_SIGNATURE",
+};
+
+export interface Authority {
+  append(op: DeltaOp): Promise<{ base: number; seq: number }>;
+}
+
+export interface NetworkApiOptions {
+  ctx: Pick<StargateContext, "signer" | "log" | "chainAdmits">;
+  /** The users file (`--users`); without one, password login answers 404. */
+  users: string | undefined;
+  tokenTtlMs: number;
+  /** Other stargates' base URLs, tried in order for writes when this one has no authority. */
+  peers: readonly string[];
+  /** The stargate's public URL: its host is the domain wallet sign-in messages name. */
+  publicUrl: string;
+  /** The configuration authority (with --config-key), when this stargate has one. */
+  authority(): Authority | undefined;
+  /** The stargate's effective configuration (anchored version + deltas). */
+  effectiveConfig(): AppliedConfig | undefined;
+  now?: () => number;
+  /** Login limits (tests and the benchmark set them). */
+  login?: Omit<PasswordLoginOptions, "users" | "now">;
+}
+
+export interface TokenReply {
+  token: string;
+  expiresAt: string;
+  subject: string;
+  scopes: string[];
+}
+
+/** A site as written through the API: the id comes from the path. */
+export interface SiteInput {
+  hostname: string;
+  origin: string;
+  owner?: string;
+  cache?: { defaultTtlSeconds?: number; maxObjectBytes?: number };
+}
+
+export class NetworkApi {
+  readonly verifier: TokenVerifier;
+  readonly wallet: WalletSignIn;
+  readonly passwords: PasswordLogin | undefined;
+  private readonly now: () => number;
+  private issued = 0;
+  private forwarded = 0;
+
+  constructor(private readonly options: NetworkApiOptions) {
+    this.now = options.now ?? Date.now;
+    const { ctx } = options;
+    this.verifier = new TokenVerifier({
+      chainId: ctx.signer.chainId,
+      chainAdmits: (device, type) => ctx.chainAdmits(device, type),
+      currentConfig: () => options.effectiveConfig(),
+      now: this.now,
+    });
+    this.wallet = new WalletSignIn({
+      domain: new URL(options.publicUrl).host,
+      chainId: ctx.signer.chainId,
+      statement: "Sign in to the Edge Network API to manage your sites.",
+      noncePath: "/api/nonce",
+      now: this.now,
+      error: (refusal, message) => nodeError(REFUSAL_CODES[refusal], message),
+    });
+    this.passwords = options.users
+      ? new PasswordLogin({ ...options.login, users: loadUsers(options.users), now: this.now })
+      : undefined;
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      tokensIssued: this.issued,
+      writesForwarded: this.forwarded,
+      users: this.passwords !== undefined,
+      authority: this.options.authority() !== undefined,
+    };
+  }
+
+  async passwordLogin(name: string, password: string, client: string): Promise<TokenReply> {
+    if (!this.passwords) throw nodeError("EDGE_NODE_LOGIN_DISABLED", "this stargate has no users file (--users)");
+    const user = await this.passwords.login(name, password, client);
+    return this.issue(user.name, user.scopes);
+  }
+
+  async walletLogin(message: string, signature: Hex): Promise<TokenReply> {
+    const wallet = await this.wallet.verify(message, signature);
+    return this.issue(wallet, ["sites:write"]);
+  }
+
+  private async issue(subject: string, scopes: readonly Scope[]): Promise<TokenReply> {
+    const expiresAt = Math.floor((this.now() + this.options.tokenTtlMs) / 1000);
+    const { account, chainId } = this.options.ctx.signer;
+    const id = `0x${randomBytes(32).toString("hex")}` as Hex;
+    const token = await issueToken(account, chainId, { id, subject, scopes, expiresAt });
+    this.issued += 1;
+    return { token, expiresAt: new Date(expiresAt * 1000).toISOString(), subject, scopes: [...scopes] };
+  }
+
+  /** The revocation of token `id` by the holder of `claims`: their own token, or any with tokens:revoke. */
+  revocation(claims: TokenClaims, id: string): DeltaOp {
+    if (id === claims.id) return { kind: "token.revoke", token: { id, expiresAt: claims.expiresAt } };
+    if (!claims.scopes.includes("tokens:revoke"))
+      throw nodeError("EDGE_NODE_SCOPE_MISSING", "revoking another's token needs the scope tokens:revoke", {
+        details: { scope: "tokens:revoke" },
+      });
+    // The token is not known here: no token issued before now lives past now + the longest TTL.
+    const expiresAt = Math.floor(this.now() / 1000) + MAX_TOKEN_TTL_S;
+    return { kind: "token.revoke", token: { id: id.toLowerCase(), expiresAt } };
+  }
+
+  /** The sites `claims` may see: their own (a wallet's), or all of them with config:publish. */
+  sitesOf(claims: TokenClaims): unknown[] {
+    const sites = this.options.effectiveConfig()?.document.sites ?? [];
+    if (claims.scopes.includes("config:publish")) return sites;
+    return sites.filter((s) => typeof ownerOf(s) === "string" && isSubject(claims, ownerOf(s)!));
+  }
+
+  /** The site.put of `input` as site `id`, if `claims` may write it (sites:write on their own, or config:publish). */
+  sitePut(claims: TokenClaims, id: string, input: SiteInput): DeltaOp {
+    const team = this.mayWriteAny(claims);
+    const owner = input.owner ?? (team ? undefined : claims.subject);
+    if (owner === undefined) throw nodeError("EDGE_NODE_SITES_INVALID", "the site needs an owner (an address)");
+    if (!team && !isSubject(claims, owner))
+      throw nodeError("EDGE_NODE_SITE_NOT_OWNED", "a customer may only write sites it owns (owner = its wallet)");
+    const sites = this.options.effectiveConfig()?.document.sites ?? [];
+    const existing = sites.find((s) => idOf(s) === id);
+    this.checkOwner(claims, existing, id, team);
+    const [site] = parseSites({ sites: [{ ...input, id, owner }] });
+    const clash = sites.find((s) => idOf(s) !== id && (s as { hostname?: unknown }).hostname === site.hostname);
+    if (clash) throw nodeError("EDGE_NODE_SITES_INVALID", `the hostname ${site.hostname} belongs to another site`);
+    return { kind: "site.put", site: { ...input, id, owner: site.owner } };
+  }
+
+  /** The site.remove of site `id`, if it exists and `claims` may write it. */
+  siteRemove(claims: TokenClaims, id: string): DeltaOp {
+    const team = this.mayWriteAny(claims);
+    const existing = this.options.effectiveConfig()?.document.sites.find((s) => idOf(s) === id);
+    if (!existing) throw nodeError("EDGE_NODE_UNKNOWN_SITE", `no site ${id}`);
+    this.checkOwner(claims, existing, id, team);
+    return { kind: "site.remove", id, owner: getAddress(ownerOf(existing)!) };
+  }
+
+  private mayWriteAny(claims: TokenClaims): boolean {
+    if (claims.scopes.includes("config:publish")) return true;
+    if (claims.scopes.includes("sites:write")) return false;
+    throw nodeError("EDGE_NODE_SCOPE_MISSING", "the token lacks the scope sites:write", {
+      details: { scope: "sites:write" },
+    });
+  }
+
+  private checkOwner(claims: TokenClaims, existing: unknown, id: string, team: boolean): void {
+    if (existing === undefined || team) return;
+    const owner = ownerOf(existing);
+    if (owner === undefined || !isSubject(claims, owner))
+      throw nodeError("EDGE_NODE_SITE_NOT_OWNED", `the site ${id} belongs to another owner`);
+  }
+
+  /**
+   * Applies `op` through the authority; without one, forwards the request to the first peer that answers (its
+   * answer is the caller's) or 503 when none does. A forwarded request is never forwarded again.
+   */
+  async write(request: FastifyRequest, op: DeltaOp): Promise<{ status: number; body: unknown }> {
+    const authority = this.options.authority();
+    if (authority) return { status: 200, body: { applied: await authority.append(op) } };
+    if (request.headers[FORWARDED_HEADER] !== undefined)
+      throw nodeError("EDGE_NODE_NO_AUTHORITY", "the stargate this was forwarded to has no configuration key either");
+    for (const peer of this.options.peers) {
+      const answer = await forward(peer, request, this.options.ctx.signer.account.address).catch(() => undefined);
+      if (!answer) continue;
+      this.forwarded += 1;
+      return answer;
+    }
+    throw nodeError(
+      "EDGE_NODE_NO_AUTHORITY",
+      `this stargate has no configuration key and none of its ${this.options.peers.length} peers answered`,
+    );
+  }
+}
+
+async function forward(
+  peer: string,
+  request: FastifyRequest,
+  self: string,
+): Promise<{ status: number; body: unknown }> {
+  const headers: Record<string, string> = { [FORWARDED_HEADER]: self };
+  if (request.headers.authorization) headers.authorization = request.headers.authorization;
+  const hasBody = request.body !== undefined && request.body !== null;
+  if (hasBody) headers["content-type"] = "application/json";
+  const response = await fetch(new URL(request.url, peer), {
+    method: request.method,
+    headers,
+    body: hasBody ? JSON.stringify(request.body) : undefined,
+    signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+const idOf = (s: unknown) => (s as { id?: unknown } | null)?.id;
+function ownerOf(s: unknown): string | undefined {
+  const owner = (s as { owner?: unknown } | null)?.owner;
+  return typeof owner === "string" ? owner : undefined;
+}
