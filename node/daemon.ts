@@ -13,6 +13,7 @@ import { type Address, type Hex, type PublicClient, createPublicClient, http } f
 import { privateKeyToAccount } from "viem/accounts";
 
 import { type AddressBook, contractEntry } from "../offchain/common/addressBook";
+import { ConfigAnchor } from "../offchain/common/configAnchor";
 import { ChainView } from "../offchain/common/chainView";
 import { EpochClock, type Epochs, readEpochs } from "../offchain/common/epochs";
 import { type TypedApp, createTypedApp } from "../offchain/common/http";
@@ -23,6 +24,7 @@ import type { StakeType } from "../offchain/common/stakeMap";
 import { WorkLoop } from "../offchain/common/workLoop";
 import { Admission } from "./admission";
 import type { NodeConfig } from "./config";
+import { ConfigSubscriber } from "./configSubscriber";
 import type { RoleContext, RoleModule } from "./context";
 import { HeadTimeFollower } from "./headTime";
 import { type NodeMetrics, createMetrics } from "./metrics";
@@ -48,6 +50,8 @@ export class EdgeNode {
   private readonly work = new WorkTracker();
   private readonly metrics: NodeMetrics;
   private readonly tracing: Tracing;
+  /** Gateways and hosts with --stargates: the configuration stream (a stargate relays in its role, D53). */
+  private readonly configSubscriber: ConfigSubscriber | undefined;
   private draining = false;
   private closed = false;
   private stopView?: () => Promise<void>;
@@ -134,6 +138,7 @@ export class EdgeNode {
       drain: () => this.drain(),
     });
     this.role.register(this.app);
+    this.configSubscriber = this.createConfigSubscriber({ signer: { account, chainId }, log }, book);
   }
 
   /** Connects to the deployment (address book, chain id, the epochs a gateway or stargate needs); not started. */
@@ -161,6 +166,7 @@ export class EdgeNode {
     this.admissionLoop.start();
     await this.headTime?.start();
     await this.role.start();
+    await this.configSubscriber?.start();
     this.app.log.info({ url: address, publicUrl: this.config.publicUrl }, "edge-node started");
     return address;
   }
@@ -182,6 +188,7 @@ export class EdgeNode {
     this.closed = true;
     await Promise.all([this.admissionLoop.stop(), this.headTime?.stop()]);
     await this.drain();
+    await this.configSubscriber?.stop();
     await this.role.stop();
     await this.outbox.flush(this.deliver);
     await this.stopView?.();
@@ -199,7 +206,7 @@ export class EdgeNode {
   }
 
   status(): Record<string, unknown> {
-    return nodeStatus({
+    const status = nodeStatus({
       device: this.device,
       role: this.config.role,
       chainId: this.chainId,
@@ -212,6 +219,31 @@ export class EdgeNode {
       inFlight: this.work.inFlight,
       outboxPending: this.outbox.size,
       roleStatus: this.role.status(),
+    });
+    return this.configSubscriber ? { ...status, config: this.configSubscriber.status() } : status;
+  }
+
+  /**
+   * Gateways and hosts with --stargates subscribe to the configuration stream; what verifies against ConfigRegistry
+   * goes to the role's applyConfig (throwing refuses it) and the catalogue to applyCatalogue.
+   */
+  private createConfigSubscriber(
+    ctx: Pick<RoleContext, "signer" | "log">,
+    book: AddressBook,
+  ): ConfigSubscriber | undefined {
+    const config = this.config;
+    if (config.stargates.length === 0 || config.role === "stargate") return undefined;
+    const registry = book.contracts.ConfigRegistry?.address as Address | undefined;
+    if (!registry) throw new Error(`${config.addresses} has no ConfigRegistry: --stargates needs one`);
+    const role = this.role;
+    return new ConfigSubscriber(ctx, {
+      role: config.role,
+      url: () => config.publicUrl,
+      stargates: config.stargates,
+      anchor: new ConfigAnchor({ client: this.client, address: registry }),
+      apply: (applied) => role.applyConfig?.(applied),
+      applyCatalogue: role.applyCatalogue && ((catalogue) => role.applyCatalogue!(catalogue)),
+      file: join(config.dataDir, `${this.device.toLowerCase()}-${config.role}`, "config.json"),
     });
   }
 
