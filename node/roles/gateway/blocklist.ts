@@ -21,6 +21,7 @@
 import { BlockList, isIP } from "node:net";
 
 import type { Blocklist as BlocklistSection } from "../../../offchain/common/protocol/netConfig";
+import { nodeError } from "../../errors";
 import { normalizeHost } from "./parseSites";
 
 /** Percent-decoding rounds at most; a path that still changes after them is refused. */
@@ -109,6 +110,15 @@ export class CompiledBlocklist {
     if (family === 4) return this.nameRange(6, MAPPED | value);
     return undefined;
   }
+}
+
+/** The front door's refusal for `match`: 403 EDGE_NODE_BLOCKED naming the rule as written; `counter` counts it. */
+export function blockedError(match: BlockMatch, counter?: { inc(labels: { kind: BlockMatch["kind"] }): void }): Error {
+  counter?.inc({ kind: match.kind });
+  const what = match.kind === "ip" ? "the client's address" : "this path";
+  return nodeError("EDGE_NODE_BLOCKED", `${what} is blocked by the network's blocklist (rule ${match.rule})`, {
+    details: { kind: match.kind, rule: match.rule },
+  });
 }
 
 /** The empty blocklist: refuses nothing. */

@@ -4,12 +4,12 @@
  * takes it over its link (links.ts), serves it from its cache or the site's origin, and the response streams
  * back through the gateway to the client as it comes (HTTP/2 flow control paces each job on its own).
  *
- * Order of checks, cheapest first: a known site (404 EDGE_NODE_UNKNOWN_SITE), the gateway serving (503), the
- * request body's size (413), then the site owner's credit (402, credit.ts, D43: the request's price is reserved
- * before the work, its egress a MiB at a time as it flows (R8): a response the credit no longer covers is cut, so
- * this gateway never serves past a customer's credit; the overdraft stays D43's, from other gateways'
- * usage not seen yet.
- * most the bytes of the responses in flight).
+ * Order of checks, cheapest first: the client's address on the network's blocklist (blocklist.ts, D54; 403
+ * EDGE_NODE_BLOCKED naming the rule), a known site (404 EDGE_NODE_UNKNOWN_SITE), the site's path rules (403), the
+ * gateway serving (503), the request body's size (413), then the site owner's credit (402, credit.ts, D43: the
+ * request's price is reserved before the work, its egress a MiB at a time as it flows (R8): a response the credit
+ * no longer covers is cut, so this gateway never serves past a customer's credit; the overdraft stays D43's, from
+ * other gateways' usage not seen yet).
  *
  * Retries: a job whose host fails before the response starts (the link closed, the stream reset, no response
  * headers within the job timeout, a host error) is retried once on another host; once bytes went to the client
@@ -41,6 +41,7 @@ import {
   requestTarget,
   responseHeaders,
 } from "./cdnHttp";
+import { type CompiledBlocklist, blockedError } from "./blocklist";
 import type { CdnMetrics } from "./cdnMetrics";
 import type { ContentChecker } from "./contentCheck";
 import { SampledChecks } from "./sampledChecks";
@@ -61,6 +62,8 @@ export const MAX_REQUEST_HEADERS = 100;
 
 export interface CdnParts {
   sites: Pick<SiteSource, "lookup">;
+  /** The blocklist in force now (swapped whole when a configuration is applied); none: nothing is blocked. */
+  blocklist?: () => Pick<CompiledBlocklist, "address" | "path">;
   queue: Pick<JobQueue<HostLink>, "submit" | "done" | "failed" | "succeeded">;
   hosts: Pick<HostRegistry, "countable" | "strike">;
   reports: Pick<JobReports, "count">;
@@ -110,6 +113,9 @@ export class CdnFrontDoor {
   }
 
   private async serve(request: IncomingMessage, response: ServerResponse, started: number, span: EdgeSpan) {
+    const blocklist = this.parts.blocklist?.();
+    const byAddress = blocklist?.address(request.socket.remoteAddress);
+    if (byAddress) throw blockedError(byAddress, this.parts.metrics.blocked);
     const target = requestTarget(request);
     const site = this.parts.sites.lookup(target.host);
     if (!site)
@@ -117,6 +123,8 @@ export class CdnFrontDoor {
         "EDGE_NODE_UNKNOWN_SITE",
         `no site is configured for host ${JSON.stringify((target.host ?? "").slice(0, 255))}`,
       );
+    const byPath = blocklist?.path(site.hostname, target.path);
+    if (byPath) throw blockedError(byPath, this.parts.metrics.blocked);
     if (!this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
     if (request.rawHeaders.length / 2 > MAX_REQUEST_HEADERS)
       throw nodeError("EDGE_NODE_TOO_MANY_HEADERS", `a request carries at most ${MAX_REQUEST_HEADERS} headers`);
@@ -383,7 +391,7 @@ export class CdnFrontDoor {
     const code = edge?.code ?? "EDGE_NODE_HOST_FAILED";
     const status = edge?.status ?? 502;
     this.parts.metrics.refused.inc({ code });
-    const body = JSON.stringify({ error: error.message, code });
+    const body = JSON.stringify({ error: error.message, code, ...(code === "EDGE_NODE_BLOCKED" ? edge?.details : {}) });
     response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
     response.end(body);
   }

@@ -1,7 +1,7 @@
 /**
  * Content delivery metrics at the gateway (D44). Labels are bounded: `site` is a site id from the gateway's
  * configuration (never request input: an unknown Host header is counted under the refusal's code), `host` a
- * linked host's device address (hosts the chain admits), `cache`, `status` and `code` small fixed sets.
+ * linked host's device address (hosts the chain admits), `cache`, `status`, `code` and `kind` small fixed sets.
  */
 import { Counter, Histogram, type Registry } from "prom-client";
 
@@ -17,6 +17,8 @@ export interface CdnMetrics {
   queueWait: Histogram;
   retries: Counter;
   refused: Counter<"code">;
+  /** Requests the network's blocklist refused, by what matched (blocklist.ts). */
+  blocked: Counter<"kind">;
   checks: Counter<"outcome">;
   /** Records one request a host returned. */
   served(site: string, host: string, status: number, cache: string, bytes: number, seconds: number): void;
@@ -86,6 +88,12 @@ export function createCdnMetrics(
       name: "edge_cdn_refused_total",
       help: "site requests answered with an error by the gateway, by error code",
       labelNames: ["code"] as const,
+      registers,
+    }),
+    blocked: new Counter({
+      name: "edge_cdn_blocked_total",
+      help: "site requests refused by the network's blocklist, by what matched (ip or path)",
+      labelNames: ["kind"] as const,
       registers,
     }),
     checks: new Counter({

@@ -144,7 +144,7 @@ const strong = (etag: string | undefined): etag is string => etag !== undefined 
 const describe = (a: { bytes: number; sha256: string }) => `${a.bytes} bytes, sha256 ${a.sha256.slice(0, 16)}…`;
 
 export class ContentChecker {
-  private readonly oneIn: number;
+  private oneIn: number;
   private readonly draw: (n: number) => number;
   private readonly maxBytes: number;
   private readonly fetchImpl: OriginFetch;
@@ -160,6 +160,16 @@ export class ContentChecker {
     this.maxBytes = opts.maxBytes;
     this.fetchImpl = opts.fetchImpl ?? originFetch(opts.maxBytes, opts.timeoutMs);
     this.maxConcurrent = opts.maxConcurrent ?? 4;
+  }
+
+  /** Checks one response in `oneIn` from now on (0: none; a configuration's `dispatch.verifyOneIn`, D54). */
+  setOneIn(oneIn: number): void {
+    if (!Number.isSafeInteger(oneIn) || oneIn < 0) throw new RangeError("oneIn must be an integer >= 0");
+    this.oneIn = oneIn;
+  }
+
+  get sampling(): number {
+    return this.oneIn;
   }
 
   /** Whether to check the next response: one in `oneIn`, decided before dispatch. */

@@ -74,6 +74,8 @@ export class HostRegistry {
   private readonly strikes = new Map<string, StrikeRecord[]>();
   private lastStrikeSweep = 0;
   private rejected = 0;
+  /** Hosts the stargates' catalogue calls unhealthy (D54): linked, but given no job. */
+  private unhealthy = new Set<string>();
 
   constructor(
     private readonly ctx: HostsContext,
@@ -156,11 +158,41 @@ export class HostRegistry {
     this.ctx.log.info({ host: link.host }, "host link closed");
   }
 
-  /** Whether `link` may take jobs now: it is its host's current link, open, admitted and not banned. */
+  /**
+   * Whether `link` may take jobs now: it is its host's current link, open, admitted, not banned, and not called
+   * unhealthy by the stargates' catalogue.
+   */
   usable(link: HostLink): boolean {
     return (
-      !link.closed && this.hosts.get(link.host)?.link === link && !this.banOf(link.host) && this.admitted(link.host)
+      !link.closed &&
+      this.hosts.get(link.host)?.link === link &&
+      !this.unhealthy.has(link.host) &&
+      !this.banOf(link.host) &&
+      this.admitted(link.host)
     );
+  }
+
+  /**
+   * The hosts the stargates' catalogue calls unhealthy now (D54): they get no new job until a catalogue calls them
+   * healthy or leaves them out (a host the catalogue does not list stays usable: it may be newer than the
+   * catalogue). Returns the links of hosts usable again, whose free slots the caller offers to the queue.
+   */
+  setUnhealthy(hosts: ReadonlySet<string>): HostLink[] {
+    const before = this.unhealthy;
+    this.unhealthy = new Set([...hosts].map((host) => getAddress(host)));
+    const back: HostLink[] = [];
+    for (const host of before) {
+      const link = this.hosts.get(host)?.link;
+      if (!this.unhealthy.has(host) && link && this.usable(link)) back.push(link);
+    }
+    return back;
+  }
+
+  /** Linked hosts the catalogue calls unhealthy now. */
+  get unhealthyLinked(): number {
+    let n = 0;
+    for (const host of this.unhealthy) if (this.hosts.get(host)?.link) n += 1;
+    return n;
   }
 
   /** Whether `host`'s work counts now (usage, scores): the chain admits it and it is not banned. */

@@ -13,12 +13,12 @@ import { join } from "node:path";
 
 import type { TypedApp } from "../../../offchain/common/http";
 import { WorkLoop } from "../../../offchain/common/workLoop";
-import type { GatewayConfig, GatewayContext, RoleModule } from "../../context";
+import type { AppliedConfig, Catalogue, GatewayConfig, GatewayContext, RoleModule } from "../../context";
 import { type CdnMetrics, createCdnMetrics } from "./cdnMetrics";
 import { CreditLimiter } from "./credit";
 import { Customers } from "./customers";
 import { Dispatcher } from "./dispatch";
-import { createFrontDoor } from "./frontDoor";
+import { siteServing } from "./frontDoor";
 import { HostRegistry, routeLinks } from "./hosts";
 import { JobFrontDoor } from "./jobs";
 import { type HostLink, HostLinks } from "./links";
@@ -41,25 +41,13 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
   // One queue at a time: the usage loop, the credit refresh and stop() all queue the meter.
   let queueing: Promise<void> = Promise.resolve();
   const queueUsage = () => (queueing = queueing.catch(() => undefined).then(() => usage.queue()));
-  // D43: with billing and a PaymentVault, billing's credit decides whom to serve (it covers debt and balance).
-  const credit =
-    config.billing && ctx.paymentVault
-      ? new CreditLimiter(
-          {
-            signer: ctx.signer,
-            log,
-            pending: () => ctx.outgoing.pending(),
-            queueUsage,
-            flush: () => ctx.outgoing.flush(),
-          },
-          { billingUrl: config.billing, refreshMs: config.creditRefreshMs, maxStaleMs: config.creditMaxStaleMs },
-        )
-      : undefined;
+  const credit = creditLimiter(ctx, config, log, queueUsage);
   const customers = new Customers({ ...ctx, creditBound: credit !== undefined }, config.allowCustomers);
   const { queue, links, metrics } = routing(ctx, config, hosts, log);
   const dispatcher = new Dispatcher(ctx, hosts, queue, reports, config.jobTimeoutMs);
   const jobs = new JobFrontDoor(ctx, { customers, dispatcher, usage, credit }, config.maxJobRounds);
-  const frontDoor = createFrontDoor({ ...ctx, log }, config, { queue, hosts, reports, usage, credit, metrics });
+  const parts = { queue, hosts, reports, usage, credit, metrics };
+  const { frontDoor, settings } = siteServing({ ...ctx, log }, config, parts);
 
   if (!config.oracle) log.warn({}, "no --oracle: job reports are counted but not sent");
   if (!config.billing) log.warn({}, "no --billing: usage is not recorded");
@@ -140,6 +128,8 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
         queueDepth: queue.depth,
         linksRefused: links.refused,
         ...(frontDoor?.status() ?? { frontDoor: null }),
+        ...settings.status(),
+        unhealthyHosts: hosts.unhealthyLinked,
         creditCustomers: credit?.known ?? 0,
         creditRefused: credit?.refusedCount ?? 0,
         counts: store.state.counts,
@@ -148,7 +138,31 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       };
     },
     routableHosts: () => hosts.routable().length,
+    /** Sites, blocklist and dispatch policy from a verified configuration (configured.ts, D54); throws: NACK. */
+    applyConfig: (applied: AppliedConfig) => settings.apply(applied),
+    /** Hosts the stargates call unhealthy get no new job (configured.ts, D54). */
+    applyCatalogue: (catalogue: Catalogue) => settings.applyCatalogue(catalogue),
   };
+}
+
+/** D43: with billing and a PaymentVault, billing's credit decides whom to serve (it covers debt and balance). */
+function creditLimiter(
+  ctx: GatewayContext,
+  config: GatewayConfig,
+  log: GatewayContext["log"],
+  queueUsage: () => Promise<void>,
+): CreditLimiter | undefined {
+  if (!config.billing || !ctx.paymentVault) return undefined;
+  return new CreditLimiter(
+    {
+      signer: ctx.signer,
+      log,
+      pending: () => ctx.outgoing.pending(),
+      queueUsage,
+      flush: () => ctx.outgoing.flush(),
+    },
+    { billingUrl: config.billing, refreshMs: config.creditRefreshMs, maxStaleMs: config.creditMaxStaleMs },
+  );
 }
 
 /** The job queue hosts pull from, their links, and the content delivery metrics (D44). */

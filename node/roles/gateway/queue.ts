@@ -99,6 +99,12 @@ export class JobQueue<L extends Slot> {
     private readonly anyHost: (except?: string) => boolean = () => true,
   ) {}
 
+  /** The wait bound for jobs submitted from now on (a configuration's `dispatch.queueWaitMs`, D54). */
+  setMaxWait(ms: number): void {
+    if (!Number.isSafeInteger(ms) || ms <= 0) throw new RangeError("the queue's wait must be a positive integer");
+    this.options.maxWaitMs = ms;
+  }
+
   /** Jobs waiting for a host. */
   get depth(): number {
     return this.waitingCount;
