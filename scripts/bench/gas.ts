@@ -276,12 +276,22 @@ async function payments(): Promise<void> {
   await measure("payments.claimReferral", vault.connect(referrer).claimReferral(referrer.address));
 }
 
+/** Anchoring a configuration version (D52): the first one also sets the latest version's slot from zero. */
+async function config(): Promise<void> {
+  const [admin, publisher] = await ethers.getSigners();
+  const registry = await ethers.deployContract("ConfigRegistry", [admin.address, 0n, publisher.address]);
+  const hash = (version: number) => ethers.keccak256(ethers.toUtf8Bytes(`configuration ${version}`));
+  await measure("config.publish.first", registry.connect(publisher).publish(1n, hash(1)));
+  await measure("config.publish", registry.connect(publisher).publish(2n, hash(2)));
+}
+
 async function main(): Promise<void> {
   if (network.name !== "hardhat") throw new Error("run the gas benchmark on the in-process hardhat network");
   await tokenAndStaking();
   await migration();
   await rewards();
   await payments();
+  await config();
 
   const previous: Record<string, number> = existsSync(OUT) ? JSON.parse(readFileSync(OUT, "utf8")) : {};
   const merged = { ...previous, ...results };

@@ -88,7 +88,7 @@ export async function deployProtocol(
     timelock = (await hre.ignition.deploy(TimelockModule, { ...deployOptions, parameters: {} }))
       .timelock as unknown as TimelockController;
     const admin = await timelock.getAddress();
-    for (const name of ["StakeManager", "RewardsManager", "PaymentVault"]) {
+    for (const name of ["StakeManager", "RewardsManager", "PaymentVault", "ConfigRegistry"]) {
       ignitionParameters[name] = { ...ignitionParameters[name], admin };
     }
   }
@@ -98,7 +98,7 @@ export async function deployProtocol(
   const result: Record<string, Contract> = withMigration
     ? await hre.ignition.deploy(ProtocolWithMigrationModule, deployOptions)
     : await hre.ignition.deploy(ProtocolModule, deployOptions);
-  const { token, staking, rewards, vault } = result;
+  const { token, staking, rewards, vault, configRegistry } = result;
   // Sends `holder` from the deployer what it lacks of `target` tokens, so a re-run never funds it twice.
   const topUp = async (holder: string, target: bigint, what: string) => {
     const held: bigint = await token.balanceOf(holder);
@@ -111,11 +111,13 @@ export async function deployProtocol(
     StakeManager: await staking.getAddress(),
     RewardsManager: await rewards.getAddress(),
     PaymentVault: await vault.getAddress(),
+    ConfigRegistry: await configRegistry.getAddress(),
   };
   log(`EdgeToken      ${deployed.EdgeToken}`);
   log(`StakeManager   ${deployed.StakeManager}`);
   log(`RewardsManager ${deployed.RewardsManager}`);
   log(`PaymentVault   ${deployed.PaymentVault}`);
+  log(`ConfigRegistry ${deployed.ConfigRegistry}`);
   if (result.migration) {
     deployed.TokenMigration = await result.migration.getAddress();
     log(`TokenMigration ${deployed.TokenMigration}`);
@@ -125,7 +127,12 @@ export async function deployProtocol(
   if (timelock) {
     deployed.TimelockController = await timelock.getAddress();
     log(`Timelock       ${deployed.TimelockController}`);
-    const contracts = { StakeManager: staking, RewardsManager: rewards, PaymentVault: vault };
+    const contracts = {
+      StakeManager: staking,
+      RewardsManager: rewards,
+      PaymentVault: vault,
+      ConfigRegistry: configRegistry,
+    };
     await setUpTimelock(hre, timelock, contracts, {
       settings: parameters.timelock!,
       roles: parameters.roles,
@@ -137,6 +144,7 @@ export async function deployProtocol(
     await grantRoles(hre, staking, parameters.roles.StakeManager ?? {}, log, confirms);
     await grantRoles(hre, rewards, parameters.roles.RewardsManager ?? {}, log, confirms);
     await grantRoles(hre, vault, parameters.roles.PaymentVault ?? {}, log, confirms);
+    await grantRoles(hre, configRegistry, parameters.roles.ConfigRegistry ?? {}, log, confirms);
   }
 
   // Compounding needs StakeManager to know its rewards manager; only its admin can say so.

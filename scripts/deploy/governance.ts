@@ -1,7 +1,7 @@
 /**
  * The timelock of a governed deployment (parameters "timelock" section; docs/decisions.md D37).
  *
- * StakeManager, RewardsManager and PaymentVault are deployed with the timelock as their admin (no two-step admin
+ * StakeManager, RewardsManager, PaymentVault and ConfigRegistry are deployed with the timelock as their admin (no two-step admin
  * transfer to wait for). The timelock starts with no delay and the deployer as its admin, so the deployment's own
  * setup (the configured roles, the parameter roles for the timelock, StakeManager's rewards manager) runs through
  * it at once, in one batch that ends by setting the configured delay. Then the configured proposers and executors
@@ -19,6 +19,7 @@ export interface GovernedContracts {
   StakeManager: Contract;
   RewardsManager: Contract;
   PaymentVault: Contract;
+  ConfigRegistry: Contract;
 }
 
 interface Call {

@@ -13,7 +13,9 @@
  * granted after deployment when the deployer is the admin; "migration.reserve" is transferred from the deployer
  * to TokenMigration when that module is deployed, and "rewards.fund" to the reward pool. "timelock" (optional)
  * deploys OpenZeppelin's TimelockController as the admin and parameter-role holder of StakeManager, RewardsManager
- * and PaymentVault (scripts/deploy/governance.ts, docs/decisions.md D37); without it the deployer stays admin.
+ * and PaymentVault, and the admin of ConfigRegistry (scripts/deploy/governance.ts, docs/decisions.md D37, D52);
+ * without it the deployer stays admin. "ignition.ConfigRegistry.publisher" (optional) gets ConfigRegistry's
+ * PUBLISHER_ROLE and DELTA_SIGNER_ROLE at deployment; "roles.ConfigRegistry" grants them to more accounts.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -38,7 +40,7 @@ export interface TimelockParameters {
 
 /** Roles the timelock holds alone when there is one: granting them to an account would bypass the delay. */
 export const TIMELOCKED_ROLES = ["PARAMETER_ADMIN_ROLE", "ORACLE_ADMIN_ROLE"] as const;
-const TIMELOCKED_CONTRACTS = ["StakeManager", "RewardsManager", "PaymentVault"] as const;
+const TIMELOCKED_CONTRACTS = ["StakeManager", "RewardsManager", "PaymentVault", "ConfigRegistry"] as const;
 const MAX_TIMELOCK_DELAY = 30n * 24n * 3600n;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 

@@ -135,6 +135,8 @@ function deployParameters(accounts: Accounts, epochSeconds: number, genesis: num
         // The floor of the notice is billing's grace period: the devnet's billing runs with 3 s.
         minWithdrawalNotice: "3n",
       },
+      // The deployer anchors the devnet's configuration and signs its deltas (D52).
+      ConfigRegistry: { adminDelay: "0n", publisher: accounts.deployer.address },
     },
     roles: { PaymentVault: { BILLER_ROLE: [privateKeyToAccount(accounts.billerKey).address] } },
     rewards: { fund: `${1_000_000n * TOKEN}n` },

@@ -1,5 +1,6 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
+import ConfigRegistryModule from "./ConfigRegistry";
 import PaymentVaultModule from "./PaymentVault";
 import RewardsManagerModule from "./RewardsManager";
 import TokenMigrationModule from "./TokenMigration";
@@ -11,13 +12,15 @@ import TokenMigrationModule from "./TokenMigration";
 export default buildModule("Protocol", (m) => {
   const { token, staking, rewards } = m.useModule(RewardsManagerModule);
   const { vault } = m.useModule(PaymentVaultModule);
-  return { token, staking, rewards, vault };
+  const { configRegistry } = m.useModule(ConfigRegistryModule);
+  return { token, staking, rewards, vault, configRegistry };
 });
 
 /** The protocol plus the legacy token migration (for networks whose parameters name a legacy token). */
 export const ProtocolWithMigrationModule = buildModule("ProtocolWithMigration", (m) => {
   const { token, staking, rewards } = m.useModule(RewardsManagerModule);
   const { vault } = m.useModule(PaymentVaultModule);
+  const { configRegistry } = m.useModule(ConfigRegistryModule);
   const { migration } = m.useModule(TokenMigrationModule);
-  return { token, staking, rewards, vault, migration };
+  return { token, staking, rewards, vault, configRegistry, migration };
 });
