@@ -159,6 +159,8 @@ export interface RoleModule {
    * omit it.
    */
   applyConfig?(config: AppliedConfig): void;
+  /** The configuration a stargate holds itself (its store's effective one); other roles' is the daemon's subscriber's. */
+  currentConfig?(): AppliedConfig | undefined;
   /** Takes the stargates' catalogue of endpoints and their health (D51); roles that use none omit it. */
   applyCatalogue?(catalogue: Catalogue): void;
 }

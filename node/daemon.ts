@@ -34,6 +34,7 @@ import { createHost } from "./roles/host";
 import { createStargate } from "./roles/stargate";
 import { type DrainReply, registerNodeRoutes } from "./routes";
 import { nodeStatus } from "./status";
+import { TokenVerifier } from "./tokens";
 import { WorkTracker } from "./workTracker";
 
 export class EdgeNode {
@@ -135,6 +136,13 @@ export class EdgeNode {
       status: () => this.status(),
       registry: this.metrics.registry,
       adminToken: config.adminToken,
+      // Network API tokens with node:drain (D56): revoked ids from the configuration this node holds.
+      tokens: new TokenVerifier({
+        chainId,
+        chainAdmits: (device, type) => senderStanding(this.view, device, type) === "admitted",
+        currentConfig: () => this.configSubscriber?.current() ?? this.role.currentConfig?.(),
+        now: Date.now,
+      }),
       drain: () => this.drain(),
     });
     this.role.register(this.app);

@@ -4,12 +4,15 @@
  * Heartbeats go through the outbox; a newer heartbeat of an epoch supersedes an unsent older one.
  *
  * It also serves the configuration stream (configPlane.ts, D53): `plane.server` (subscribers(),
- * publishCatalogue()), `plane.authority` (append, with --config-key) and `plane.effectiveConfig()`.
+ * publishCatalogue()), `plane.authority` (append, with --config-key) and `plane.effectiveConfig()`, and the
+ * Network API under /api (api.ts, D56: logins, tokens, writes through the authority or a peer).
  */
 import type { TypedApp } from "../../../offchain/common/http";
 import { signHeartbeat } from "../../../offchain/common/protocol";
 import { WorkLoop } from "../../../offchain/common/workLoop";
 import type { RoleModule, StargateConfig, StargateContext } from "../../context";
+import { NetworkApi } from "./api";
+import { registerApiRoutes } from "./apiRoutes";
 import { createConfigPlane } from "./configPlane";
 
 export function createStargate(ctx: StargateContext, config: StargateConfig): RoleModule {
@@ -18,6 +21,15 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   let lastHeartbeat: { epoch: string; timestamp: string } | null = null;
   if (!config.oracle) log.warn({}, "no --oracle: heartbeats are not sent");
   const plane = createConfigPlane(ctx, config);
+  const api = new NetworkApi({
+    ctx,
+    users: config.users,
+    tokenTtlMs: config.tokenTtlMs,
+    peers: config.peers,
+    publicUrl: config.publicUrl,
+    authority: () => plane.authority,
+    effectiveConfig: () => plane.effectiveConfig(),
+  });
 
   async function beat(): Promise<void> {
     if (!ctx.serving() || !config.oracle) return;
@@ -40,6 +52,7 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   return {
     register(app: TypedApp) {
       plane.register(app);
+      registerApiRoutes(app, api);
     },
     async start() {
       heartbeats.start();
@@ -54,8 +67,9 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
     },
     onViewChange() {},
     status() {
-      return { heartbeatsDelivered: sent, lastHeartbeat, config: plane.status() };
+      return { heartbeatsDelivered: sent, lastHeartbeat, config: plane.status(), api: api.status() };
     },
+    currentConfig: () => plane.effectiveConfig(),
     routableHosts: () => 0,
   };
 }
