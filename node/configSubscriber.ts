@@ -168,15 +168,19 @@ export class ConfigSubscriber {
     this.latest = this.good;
     const openedAt = Date.now();
     let untrusted = false;
+    let closing = false;
     call.on("data", (message: StargateMessage) => {
       this.queue = this.queue
-        .then(() => (this.call === call ? this.handle(call, message) : undefined))
+        .then(() => (this.call === call && !closing ? this.handle(call, message) : undefined))
         .catch((error: unknown) => {
-          if (this.call !== call) return;
+          if (this.call !== call || closing) return;
+          closing = true;
           this.lastError = messageOf(error);
           untrusted = error instanceof StreamFault && error.untrusted;
           this.ctx.log.warn({ stargate: target, err: this.lastError }, "configuration stream dropped");
-          call.cancel();
+          // Half-close first so the Nack just written reaches the stargate; cancel if it does not end the call.
+          call.end();
+          setTimeout(() => call.cancel(), 1_000).unref();
         });
     });
     call.on("error", (error: grpc.ServiceError) => {

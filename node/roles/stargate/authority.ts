@@ -48,6 +48,7 @@ export class ConfigAuthority {
   private readonly loop: WorkLoop;
   private anchoredCount = 0;
   private lastError: string | null = null;
+  private folding: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: Pick<StargateContext, "signer" | "log">,
@@ -100,8 +101,13 @@ export class ConfigAuthority {
     return this.locked(() => this.replace(version, 0));
   }
 
-  /** One anchoring pass: folds the pending deltas into version + 1, anchors it, stores it. */
-  async fold(): Promise<void> {
+  /** One anchoring pass: folds the pending deltas into version + 1, anchors it, stores it (calls join). */
+  fold(): Promise<void> {
+    this.folding ??= this.foldOnce().finally(() => (this.folding = null));
+    return this.folding;
+  }
+
+  private async foldOnce(): Promise<void> {
     const latest = this.store.latest();
     const deltas = this.store.currentDeltas().slice();
     if (!latest || deltas.length === 0) return;
