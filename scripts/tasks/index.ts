@@ -5,3 +5,4 @@ import "./rewards";
 import "./payments";
 import "./keys";
 import "./gov";
+import "./config";
