@@ -91,6 +91,9 @@ async function startNode(role: string, deviceKey: Hex, flags: string[] = [], rpc
       bookFile,
       "--port",
       "0",
+      // A stargate's configuration stream on a free port (the default 7443 may be taken by another run).
+      "--grpc-port",
+      "0",
       "--confirmations",
       "0",
       "--poll-interval-ms",
