@@ -239,7 +239,7 @@ task("gov:roles", "Lists who holds each role; grants or revokes one (through the
       hre,
     ) => {
       // prettier-ignore
-      const known = [...PROTOCOL_CONTRACTS, "TimelockController"];
+      const known = [...PROTOCOL_CONTRACTS, "TimelockController", "ConfigRegistry"];
       if (args.contract !== undefined && !known.includes(args.contract)) fail(`--contract "${args.contract}" is not one of ${known.join(", ")}`); // prettier-ignore
       if (args.grant !== undefined && args.revoke !== undefined) fail("give --grant or --revoke, not both");
       const roleName = args.grant ?? args.revoke;

@@ -34,6 +34,10 @@ export async function connectGov(hre: HardhatRuntimeEnvironment, addresses?: str
   if (book.contracts.TimelockController) {
     contracts.TimelockController = await contractAt<Contract>(hre, book, "TimelockController", signer);
   }
+  // Its publisher and delta-signer roles are granted and revoked with gov:roles (D52).
+  if (book.contracts.ConfigRegistry) {
+    contracts.ConfigRegistry = await contractAt<Contract>(hre, book, "ConfigRegistry", signer);
+  }
   const timelock = contracts.TimelockController as unknown as TimelockController | undefined;
   const interfaces = Object.values(contracts).map((c) => c.interface);
   return { hre, book, signer, from: await signer.getAddress(), contracts, timelock, interfaces };

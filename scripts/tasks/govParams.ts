@@ -10,7 +10,7 @@ import { formatUnits, getAddress, isAddress, parseUnits } from "ethers";
 
 import { fail } from "./lib";
 
-export type GovernedName = "StakeManager" | "RewardsManager" | "PaymentVault" | "TimelockController";
+export type GovernedName = "StakeManager" | "RewardsManager" | "PaymentVault" | "TimelockController" | "ConfigRegistry";
 export type Unit = "tokens" | "seconds" | "bps" | "address" | "addresses" | "count" | "timestamp";
 
 export interface Parameter {

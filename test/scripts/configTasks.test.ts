@@ -255,6 +255,21 @@ describe("ConfigRegistry deployment and the config:* tasks", function () {
     });
   });
 
+  describe("gov:roles", function () {
+    it("grants and revokes ConfigRegistry's roles and lists their holders", async function () {
+      const [, , , , newcomer] = await ethers.getSigners();
+      const role = await registry.DELTA_SIGNER_ROLE();
+      const args = { contract: "ConfigRegistry", account: newcomer.address, addresses, json: false };
+      await runTask("gov:roles", { ...args, grant: "DELTA_SIGNER_ROLE" });
+      expect(await registry.hasRole(role, newcomer.address)).to.equal(true);
+      const listed = await runTask("gov:roles", { contract: "ConfigRegistry", addresses, json: false });
+      expect(listed).to.include("DELTA_SIGNER_ROLE");
+      expect(listed).to.include(newcomer.address);
+      await runTask("gov:roles", { ...args, revoke: "DELTA_SIGNER_ROLE" });
+      expect(await registry.isDeltaSigner(newcomer.address)).to.equal(false);
+    });
+  });
+
   describe("config:status", function () {
     it("prints the chain's latest version and each stargate's view, and an unreachable one", async function () {
       const [version, hash] = await registry.latest();
