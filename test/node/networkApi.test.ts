@@ -79,7 +79,7 @@ async function harness(login: ConstructorParameters<typeof NetworkApi>[0]["login
     users: join(dir, "users.json"),
     tokenTtlMs: 600_000,
     peers: [],
-    publicUrl: "http://stargate.example:8080",
+    publicUrl: () => "http://stargate.example:8080",
     authority: () => undefined,
     effectiveConfig: () => config.current,
     now: () => clock.t,

@@ -45,8 +45,8 @@ export interface NetworkApiOptions {
   tokenTtlMs: number;
   /** Other stargates' base URLs, tried in order for writes when this one has no authority. */
   peers: readonly string[];
-  /** The stargate's public URL: its host is the domain wallet sign-in messages name. */
-  publicUrl: string;
+  /** The stargate's public URL (known once it listens): its host is the domain wallet sign-in messages name. */
+  publicUrl: () => string;
   /** The configuration authority (with --config-key), when this stargate has one. */
   authority(): Authority | undefined;
   /** The stargate's effective configuration (anchored version + deltas). */
@@ -73,7 +73,7 @@ export interface SiteInput {
 
 export class NetworkApi {
   readonly verifier: TokenVerifier;
-  readonly wallet: WalletSignIn;
+  private walletSignIn: WalletSignIn | undefined;
   readonly passwords: PasswordLogin | undefined;
   private readonly now: () => number;
   private issued = 0;
@@ -88,17 +88,22 @@ export class NetworkApi {
       currentConfig: () => options.effectiveConfig(),
       now: this.now,
     });
-    this.wallet = new WalletSignIn({
-      domain: new URL(options.publicUrl).host,
-      chainId: ctx.signer.chainId,
+    this.passwords = options.users
+      ? new PasswordLogin({ ...options.login, users: loadUsers(options.users), now: this.now })
+      : undefined;
+  }
+
+  /** The wallet sign-in, made at first use (the daemon learns its public URL's port when it listens). */
+  get wallet(): WalletSignIn {
+    this.walletSignIn ??= new WalletSignIn({
+      domain: new URL(this.options.publicUrl()).host,
+      chainId: this.options.ctx.signer.chainId,
       statement: "Sign in to the Edge Network API to manage your sites.",
       noncePath: "/api/nonce",
       now: this.now,
       error: (refusal, message) => nodeError(REFUSAL_CODES[refusal], message),
     });
-    this.passwords = options.users
-      ? new PasswordLogin({ ...options.login, users: loadUsers(options.users), now: this.now })
-      : undefined;
+    return this.walletSignIn;
   }
 
   status(): Record<string, unknown> {

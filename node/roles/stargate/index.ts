@@ -26,7 +26,7 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
     users: config.users,
     tokenTtlMs: config.tokenTtlMs,
     peers: config.peers,
-    publicUrl: config.publicUrl,
+    publicUrl: () => config.publicUrl,
     authority: () => plane.authority,
     effectiveConfig: () => plane.effectiveConfig(),
   });

@@ -42,7 +42,7 @@ export async function measureLogin({ concurrency = 100, rounds = 3 } = {}): Prom
     users: join(dir, "users.json"),
     tokenTtlMs: 600_000,
     peers: [],
-    publicUrl: "http://127.0.0.1",
+    publicUrl: () => "http://127.0.0.1",
     authority: () => undefined,
     effectiveConfig: () => undefined,
     login: { perClientPerMinute: 1_000_000, perNamePerMinute: 1_000_000, maxQueued: concurrency },
