@@ -10,6 +10,7 @@ import { Agent } from "undici";
 
 import type { AppliedConfig, Catalogue } from "../../node/context";
 import { type NetworkConfig, emptyConfig } from "../../offchain/common/protocol";
+import { type BlocklistRig, runTrials, startBlocklistRig, trialAddress } from "../../scripts/bench/control/blocklist";
 import { hostAccount, waitUntil } from "../shared/gatewayHarness";
 import { type GatewayRole, startGatewayRole } from "../shared/gatewayRole";
 
@@ -33,6 +34,11 @@ export async function get(front: string, path: string, from = "127.0.0.1", host 
   const body = await res.body.text();
   const servedBy = res.headers["x-served-by"] as string | undefined;
   return { status: res.statusCode, body, json: () => JSON.parse(body), servedBy };
+}
+
+async function closeAgents() {
+  for (const agent of agents.values()) await agent.close();
+  agents.clear();
 }
 
 export const applied = (version: number, seq: number, doc: Partial<NetworkConfig>): AppliedConfig => ({
@@ -84,7 +90,7 @@ describe("gateway configuration (D54)", function () {
   after(async function () {
     await gateway?.close();
     origin?.close();
-    for (const agent of agents.values()) await agent.close();
+    await closeAgents();
   });
 
   it("D54: the front door opens with --stargates and no --sites, and serves the sites the configuration brings", async function () {
@@ -233,5 +239,33 @@ describe("gateway configuration (D54)", function () {
     );
     expect((await get(gateway.frontDoor, "/public")).json().code).to.equal("EDGE_NODE_NO_HOSTS");
     gateway.role.applyCatalogue!(catalogue([]));
+  });
+});
+
+describe("issue 17 Deliver 5: a blocklist entry added through the Network API reaches every gateway (D54)", function () {
+  this.timeout(120_000);
+  let rig: BlocklistRig;
+
+  before(async function () {
+    rig = await startBlocklistRig({ gateways: 2 });
+  });
+
+  after(async function () {
+    await rig?.close();
+    await closeAgents();
+  });
+
+  it("D54: POST /api/blocklist at the stargate is enforced by both real gateways (subscribed over gRPC) within 5 s", async function () {
+    // Each gateway's front door polled from the address being blocked; 127.0.0.1 stays served.
+    const times = await runTrials(rig, 3);
+    for (const ms of times) expect(ms).to.be.below(5_000);
+    for (const gateway of rig.gateways) {
+      const reply = await get(gateway.frontDoor, "/", trialAddress(0), "any.test");
+      expect(reply.json()).to.include({ code: "EDGE_NODE_BLOCKED", kind: "ip", rule: `${trialAddress(0)}/32` });
+      expect((await get(gateway.frontDoor, "/", "127.0.0.1", "any.test")).json().code).to.equal(
+        "EDGE_NODE_UNKNOWN_SITE",
+      );
+      expect(gateway.status()).to.deep.include({ blocklist: { ipRules: 3, pathRules: 0 } });
+    }
   });
 });
