@@ -68,7 +68,12 @@ export class EdgeNode {
     // Strict validation (createTypedApp): an unknown field is an error, never silently dropped, and nothing is
     // coerced, so what a signature covers is exactly what was validated.
     this.app = createTypedApp({
-      logger: { level: config.logLevel, base: { role: config.role, device: account.address } },
+      // Bodies and headers are not logged (fastify's serializers); should one ever be, its secrets are not (D56).
+      logger: {
+        level: config.logLevel,
+        base: { role: config.role, device: account.address },
+        redact: ["req.headers.authorization", "body.password", "*.password"],
+      },
       bodyLimit: 128 * 1024,
     });
     const log = this.app.log;
