@@ -261,6 +261,12 @@ describe("node/configStream", function () {
     expect(hostile.nacks[0].reason).to.match(/is not the anchored \(none\)/);
     expect(applied).to.have.length(0);
     await sub.stop();
+    // A node whose list names the forger first fails over to the honest stargate and takes its version.
+    const next = subscribe(nodeKey(5), { stargates: [hostile.target, target] });
+    await next.sub.start();
+    await waitUntil("failed over", () => next.sub.status().stargate === target && next.applied.length > 0);
+    expect(next.applied[0]).to.include({ version: 2 });
+    await next.sub.stop();
     await hostile.close();
   });
 
@@ -317,6 +323,33 @@ describe("node/configStream", function () {
     );
     expect(applied.at(-1)).to.include({ version: current.version, seq });
     expect(applied.at(-1)!.document.blocklist.ipRanges).to.not.include("192.0.2.1");
+    await sub.stop();
+    await hostile.close();
+  });
+
+  it("a delta that skips a seq is not applied: the node resumes from the same stargate with what it holds", async function () {
+    const current = plane.store.latest()!;
+    const [first, second] = plane.store.currentDeltas();
+    const wire = (d: typeof first) => ({
+      body: "delta" as const,
+      delta: { base: d.base, seq: d.seq, body: d.body, signature: d.signature },
+    });
+    const hostile = await startHostile([
+      { body: "snapshot", snapshot: { version: current.version, document: current.bytes } },
+      wire(second),
+      wire(first),
+    ]);
+    const { sub, applied } = subscribe(nodeKey(9), { stargates: [hostile.target] });
+    await sub.start();
+    await waitUntil("two hellos", () => hostile.hellos.length >= 2, 10_000);
+    expect(hostile.hellos[1]).to.include({ version: current.version, seq: 0 });
+    // The gap itself is not refused (no Nack): only this script's replayed snapshot is, on the next stream.
+    expect(
+      hostile.nacks.every(
+        (n) => n.reason === `version ${current.version} is not newer than the held ${current.version}`,
+      ),
+    ).to.equal(true);
+    expect(applied.map((c) => c.seq)).to.deep.equal([0]);
     await sub.stop();
     await hostile.close();
   });
