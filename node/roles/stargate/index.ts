@@ -5,7 +5,8 @@
  *
  * It also serves the configuration stream (configPlane.ts, D53): `plane.server` (subscribers(),
  * publishCatalogue()), `plane.authority` (append, with --config-key) and `plane.effectiveConfig()`, and the
- * Network API under /api (api.ts, D56: logins, tokens, writes through the authority or a peer).
+ * Network API under /api (api.ts, D56: logins, tokens, writes through the authority or a peer), and the health
+ * checks and catalogue of endpoints (healthPlane.ts, D55) published through `plane.server`.
  */
 import type { TypedApp } from "../../../offchain/common/http";
 import { signHeartbeat } from "../../../offchain/common/protocol";
@@ -14,6 +15,7 @@ import type { RoleModule, StargateConfig, StargateContext } from "../../context"
 import { NetworkApi } from "./api";
 import { registerApiRoutes } from "./apiRoutes";
 import { createConfigPlane } from "./configPlane";
+import { createHealthPlane } from "./healthPlane";
 
 export function createStargate(ctx: StargateContext, config: StargateConfig): RoleModule {
   const log = ctx.log.child({ component: "stargate" });
@@ -21,6 +23,7 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   let lastHeartbeat: { epoch: string; timestamp: string } | null = null;
   if (!config.oracle) log.warn({}, "no --oracle: heartbeats are not sent");
   const plane = createConfigPlane(ctx, config);
+  const health = createHealthPlane(ctx, config, plane.server);
   const api = new NetworkApi({
     ctx,
     users: config.users,
@@ -52,14 +55,17 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   return {
     register(app: TypedApp) {
       plane.register(app);
+      health.register(app);
       registerApiRoutes(app, api);
     },
     async start() {
       heartbeats.start();
       await plane.start();
+      health.start();
     },
     async stop() {
       await heartbeats.stop();
+      await health.stop();
       await plane.stop();
     },
     async onAdmission(admitted: boolean) {
@@ -67,7 +73,13 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
     },
     onViewChange() {},
     status() {
-      return { heartbeatsDelivered: sent, lastHeartbeat, config: plane.status(), api: api.status() };
+      return {
+        heartbeatsDelivered: sent,
+        lastHeartbeat,
+        config: plane.status(),
+        health: health.status(),
+        api: api.status(),
+      };
     },
     currentConfig: () => plane.effectiveConfig(),
     routableHosts: () => 0,
