@@ -58,15 +58,8 @@ export type StargateMessage =
   | { body: "delta"; delta: DeltaMsg }
   | { body: "catalogue"; catalogue: CatalogueMsg };
 
-/**
- * What the stream's receivers ask the chain (ConfigRegistry, read by offchain/common/configAnchor.ts): the hash
- * anchored for a version (undefined: none), the latest version, whether an address may sign deltas.
- */
-export interface AnchorReader {
-  hashOf(version: number): Promise<`0x${string}` | undefined>;
-  latest(): Promise<{ version: number; hash: `0x${string}` }>;
-  isDeltaSigner(address: string): Promise<boolean>;
-}
+/** What the stream's receivers ask the chain: ConfigRegistry as offchain/common/configAnchor.ts reads it. */
+export type { ConfigAnchorReader as AnchorReader } from "../offchain/common/configAnchor";
 
 export type SubscribeCall = grpc.ServerDuplexStream<NodeMessage, StargateMessage>;
 export type SubscribeClientCall = grpc.ClientDuplexStream<NodeMessage, StargateMessage>;
