@@ -42,8 +42,6 @@ export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void 
   });
   app.post("/admin/drain", async (request) => {
     const { adminToken, tokens } = node;
-    if (!adminToken && !tokens)
-      throw nodeError("EDGE_NODE_ADMIN_DISABLED", "no admin token is configured (EDGE_NODE_ADMIN_TOKEN)");
     const authorization = request.headers.authorization;
     if (adminToken && bearerMatches(authorization, adminToken)) return node.drain();
     // A signed Network API token has a dot before its signature; anything else is a wrong admin token.
@@ -51,6 +49,11 @@ export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void 
       await tokens.verify(authorization, "node:drain");
       return node.drain();
     }
+    if (!adminToken)
+      throw nodeError(
+        "EDGE_NODE_ADMIN_DISABLED",
+        `no admin token is configured (EDGE_NODE_ADMIN_TOKEN)${tokens ? "; a Network API token with node:drain also drains" : ""}`,
+      );
     throw nodeError("EDGE_NODE_UNAUTHORIZED", "a valid bearer token is required");
   });
 }

@@ -20,8 +20,8 @@ import { type Scope, TokenVerifier, isSubject } from "../../tokens";
 import { parseSites } from "../gateway/parseSites";
 import { type PasswordLoginOptions, PasswordLogin, loadUsers } from "./users";
 
-/** The longest a token can live (config.ts bounds --token-ttl-ms to an hour): what a revocation by id covers. */
-export const MAX_TOKEN_TTL_S = 3600;
+/** The longest a token can live (config.ts bounds --token-ttl-ms to a day): what a revocation by id covers. */
+export const MAX_TOKEN_TTL_S = 86_400;
 /** Marks a request one stargate forwarded to another: it is never forwarded again. */
 export const FORWARDED_HEADER = "x-edge-forwarded-by";
 const FORWARD_TIMEOUT_MS = 5000;
