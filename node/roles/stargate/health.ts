@@ -52,8 +52,8 @@ export interface HealthCheckerOptions {
   /** How often targets() is read (default min(1000, intervalMs)). */
   refreshMs?: number;
   registry?: Registry;
-  /** Every check's latency and whether it passed (benchmarks). */
-  onCheck?(latencyMs: number, result: CheckResult): void;
+  /** Every check's latency, result and wait in the queue before it started (benchmarks). */
+  onCheck?(latencyMs: number, result: CheckResult, waitMs: number): void;
   /** An endpoint's `healthy` changed. */
   onChange?(verdict: Verdict): void;
   now?: () => number;
@@ -216,6 +216,7 @@ export class HealthChecker {
       for (const probe of this.wheel[from % this.wheel.length]) {
         if (probe.inFlight || probe.queued) continue;
         probe.queued = true;
+        probe.queuedAt = now;
         this.queue.push(probe);
       }
     }
@@ -255,7 +256,7 @@ export class HealthChecker {
     const latencyMs = performance.now() - probe.startedAt;
     this.checks?.[result].inc();
     this.latency?.observe(latencyMs / 1000);
-    this.opts.onCheck?.(latencyMs, result);
+    this.opts.onCheck?.(latencyMs, result, probe.startedAt - probe.queuedAt);
     if (!probe.removed) this.record(probe, result, latencyMs);
     if (this.timer) this.pump();
   }

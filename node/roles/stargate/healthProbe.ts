@@ -68,6 +68,7 @@ export class Probe implements Dispatcher.DispatchHandler {
   removed = false;
   queued = false;
   inFlight = false;
+  queuedAt = 0;
   startedAt = 0;
   status = 0;
   controller: Dispatcher.DispatchController | undefined;
