@@ -64,7 +64,7 @@ describe("Network API across daemons (revocation)", function () {
     await stake(StakeType.Gateway, 25_000n * ONE, 3);
     const cost = { logN: 12, r: 8, p: 1 };
     const users = [
-      { name: "ops", passwordHash: await hashPassword(PASSWORD, cost), scopes: ["tokens:revoke"] },
+      { name: "ops", passwordHash: await hashPassword(PASSWORD, cost), scopes: ["tokens:revoke", "blocklist:write"] },
       { name: "reader", passwordHash: await hashPassword(PASSWORD, cost), scopes: [] },
     ];
     writeFileSync(join(dir, "users.json"), JSON.stringify({ users }));
@@ -119,7 +119,7 @@ describe("Network API across daemons (revocation)", function () {
     throw new Error(`timed out waiting for ${what}`);
   }
 
-  it("a token revoked at stargate A stops working at stargate B and at a gateway within 5 s; B forwards its writes to A", async function () {
+  it("a token revoked at stargate A stops working at stargate B and at a gateway within 5 s; B forwards its writes to A; a wallet writes only its own site; the blocklist takes blocklist:write", async function () {
     const users = join(dir, "users.json");
     const a = await startNode("stargate", 1, ["--grpc-port", "0", "--users", users], {
       EDGE_NODE_CONFIG_KEY: CONFIG_KEY,
@@ -198,5 +198,50 @@ describe("Network API across daemons (revocation)", function () {
     );
     expect(refused.body).to.include({ code: "EDGE_NODE_SCOPE_MISSING", scope: "tokens:revoke" });
     console.log(`      revocation reached stargate B and the gateway in ${elapsed} ms`);
+
+    // A customer signs in with its wallet at B and writes its own site (forwarded to A); another cannot take it.
+    const walletLogin = async (who: ReturnType<typeof privateKeyToAccount>) => {
+      const nonce = await json(`${b.url}/api/nonce?address=${who.address}`);
+      const message = nonce.body.message as string;
+      const signature = await who.signMessage({ message });
+      const r = await json(`${b.url}/api/login/wallet`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ message, signature }),
+      });
+      expect(r.status, JSON.stringify(r.body)).to.equal(200);
+      return r.body.token as string;
+    };
+    const alice = privateKeyToAccount(key(60));
+    const mallory = privateKeyToAccount(key(61));
+    const site = { hostname: "alice.example", origin: "http://127.0.0.1:9" };
+    const put = (token: string, body: unknown) =>
+      json(`${b.url}/api/sites/alice`, { ...bearer(token, body), method: "PUT" });
+    const aliceToken = await walletLogin(alice);
+    const written = await put(aliceToken, site);
+    expect(written.status, JSON.stringify(written.body)).to.equal(200);
+    await waitFor(
+      "the site at B",
+      async () => (await json(`${b.url}/api/sites`, bearer(aliceToken))).body.sites.length === 1,
+    );
+    const listed = (await json(`${b.url}/api/sites`, bearer(aliceToken))).body.sites;
+    expect(listed[0]).to.include({ id: "alice", owner: alice.address });
+    const malloryToken = await walletLogin(mallory);
+    expect((await put(malloryToken, { ...site, origin: "http://127.0.0.1:10" })).body.code).to.equal(
+      "EDGE_NODE_SITE_NOT_OWNED",
+    );
+    expect((await json(`${b.url}/api/sites`, bearer(malloryToken))).body.sites).to.deep.equal([]);
+    expect(
+      (await json(`${b.url}/api/blocklist`, bearer(malloryToken, { ipRange: "198.51.100.0/24" }))).body.code,
+    ).to.equal("EDGE_NODE_SCOPE_MISSING");
+    const blocked = await json(`${a.url}/api/blocklist`, bearer(ops, { ipRange: "198.51.100.0/24" }));
+    expect(blocked.status, JSON.stringify(blocked.body)).to.equal(200);
+    await waitFor("the blocklist entry at the gateway", async () => {
+      const current = await json(`${b.url}/config/current`);
+      return (
+        current.body.document?.blocklist.ipRanges.includes("198.51.100.0/24") &&
+        (await json(`${gw.url}/status`)).body.config.seq === current.body.seq
+      );
+    });
   });
 });
