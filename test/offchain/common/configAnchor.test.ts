@@ -1,13 +1,20 @@
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
-import { type Address, type Hex, type PublicClient, createWalletClient, http } from "viem";
+import { type Address, type Hex, type PublicClient, createWalletClient, defineChain, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { hardhat } from "viem/chains";
 
 import { ConfigAnchor, ZERO_HASH, anchorVersion } from "../../../offchain/common/configAnchor";
 import { isEdgeError } from "../../../offchain/common/errors";
 import type { ConfigRegistry } from "../../../typechain";
 import { type RpcServer, publicClient, startRpcServer } from "../../shared/rpc";
+
+// Not viem/chains: its types pull in ox's TypeScript sources, which do not compile under this project's settings.
+const hardhat = defineChain({
+  id: 31337,
+  name: "Hardhat",
+  nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+  rpcUrls: { default: { http: ["http://127.0.0.1:8545"] } },
+});
 
 const HASH_1 = ethers.keccak256(ethers.toUtf8Bytes("one")) as Hex;
 const HASH_2 = ethers.keccak256(ethers.toUtf8Bytes("two")) as Hex;
