@@ -113,11 +113,7 @@ export async function deployProtocol(
     PaymentVault: await vault.getAddress(),
     ConfigRegistry: await configRegistry.getAddress(),
   };
-  log(`EdgeToken      ${deployed.EdgeToken}`);
-  log(`StakeManager   ${deployed.StakeManager}`);
-  log(`RewardsManager ${deployed.RewardsManager}`);
-  log(`PaymentVault   ${deployed.PaymentVault}`);
-  log(`ConfigRegistry ${deployed.ConfigRegistry}`);
+  for (const [name, address] of Object.entries(deployed)) log(`${name.padEnd(14)} ${address}`);
   if (result.migration) {
     deployed.TokenMigration = await result.migration.getAddress();
     log(`TokenMigration ${deployed.TokenMigration}`);
