@@ -222,7 +222,14 @@ export class HealthChecker {
     }
     this.cursor = due;
     for (const probe of this.active) {
-      if (now - probe.startedAt > this.timeoutMs) probe.controller?.abort(TIMED_OUT);
+      const elapsed = now - probe.startedAt;
+      if (elapsed <= this.timeoutMs) continue;
+      probe.controller?.abort(TIMED_OUT);
+      // An abort ends the check through the handler; should a request never call back, it is given up on.
+      if (elapsed > 2 * this.timeoutMs && probe.controller) {
+        probe.abandoned = probe.controller;
+        this.finish(probe, "timeout");
+      }
     }
     this.pump();
     const next = this.startedAt + (due + 1) * this.tickMs;

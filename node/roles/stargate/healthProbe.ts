@@ -72,6 +72,7 @@ export class Probe implements Dispatcher.DispatchHandler {
   startedAt = 0;
   status = 0;
   controller: Dispatcher.DispatchController | undefined;
+  abandoned: Dispatcher.DispatchController | undefined;
   live = false;
   ready = false;
   admitted = true;
@@ -131,17 +132,20 @@ export class Probe implements Dispatcher.DispatchHandler {
     };
   }
 
+  // Callbacks of a request the checker gave up on (`abandoned`) are ignored: the next check has begun.
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
+    if (controller !== this.abandoned) this.controller = controller;
   }
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
-    this.status = statusCode;
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+    if (controller !== this.abandoned) this.status = statusCode;
   }
   onResponseData(): void {}
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
+    if (controller === this.abandoned) return;
     this.checker.finish(this, this.status === 200 ? "ready" : this.status === 503 ? "not_ready" : "bad_status");
   }
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    if (controller === this.abandoned) return;
     const code = (error as { code?: string }).code;
     this.checker.finish(this, code !== undefined && TIMEOUT_CODES.has(code) ? "timeout" : "unreachable");
   }
