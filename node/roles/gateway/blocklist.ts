@@ -1,13 +1,13 @@
 /**
  * The network's blocklist at a gateway's front door (issue 17, D54): client addresses and ranges, and path prefixes
  * per site hostname (or "*" for every site), from the configuration document's `blocklist` section. Built once
- * per configuration (`compileBlocklist`, which names every invalid entry), then swapped whole; a request costs one
- * `net.BlockList` check for its address and, only when its hostname has rules, one path normalisation and a
- * `startsWith` per rule of that hostname and of "*".
+ * per configuration (`compileBlocklist`, which names every invalid entry), then swapped whole; a request costs a
+ * hash lookup per prefix length present for its address (CompiledBlocklist) and, only when its hostname has rules,
+ * one path normalisation and a `startsWith` per rule of that hostname and of "*".
  *
  * Addresses: IPv4 and IPv6 addresses and CIDR ranges. A client on an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
  * what a dual-stack socket reports) matches IPv4 rules, and a mapped rule (`::ffff:a.b.c.0/120`) matches IPv4
- * clients. The address is the TCP peer's: X-Forwarded-For is client input and never consulted.
+ * clients, and so does an IPv6 rule covering all of `::ffff:0:0/96` (`::/0`, as `net.BlockList` does). The address is the TCP peer's: X-Forwarded-For is client input and never consulted.
  *
  * Paths: a rule's prefix and a request's path are compared after the same normalisation (`normalizePath`), which
  * undoes what an attacker uses to slip past a prefix while the origin still serves the blocked file: the query
@@ -18,7 +18,7 @@
  * "/private" refuses "/private", "/private/x" and "/privateer"; "/private/" only what is inside the folder.
  * Matching is case-sensitive (RFC 3986 paths are; a case-insensitive origin is its owner's choice).
  */
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
 
 import type { Blocklist as BlocklistSection } from "../../../offchain/common/protocol/netConfig";
 import { nodeError } from "../../errors";
@@ -48,27 +48,73 @@ interface PathEntry {
   prefix: string;
 }
 
-/** An accepted blocklist: what the front door checks each request against. Immutable. */
+/**
+ * Networks of one family by prefix length, longest first: a lookup masks the address once per length present
+ * (at most 33 or 129, whatever the number of rules) and asks a hash map.
+ */
+class PrefixIndex<V, K extends number | string> {
+  private readonly byLength = new Map<number, Map<K, string>>();
+  private lengths: number[] = [];
+
+  /** `key`: the value masked to `length` bits, as a well-hashed map key (V8 hashes bigints poorly). */
+  constructor(private readonly key: (value: V, length: number) => K) {}
+
+  add(network: V, length: number, rule: string): void {
+    const key = this.key(network, length);
+    let networks = this.byLength.get(length);
+    if (!networks) {
+      this.byLength.set(length, (networks = new Map()));
+      this.lengths = [...this.byLength.keys()].sort((x, y) => y - x);
+    }
+    if (!networks.has(key)) networks.set(key, rule);
+  }
+
+  /** The rule of the longest prefix covering `value`. */
+  find(value: V): string | undefined {
+    for (const length of this.lengths) {
+      const rule = this.byLength.get(length)!.get(this.key(value, length));
+      if (rule !== undefined) return rule;
+    }
+    return undefined;
+  }
+}
+
+const key4 = (value: number, length: number) => (length === 0 ? 0 : (value & (-1 << (32 - length))) >>> 0);
+/** An IPv6 address as 32 hex digits: its first `length` bits are a prefix of the string plus one masked digit. */
+const key6 = (hex: string, length: number) => {
+  const whole = length >> 2;
+  const rest = length & 3;
+  if (rest === 0) return hex.slice(0, whole);
+  return hex.slice(0, whole) + (parseInt(hex[whole], 16) & (0xf0 >> rest) & 0xf).toString(16);
+};
+const hex32 = (value: bigint) => value.toString(16).padStart(32, "0");
+
+/**
+ * An accepted blocklist: what the front door checks each request against. Immutable.
+ *
+ * Addresses are not checked with `net.BlockList`: its check scans every rule (measured on Node 20: 32 µs a check
+ * at 1,000 rules, 0.37 ms at 10,000, 7 ms at 30,000; adding 100,000 took over a minute), and a blocklist may hold
+ * 100,000 entries. The tests hold this index to `net.BlockList`'s answers.
+ */
 export class CompiledBlocklist {
-  private readonly list = new BlockList();
-  /** family -> prefix length -> masked network -> the rule (to name what matched). */
-  private readonly ranges = new Map<4 | 6, Map<number, Map<bigint, string>>>([
-    [4, new Map()],
-    [6, new Map()],
-  ]);
+  private readonly v4 = new PrefixIndex<number, number>(key4);
+  private readonly v6 = new PrefixIndex<string, string>(key6);
+  /** An IPv6 rule of /96 or shorter covering the whole mapped range (::ffff:0:0/96): every IPv4 client. */
+  private readonly everyV4: string | undefined;
   private readonly paths = new Map<string, PathEntry[]>();
   readonly ipRules: number;
   readonly pathRules: number;
 
   constructor(ranges: readonly Range[], paths: ReadonlyMap<string, PathEntry[]>) {
+    let everyV4: string | undefined;
     for (const range of ranges) {
-      const byPrefix = this.ranges.get(range.family)!;
-      let networks = byPrefix.get(range.prefix);
-      if (!networks) byPrefix.set(range.prefix, (networks = new Map()));
-      if (!networks.has(range.network)) networks.set(range.network, range.rule);
-      const text = range.family === 4 ? v4Text(range.network) : v6Text(range.network);
-      this.list.addSubnet(text, range.prefix, range.family === 4 ? "ipv4" : "ipv6");
+      if (range.family === 4) this.v4.add(Number(range.network), range.prefix, range.rule);
+      else {
+        this.v6.add(hex32(range.network), range.prefix, range.rule);
+        if (range.prefix <= 96 && mask(MAPPED, range.prefix, 128) === range.network) everyV4 ??= range.rule;
+      }
     }
+    this.everyV4 = everyV4;
     for (const [host, entries] of paths) this.paths.set(host, [...entries]);
     this.ipRules = ranges.length;
     this.pathRules = [...paths.values()].reduce((n, e) => n + e.length, 0);
@@ -79,9 +125,8 @@ export class CompiledBlocklist {
     if (this.ipRules === 0 || address === undefined) return undefined;
     const parsed = parseAddress(address);
     if (!parsed) return undefined;
-    const family = parsed.family === 4 ? "ipv4" : "ipv6";
-    if (!this.list.check(parsed.text, family)) return undefined;
-    return { kind: "ip", rule: this.nameRange(parsed.family, parsed.value) ?? parsed.text };
+    const rule = parsed.family === 4 ? (this.v4.find(parsed.value) ?? this.everyV4) : this.v6.find(parsed.value);
+    return rule === undefined ? undefined : { kind: "ip", rule };
   }
 
   /** The rule refusing `path` (a request target's path and query) on site `hostname`, if any. */
@@ -94,20 +139,6 @@ export class CompiledBlocklist {
     if (normal === undefined) return { kind: "path", rule: first.rule };
     for (const entries of [own, every])
       for (const entry of entries ?? []) if (normal.startsWith(entry.prefix)) return { kind: "path", rule: entry.rule };
-    return undefined;
-  }
-
-  /** The first rule (longest prefix first) covering `value`. */
-  private nameRange(family: 4 | 6, value: bigint): string | undefined {
-    const byPrefix = this.ranges.get(family)!;
-    const bits = family === 4 ? 32 : 128;
-    const lengths = [...byPrefix.keys()].sort((a, b) => b - a);
-    for (const length of lengths) {
-      const rule = byPrefix.get(length)!.get(mask(value, length, bits));
-      if (rule !== undefined) return rule;
-    }
-    // An IPv4 client covered by a mapped IPv6 rule.
-    if (family === 4) return this.nameRange(6, MAPPED | value);
     return undefined;
   }
 }
@@ -205,17 +236,22 @@ function mask(value: bigint, prefix: number, bits: number): bigint {
   return value & keep;
 }
 
-/** An address as the blocklist compares it: a mapped IPv4 address as IPv4. */
-function parseAddress(address: string): { family: 4 | 6; value: bigint; text: string } | undefined {
+/** An address as the blocklist compares it: IPv4 (also a mapped one) as a number, IPv6 as 32 hex digits. */
+function parseAddress(address: string): { family: 4; value: number } | { family: 6; value: string } | undefined {
   const family = isIP(address);
-  if (family === 4) return { family, value: v4Value(address), text: address };
+  if (family === 4) return { family, value: v4Number(address) };
   if (family !== 6) return undefined;
-  const value = v6Value(address);
-  if (value >> 32n === 0xffffn) {
-    const v4 = value & 0xffffffffn;
-    return { family: 4, value: v4, text: v4Text(v4) };
-  }
-  return { family: 6, value, text: address };
+  const hex = v6Hex(address);
+  if (hex.startsWith(MAPPED_HEX)) return { family: 4, value: parseInt(hex.slice(24), 16) };
+  return { family: 6, value: hex };
+}
+
+const MAPPED_HEX = "00000000000000000000ffff";
+
+function v4Number(text: string): number {
+  let value = 0;
+  for (const part of text.split(".")) value = value * 256 + Number(part);
+  return value;
 }
 
 /** A rule: an address or CIDR range (a mapped IPv6 range of /96 or longer becomes the IPv4 range it covers). */
@@ -237,27 +273,22 @@ function v4Value(text: string): bigint {
   return text.split(".").reduce((n, part) => (n << 8n) | BigInt(Number(part)), 0n);
 }
 
-function v4Text(value: bigint): string {
-  return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join(".");
-}
-
-/** A valid IPv6 address (isIP said so) as a 128-bit number; an embedded IPv4 tail is read as two groups. */
-function v6Value(text: string): bigint {
+/** A valid IPv6 address (isIP said so) as 32 lower-case hex digits; an embedded IPv4 tail is read as two groups. */
+function v6Hex(text: string): string {
   let body = text.split("%")[0];
   const tail = body.lastIndexOf(":");
   if (body.slice(tail + 1).includes(".")) {
-    const v4 = v4Value(body.slice(tail + 1));
-    body = `${body.slice(0, tail + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+    const v4 = v4Number(body.slice(tail + 1));
+    body = `${body.slice(0, tail + 1)}${Math.floor(v4 / 65536).toString(16)}:${(v4 % 65536).toString(16)}`;
   }
   const [head, rest] = body.includes("::") ? body.split("::") : [body, undefined];
   const left = head ? head.split(":") : [];
   const right = rest ? rest.split(":") : [];
   const groups = rest === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
-  return groups.reduce((n, group) => (n << 16n) | BigInt(parseInt(group, 16)), 0n);
+  return groups
+    .map((group) => group.padStart(4, "0"))
+    .join("")
+    .toLowerCase();
 }
 
-function v6Text(value: bigint): string {
-  const groups: string[] = [];
-  for (let shift = 112n; shift >= 0n; shift -= 16n) groups.push(((value >> shift) & 0xffffn).toString(16));
-  return groups.join(":");
-}
+const v6Value = (text: string): bigint => BigInt(`0x${v6Hex(text)}`);
