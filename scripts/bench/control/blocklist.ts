@@ -95,8 +95,7 @@ export async function startBlocklistRig({ gateways = 2 } = {}): Promise<Blocklis
       users: undefined,
       tokenTtlMs: 3_600_000,
       peers: [],
-      // The URL as a string or as a function returning it (the API's option is changing to the latter).
-      publicUrl: Object.assign(() => "http://127.0.0.1:1", { toString: () => "http://127.0.0.1:1" }) as never,
+      publicUrl: () => "http://127.0.0.1:1",
       authority: () => plane.authority,
       effectiveConfig: () => plane.effectiveConfig(),
     });
