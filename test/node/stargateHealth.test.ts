@@ -111,7 +111,10 @@ describe("Stargate health (D55)", function () {
         onCheck: (_ms, result) => results.push(result),
       });
       await sleep(900);
-      const [r, n, h, u, d] = ids.map((id) => c.verdict(id)!);
+      const [r, n, h, u, d] = ids.map((id, i) => {
+        expect(c.verdict(id), `endpoint ${i} checked`).to.not.equal(undefined);
+        return c.verdict(id)!;
+      });
       expect(r).to.include({ live: true, ready: true, admitted: true, healthy: true, state: "healthy", version: 0 });
       expect(r.latencyMs).to.be.below(100);
       expect(n).to.include({ live: true, ready: false, healthy: false, state: "unhealthy" });

@@ -132,20 +132,24 @@ export class Probe implements Dispatcher.DispatchHandler {
     };
   }
 
-  // Callbacks of a request the checker gave up on (`abandoned`) are ignored: the next check has begun.
+  // Callbacks of a request the checker gave up on (`abandoned`) are ignored: the next check has begun. (A request
+  // that fails before it starts calls back without a controller.)
+  private isAbandoned(controller: Dispatcher.DispatchController | undefined): boolean {
+    return controller !== undefined && controller === this.abandoned;
+  }
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (controller !== this.abandoned) this.controller = controller;
+    if (!this.isAbandoned(controller)) this.controller = controller;
   }
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
-    if (controller !== this.abandoned) this.status = statusCode;
+    if (!this.isAbandoned(controller)) this.status = statusCode;
   }
   onResponseData(): void {}
   onResponseEnd(controller: Dispatcher.DispatchController): void {
-    if (controller === this.abandoned) return;
+    if (this.isAbandoned(controller)) return;
     this.checker.finish(this, this.status === 200 ? "ready" : this.status === 503 ? "not_ready" : "bad_status");
   }
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    if (controller === this.abandoned) return;
+    if (this.isAbandoned(controller)) return;
     const code = (error as { code?: string }).code;
     this.checker.finish(this, code !== undefined && TIMEOUT_CODES.has(code) ? "timeout" : "unreachable");
   }
