@@ -13,7 +13,7 @@ import { ethers, network } from "hardhat";
 import { Registry } from "prom-client";
 import { type Address, type Hex, type LocalAccount, type PublicClient, createWalletClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { hardhat } from "viem/chains";
+import { hardhat } from "../../scripts/lib/hardhatChain";
 
 import { ConfigAnchor, anchorVersion } from "../../offchain/common/configAnchor";
 import { createTypedApp, errorHandler } from "../../offchain/common/http";

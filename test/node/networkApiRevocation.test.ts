@@ -10,7 +10,7 @@ import { join } from "node:path";
 import hre, { ethers, network } from "hardhat";
 import { type Address, type Hex, type PublicClient, createWalletClient, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { hardhat } from "viem/chains";
+import { hardhat } from "../../scripts/lib/hardhatChain";
 
 import { deployProtocol } from "../../scripts/deploy/deployProtocol";
 import { anchorVersion } from "../../offchain/common/configAnchor";

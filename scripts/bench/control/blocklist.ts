@@ -21,7 +21,7 @@ import { Registry } from "prom-client";
 import { Agent } from "undici";
 import { type Address, type Hex, createPublicClient, createWalletClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { hardhat } from "viem/chains";
+import { hardhat } from "../../lib/hardhatChain";
 
 import { ConfigSubscriber } from "../../../node/configSubscriber";
 import type { StargateContext } from "../../../node/context";

@@ -23,7 +23,7 @@ import { JsonRpcServer } from "hardhat/internal/hardhat-network/jsonrpc/server";
 import { Registry } from "prom-client";
 import { type Address, createPublicClient, createWalletClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { hardhat } from "viem/chains";
+import { hardhat } from "../../lib/hardhatChain";
 
 import { ConfigSubscriber } from "../../../node/configSubscriber";
 import type { StargateContext } from "../../../node/context";
