@@ -240,6 +240,29 @@ describe("gateway configuration (D54)", function () {
     expect((await get(gateway.frontDoor, "/public")).json().code).to.equal("EDGE_NODE_NO_HOSTS");
     gateway.role.applyCatalogue!(catalogue([]));
   });
+
+  it("D54: entries appended to the blocklist extend the list in force, a removal recompiles it, an invalid appended entry changes nothing", async function () {
+    const sites = [site(originUrl)];
+    const admin = { hostname: "*", prefix: "/admin" };
+    gateway.role.applyConfig!(applied(3, 0, { sites, blocklist: { ipRanges: ["127.0.0.2"], paths: [] } }));
+    gateway.role.applyConfig!(
+      applied(3, 1, { sites, blocklist: { ipRanges: ["127.0.0.2", "127.0.0.3"], paths: [admin] } }),
+    );
+    expect((await get(gateway.frontDoor, "/public", "127.0.0.2")).json().rule).to.equal("127.0.0.2");
+    expect((await get(gateway.frontDoor, "/public", "127.0.0.3")).json().rule).to.equal("127.0.0.3");
+    expect((await get(gateway.frontDoor, "/admin/x")).json().rule).to.equal("* /admin");
+    expect(gateway.status()).to.deep.include({ blocklist: { ipRules: 2, pathRules: 1 } });
+    expect(() =>
+      gateway.role.applyConfig!(
+        applied(3, 2, { sites, blocklist: { ipRanges: ["127.0.0.2", "127.0.0.3", "127.0.0.300"], paths: [admin] } }),
+      ),
+    ).to.throw(/blocklist\.ipRanges\[2\] "127\.0\.0\.300"/);
+    expect(gateway.status()).to.deep.include({ blocklist: { ipRules: 2, pathRules: 1 } });
+    gateway.role.applyConfig!(applied(3, 2, { sites, blocklist: { ipRanges: ["127.0.0.3"], paths: [admin] } }));
+    expect((await get(gateway.frontDoor, "/public", "127.0.0.2")).status).to.equal(200);
+    expect((await get(gateway.frontDoor, "/public", "127.0.0.3")).status).to.equal(403);
+    expect(gateway.status()).to.deep.include({ blocklist: { ipRules: 1, pathRules: 1 } });
+  });
 });
 
 describe("issue 17 Deliver 5: a blocklist entry added through the Network API reaches every gateway (D54)", function () {

@@ -35,7 +35,7 @@ export interface BlockMatch {
   rule: string;
 }
 
-interface Range {
+export interface Range {
   /** The rule as written. */
   rule: string;
   family: 4 | 6;
@@ -43,7 +43,7 @@ interface Range {
   prefix: number;
 }
 
-interface PathEntry {
+export interface PathEntry {
   rule: string;
   prefix: string;
 }
@@ -100,24 +100,30 @@ export class CompiledBlocklist {
   private readonly v4 = new PrefixIndex<number, number>(key4);
   private readonly v6 = new PrefixIndex<string, string>(key6);
   /** An IPv6 rule of /96 or shorter covering the whole mapped range (::ffff:0:0/96): every IPv4 client. */
-  private readonly everyV4: string | undefined;
+  private everyV4: string | undefined;
   private readonly paths = new Map<string, PathEntry[]>();
-  readonly ipRules: number;
-  readonly pathRules: number;
+  ipRules = 0;
+  pathRules = 0;
 
-  constructor(ranges: readonly Range[], paths: ReadonlyMap<string, PathEntry[]>) {
-    let everyV4: string | undefined;
+  /**
+   * Adds entries `parseBlocklist` accepted. Used on a list no request sees yet, or on the one in force for entries
+   * appended to the configuration: the front door's checks are synchronous, so each sees the list before or after.
+   */
+  extend({ ranges, paths }: ParsedBlocklist): void {
     for (const range of ranges) {
       if (range.family === 4) this.v4.add(Number(range.network), range.prefix, range.rule);
       else {
         this.v6.add(hex32(range.network), range.prefix, range.rule);
-        if (range.prefix <= 96 && mask(MAPPED, range.prefix, 128) === range.network) everyV4 ??= range.rule;
+        if (range.prefix <= 96 && mask(MAPPED, range.prefix, 128) === range.network) this.everyV4 ??= range.rule;
       }
     }
-    this.everyV4 = everyV4;
-    for (const [host, entries] of paths) this.paths.set(host, [...entries]);
-    this.ipRules = ranges.length;
-    this.pathRules = [...paths.values()].reduce((n, e) => n + e.length, 0);
+    for (const [host, entries] of paths) {
+      const own = this.paths.get(host);
+      if (own) own.push(...entries);
+      else this.paths.set(host, [...entries]);
+      this.pathRules += entries.length;
+    }
+    this.ipRules += ranges.length;
   }
 
   /** The rule refusing the client at `address` (the socket's remote address), if any. */
@@ -152,8 +158,15 @@ export function blockedError(match: BlockMatch, counter?: { inc(labels: { kind: 
   });
 }
 
-/** The empty blocklist: refuses nothing. */
-export const EMPTY_BLOCKLIST = new CompiledBlocklist([], new Map());
+/** The empty blocklist: refuses nothing (never extended). */
+export const EMPTY_BLOCKLIST: Pick<CompiledBlocklist, "address" | "path" | "ipRules" | "pathRules"> =
+  new CompiledBlocklist();
+
+/** Entries of a blocklist section, validated. */
+export interface ParsedBlocklist {
+  ranges: Range[];
+  paths: Map<string, PathEntry[]>;
+}
 
 /**
  * Validates and compiles a configuration's blocklist section. Throws an Error naming every invalid entry (at
@@ -161,15 +174,27 @@ export const EMPTY_BLOCKLIST = new CompiledBlocklist([], new Map());
  * neither "*" nor a site hostname.
  */
 export function compileBlocklist(section: BlocklistSection): CompiledBlocklist {
+  const list = new CompiledBlocklist();
+  list.extend(parseBlocklist(section));
+  return list;
+}
+
+/**
+ * Validates a blocklist section's entries from index `from` on (those before it were accepted already); throws as
+ * `compileBlocklist` does.
+ */
+export function parseBlocklist(section: BlocklistSection, from = { ipRanges: 0, paths: 0 }): ParsedBlocklist {
   const problems: string[] = [];
   const ranges: Range[] = [];
   section.ipRanges.forEach((rule, i) => {
+    if (i < from.ipRanges) return;
     const range = parseRange(rule);
     if (typeof range === "string") problems.push(`blocklist.ipRanges[${i}] "${rule.slice(0, 64)}" ${range}`);
     else ranges.push(range);
   });
   const paths = new Map<string, PathEntry[]>();
   section.paths.forEach(({ hostname, prefix }, i) => {
+    if (i < from.paths) return;
     const host = hostname === "*" ? "*" : normalizeHost(hostname);
     if (host === undefined || (host !== hostname && host !== hostname.toLowerCase().replace(/\.$/, ""))) {
       problems.push(`blocklist.paths[${i}].hostname "${hostname.slice(0, 80)}" is neither "*" nor a DNS name`);
@@ -189,7 +214,7 @@ export function compileBlocklist(section: BlocklistSection): CompiledBlocklist {
     if (problems.length > MAX_PROBLEMS) listed.push(`and ${problems.length - MAX_PROBLEMS} more problems`);
     throw new Error(`invalid blocklist: ${listed.join("; ")}`);
   }
-  return new CompiledBlocklist(ranges, paths);
+  return { ranges, paths };
 }
 
 const ESCAPES = /(?:%[0-9a-fA-F]{2})+/g;

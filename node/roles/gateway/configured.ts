@@ -20,7 +20,8 @@
  * jobs at once (its free slots are offered to the queue).
  */
 import type { AppliedConfig, Catalogue } from "../../context";
-import { type CompiledBlocklist, EMPTY_BLOCKLIST, compileBlocklist } from "./blocklist";
+import type { Blocklist } from "../../../offchain/common/protocol/netConfig";
+import { CompiledBlocklist, EMPTY_BLOCKLIST, compileBlocklist, parseBlocklist } from "./blocklist";
 import type { ContentChecker } from "./contentCheck";
 import type { HostRegistry } from "./hosts";
 import type { HostLink } from "./links";
@@ -94,10 +95,12 @@ export interface SettingsParts {
 }
 
 export class GatewaySettings {
-  private blocklist: CompiledBlocklist = EMPTY_BLOCKLIST;
+  /** The blocklist in force (none: empty). */
+  private blocklist: CompiledBlocklist | undefined;
   private applied: { version: number; seq: number } | undefined;
   private lastSites: string | undefined;
-  private lastBlocklist: string | undefined;
+  /** The last applied blocklist section (copies of its arrays). */
+  private lastBlocklist: Blocklist | undefined;
   private policy: { verifyOneIn: number; queueWaitMs: number };
   private catalogueAt: number | undefined;
 
@@ -106,15 +109,14 @@ export class GatewaySettings {
   }
 
   /** The blocklist in force (the front door reads it per request). */
-  readonly currentBlocklist = (): CompiledBlocklist => this.blocklist;
+  readonly currentBlocklist = (): Pick<CompiledBlocklist, "address" | "path"> => this.blocklist ?? EMPTY_BLOCKLIST;
 
   /** Validates `config` whole, then applies it; throws (nothing changed) with every problem found. */
   apply(config: AppliedConfig): void {
     const doc = config.document;
     const sitesText = JSON.stringify(doc.sites);
-    const blocklistText = JSON.stringify(doc.blocklist);
     const sites = sitesText === this.lastSites ? undefined : parseSites({ sites: doc.sites });
-    const blocklist = blocklistText === this.lastBlocklist ? undefined : compileBlocklist(doc.blocklist);
+    const blocklist = this.blocklistChange(doc.blocklist);
     const policy = {
       verifyOneIn: doc.dispatch.verifyOneIn ?? this.parts.defaults.verifyOneIn,
       queueWaitMs: doc.dispatch.queueWaitMs ?? this.parts.defaults.queueWaitMs,
@@ -125,8 +127,8 @@ export class GatewaySettings {
       this.lastSites = sitesText;
     }
     if (blocklist) {
-      this.blocklist = blocklist;
-      this.lastBlocklist = blocklistText;
+      blocklist();
+      this.lastBlocklist = { ipRanges: doc.blocklist.ipRanges.slice(), paths: doc.blocklist.paths.slice() };
     }
     this.parts.checker.setOneIn(policy.verifyOneIn);
     this.parts.queue.setMaxWait(policy.queueWaitMs);
@@ -138,6 +140,31 @@ export class GatewaySettings {
     );
   }
 
+  /**
+   * What applying `next` takes, validated (throws): nothing when it equals the last one; extending the list in force
+   * when `next` only appends entries to it (what `blocklist.add` deltas do: a 100,000-entry list is not recompiled
+   * for one more); otherwise a new compiled list, swapped in whole.
+   */
+  private blocklistChange(next: Blocklist): (() => void) | undefined {
+    const last = this.lastBlocklist;
+    const appends =
+      last !== undefined &&
+      next.ipRanges.length >= last.ipRanges.length &&
+      next.paths.length >= last.paths.length &&
+      last.ipRanges.every((rule, i) => next.ipRanges[i] === rule) &&
+      last.paths.every((rule, i) => next.paths[i].hostname === rule.hostname && next.paths[i].prefix === rule.prefix);
+    if (!appends) {
+      const compiled = compileBlocklist(next);
+      return () => (this.blocklist = compiled);
+    }
+    if (next.ipRanges.length === last.ipRanges.length && next.paths.length === last.paths.length) return undefined;
+    const added = parseBlocklist(next, { ipRanges: last.ipRanges.length, paths: last.paths.length });
+    return () => {
+      this.blocklist ??= new CompiledBlocklist();
+      this.blocklist.extend(added);
+    };
+  }
+
   applyCatalogue(catalogue: Catalogue): void {
     const unhealthy = new Set(catalogue.endpoints.filter((e) => e.role === "host" && !e.healthy).map((e) => e.device));
     for (const link of this.parts.hosts.setUnhealthy(unhealthy))
@@ -146,7 +173,7 @@ export class GatewaySettings {
   }
 
   private rules() {
-    return { ipRules: this.blocklist.ipRules, pathRules: this.blocklist.pathRules };
+    return { ipRules: this.blocklist?.ipRules ?? 0, pathRules: this.blocklist?.pathRules ?? 0 };
   }
 
   status(): Record<string, unknown> {
