@@ -26,7 +26,7 @@ import {
 } from "./common";
 import { type Processes, bin, freePort } from "./processes";
 
-export type ContractName = "EdgeToken" | "StakeManager" | "RewardsManager" | "PaymentVault";
+export type ContractName = "EdgeToken" | "StakeManager" | "RewardsManager" | "PaymentVault" | "ConfigRegistry";
 
 /**
  * Chain seconds from the setup to genesis: more than starting a dozen ts-node processes takes on a busy 2-core
@@ -135,8 +135,9 @@ function deployParameters(accounts: Accounts, epochSeconds: number, genesis: num
         // The floor of the notice is billing's grace period: the devnet's billing runs with 3 s.
         minWithdrawalNotice: "3n",
       },
-      // The deployer anchors the devnet's configuration and signs its deltas (D52).
-      ConfigRegistry: { adminDelay: "0n", publisher: accounts.deployer.address },
+      // The stargate's configuration key anchors the devnet's configuration and signs its deltas (D52): an account
+      // of its own, so its transactions never race the deployer's.
+      ConfigRegistry: { adminDelay: "0n", publisher: accounts.config.address },
     },
     roles: { PaymentVault: { BILLER_ROLE: [privateKeyToAccount(accounts.billerKey).address] } },
     rewards: { fund: `${1_000_000n * TOKEN}n` },

@@ -34,6 +34,9 @@ export interface Accounts {
   /** Customers A (referred by `referrer`), B and C. */
   customers: DevAccount[];
   referrer: DevAccount;
+  /** The stargate's configuration key: ConfigRegistry's publisher and delta signer (D52). */
+  config: DevAccount;
+  configKey: `0x${string}`;
 }
 
 export function devnetAccounts(): Accounts {
@@ -43,6 +46,8 @@ export function devnetAccounts(): Accounts {
     billerKey: devKey(2),
     customers: [devAccount(3), devAccount(4), devAccount(5)],
     referrer: devAccount(6),
+    config: devAccount(7),
+    configKey: devKey(7),
   };
 }
 

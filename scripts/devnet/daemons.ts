@@ -8,8 +8,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { capacityOf, gatewayOf, startOrigin, writeSites } from "./cdn";
+import { SITE, capacityOf, gatewayOf, startOrigin, writeSites } from "./cdn";
 import type { Chain } from "./chain";
+import { TEAM_USER, publishInitialConfig, showBlocklist, waitForVersion, writeUsers } from "./control";
 import { type Accounts, CHAIN_ID, type StepLog, TOKEN, waitFor } from "./common";
 import type { Options } from "./options";
 import { type Processes, freePort, tsNode } from "./processes";
@@ -29,6 +30,8 @@ export interface Services {
   frontDoors: Record<string, string>;
   /** The length of billing period 0, which ends when the last epoch does. */
   periodSeconds: number;
+  /** Milliseconds from the Network API call to a blocklist rule refused at each front door, by gateway name. */
+  blocked: Record<string, number>;
 }
 
 export async function startServices(
@@ -67,7 +70,27 @@ export async function startServices(
   );
   const originUrl = await startOrigin(procs);
   const sites = writeSites(dir, accounts.customers[0], originUrl);
-  const nodes = await startNodes(devices, { dir, common, oracleUrl, billingUrl, sites, env: run.tracingEnv }, procs);
+  const users = await writeUsers(dir);
+  const grpcPort = await freePort();
+  const nodes = await startNodes(
+    devices,
+    {
+      dir,
+      common,
+      oracleUrl,
+      billingUrl,
+      users: users.file,
+      grpcPort,
+      configKey: accounts.configKey,
+      env: run.tracingEnv,
+    },
+    procs,
+  );
+  // Configuration version 1 (the demo site), anchored and uploaded as config:publish does; gateways and hosts get
+  // it over the stargate's stream, and gateways open their front doors with it.
+  const stargate = nodes.find((n) => n.role === "stargate")!;
+  const configHash = await publishInitialConfig(chain, accounts, stargate.url, sites);
+  log.step(`configuration version 1 (${configHash.slice(0, 10)}…) anchored in ConfigRegistry and on the stargate`);
   // The Console: wallet users manage stakes and payments from a browser, through their own wallet.
   const consoleUrl = `http://127.0.0.1:${await freePort()}`;
   procs.start("console", process.execPath, [
@@ -76,6 +99,10 @@ export async function startServices(
     ...["--rpc", chain.rpc, "--addresses", chain.bookFile, "--port", port(consoleUrl)],
   ]);
   const frontDoors = await waitUntilReady({ oracleUrl, consoleUrl, nodes, hosts: opts.hosts });
+  const served = nodes.filter((n) => n.role !== "stargate").map((n) => n.address);
+  await waitForVersion(stargate.url, served, 1);
+  log.step(`every gateway and host acknowledged configuration version 1 over the stargate's gRPC stream`);
+  const blocked = await showBlocklist(stargate.url, users.password, SITE.hostname, frontDoors, log);
   // Everything runs: on to just before genesis, leaving time for billing and the traffic to start.
   await chain.advanceTo(chain.genesis - LEAD_SECONDS);
   // One billing period from now until the last epoch ends (when traffic stops): chain time runs ahead of the wall
@@ -107,7 +134,8 @@ export async function startServices(
     `console ${consoleUrl} (a browser wallet on chain ${CHAIN_ID} at ${chain.rpc}; development accounts hold tokens)`,
   );
   procs.check();
-  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds, originUrl, frontDoors };
+  log.step(`Network API ${stargate.url}/api: user "${TEAM_USER}", password ${users.password} (this run's only)`);
+  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds, originUrl, frontDoors, blocked };
 }
 
 const port = (url: string) => new URL(url).port;
@@ -147,13 +175,19 @@ async function startNodes(
     common: string[];
     oracleUrl: string;
     billingUrl: string;
-    sites: string;
+    /** The stargate's configuration key (EDGE_NODE_CONFIG_KEY). */
+    configKey: string;
+    /** The stargate's Network API users file. */
+    users: string;
+    /** The stargate's configuration stream (gRPC) port, which gateways and hosts subscribe to. */
+    grpcPort: number;
     /** Gateways' and hosts' tracing (trace.ts). */
     env: Record<string, string>;
   },
   procs: Processes,
 ): Promise<Node[]> {
-  const { dir, common, oracleUrl, billingUrl, sites } = context;
+  const { dir, common, oracleUrl, billingUrl, users, grpcPort } = context;
+  const stargates = ["--stargates", `127.0.0.1:${grpcPort}`];
   const nodes: Node[] = [];
   for (const device of devices) nodes.push({ ...device, url: `http://127.0.0.1:${await freePort()}` });
   const url = (name: string) => nodes.find((n) => n.name === name)!.url;
@@ -162,11 +196,15 @@ async function startNodes(
       node.role === "gateway"
         ? [
             ...["--oracle", oracleUrl, "--billing", billingUrl, "--report-interval-ms", "2000"],
-            ...["--usage-flush-ms", "1000", "--sites", sites, "--cdn-port", "0"],
+            ...["--usage-flush-ms", "1000", "--cdn-port", "0", ...stargates],
           ]
         : node.role === "stargate"
-          ? ["--oracle", oracleUrl, "--heartbeat-interval-ms", "2000"]
+          ? [
+              ...["--oracle", oracleUrl, "--heartbeat-interval-ms", "2000", "--grpc-port", String(grpcPort)],
+              ...["--users", users, "--anchor-interval-ms", "5000", "--health-interval-ms", "2000"],
+            ]
           : [
+              ...stargates,
               "--gateway",
               url(gatewayOf(nodes, node.name)),
               "--capacity",
@@ -183,7 +221,10 @@ async function startNodes(
         ...["--role", node.role, ...common, "--port", port(node.url)],
         ...["--data-dir", join(dir, node.name), ...roleArgs],
       ],
-      { EDGE_NODE_DEVICE_KEY: node.key, ...(node.role === "stargate" ? {} : context.env) },
+      {
+        EDGE_NODE_DEVICE_KEY: node.key,
+        ...(node.role === "stargate" ? { EDGE_NODE_CONFIG_KEY: context.configKey } : context.env),
+      },
     );
   }
   return nodes;

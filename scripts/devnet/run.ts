@@ -27,6 +27,7 @@ import { cdnOutcome, checkCdn } from "./cdnChecks";
 import { startChain } from "./chain";
 import { checkOutcome, checkPromises } from "./checks";
 import { DevnetError, ROOT, StepLog, devnetAccounts } from "./common";
+import { printControlPlane } from "./control";
 import { depositCustomers, startTraffic } from "./customers";
 import { startServices } from "./daemons";
 import { EpochScores, type ViewCustomer, startLiveView } from "./observe";
@@ -103,6 +104,9 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   );
   printSummary(outcome, { customers: accounts.customers, jobs: traffic.jobs, evictionMs: eviction.ms, dir });
   printCdn(cdn, opts.hosts, { paths: traced, spans: tracer.receiver.spans }, nodes);
+  const stargate = nodes.find((n) => n.role === "stargate")!;
+  const behind = await printControlPlane(stargate.url, nodes, 1);
+  if (behind.length > 0) throw new DevnetError(`not on configuration version 1 at the end: ${behind.join(", ")}`);
   checkOutcome(outcome, accounts.customers, traffic.jobs);
   checkCdn(cdn);
 

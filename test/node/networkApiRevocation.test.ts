@@ -141,7 +141,7 @@ describe("Network API across daemons (revocation)", function () {
       "--peers",
       a.url,
     ]);
-    const gw = await startNode("gateway", 3, ["--stargates", await grpcOf(b.url)]);
+    const gw = await startNode("gateway", 3, ["--stargates", await grpcOf(b.url), "--cdn-port", "0"]);
     await waitFor("all three serving and the gateway on version 1", async () => {
       const states = await Promise.all([a.url, b.url, gw.url].map(async (u) => (await json(`${u}/status`)).body));
       return states.every((s) => s.serving) && states[2].config?.version === 1;

@@ -130,7 +130,7 @@ describe("Stargate health across daemons (D55)", function () {
     const b = await startNode("stargate", 2, [
       ...["--grpc-port", "0", "--port", String(bPort), "--stargates", await grpcOf(a.url), "--peers", a.url],
     ]);
-    const gw = await startNode("gateway", 3, ["--stargates", await grpcOf(a.url)]);
+    const gw = await startNode("gateway", 3, ["--stargates", await grpcOf(a.url), "--cdn-port", "0"]);
     const gateway = privateKeyToAccount(key(3)).address;
     const stargateB = privateKeyToAccount(key(2)).address;
 
