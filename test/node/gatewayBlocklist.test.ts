@@ -184,6 +184,15 @@ describe("gateway blocklist (D54)", () => {
       );
     });
 
+    it("R17-13: `;` path parameters of any segment do not slip a blocked path past its rule", () => {
+      const folder = compileBlocklist({ ipRanges: [], paths: [{ hostname: "*", prefix: "/private/" }] });
+      for (const path of ["/private;x/secret", "/private;/secret", "/private;a=b;c/secret", "/public/..;x/private/s"])
+        expect(folder.path("a.example.test", path), path).to.deep.equal({ kind: "path", rule: "* /private/" });
+      expect(folder.path("a.example.test", "/private%3Bx/secret")).to.not.equal(undefined);
+      expect(normalizePath("/a;p/b;q=1/c")).to.equal("/a/b/c");
+      expect(folder.path("a.example.test", "/public;private/x")).to.equal(undefined);
+    });
+
     it("plain paths outside the prefix are served", () => {
       const segment = fc.stringMatching(/^[a-z0-9_~-]{1,8}$/);
       fc.assert(

@@ -12,8 +12,9 @@
  * Paths: a rule's prefix and a request's path are compared after the same normalisation (`normalizePath`), which
  * undoes what an attacker uses to slip past a prefix while the origin still serves the blocked file: the query
  * and fragment are dropped, percent-escapes are decoded (repeatedly, for double encodings; a path still encoded
- * after MAX_DECODINGS rounds is refused outright), backslashes become slashes, runs of slashes collapse to one,
- * and `.` and `..` segments are resolved (RFC 3986 5.2.4). The result is at least as reduced as what any origin
+ * after MAX_DECODINGS rounds is refused outright), each segment's `;` path parameters are dropped (R17-13: an
+ * origin serves "/private;x/secret" as "/private/secret"), backslashes become slashes, runs of slashes collapse to
+ * one, and `.` and `..` segments are resolved (RFC 3986 5.2.4). The result is at least as reduced as what any origin
  * makes of the forwarded path, so a match errs on the side of refusing. A prefix is a plain string prefix:
  * "/private" refuses "/private", "/private/x" and "/privateer"; "/private/" only what is inside the folder.
  * Matching is case-sensitive (RFC 3986 paths are; a case-insensitive origin is its owner's choice).
@@ -225,7 +226,8 @@ function decodeOnce(text: string): string {
 }
 
 /**
- * A path as the blocklist compares it (see the file's comment): no query or fragment, decoded, `\` as `/`, no
+ * A path as the blocklist compares it (see the file's comment): no query or fragment, decoded, no `;` parameters,
+ * `\` as `/`, no
  * repeated slashes, dot segments resolved, always starting with "/". Undefined when it is still percent-encoded
  * after MAX_DECODINGS rounds (no legitimate path is; the front door refuses it where rules apply).
  */
@@ -239,6 +241,8 @@ export function normalizePath(target: string): string | undefined {
     if (round === MAX_DECODINGS) return undefined;
     path = next;
   }
+  // Path parameters (RFC 3986 3.3, `/private;x/secret`): servlet containers and others drop them from each segment.
+  if (path.includes(";")) path = path.replace(/;[^/\\]*/g, "");
   if (!/[\\]|\/\/|\/\.|^[^/]/.test(path)) return path; // the usual path: nothing to resolve
   const segments = path.replace(/\\/g, "/").split("/");
   const out: string[] = [];
