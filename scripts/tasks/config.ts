@@ -146,8 +146,12 @@ task("config:status", "Shows the chain's latest configuration version and, per s
     }
   });
 
-/** Prints a table with columns padded to their widest cell. */
-function printRows(header: string[], rows: string[][]): void {
+/** C0 and C1 control characters and DEL: a stargate's view is not trusted to write terminal escapes (R17-10). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** Prints a table with columns padded to their widest cell; control characters in any cell are stripped. */
+function printRows(header: string[], cells: string[][]): void {
+  const rows = cells.map((row) => row.map((cell) => cell.replace(CONTROL, "")));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells

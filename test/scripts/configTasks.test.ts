@@ -300,6 +300,28 @@ describe("ConfigRegistry deployment and the config:* tasks", function () {
         await stargate.close();
       }
     });
+
+    it("R17-10: strips control characters (terminal escapes) from the Nack reasons and fields it prints", async function () {
+      const v = Number((await registry.latest())[0]);
+      const reason = "bad\u001b]0;pwned\u0007 \u001b[2Jsites\r\nforged row\u009b31m";
+      const view = {
+        version: v,
+        hash: null,
+        seq: 0,
+        subscribers: [
+          { device: "0x00000000000000000000000000000000000000c3", role: "gate\u001b[1mway", url: "http://g", version: v, seq: 0, connected: true, lastAckAt: null, lastNack: { version: v, seq: 0, reason, at: 2 } }, // prettier-ignore
+        ],
+      };
+      const stargate = await startStargate(view);
+      try {
+        const output = await runTask("config:status", { stargates: stargate.url, addresses });
+        expect(output).to.not.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+        expect(output).to.include(`v${v}: bad]0;pwned [2Jsitesforged row31m`);
+        expect(output).to.include("gate[1mway");
+      } finally {
+        await stargate.close();
+      }
+    });
   });
 
   it("exits non-zero with the message on the command line", async function () {
