@@ -11,6 +11,10 @@
  * message; the last good one stays in force), returning accepts it (Ack, and it is persisted atomically when a
  * file is given, so a restart resumes from it after verifying it again).
  *
+ * The stream's Challenge must name a stargate the chain view admits (`isStargate`) before a hello is signed over
+ * it, and a Catalogue is applied only from such a stream (R17-10, R17-4). The stream is plaintext: an on-path
+ * attacker can still relay it (no TLS yet).
+ *
  * The connection reconnects with a capped, jittered back-off, moving along the list after a failure.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -63,6 +67,8 @@ export interface ConfigSubscriberOptions {
   url: () => string;
   stargates: readonly string[];
   anchor: AnchorReader;
+  /** Whether the chain view admits `address` as a stargate: a challenge from anyone else gets no hello (R17-10). */
+  isStargate(address: Address): boolean;
   /** Applies a verified configuration; throwing refuses it (Nack). */
   apply(config: AppliedConfig, change: ConfigChange): void;
   applyCatalogue?(catalogue: Catalogue): void;
@@ -114,6 +120,8 @@ export class ConfigSubscriber {
   private connected = false;
   private lastError: string | null = null;
   private lastNack: string | null = null;
+  /** This stream's challenger is an admitted stargate (a catalogue is taken only then). */
+  private admitted = false;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -166,6 +174,7 @@ export class ConfigSubscriber {
     this.call = call;
     if (this.options.held) this.good = this.options.held();
     this.latest = this.good;
+    this.admitted = false;
     const openedAt = Date.now();
     let untrusted = false;
     let closing = false;
@@ -218,6 +227,10 @@ export class ConfigSubscriber {
         const nonce = `0x${message.challenge.nonce.toString("hex")}` as Hex;
         if (message.challenge.nonce.length !== 32 || !/^0x[0-9a-fA-F]{40}$/.test(stargate))
           throw new StreamFault("the challenge is malformed", true);
+        // A hello signed for a non-stargate could be relayed by it to a real one (R17-10, R17-4).
+        if (!this.options.isStargate(stargate))
+          throw new StreamFault(`the challenger ${stargate} is not an admitted stargate: no hello`, true);
+        this.admitted = true;
         const hello = {
           role: this.options.role,
           url: this.options.url(),
@@ -235,6 +248,7 @@ export class ConfigSubscriber {
       case "delta":
         return this.take(call, await this.verifyDelta(call, message.delta));
       case "catalogue":
+        if (!this.admitted) throw new StreamFault("a catalogue before the stargate's challenge", true);
         this.options.applyCatalogue?.(catalogueOf(message.catalogue));
         return;
     }

@@ -20,7 +20,7 @@ import { type TypedApp, createTypedApp } from "../offchain/common/http";
 import { type Tracing, initTracing } from "../offchain/common/tracing";
 import { senderStanding } from "../offchain/common/service/admittedSender";
 import { connectDeployment } from "../offchain/common/service/deployment";
-import type { StakeType } from "../offchain/common/stakeMap";
+import { StakeType } from "../offchain/common/stakeMap";
 import { WorkLoop } from "../offchain/common/workLoop";
 import { Admission } from "./admission";
 import type { NodeConfig } from "./config";
@@ -254,6 +254,7 @@ export class EdgeNode {
       url: () => config.publicUrl,
       stargates: config.stargates,
       anchor: new ConfigAnchor({ client: this.client, address: registry }),
+      isStargate: (address) => senderStanding(this.view, address, StakeType.Stargate) === "admitted",
       apply: (applied) => role.applyConfig?.(applied),
       applyCatalogue: role.applyCatalogue && ((catalogue) => role.applyCatalogue!(catalogue)),
       file: join(config.dataDir, `${this.device.toLowerCase()}-${config.role}`, "config.json"),

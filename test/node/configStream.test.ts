@@ -35,7 +35,7 @@ import {
   type SubscribeClientCall,
   configStream,
 } from "../../node/configWire";
-import type { AppliedConfig, StargateContext } from "../../node/context";
+import type { AppliedConfig, Catalogue, StargateContext } from "../../node/context";
 import { type ConfigPlane, createConfigPlane } from "../../node/roles/stargate/configPlane";
 import { CHAIN, silentLog, waitUntil } from "../shared/gatewayHarness";
 import { type RpcServer, publicClient, startRpcServer } from "../shared/rpc";
@@ -52,6 +52,7 @@ describe("node/configStream", function () {
   const publisher = privateKeyToAccount(configKey);
   const stargateAccount = privateKeyToAccount(generatePrivateKey());
   const admitted = new Set<string>();
+  const admittedStargates = new Set<string>();
   const planes: ConfigPlane[] = [];
   const subscribers: ConfigSubscriber[] = [];
   let plane: ConfigPlane;
@@ -62,6 +63,7 @@ describe("node/configStream", function () {
 
   function stargateCtx(account: LocalAccount, metricsRegistry: Registry): StargateContext {
     admitted.add(account.address.toLowerCase());
+    admittedStargates.add(account.address.toLowerCase());
     return {
       signer: { account, chainId: CHAIN },
       log: silentLog,
@@ -97,7 +99,12 @@ describe("node/configStream", function () {
   /** A node's subscriber that records what it applied; `refuse` makes its role throw for a configuration. */
   function subscribe(
     account: LocalAccount,
-    options: { stargates?: string[]; file?: string; refuse?: (c: AppliedConfig) => string | undefined } = {},
+    options: {
+      stargates?: string[];
+      file?: string;
+      refuse?: (c: AppliedConfig) => string | undefined;
+      catalogues?: Catalogue[];
+    } = {},
   ) {
     const changes: ConfigChange[] = [];
     const applied: AppliedConfig[] = [];
@@ -108,6 +115,8 @@ describe("node/configStream", function () {
         url: () => "http://127.0.0.1:9",
         stargates: options.stargates ?? [target],
         anchor: new ConfigAnchor({ client, address: registry }),
+        isStargate: (address) => admittedStargates.has(address.toLowerCase()),
+        applyCatalogue: (catalogue) => options.catalogues?.push(catalogue),
         apply(config, change) {
           const reason = options.refuse?.(config);
           if (reason) throw new Error(reason);
@@ -159,6 +168,7 @@ describe("node/configStream", function () {
     await app.ready();
     for (let n = 1; n <= 9; n++) admitted.add(nodeKey(n).address.toLowerCase());
     admitted.add(stargateAccount.address.toLowerCase());
+    admittedStargates.add(stargateAccount.address.toLowerCase());
   });
 
   after(async function () {
@@ -385,6 +395,37 @@ describe("node/configStream", function () {
       expect(replayed.details).to.match(/over this stream's challenge/);
     });
 
+    it("R17-10: a challenger the chain does not admit as a stargate gets no hello; a catalogue is taken only after a stargate's challenge", async function () {
+      const catalogue: StargateMessage = {
+        body: "catalogue",
+        catalogue: { atMs: 1, endpoints: [{ device: nodeKey(3).address, role: "host", url: "http://evil", healthy: true, version: 0 }] }, // prettier-ignore
+      };
+      // A gateway (admitted, but not as a stargate) relaying a real stargate's stream would need the node's hello.
+      const relayer = await startHostile([catalogue], { challenger: nodeKey(2).address });
+      const catalogues: Catalogue[] = [];
+      const first = subscribe(nodeKey(4), { stargates: [relayer.target], catalogues });
+      await first.sub.start();
+      await waitUntil("refused", () =>
+        /is not an admitted stargate: no hello/.test(first.sub.status().lastError ?? ""),
+      );
+      expect(relayer.hellos).to.have.length(0);
+      await first.sub.stop();
+      // A catalogue sent before the challenge is not applied; after an admitted stargate's challenge it is.
+      const early = await startHostile([], { first: [catalogue] });
+      const second = subscribe(nodeKey(4), { stargates: [early.target], catalogues });
+      await second.sub.start();
+      await waitUntil("refused", () => /a catalogue before/.test(second.sub.status().lastError ?? ""));
+      await second.sub.stop();
+      expect(catalogues).to.have.length(0);
+      const honest = await startHostile([catalogue]);
+      const third = subscribe(nodeKey(4), { stargates: [honest.target], catalogues });
+      await third.sub.start();
+      await waitUntil("catalogue", () => catalogues.length > 0);
+      expect(catalogues[0].endpoints[0]).to.include({ url: "http://evil" });
+      await third.sub.stop();
+      for (const h of [relayer, early, honest]) await h.close();
+    });
+
     it("a node the chain does not admit is PERMISSION_DENIED before any signature check", async function () {
       const stranger = privateKeyToAccount(generatePrivateKey());
       const refused = await rawHello(target, async (hello) => hello, stranger);
@@ -458,7 +499,10 @@ describe("node/configStream", function () {
   }
 
   /** A gRPC server posing as a stargate: challenges, takes the hello, then sends `script`; records what comes back. */
-  async function startHostile(script: StargateMessage[]) {
+  async function startHostile(
+    script: StargateMessage[],
+    options: { challenger?: Address; first?: StargateMessage[] } = {},
+  ) {
     const server = new grpc.Server(SERVER_OPTIONS);
     const hellos: Record<string, unknown>[] = [];
     const nacks: { version: number; seq: number; reason: string }[] = [];
@@ -471,7 +515,9 @@ describe("node/configStream", function () {
             for (const m of script) call.write(m);
           } else if (message.body === "nack") nacks.push(message.nack);
         });
-        call.write({ body: "challenge", challenge: { stargate: stargateAccount.address, nonce: Buffer.alloc(32, 7) } });
+        for (const m of options.first ?? []) call.write(m);
+        const stargate = options.challenger ?? stargateAccount.address;
+        call.write({ body: "challenge", challenge: { stargate, nonce: Buffer.alloc(32, 7) } });
       },
     });
     const port = await new Promise<number>((resolve, reject) =>

@@ -9,6 +9,7 @@ import { type Hex, createPublicClient, createWalletClient, defineChain, http } f
 import { privateKeyToAccount } from "viem/accounts";
 
 import { ConfigAnchor, anchorVersion } from "../../../offchain/common/configAnchor";
+import { StakeType } from "../../../offchain/common/stakeMap";
 import type { TypedApp } from "../../../offchain/common/http";
 import { type ConfigChange, ConfigSubscriber, type HeldConfig } from "../../configSubscriber";
 import type { AnchorReader } from "../../configWire";
@@ -54,6 +55,7 @@ export function createConfigPlane(
           url: () => config.publicUrl,
           stargates: config.stargates,
           anchor,
+          isStargate: (address) => ctx.chainAdmits(address, StakeType.Stargate),
           held: () => heldOf(store),
           apply: (_config, change) => relayInto(store, change),
         })

@@ -126,6 +126,7 @@ export async function startBlocklistRig({ gateways = 2 } = {}): Promise<Blocklis
           url: () => role.url,
           stargates: [target],
           anchor: new ConfigAnchor({ client, address: registry }),
+          isStargate: (address) => address === stargate.address,
           apply: (config) => role.role.applyConfig!(config),
           applyCatalogue: (catalogue) => role.role.applyCatalogue!(catalogue),
         },

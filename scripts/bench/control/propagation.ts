@@ -98,7 +98,14 @@ export async function measurePropagation({ nodes = 50, trials = 20 } = {}): Prom
     for (const account of accounts) {
       const subscriber = new ConfigSubscriber(
         { signer: { account, chainId: CHAIN }, log: silentLog },
-        { role: "gateway", url: () => "http://127.0.0.1:9", stargates: [target], anchor, apply() {} },
+        {
+          role: "gateway",
+          url: () => "http://127.0.0.1:9",
+          stargates: [target],
+          anchor,
+          isStargate: (address) => address === stargate.address,
+          apply() {},
+        },
       );
       await subscriber.start();
       closers.push(() => subscriber.stop());
