@@ -86,6 +86,8 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
 
 export const CLIENT_OPTIONS: grpc.ChannelOptions = {
   ...KEEPALIVE,
+  // A connection of its own per client (not grpc-js's process-wide pool): a stargate allows few streams on one.
+  "grpc.use_local_subchannel_pool": 1,
   "grpc.max_receive_message_length": MAX_STARGATE_MESSAGE_BYTES,
   "grpc.max_send_message_length": MAX_NODE_MESSAGE_BYTES,
 };

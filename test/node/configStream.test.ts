@@ -37,9 +37,11 @@ import {
 } from "../../node/configWire";
 import type { AppliedConfig, Catalogue, StargateContext } from "../../node/context";
 import { type ConfigPlane, createConfigPlane } from "../../node/roles/stargate/configPlane";
+import type { ConfigServerOptions } from "../../node/roles/stargate/configServer";
 import { CHAIN, silentLog, waitUntil } from "../shared/gatewayHarness";
 import { type RpcServer, publicClient, startRpcServer } from "../shared/rpc";
 
+type ServerLimits = Omit<ConfigServerOptions, "host" | "port">;
 const nodeKey = (n: number) => privateKeyToAccount(`0x${(0x60 + n).toString(16).repeat(32)}` as Hex);
 
 describe("node/configStream", function () {
@@ -75,7 +77,9 @@ describe("node/configStream", function () {
     } as unknown as StargateContext;
   }
 
-  async function startPlane(options: { configKey?: Hex; stargates?: string[]; maxSubscribers?: number } = {}) {
+  async function startPlane(
+    options: { configKey?: Hex; stargates?: string[]; maxSubscribers?: number; limits?: ServerLimits } = {},
+  ) {
     const p = createConfigPlane(
       options.configKey
         ? stargateCtx(stargateAccount, mainRegistry)
@@ -89,7 +93,7 @@ describe("node/configStream", function () {
         stargates: options.stargates ?? [],
         publicUrl: "http://127.0.0.1:1",
       },
-      { maxSubscribers: options.maxSubscribers, helloTimeoutMs: 2_000 },
+      { maxSubscribers: options.maxSubscribers, helloTimeoutMs: 2_000, ...options.limits },
     );
     await p.start();
     planes.push(p);
@@ -242,7 +246,9 @@ describe("node/configStream", function () {
     await sub.start();
     await waitUntil("current applied", () => sub.status().seq === plane.store.seq() && applied.length > 0);
     const before = sub.current();
-    await plane.authority!.append({ kind: "site.put", site: { id: "bad", origin: "nope" } });
+    // The authority only signs sites gateways take (R17-2): this node's role refuses any.
+    const site = { id: "bad", hostname: "bad.example", owner: publisher.address, origin: "http://127.0.0.1:1" };
+    await plane.authority!.append({ kind: "site.put", site });
     await waitUntil("nack seen", async () => (await subscriberView(node.address))?.lastNack !== undefined);
     const seen = await subscriberView(node.address);
     expect(seen.lastNack).to.include({ version: 2, seq: 3, reason: "sites[0]: the origin is not a URL" });
@@ -258,7 +264,7 @@ describe("node/configStream", function () {
     const forged = encodeDocument({ ...emptyConfig(9), prices: { "cdn.requests": "1" } });
     const reply = await app.inject({
       method: "POST",
-      url: "/config/versions",
+      url: "/config/versions?version=9",
       payload: forged,
       headers: { "content-type": "application/octet-stream" },
     });
@@ -457,6 +463,46 @@ describe("node/configStream", function () {
       await rawHello(smallTarget, async (h) => h, nodeKey(1), small);
       expect(await replaced).to.include({ code: grpc.status.ALREADY_EXISTS });
       expect(small.server.subscribers().filter((s) => s.connected)).to.have.length(2);
+    });
+
+    it("R17-6: one client address has at most maxPendingPerClient handshakes, a connection at most maxStreamsPerConnection streams, and failed hellos are rate-limited before any signature check", async function () {
+      const limits = { maxPendingPerClient: 2, maxStreamsPerConnection: 2, failedHellosBurst: 2, failedHellosPerSecond: 0.5 }; // prettier-ignore
+      const small = await startPlane({ limits });
+      const smallTarget = `127.0.0.1:${small.server.boundPort}`;
+      let challenged = 0;
+      const silent = [1, 2].map(() => rawHello(smallTarget, async () => void (challenged += 1), nodeKey(9)));
+      await waitUntil("both challenged", () => challenged === 2);
+      const third = await rawHello(smallTarget, async (h) => h, nodeKey(9));
+      expect(third).to.include({ code: grpc.status.RESOURCE_EXHAUSTED });
+      expect(third.details).to.match(/too many handshakes in progress from 127\.0\.0\.1/);
+      for (const ended of await Promise.all(silent)) expect(ended).to.include({ code: grpc.status.DEADLINE_EXCEEDED });
+      // One connection: the third stream waits for a free one (it is neither challenged nor refused).
+      const { Client } = configStream();
+      const raw = new Client(smallTarget, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
+      const calls = [0, 1, 2].map(() => {
+        const seen = { call: raw.Subscribe() as SubscribeClientCall, challenge: false, status: false };
+        seen.call.on("error", () => undefined);
+        seen.call.on("status", () => (seen.status = true));
+        seen.call.on("data", (m: StargateMessage) => (seen.challenge ||= m.body === "challenge"));
+        return seen;
+      });
+      await waitUntil("two challenged", () => calls.filter((c) => c.challenge).length === 2);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(calls.map((c) => c.challenge || c.status).filter(Boolean)).to.have.length(2);
+      calls.find((c) => c.challenge)!.call.cancel();
+      await waitUntil("third challenged", () => calls.every((c) => c.challenge));
+      for (const c of calls) c.call.cancel();
+      raw.close();
+      // Two failed hellos from this address: the next, a valid one, is refused before its signature is checked.
+      for (let i = 0; i < 2; i++) {
+        const bad = await rawHello(smallTarget, async (h) => ({ ...h, signature: `0x${"11".repeat(65)}` }), nodeKey(9));
+        expect(bad).to.include({ code: grpc.status.PERMISSION_DENIED });
+      }
+      const limited = await rawHello(smallTarget, async (h) => h, nodeKey(9));
+      expect(limited).to.include({ code: grpc.status.RESOURCE_EXHAUSTED });
+      expect(limited.details).to.equal("too many failed hellos from 127.0.0.1: retry later");
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      await rawHello(smallTarget, async (h) => h, nodeKey(9), small);
     });
   });
 

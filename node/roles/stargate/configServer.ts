@@ -12,7 +12,11 @@
  *
  * Bounds: node messages over 16 KiB are refused by gRPC (RESOURCE_EXHAUSTED); at most `maxSubscribers` devices
  * are known (a disconnected one is forgotten to make room; with none, RESOURCE_EXHAUSTED); at most
- * `maxPendingHandshakes` calls wait for their hello; one stream per device: a new one replaces the old.
+ * `maxPendingHandshakes` calls wait for their hello, and at most `maxPendingPerClient` of one client address
+ * (R17-6); a connection carries at most `maxStreamsPerConnection` calls (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS;
+ * a node needs one); a client address whose hellos failed `failedHellosBurst` times is refused (RESOURCE_EXHAUSTED)
+ * until its bucket refills (`failedHellosPerSecond`), before any check or signature recovery; one stream per
+ * device: a new one replaces the old.
  */
 import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
@@ -21,6 +25,7 @@ import { type Address, type Hex, getAddress } from "viem";
 
 import { recoverHelloSigner } from "../../../offchain/common/protocol";
 import { StakeType } from "../../../offchain/common/stakeMap";
+import { TokenBucket } from "../../../offchain/common/tokenBucket";
 import {
   type CatalogueMsg,
   type HelloMsg,
@@ -52,8 +57,19 @@ export interface ConfigServerOptions {
   port: number;
   maxSubscribers?: number;
   maxPendingHandshakes?: number;
+  /** Calls of one client address waiting for their hello (R17-6). */
+  maxPendingPerClient?: number;
+  maxStreamsPerConnection?: number;
+  failedHellosPerSecond?: number;
+  failedHellosBurst?: number;
   helloTimeoutMs?: number;
 }
+
+/** Client addresses whose failed hellos are tracked at most (the longest known is forgotten first). */
+const MAX_TRACKED_CLIENTS = 10_000;
+
+/** A call's client address: its peer without the port ("1.2.3.4:5" -> "1.2.3.4", "::1:5" -> "::1"). */
+const clientOf = (call: SubscribeCall): string => call.getPeer().replace(/:\d+$/, "");
 
 const ROLES: Record<string, StakeType> = {
   gateway: StakeType.Gateway,
@@ -74,10 +90,12 @@ interface Session extends SubscriberView {
 }
 
 export class ConfigServer {
-  private readonly server = new grpc.Server(SERVER_OPTIONS);
+  private readonly server: grpc.Server;
   private readonly sessions = new Map<string, Session>();
   private readonly ackListeners: ((device: Address, version: number, seq: number) => void)[] = [];
   private pending = 0;
+  private readonly pendingOf = new Map<string, number>();
+  private readonly failures = new Map<string, TokenBucket>();
   private catalogue: CatalogueMsg | undefined;
   private readonly nacks: Counter<"role">;
   private port = 0;
@@ -87,6 +105,10 @@ export class ConfigServer {
     private readonly store: ConfigStore,
     private readonly options: ConfigServerOptions,
   ) {
+    this.server = new grpc.Server({
+      ...SERVER_OPTIONS,
+      "grpc.max_concurrent_streams": options.maxStreamsPerConnection ?? 4,
+    });
     this.server.addService(configStream().service, {
       Subscribe: (call: SubscribeCall) => this.subscribe(call),
     });
@@ -178,11 +200,21 @@ export class ConfigServer {
     };
     if (this.pending >= (this.options.maxPendingHandshakes ?? 1_000))
       return refuse(grpc.status.RESOURCE_EXHAUSTED, "too many handshakes in progress: retry later");
+    const client = clientOf(call);
+    const own = this.pendingOf.get(client) ?? 0;
+    if (own >= (this.options.maxPendingPerClient ?? 16))
+      return refuse(grpc.status.RESOURCE_EXHAUSTED, `too many handshakes in progress from ${client}: retry later`);
     this.pending += 1;
+    this.pendingOf.set(client, own + 1);
     let counted = true;
     let helloSeen = false;
     const done = () => {
-      if (counted) this.pending -= 1;
+      if (counted) {
+        this.pending -= 1;
+        const left = (this.pendingOf.get(client) ?? 1) - 1;
+        if (left > 0) this.pendingOf.set(client, left);
+        else this.pendingOf.delete(client);
+      }
       counted = false;
       clearTimeout(timer);
     };
@@ -201,13 +233,14 @@ export class ConfigServer {
       if (!helloSeen) {
         if (message.body !== "hello") return refuse(grpc.status.INVALID_ARGUMENT, "the first message must be a hello");
         helloSeen = true; // later messages are not hellos, even while this one is checked
-        void this.hello(call, message.hello, challenge).then(
+        void this.hello(call, client, message.hello, challenge).then(
           (s) => {
             done();
             session = s;
           },
           (error: grpc.StatusObject) => {
             done();
+            if (error.code !== grpc.status.CANCELLED) this.failed(client);
             refuse(error.code ?? grpc.status.INTERNAL, error.details ?? String(error));
           },
         );
@@ -235,10 +268,15 @@ export class ConfigServer {
   /** Checks a hello (cheap checks first), registers its device's session and sends what it lacks. */
   private async hello(
     call: SubscribeCall,
+    client: string,
     hello: HelloMsg,
     challenge: { stargate: Address; nonce: Hex },
   ): Promise<Session> {
     const fail = (code: grpc.status, details: string) => Promise.reject({ code, details });
+    const bucket = this.failures.get(client);
+    const now = Date.now();
+    if (bucket && now < bucket.lastUsed + bucket.waitMs())
+      return fail(grpc.status.RESOURCE_EXHAUSTED, `too many failed hellos from ${client}: retry later`);
     if (!HELLO_SHAPE.test(hello.node)) return fail(grpc.status.INVALID_ARGUMENT, "hello.node is not an address");
     const type = ROLES[hello.role];
     if (type === undefined)
@@ -287,6 +325,18 @@ export class ConfigServer {
     this.catchUp(session);
     if (this.catalogue) call.write({ body: "catalogue", catalogue: this.catalogue });
     return session;
+  }
+
+  /** Counts a failed hello against its client address (R17-6). */
+  private failed(client: string): void {
+    const now = Date.now();
+    let bucket = this.failures.get(client);
+    if (!bucket) {
+      if (this.failures.size >= MAX_TRACKED_CLIENTS) this.failures.delete(this.failures.keys().next().value!);
+      const burst = this.options.failedHellosBurst ?? 10;
+      this.failures.set(client, (bucket = new TokenBucket(this.options.failedHellosPerSecond ?? 1, burst, now)));
+    }
+    bucket.take(now);
   }
 
   /** Forgets one disconnected subscriber to make room; false when every one is connected. */
