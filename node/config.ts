@@ -26,6 +26,8 @@ export type Role = (typeof ROLES)[number];
 
 const Url = Type.String({ pattern: "^https?://[^\\s]+$" });
 const Ms = (min: number, fallback: number) => Type.Integer({ minimum: min, maximum: 86_400_000, default: fallback });
+/** The longest a Network API token may live (--token-ttl-ms's maximum): verifiers refuse any promising more (R17-1). */
+export const MAX_TOKEN_TTL_MS = 86_400_000;
 
 export const ConfigSchema = Type.Object(
   {
@@ -69,7 +71,7 @@ export const ConfigSchema = Type.Object(
     peers: Type.Array(Url, { default: [] }),
     users: Type.Optional(Type.String({ minLength: 1 })),
     healthIntervalMs: Ms(100, 10_000),
-    tokenTtlMs: Ms(1000, 3_600_000),
+    tokenTtlMs: Type.Integer({ minimum: 1000, maximum: MAX_TOKEN_TTL_MS, default: 3_600_000 }),
     logLevel: LogLevelSchema,
   },
   { additionalProperties: false },

@@ -53,6 +53,8 @@ export class EdgeNode {
   private readonly tracing: Tracing;
   /** Gateways and hosts with --stargates: the configuration stream (a stargate relays in its role, D53). */
   private readonly configSubscriber: ConfigSubscriber | undefined;
+  /** ConfigRegistry's reader, shared by the subscriber and the token check (privileged tokens, R17-1). */
+  private readonly anchor: ConfigAnchor | undefined;
   private draining = false;
   private closed = false;
   private stopView?: () => Promise<void>;
@@ -135,6 +137,8 @@ export class EdgeNode {
       clock,
       book,
     );
+    const registry = book.contracts.ConfigRegistry?.address as Address | undefined;
+    this.anchor = registry && new ConfigAnchor({ client: this.client, address: registry });
     registerNodeRoutes(this.app, {
       serving: () => this.serving(),
       notServingReason: () => (this.draining ? "draining" : this.admission.state.reason),
@@ -145,6 +149,7 @@ export class EdgeNode {
       tokens: new TokenVerifier({
         chainId,
         chainAdmits: (device, type) => senderStanding(this.view, device, type) === "admitted",
+        anchor: this.anchor,
         currentConfig: () => this.configSubscriber?.current() ?? this.role.currentConfig?.(),
         now: Date.now,
       }),
@@ -253,7 +258,7 @@ export class EdgeNode {
       role: config.role,
       url: () => config.publicUrl,
       stargates: config.stargates,
-      anchor: new ConfigAnchor({ client: this.client, address: registry }),
+      anchor: this.anchor!,
       isStargate: (address) => senderStanding(this.view, address, StakeType.Stargate) === "admitted",
       apply: (applied) => role.applyConfig?.(applied),
       applyCatalogue: role.applyCatalogue && ((catalogue) => role.applyCatalogue!(catalogue)),

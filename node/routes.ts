@@ -46,7 +46,7 @@ export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void 
     if (adminToken && bearerMatches(authorization, adminToken)) return node.drain();
     // A signed Network API token has a dot before its signature; anything else is a wrong admin token.
     if (tokens && /^Bearer [A-Za-z0-9_-]+\.0x/.test(authorization ?? "")) {
-      await tokens.verify(authorization, "node:drain");
+      await tokens.verify(authorization, "node:drain", request.ip);
       return node.drain();
     }
     if (!adminToken)

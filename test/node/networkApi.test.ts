@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -9,6 +10,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { createTypedApp, type TypedApp } from "../../offchain/common/http";
 import { type NetworkConfig, emptyConfig, issueToken } from "../../offchain/common/protocol";
 import { StakeType } from "../../offchain/common/stakeMap";
+import { clientKey } from "../../offchain/common/tokenBucket";
 import type { AppliedConfig } from "../../node/context";
 import { registerNodeRoutes } from "../../node/routes";
 import { NetworkApi } from "../../node/roles/stargate/api";
@@ -20,6 +22,8 @@ const CHAIN_ID = 31337;
 const STARGATE_KEY = `0x${"5a".repeat(32)}` as Hex;
 const OTHER_KEY = `0x${"6b".repeat(32)}` as Hex;
 const stargate = privateKeyToAccount(STARGATE_KEY);
+/** The configuration key (DELTA_SIGNER_ROLE): it signs password logins' tokens (R17-1). */
+const configKey = privateKeyToAccount(`0x${"c0".repeat(32)}` as Hex);
 const other = privateKeyToAccount(OTHER_KEY);
 const alice = privateKeyToAccount(`0x${"a1".repeat(32)}` as Hex);
 const bob = privateKeyToAccount(`0x${"b0".repeat(32)}` as Hex);
@@ -33,6 +37,8 @@ interface Harness {
   clock: { t: number };
   config: { current: AppliedConfig | undefined };
   drained: number[];
+  /** Delta signer lookups the verifier made (the anchor's). */
+  signerReads: string[];
 }
 
 let dir: string;
@@ -59,7 +65,11 @@ const applied = (document: NetworkConfig): AppliedConfig => ({
   document,
 });
 
-async function harness(login: ConstructorParameters<typeof NetworkApi>[0]["login"] = {}): Promise<Harness> {
+async function harness(
+  login: ConstructorParameters<typeof NetworkApi>[0]["login"] = {},
+  withKey = true,
+  peers: string[] = [],
+): Promise<Harness> {
   const logs: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -70,6 +80,7 @@ async function harness(login: ConstructorParameters<typeof NetworkApi>[0]["login
   const app = createTypedApp({ logger: { level: "trace", stream } });
   const clock = { t: Date.UTC(2026, 10, 30, 12) };
   const config: { current: AppliedConfig | undefined } = { current: applied(emptyConfig(1)) };
+  const signerReads: string[] = [];
   const api = new NetworkApi({
     ctx: {
       signer: { account: stargate, chainId: CHAIN_ID },
@@ -78,9 +89,17 @@ async function harness(login: ConstructorParameters<typeof NetworkApi>[0]["login
     },
     users: join(dir, "users.json"),
     tokenTtlMs: 600_000,
-    peers: [],
+    peers,
     publicUrl: () => "http://stargate.example:8080",
     authority: () => undefined,
+    configSigner: () => (withKey ? configKey : undefined),
+    // ConfigRegistry's answer, as ConfigAnchor gives it: only the configuration key holds DELTA_SIGNER_ROLE.
+    anchor: {
+      isDeltaSigner: async (address) => {
+        signerReads.push(address);
+        return address.toLowerCase() === configKey.address.toLowerCase();
+      },
+    },
     effectiveConfig: () => config.current,
     now: () => clock.t,
     login,
@@ -99,7 +118,7 @@ async function harness(login: ConstructorParameters<typeof NetworkApi>[0]["login
       return { drained: true, inFlight: 0 };
     },
   });
-  return { app, api, logs, clock, config, drained };
+  return { app, api, logs, clock, config, drained, signerReads };
 }
 
 async function call(
@@ -108,12 +127,14 @@ async function call(
   url: string,
   body?: unknown,
   token?: string,
+  remoteAddress = "127.0.0.1",
 ) {
   const response = await h.app.inject({
     method,
     url,
     payload: body as never,
     headers: token ? { authorization: `Bearer ${token}` } : {},
+    remoteAddress,
   });
   return {
     status: response.statusCode,
@@ -152,7 +173,7 @@ describe("Network API (stargate, app.inject)", function () {
     const token = await passwordToken(h);
     const me = await call(h, "GET", "/api/whoami", undefined, token);
     expect(me.status).to.equal(200);
-    expect(me.body).to.include({ subject: "ops", issuer: stargate.address });
+    expect(me.body).to.include({ subject: "ops", issuer: configKey.address });
     expect(me.body.scopes).to.deep.equal(["blocklist:write", "tokens:revoke", "node:drain"]);
     const wrong = await call(h, "POST", "/api/login", { name: "ops", password: "wrong" });
     const unknown = await call(h, "POST", "/api/login", { name: "nobody", password: "wrong" });
@@ -319,7 +340,8 @@ describe("Network API (stargate, app.inject)", function () {
       expiresAt: Math.floor(h.clock.t / 1000) + 600,
     };
     // A key that is no admitted stargate issues a well-formed token in its own name.
-    await expect401(await issueToken(other, CHAIN_ID, claims), /not an admitted stargate/);
+    await expect401(await issueToken(other, CHAIN_ID, { ...claims, scopes: [] }), /not an admitted stargate/);
+    await expect401(await issueToken(other, CHAIN_ID, claims), /holds no DELTA_SIGNER_ROLE/);
     // The same, naming the admitted stargate as its issuer.
     await expect401(
       withClaims(await issueToken(other, CHAIN_ID, claims), (c) => (c.issuer = stargate.address)),
@@ -379,6 +401,120 @@ describe("Network API (stargate, app.inject)", function () {
     const ops = await passwordToken(h);
     expect((await call(h, "POST", "/admin/drain", undefined, ops)).body).to.deep.equal({ drained: true, inFlight: 0 });
     expect(h.drained).to.have.length(1);
+  });
+
+  const claimsFor = (h: Harness, scopes: string[], lifeS = 600) => ({
+    id: `0x${randomBytes(32).toString("hex")}` as Hex,
+    subject: "someone",
+    scopes,
+    expiresAt: Math.floor(h.clock.t / 1000) + lifeS,
+  });
+
+  it("R17-1: a token with config:publish/node:drain signed by an admitted stargate's device key (no DELTA_SIGNER_ROLE) is refused by the API and by /admin/drain", async function () {
+    const h = await harness();
+    const minted = await issueToken(stargate, CHAIN_ID, claimsFor(h, ["config:publish", "node:drain"]));
+    const api = await call(h, "GET", "/api/whoami", undefined, minted);
+    expect(api.status).to.equal(401);
+    expect(api.body.code).to.equal("EDGE_NODE_TOKEN_INVALID");
+    expect(api.body.error).to.match(/DELTA_SIGNER_ROLE/);
+    const drain = await call(h, "POST", "/admin/drain", undefined, minted);
+    expect(drain.body.code).to.equal("EDGE_NODE_TOKEN_INVALID");
+    expect(h.drained).to.have.length(0);
+    // The same claims signed by the configuration key drain; a wallet's token is still the stargate's own.
+    const real = await issueToken(configKey, CHAIN_ID, claimsFor(h, ["config:publish", "node:drain"]));
+    expect((await call(h, "POST", "/admin/drain", undefined, real)).status).to.equal(200);
+    expect((await call(h, "GET", "/api/whoami", undefined, await walletToken(h))).body.issuer).to.equal(
+      stargate.address,
+    );
+  });
+
+  it("R17-1: a token expiring in 10 years is refused before any key recovery or chain read", async function () {
+    const h = await harness();
+    const tenYears = await issueToken(configKey, CHAIN_ID, claimsFor(h, ["node:drain"], 10 * 365 * 86_400));
+    const r = await call(h, "GET", "/api/whoami", undefined, tenYears);
+    expect(r.status).to.equal(401);
+    expect(r.body.error).to.match(/longer than any token may/);
+    expect(h.signerReads).to.deep.equal([]);
+    // The longest lifetime (a day) plus 60 s of clock skew still passes.
+    const aDay = await issueToken(configKey, CHAIN_ID, claimsFor(h, ["node:drain"], 86_400 + 59));
+    expect((await call(h, "GET", "/api/whoami", undefined, aDay)).status).to.equal(200);
+  });
+
+  it("R17-1: a customer token with an extra scope is refused", async function () {
+    const h = await harness();
+    for (const extra of ["blocklist:write", "tokens:revoke", "config:publish"]) {
+      const token = await issueToken(stargate, CHAIN_ID, {
+        ...claimsFor(h, ["sites:write", extra]),
+        subject: alice.address,
+      });
+      const r = await call(h, "POST", "/api/blocklist", { ipRange: "203.0.113.0/24" }, token);
+      expect(r.status, extra).to.equal(401);
+      expect(r.body.code).to.equal("EDGE_NODE_TOKEN_INVALID");
+    }
+  });
+
+  it("R17-1: without the configuration key a password login is forwarded to a peer that has it, else 503", async function () {
+    const alone = await harness({}, false);
+    const refused = await call(alone, "POST", "/api/login", { name: "ops", password: PASSWORD });
+    expect(refused.status).to.equal(503);
+    expect(refused.body.code).to.equal("EDGE_NODE_NO_AUTHORITY");
+    expect(refused.body.error).to.match(/password logins need the configuration key/);
+    const keyed = await harness();
+    const url = await keyed.app.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const relay = await harness({}, false, [url]);
+      const token = await passwordToken(relay);
+      const me = await call(relay, "GET", "/api/whoami", undefined, token);
+      expect(me.body).to.include({ subject: "ops", issuer: configKey.address });
+      expect(relay.api.status()).to.include({ writesForwarded: 1, signsPasswordTokens: false });
+    } finally {
+      await keyed.app.close();
+    }
+  });
+
+  it("R17-11: logins are limited per IPv6 /64 (an IPv4-mapped address counts as its IPv4 address)", async function () {
+    expect(clientKey("2001:db8:1:2:aaaa::1")).to.equal("2001:db8:1:2::/64");
+    expect(clientKey("::ffff:198.51.100.7")).to.equal("198.51.100.7");
+    const h = await harness({ perClientPerMinute: 2, perNamePerMinute: 1000 });
+    const login = (ip: string) => call(h, "POST", "/api/login", { name: "x", password: "x" }, undefined, ip);
+    await login("2001:db8:1:2::1");
+    await login("2001:db8:1:2:ffff:ffff:ffff:fffe");
+    expect((await login("2001:db8:1:2:abcd::9")).body.code).to.equal("EDGE_NODE_LOGIN_RATE_LIMITED");
+    expect((await login("2001:db8:1:3::1")).body.code).to.equal("EDGE_NODE_LOGIN_FAILED");
+    await login("::ffff:198.51.100.7");
+    await login("::ffff:198.51.100.7");
+    expect((await login("198.51.100.7")).body.code).to.equal("EDGE_NODE_LOGIN_RATE_LIMITED");
+  });
+
+  it("R17-11: at most max(1, cores - 1) password hashes run at once", async function () {
+    const h = await harness({ perClientPerMinute: 1000, perNamePerMinute: 1000 });
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, h.api.passwords!.load.running)), 1);
+    const logins = Array.from({ length: availableParallelism() + 2 }, (_, i) =>
+      call(h, "POST", "/api/login", { name: `u${i}`, password: "x" }),
+    );
+    await Promise.all(logins);
+    clearInterval(watch);
+    expect(most).to.equal(Math.max(1, availableParallelism() - 1));
+  });
+
+  it("R17-11: failed token checks are limited per client before the signature recovery and the chain read", async function () {
+    const h = await harness();
+    // Signed for real by a key with no role: each costs a recovery and a DELTA_SIGNER_ROLE read, then fails.
+    const forged = await issueToken(other, CHAIN_ID, claimsFor(h, ["node:drain"]));
+    const from = (ip: string, token = forged) => call(h, "GET", "/api/whoami", undefined, token, ip);
+    for (let i = 0; i < 60; i += 1) expect((await from("2001:db8::1")).body.code).to.equal("EDGE_NODE_TOKEN_INVALID");
+    expect(h.signerReads).to.have.length(60);
+    const limited = await from("2001:db8::2");
+    expect(limited.status).to.equal(429);
+    expect(limited.body.code).to.equal("EDGE_NODE_TOKEN_RATE_LIMITED");
+    expect(h.signerReads).to.have.length(60);
+    // Another client is not affected; the limited one is served again once its bucket refills.
+    const token = await passwordToken(h);
+    expect((await from("203.0.113.9", token)).status).to.equal(200);
+    expect((await from("2001:db8::3", token)).status).to.equal(429);
+    h.clock.t += 2_000;
+    expect((await from("2001:db8::3", token)).status).to.equal(200);
   });
 
   it("a users file is refused with its problem named; hashes describe their cost", async function () {

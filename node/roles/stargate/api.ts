@@ -1,7 +1,10 @@
 /**
  * The Network API (D56), Vault's replacement, on the stargate's HTTP app: team users log in with a password
- * (users.ts), customers with their wallet (EIP-4361, offchain/common/siwe.ts); both get a bearer token signed by
- * this stargate's device key (issueToken), which every admitted node checks by itself (node/tokens.ts). Changes
+ * (users.ts), customers with their wallet (EIP-4361, offchain/common/siwe.ts); both get a bearer token
+ * (issueToken) which every admitted node checks by itself (node/tokens.ts). A wallet's token (sites:write only) is
+ * signed by this stargate's device key; a password login's by the configuration key (`--config-key`, which
+ * ConfigRegistry grants DELTA_SIGNER_ROLE), so a stargate's device key can never mint a privileged token (R17-1): a
+ * stargate without the configuration key forwards password logins to its first reachable peer, as writes. Changes
  * (blocklist, sites, revocations) become configuration deltas through the authority (`--config-key`); a stargate
  * without it forwards them, with the caller's Authorization header, to its first reachable peer (`--peers`).
  *
@@ -10,10 +13,12 @@
  */
 import { randomBytes } from "node:crypto";
 import type { FastifyRequest } from "fastify";
-import { type Hex, getAddress } from "viem";
+import { type Hex, type LocalAccount, getAddress } from "viem";
 
+import type { ConfigAnchorReader } from "../../../offchain/common/configAnchor";
 import { type DeltaOp, type TokenClaims, issueToken } from "../../../offchain/common/protocol";
 import { type SignInRefusal, WalletSignIn } from "../../../offchain/common/siwe";
+import { MAX_TOKEN_TTL_MS } from "../../config";
 import type { AppliedConfig, StargateContext } from "../../context";
 import { type NodeErrorCode, nodeError } from "../../errors";
 import { type Scope, TokenVerifier, isSubject } from "../../tokens";
@@ -21,7 +26,7 @@ import { parseSites } from "../gateway/parseSites";
 import { type PasswordLoginOptions, PasswordLogin, loadUsers } from "./users";
 
 /** The longest a token can live (config.ts bounds --token-ttl-ms to a day): what a revocation by id covers. */
-export const MAX_TOKEN_TTL_S = 86_400;
+export const MAX_TOKEN_TTL_S = MAX_TOKEN_TTL_MS / 1000;
 /** Marks a request one stargate forwarded to another: it is never forwarded again. */
 export const FORWARDED_HEADER = "x-edge-forwarded-by";
 const FORWARD_TIMEOUT_MS = 5000;
@@ -33,6 +38,9 @@ const REFUSAL_CODES: Record<SignInRefusal, NodeErrorCode> = {
   "nonce-used": "EDGE_NODE_NONCE_USED",
   "bad-signature": "EDGE_NODE_BAD_SIGNATURE",
 };
+
+/** What signs a token. */
+type Signer = Pick<LocalAccount, "address" | "signTypedData">;
 
 export interface Authority {
   append(op: DeltaOp): Promise<{ base: number; seq: number }>;
@@ -49,6 +57,10 @@ export interface NetworkApiOptions {
   publicUrl: () => string;
   /** The configuration authority (with --config-key), when this stargate has one. */
   authority(): Authority | undefined;
+  /** The configuration key's account (--config-key), which signs password logins' tokens; undefined without it. */
+  configSigner(): Signer | undefined;
+  /** ConfigRegistry's reader (who holds DELTA_SIGNER_ROLE); without one, privileged tokens are refused. */
+  anchor: Pick<ConfigAnchorReader, "isDeltaSigner"> | undefined;
   /** The stargate's effective configuration (anchored version + deltas). */
   effectiveConfig(): AppliedConfig | undefined;
   now?: () => number;
@@ -85,6 +97,7 @@ export class NetworkApi {
     this.verifier = new TokenVerifier({
       chainId: ctx.signer.chainId,
       chainAdmits: (device, type) => ctx.chainAdmits(device, type),
+      anchor: options.anchor,
       currentConfig: () => options.effectiveConfig(),
       now: this.now,
     });
@@ -112,23 +125,39 @@ export class NetworkApi {
       writesForwarded: this.forwarded,
       users: this.passwords !== undefined,
       authority: this.options.authority() !== undefined,
+      signsPasswordTokens: this.options.configSigner() !== undefined,
     };
   }
 
-  async passwordLogin(name: string, password: string, client: string): Promise<TokenReply> {
+  /**
+   * A password login (`request` carries `{ name, password }` and the client's address): the token is signed by the
+   * configuration key (R17-1). Without that key the login is forwarded to the first peer that answers (after this
+   * stargate's own limits by client and name, when it has a users file), or 503 EDGE_NODE_NO_AUTHORITY.
+   */
+  async passwordLogin(
+    request: FastifyRequest,
+    name: string,
+    password: string,
+  ): Promise<{ status: number; body: unknown }> {
+    const signer = this.options.configSigner();
+    if (!signer) {
+      this.passwords?.limit(name, request.ip);
+      return this.toPeer(request, "password logins");
+    }
     if (!this.passwords) throw nodeError("EDGE_NODE_LOGIN_DISABLED", "this stargate has no users file (--users)");
-    const user = await this.passwords.login(name, password, client);
-    return this.issue(user.name, user.scopes);
+    const user = await this.passwords.login(name, password, request.ip);
+    return { status: 200, body: await this.issue(signer, user.name, user.scopes) };
   }
 
+  /** A wallet's token: sites:write only, signed by this stargate's device key. */
   async walletLogin(message: string, signature: Hex): Promise<TokenReply> {
     const wallet = await this.wallet.verify(message, signature);
-    return this.issue(wallet, ["sites:write"]);
+    return this.issue(this.options.ctx.signer.account, wallet, ["sites:write"]);
   }
 
-  private async issue(subject: string, scopes: readonly Scope[]): Promise<TokenReply> {
+  private async issue(account: Signer, subject: string, scopes: readonly Scope[]): Promise<TokenReply> {
     const expiresAt = Math.floor((this.now() + this.options.tokenTtlMs) / 1000);
-    const { account, chainId } = this.options.ctx.signer;
+    const { chainId } = this.options.ctx.signer;
     const id = `0x${randomBytes(32).toString("hex")}` as Hex;
     const token = await issueToken(account, chainId, { id, subject, scopes, expiresAt });
     this.issued += 1;
@@ -201,8 +230,16 @@ export class NetworkApi {
   async write(request: FastifyRequest, op: DeltaOp): Promise<{ status: number; body: unknown }> {
     const authority = this.options.authority();
     if (authority) return { status: 200, body: { applied: await authority.append(op) } };
+    return this.toPeer(request, "writes");
+  }
+
+  /** `request` forwarded to the first peer that answers (its answer is the caller's); else 503 naming `what`. */
+  private async toPeer(request: FastifyRequest, what: string): Promise<{ status: number; body: unknown }> {
     if (request.headers[FORWARDED_HEADER] !== undefined)
-      throw nodeError("EDGE_NODE_NO_AUTHORITY", "the stargate this was forwarded to has no configuration key either");
+      throw nodeError(
+        "EDGE_NODE_NO_AUTHORITY",
+        `${what} need the configuration key, and the stargate this was forwarded to has none either`,
+      );
     for (const peer of this.options.peers) {
       const answer = await forward(peer, request, this.options.ctx.signer.account.address).catch(() => undefined);
       if (!answer) continue;
@@ -211,7 +248,7 @@ export class NetworkApi {
     }
     throw nodeError(
       "EDGE_NODE_NO_AUTHORITY",
-      `this stargate has no configuration key and none of its ${this.options.peers.length} peers answered`,
+      `${what} need the configuration key: this stargate has none and none of its ${this.options.peers.length} peers answered`,
     );
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The Network API's routes (D56, docs/control-plane.md "Network API"); the decisions are in api.ts and the token
- * checks in node/tokens.ts. Every route but the logins needs a bearer token; writes answer what the authority (or
- * the peer they were forwarded to) answered.
+ * checks in node/tokens.ts. Every route but the logins needs a bearer token, checked with the client's address
+ * (failed checks are limited per client, R17-11); writes and password logins answer what the authority (or the peer
+ * they were forwarded to) answered.
  */
 import { Type } from "@fastify/type-provider-typebox";
 
@@ -9,6 +10,7 @@ import type { TypedApp } from "../../../offchain/common/http";
 import { AddressSchema, SignatureSchema } from "../../../offchain/common/protocol";
 import { IpRangeSchema, PathRuleSchema } from "../../../offchain/common/protocol/netConfig";
 import type { DeltaOp } from "../../../offchain/common/protocol";
+import { clientKey } from "../../../offchain/common/tokenBucket";
 import type { NetworkApi, SiteInput } from "./api";
 import { MAX_PASSWORD_LENGTH, USER_NAME_PATTERN } from "./users";
 
@@ -54,22 +56,25 @@ const SiteBody = Type.Object(
 export function registerApiRoutes(app: TypedApp, api: NetworkApi): void {
   const verify = api.verifier;
 
-  app.post("/api/login", { schema: { body: LoginBody } }, async (request) =>
-    api.passwordLogin(request.body.name, request.body.password, request.ip),
-  );
-  // Rate-limited per client address (the socket's IP), as billing's sign-in.
+  // Signed by the configuration key, or forwarded to a peer that has it (R17-1).
+  app.post("/api/login", { schema: { body: LoginBody } }, async (request, reply) => {
+    const answer = await api.passwordLogin(request, request.body.name, request.body.password);
+    reply.code(answer.status);
+    return answer.body;
+  });
+  // Rate-limited per client (its IPv4 address or IPv6 /64: clientKey), as billing's sign-in.
   app.get("/api/nonce", { schema: { querystring: NonceQuery } }, async (request) =>
-    api.wallet.issueNonce(request.query.address, request.ip),
+    api.wallet.issueNonce(request.query.address, clientKey(request.ip)),
   );
   app.post("/api/login/wallet", { schema: { body: WalletLoginBody } }, async (request) =>
     api.walletLogin(request.body.message, request.body.signature as `0x${string}`),
   );
   app.get("/api/whoami", async (request) => {
-    const claims = await verify.authenticate(request.headers.authorization);
+    const claims = await verify.authenticate(request.headers.authorization, request.ip);
     return { ...claims, expiresAt: new Date(claims.expiresAt * 1000).toISOString() };
   });
   app.get("/api/sites", async (request) => {
-    const claims = await verify.authenticate(request.headers.authorization);
+    const claims = await verify.authenticate(request.headers.authorization, request.ip);
     return { sites: api.sitesOf(claims) };
   });
 
@@ -81,23 +86,23 @@ export function registerApiRoutes(app: TypedApp, api: NetworkApi): void {
   };
 
   app.post("/api/tokens/revoke", { schema: { body: RevokeBody } }, async (request, reply) => {
-    const claims = await verify.authenticate(request.headers.authorization);
+    const claims = await verify.authenticate(request.headers.authorization, request.ip);
     return write(request, reply, api.revocation(claims, request.body.id.toLowerCase()));
   });
   app.post("/api/blocklist", { schema: { body: BlocklistBody } }, async (request, reply) => {
-    await verify.verify(request.headers.authorization, "blocklist:write");
+    await verify.verify(request.headers.authorization, "blocklist:write", request.ip);
     return write(request, reply, { kind: "blocklist.add", ...request.body } as DeltaOp);
   });
   app.delete("/api/blocklist", { schema: { body: BlocklistBody } }, async (request, reply) => {
-    await verify.verify(request.headers.authorization, "blocklist:write");
+    await verify.verify(request.headers.authorization, "blocklist:write", request.ip);
     return write(request, reply, { kind: "blocklist.remove", ...request.body } as DeltaOp);
   });
   app.put("/api/sites/:id", { schema: { params: SiteParams, body: SiteBody } }, async (request, reply) => {
-    const claims = await verify.authenticate(request.headers.authorization);
+    const claims = await verify.authenticate(request.headers.authorization, request.ip);
     return write(request, reply, api.sitePut(claims, request.params.id, request.body as SiteInput));
   });
   app.delete("/api/sites/:id", { schema: { params: SiteParams } }, async (request, reply) => {
-    const claims = await verify.authenticate(request.headers.authorization);
+    const claims = await verify.authenticate(request.headers.authorization, request.ip);
     return write(request, reply, api.siteRemove(claims, request.params.id));
   });
 }

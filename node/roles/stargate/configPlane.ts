@@ -23,6 +23,8 @@ export interface ConfigPlane {
   store: ConfigStore;
   server: ConfigServer;
   authority: ConfigAuthority | undefined;
+  /** ConfigRegistry's reader (undefined without one): the Network API checks privileged tokens' issuers with it. */
+  anchor: AnchorReader | undefined;
   /** The configuration in force: the latest anchored version with its deltas. */
   effectiveConfig(): AppliedConfig | undefined;
   register(app: TypedApp): void;
@@ -64,6 +66,7 @@ export function createConfigPlane(
     store,
     server,
     authority,
+    anchor,
     effectiveConfig: () => store.effectiveConfig(),
     register: (app) => registerConfigRoutes(app, { store, server, anchor, authority }),
     async start() {

@@ -8,6 +8,9 @@
  * Network API under /api (api.ts, D56: logins, tokens, writes through the authority or a peer), and the health
  * checks and catalogue of endpoints (healthPlane.ts, D55) published through `plane.server`.
  */
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+
 import type { TypedApp } from "../../../offchain/common/http";
 import { signHeartbeat } from "../../../offchain/common/protocol";
 import { WorkLoop } from "../../../offchain/common/workLoop";
@@ -24,6 +27,7 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   if (!config.oracle) log.warn({}, "no --oracle: heartbeats are not sent");
   const plane = createConfigPlane(ctx, config);
   const health = createHealthPlane(ctx, config, plane.server);
+  const configSigner = config.configKey ? privateKeyToAccount(config.configKey as Hex) : undefined;
   const api = new NetworkApi({
     ctx,
     users: config.users,
@@ -31,6 +35,9 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
     peers: config.peers,
     publicUrl: () => config.publicUrl,
     authority: () => plane.authority,
+    // Password logins' tokens are signed by the configuration key, never the device key (R17-1).
+    configSigner: () => configSigner,
+    anchor: plane.anchor,
     effectiveConfig: () => plane.effectiveConfig(),
   });
 

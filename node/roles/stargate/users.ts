@@ -3,10 +3,11 @@
  * password login (D56):
  * - every attempt costs one scrypt whether the name exists or not (an unknown name is checked against a hash of
  *   the same cost), and both failures answer the same 401: the answer and its time do not say which names exist;
- * - rate limits by client (its IP) and by user name, each a refilling bucket (offchain/common/tokenBucket.ts),
- *   taken before any hashing: 429 EDGE_NODE_LOGIN_RATE_LIMITED;
- * - at most `parallel` hashes run at once (scrypt runs on libuv's pool; more would only share the cores) and at
- *   most `maxQueued` wait: past that 503 EDGE_NODE_LOGIN_BUSY at once, so a flood costs memory it is bounded by.
+ * - rate limits by client (its IPv4 address, or its IPv6 /64: `clientKey`, R17-11) and by user name, each a
+ *   refilling bucket (offchain/common/tokenBucket.ts), taken before any hashing: 429 EDGE_NODE_LOGIN_RATE_LIMITED;
+ * - at most `parallel` hashes run at once (default one core fewer than the machine has, at least one, so a login
+ *   flood leaves a core to the stream and the API: R17-11; scrypt runs on libuv's pool) and at most `maxQueued`
+ *   wait: past that 503 EDGE_NODE_LOGIN_BUSY at once, so a flood costs memory it is bounded by.
  * Passwords are only ever in the request body, which the daemon's logger never prints (D56).
  */
 import { readFileSync } from "node:fs";
@@ -14,8 +15,7 @@ import { availableParallelism } from "node:os";
 import { Type } from "@fastify/type-provider-typebox";
 import { Value } from "typebox/value";
 
-import { expireOldest } from "../../../offchain/common/siwe";
-import { TokenBucket } from "../../../offchain/common/tokenBucket";
+import { KeyedLimiter, clientKey } from "../../../offchain/common/tokenBucket";
 import { nodeError } from "../../errors";
 import { SCOPES, type Scope } from "../../tokens";
 import { DEFAULT_COST, type PasswordHash, hashPassword, parsePasswordHash, passwordMatches } from "./passwords";
@@ -64,25 +64,6 @@ export function parseUsers(json: unknown): Map<string, User> {
 
 export const loadUsers = (path: string): Map<string, User> => parseUsers(JSON.parse(readFileSync(path, "utf8")));
 
-/** Refilling buckets by key, the longest idle forgotten first (a bucket idle for a full refill is full anyway). */
-export class KeyedLimiter {
-  private readonly buckets = new Map<string, TokenBucket>();
-  constructor(
-    private readonly perMinute: number,
-    private readonly maxKeys = 100_000,
-  ) {}
-
-  /** Takes one token of `key`'s bucket; the milliseconds until one is back when there is none. */
-  take(key: string, now: number): number | undefined {
-    expireOldest(this.buckets, (b) => now - b.lastUsed >= 60_000);
-    if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-    const bucket = this.buckets.get(key) ?? new TokenBucket(this.perMinute / 60, this.perMinute, now);
-    this.buckets.delete(key);
-    this.buckets.set(key, bucket);
-    return bucket.take(now) ? undefined : bucket.waitMs();
-  }
-}
-
 export interface PasswordLoginOptions {
   users: Map<string, User>;
   now: () => number;
@@ -90,7 +71,7 @@ export interface PasswordLoginOptions {
   perClientPerMinute?: number;
   /** Logins one user name may be tried a minute, from anywhere (default 10). */
   perNamePerMinute?: number;
-  /** Hashes at once (default: the cores). */
+  /** Hashes at once (default: the cores less one, at least one). */
   parallel?: number;
   /** Logins waiting for a hash slot before 503 (default 256). */
   maxQueued?: number;
@@ -109,7 +90,7 @@ export class PasswordLogin {
   constructor(private readonly options: PasswordLoginOptions) {
     this.byClient = new KeyedLimiter(options.perClientPerMinute ?? 30);
     this.byName = new KeyedLimiter(options.perNamePerMinute ?? 10);
-    this.parallel = options.parallel ?? availableParallelism();
+    this.parallel = options.parallel ?? Math.max(1, availableParallelism() - 1);
     this.maxQueued = options.maxQueued ?? 256;
     const cost = options.users.values().next().value?.password.cost ?? DEFAULT_COST;
     this.decoy = hashPassword("decoy", cost).then((text) => parsePasswordHash(text) as PasswordHash);
@@ -122,18 +103,24 @@ export class PasswordLogin {
 
   /** The user `name` if `password` is theirs; else 401, the same for an unknown name and a wrong password. */
   async login(name: string, password: string, client: string): Promise<User> {
-    const now = this.options.now();
-    const clientWait = this.byClient.take(client, now);
-    if (clientWait !== undefined)
-      throw nodeError("EDGE_NODE_LOGIN_RATE_LIMITED", `too many logins from ${client}: retry in ${secs(clientWait)} s`);
-    const nameWait = this.byName.take(name, now);
-    if (nameWait !== undefined)
-      throw nodeError("EDGE_NODE_LOGIN_RATE_LIMITED", `too many logins for this name: retry in ${secs(nameWait)} s`);
+    this.limit(name, client);
     const user = this.options.users.get(name);
     const stored = user?.password ?? (await this.decoy);
     const matches = await this.slot(() => passwordMatches(password, stored));
     if (!user || !matches) throw nodeError("EDGE_NODE_LOGIN_FAILED", "wrong user name or password");
     return user;
+  }
+
+  /** Takes one attempt of `client`'s (its /64 for IPv6) and of `name`'s budget; 429 when either is spent. */
+  limit(name: string, client: string): void {
+    const now = this.options.now();
+    const key = clientKey(client);
+    const clientWait = this.byClient.take(key, now);
+    if (clientWait !== undefined)
+      throw nodeError("EDGE_NODE_LOGIN_RATE_LIMITED", `too many logins from ${key}: retry in ${secs(clientWait)} s`);
+    const nameWait = this.byName.take(name, now);
+    if (nameWait !== undefined)
+      throw nodeError("EDGE_NODE_LOGIN_RATE_LIMITED", `too many logins for this name: retry in ${secs(nameWait)} s`);
   }
 
   /** Runs `work` when fewer than `parallel` run; 503 when `maxQueued` already wait. */

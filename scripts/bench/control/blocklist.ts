@@ -97,6 +97,8 @@ export async function startBlocklistRig({ gateways = 2 } = {}): Promise<Blocklis
       peers: [],
       publicUrl: () => "http://127.0.0.1:1",
       authority: () => plane.authority,
+      configSigner: () => publisher,
+      anchor: plane.anchor,
       effectiveConfig: () => plane.effectiveConfig(),
     });
     registerApiRoutes(app, api);
@@ -137,7 +139,8 @@ export async function startBlocklistRig({ gateways = 2 } = {}): Promise<Blocklis
     }
     for (const role of roles) await until(() => (role.status().configuration as { version?: number })?.version === 1);
 
-    const token = await issueToken(stargate, CHAIN, {
+    // blocklist:write is privileged: only the configuration key (DELTA_SIGNER_ROLE) signs it (R17-1).
+    const token = await issueToken(publisher, CHAIN, {
       id: `0x${randomBytes(32).toString("hex")}` as Hex,
       subject: "bench",
       scopes: ["blocklist:write"],

@@ -2,7 +2,8 @@
  * login.p99.ms (issue 17 benchmark, D56): password logins through a stargate's Network API over HTTP, `concurrency`
  * at once (each its own user and client, so the rate limits stay out of the figure), `rounds` times; the p99 of the
  * time from sending POST /api/login to holding the token. The cost is the default scrypt cost (passwords.ts),
- * named in the result. Runs in one process: the hashes run on libuv's pool, `parallel` (default: the cores) at once.
+ * named in the result. Runs in one process: the hashes run on libuv's pool, `parallel` (default: the cores less
+ * one, at least one: R17-11) at once.
  *
  * Standalone: npx ts-node --transpile-only scripts/bench/control/login.ts [concurrency] [rounds]
  */
@@ -44,6 +45,8 @@ export async function measureLogin({ concurrency = 100, rounds = 3 } = {}): Prom
     peers: [],
     publicUrl: () => "http://127.0.0.1",
     authority: () => undefined,
+    configSigner: () => account, // a password login's token is signed by the configuration key (R17-1)
+    anchor: undefined,
     effectiveConfig: () => undefined,
     login: { perClientPerMinute: 1_000_000, perNamePerMinute: 1_000_000, maxQueued: concurrency },
   });
