@@ -14,7 +14,7 @@ import { hardhat } from "../../scripts/lib/hardhatChain";
 
 import { deployProtocol } from "../../scripts/deploy/deployProtocol";
 import { anchorVersion } from "../../offchain/common/configAnchor";
-import { documentHash, emptyConfig, encodeDocument } from "../../offchain/common/protocol";
+import { documentHash, emptyConfig, encodeDocument, issueToken } from "../../offchain/common/protocol";
 import { loadConfig } from "../../node/config";
 import { EdgeNode } from "../../node/daemon";
 import { hashPassword } from "../../node/roles/stargate/passwords";
@@ -34,6 +34,8 @@ describe("Network API across daemons (revocation)", function () {
   let bookFile: string;
   let version1: Buffer;
   const running: EdgeNode[] = [];
+  /** Stargate A (with the configuration key) and the gateway, once the first test started them. */
+  const urls: { a?: string; gw?: string } = {};
 
   before(async function () {
     rpc = await startRpcServer();
@@ -142,6 +144,7 @@ describe("Network API across daemons (revocation)", function () {
       a.url,
     ]);
     const gw = await startNode("gateway", 3, ["--stargates", await grpcOf(b.url), "--cdn-port", "0"]);
+    Object.assign(urls, { a: a.url, gw: gw.url });
     await waitFor("all three serving and the gateway on version 1", async () => {
       const states = await Promise.all([a.url, b.url, gw.url].map(async (u) => (await json(`${u}/status`)).body));
       return states.every((s) => s.serving) && states[2].config?.version === 1;
@@ -179,10 +182,13 @@ describe("Network API across daemons (revocation)", function () {
     expect(elapsed).to.be.lessThan(5_000);
     expect((await json(`${a.url}/api/whoami`, bearer(token))).body.code).to.equal("EDGE_NODE_TOKEN_REVOKED");
 
-    // B has no configuration key: an ops token issued by B revokes another token through B, forwarded to A.
+    // B has no configuration key: B forwards the logins to A (the tokens are signed by the configuration key, R17-1),
+    // and an ops token revokes another token through B, forwarded to A.
     const other = await login(b.url, "reader");
     const otherId = (await json(`${b.url}/api/whoami`, bearer(other))).body.id as string;
     const ops = await login(b.url, "ops");
+    const configSigner = privateKeyToAccount(CONFIG_KEY).address;
+    expect((await json(`${b.url}/api/whoami`, bearer(ops))).body.issuer).to.equal(configSigner);
     const forwarded = await json(`${b.url}/api/tokens/revoke`, bearer(ops, { id: otherId }));
     expect(forwarded.status, JSON.stringify(forwarded.body)).to.equal(200);
     expect(forwarded.body.applied).to.have.property("seq", 2);
@@ -243,5 +249,23 @@ describe("Network API across daemons (revocation)", function () {
         (await json(`${gw.url}/status`)).body.config.seq === current.body.seq
       );
     });
+  });
+
+  it("R17-1: a token with config:publish/node:drain signed by an admitted stargate's device key (no DELTA_SIGNER_ROLE) is refused at a stargate and at a gateway's /admin/drain", async function () {
+    if (!urls.a || !urls.gw) this.skip();
+    // Stargate B's device key (admitted, staked) mints every privileged scope for itself.
+    const minted = await issueToken(privateKeyToAccount(key(2)), 31337, {
+      id: `0x${"ab".repeat(32)}`,
+      subject: "mallory",
+      scopes: ["config:publish", "blocklist:write", "tokens:revoke", "node:drain"],
+      expiresAt: Math.floor(Date.now() / 1000) + 600,
+    });
+    const atStargate = await json(`${urls.a}/api/blocklist`, bearer(minted, { ipRange: "0.0.0.0/0" }));
+    expect(atStargate.status, JSON.stringify(atStargate.body)).to.equal(401);
+    expect(atStargate.body.error).to.match(/DELTA_SIGNER_ROLE/);
+    const atGateway = await drain(urls.gw, minted);
+    expect(atGateway.status, JSON.stringify(atGateway.body)).to.equal(401);
+    expect(atGateway.body.code).to.equal("EDGE_NODE_TOKEN_INVALID");
+    expect((await json(`${urls.gw}/status`)).body.serving).to.equal(true);
   });
 });
