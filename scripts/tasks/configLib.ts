@@ -71,10 +71,14 @@ export interface UploadResult {
   detail: string;
 }
 
-/** POSTs the canonical bytes to one stargate; never throws (the outcome says what happened). */
-export async function uploadTo(stargate: string, bytes: Buffer): Promise<UploadResult> {
+/**
+ * POSTs the canonical bytes to one stargate; never throws (the outcome says what happened). The version (given, or
+ * read from the document) goes in `?version=`, so the stargate checks the chain before reading the body (R17-3).
+ */
+export async function uploadTo(stargate: string, bytes: Buffer, version = versionOf(bytes)): Promise<UploadResult> {
   try {
-    const response = await fetch(`${stargate}/config/versions`, {
+    const query = version === undefined ? "" : `?version=${version}`;
+    const response = await fetch(`${stargate}/config/versions${query}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: bytes,
@@ -97,6 +101,16 @@ export async function uploadTo(stargate: string, bytes: Buffer): Promise<UploadR
     };
   } catch (error) {
     return { stargate, outcome: "failed", detail: `unreachable: ${describeFetchError(error)}` };
+  }
+}
+
+/** The document's version, if the bytes are JSON carrying one. */
+function versionOf(bytes: Buffer): number | undefined {
+  try {
+    const version = (JSON.parse(bytes.toString("utf8")) as { version?: unknown }).version;
+    return Number.isSafeInteger(version) && (version as number) > 0 ? (version as number) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

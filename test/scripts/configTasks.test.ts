@@ -34,6 +34,7 @@ async function expectTaskFails(name: string, args: Record<string, unknown>, mess
 }
 
 interface Upload {
+  url: string | undefined;
   contentType: string | undefined;
   body: Buffer;
 }
@@ -50,8 +51,8 @@ async function startStargate(view: object, answer: { status: number; body: objec
   const server: Server = createServer(async (request, response) => {
     const body = await read(request);
     response.setHeader("content-type", "application/json");
-    if (request.method === "POST" && request.url === "/config/versions") {
-      uploads.push({ contentType: request.headers["content-type"], body });
+    if (request.method === "POST" && request.url?.split("?")[0] === "/config/versions") {
+      uploads.push({ url: request.url, contentType: request.headers["content-type"], body });
       const version = (JSON.parse(body.toString()) as { version: number }).version;
       response.statusCode = answer.status;
       response.end(JSON.stringify(answer.status === 200 ? { version, hash: documentHash(body) } : answer.body));
@@ -160,6 +161,7 @@ describe("ConfigRegistry deployment and the config:* tasks", function () {
         for (const stargate of [a, b]) {
           expect(stargate.uploads).to.have.length(1);
           expect(stargate.uploads[0].contentType).to.equal("application/json");
+          expect(stargate.uploads[0].url).to.equal("/config/versions?version=1"); // R17-3: checked before the body
           expect(stargate.uploads[0].body.equals(canonical)).to.equal(true);
           expect(output).to.match(new RegExp(`${stargate.url}\\s+accepted\\s+accepted version 1`));
         }

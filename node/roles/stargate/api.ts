@@ -16,13 +16,15 @@ import type { FastifyRequest } from "fastify";
 import { type Hex, type LocalAccount, getAddress } from "viem";
 
 import type { ConfigAnchorReader } from "../../../offchain/common/configAnchor";
-import { type DeltaOp, type TokenClaims, issueToken } from "../../../offchain/common/protocol";
+import { type DeltaOp, type NetworkConfig, type TokenClaims, issueToken } from "../../../offchain/common/protocol";
+import { TokenBucket } from "../../../offchain/common/tokenBucket";
 import { type SignInRefusal, WalletSignIn } from "../../../offchain/common/siwe";
 import { MAX_TOKEN_TTL_MS } from "../../config";
 import type { AppliedConfig, StargateContext } from "../../context";
 import { type NodeErrorCode, nodeError } from "../../errors";
 import { type Scope, TokenVerifier, isSubject } from "../../tokens";
 import { parseSites } from "../gateway/parseSites";
+import { illFormedString } from "./configCheck";
 import { type PasswordLoginOptions, PasswordLogin, loadUsers } from "./users";
 
 /** The longest a token can live (config.ts bounds --token-ttl-ms to a day): what a revocation by id covers. */
@@ -39,12 +41,21 @@ const REFUSAL_CODES: Record<SignInRefusal, NodeErrorCode> = {
   "bad-signature": "EDGE_NODE_BAD_SIGNATURE",
 };
 
+/** What a write changes: an operation, or one made from the configuration in force under the authority's lock. */
+export type WriteOp = DeltaOp | ((current: NetworkConfig) => DeltaOp);
+
 /** What signs a token. */
 type Signer = Pick<LocalAccount, "address" | "signTypedData">;
 
 export interface Authority {
-  append(op: DeltaOp): Promise<{ base: number; seq: number }>;
+  append(op: WriteOp): Promise<{ base: number; seq: number }>;
 }
+
+/** Sites one owner may hold (R17-2): a wallet is free to make, so no one fills the 10,000 sites of a document. */
+export const MAX_SITES_PER_OWNER = 100;
+/** Writes (sites, blocklist, revocations) per token subject: a burst of this many, refilled at WRITES_PER_SECOND. */
+export const WRITE_BURST = 120;
+export const WRITES_PER_SECOND = 2;
 
 export interface NetworkApiOptions {
   ctx: Pick<StargateContext, "signer" | "log" | "chainAdmits">;
@@ -183,29 +194,59 @@ export class NetworkApi {
     return sites.filter((s) => typeof ownerOf(s) === "string" && isSubject(claims, ownerOf(s)!));
   }
 
-  /** The site.put of `input` as site `id`, if `claims` may write it (sites:write on their own, or config:publish). */
-  sitePut(claims: TokenClaims, id: string, input: SiteInput): DeltaOp {
+  /**
+   * The site.put of `input` as site `id`, if `claims` may write it (sites:write on their own, or config:publish).
+   * The input is checked here; who holds the id, the hostname and the owner's quota are checked against the
+   * configuration in force under the authority's lock (R17-2). The site stored is the one parseSites returns.
+   */
+  sitePut(claims: TokenClaims, id: string, input: SiteInput): WriteOp {
     const team = this.mayWriteAny(claims);
     const owner = input.owner ?? (team ? undefined : claims.subject);
     if (owner === undefined) throw nodeError("EDGE_NODE_SITES_INVALID", "the site needs an owner (an address)");
     if (!team && !isSubject(claims, owner))
       throw nodeError("EDGE_NODE_SITE_NOT_OWNED", "a customer may only write sites it owns (owner = its wallet)");
-    const sites = this.options.effectiveConfig()?.document.sites ?? [];
-    const existing = sites.find((s) => idOf(s) === id);
-    this.checkOwner(claims, existing, id, team);
+    if (illFormedString(input)) throw nodeError("EDGE_NODE_SITES_INVALID", "the site has text that is not Unicode");
     const [site] = parseSites({ sites: [{ ...input, id, owner }] });
-    const clash = sites.find((s) => idOf(s) !== id && (s as { hostname?: unknown }).hostname === site.hostname);
-    if (clash) throw nodeError("EDGE_NODE_SITES_INVALID", `the hostname ${site.hostname} belongs to another site`);
-    return { kind: "site.put", site: { ...input, id, owner: site.owner } };
+    return (current) => {
+      const existing = current.sites.find((s) => idOf(s) === id);
+      this.checkOwner(claims, existing, id, team);
+      const clash = current.sites.find(
+        (s) => idOf(s) !== id && (s as { hostname?: unknown }).hostname === site.hostname,
+      );
+      if (clash) throw nodeError("EDGE_NODE_SITES_INVALID", `the hostname ${site.hostname} belongs to another site`);
+      const held = current.sites.filter(
+        (s) => idOf(s) !== id && ownerOf(s)?.toLowerCase() === site.owner.toLowerCase(),
+      );
+      if (held.length >= MAX_SITES_PER_OWNER)
+        throw nodeError("EDGE_NODE_SITE_QUOTA", `${site.owner} holds ${held.length} sites, the most one owner may`);
+      return { kind: "site.put", site: { ...site, cache: { ...site.cache } } };
+    };
   }
 
-  /** The site.remove of site `id`, if it exists and `claims` may write it. */
-  siteRemove(claims: TokenClaims, id: string): DeltaOp {
+  /** The site.remove of site `id`, if it exists and `claims` may write it (checked under the authority's lock). */
+  siteRemove(claims: TokenClaims, id: string): WriteOp {
     const team = this.mayWriteAny(claims);
-    const existing = this.options.effectiveConfig()?.document.sites.find((s) => idOf(s) === id);
-    if (!existing) throw nodeError("EDGE_NODE_UNKNOWN_SITE", `no site ${id}`);
-    this.checkOwner(claims, existing, id, team);
-    return { kind: "site.remove", id, owner: getAddress(ownerOf(existing)!) };
+    return (current) => {
+      const existing = current.sites.find((s) => idOf(s) === id);
+      if (!existing) throw nodeError("EDGE_NODE_UNKNOWN_SITE", `no site ${id}`);
+      this.checkOwner(claims, existing, id, team);
+      return { kind: "site.remove", id, owner: getAddress(ownerOf(existing)!) };
+    };
+  }
+
+  private readonly writeBuckets = new Map<string, TokenBucket>();
+
+  /** One write of `subject` per token of its bucket (R17-2); 429 when it has none left. */
+  private limitWrites(subject: string): void {
+    const now = this.now();
+    const key = subject.toLowerCase();
+    let bucket = this.writeBuckets.get(key);
+    if (!bucket) {
+      if (this.writeBuckets.size >= 100_000) sweep(this.writeBuckets, now);
+      this.writeBuckets.set(key, (bucket = new TokenBucket(WRITES_PER_SECOND, WRITE_BURST, now)));
+    }
+    if (!bucket.take(now))
+      throw nodeError("EDGE_NODE_WRITE_RATE_LIMITED", `too many writes by ${subject}: retry in ${bucket.waitMs()} ms`);
   }
 
   private mayWriteAny(claims: TokenClaims): boolean {
@@ -227,9 +268,13 @@ export class NetworkApi {
    * Applies `op` through the authority; without one, forwards the request to the first peer that answers (its
    * answer is the caller's) or 503 when none does. A forwarded request is never forwarded again.
    */
-  async write(request: FastifyRequest, op: DeltaOp): Promise<{ status: number; body: unknown }> {
+  async write(request: FastifyRequest, claims: TokenClaims, op: WriteOp): Promise<{ status: number; body: unknown }> {
+    this.limitWrites(claims.subject);
     const authority = this.options.authority();
     if (authority) return { status: 200, body: { applied: await authority.append(op) } };
+    // Refused early on what this stargate holds; the peer checks again under its authority's lock.
+    const current = this.options.effectiveConfig()?.document;
+    if (typeof op === "function" && current) op(current);
     return this.toPeer(request, "writes");
   }
 
@@ -251,6 +296,12 @@ export class NetworkApi {
       `${what} need the configuration key: this stargate has none and none of its ${this.options.peers.length} peers answered`,
     );
   }
+}
+
+/** Forgets buckets idle long enough to be full again. */
+function sweep(buckets: Map<string, TokenBucket>, now: number): void {
+  const idleMs = (WRITE_BURST / WRITES_PER_SECOND) * 1000;
+  for (const [key, bucket] of buckets) if (now - bucket.lastUsed > idleMs) buckets.delete(key);
 }
 
 async function forward(

@@ -9,9 +9,9 @@ import { Type } from "@fastify/type-provider-typebox";
 import type { TypedApp } from "../../../offchain/common/http";
 import { AddressSchema, SignatureSchema } from "../../../offchain/common/protocol";
 import { IpRangeSchema, PathRuleSchema } from "../../../offchain/common/protocol/netConfig";
-import type { DeltaOp } from "../../../offchain/common/protocol";
+import type { DeltaOp, TokenClaims } from "../../../offchain/common/protocol";
 import { clientKey } from "../../../offchain/common/tokenBucket";
-import type { NetworkApi, SiteInput } from "./api";
+import type { NetworkApi, SiteInput, WriteOp } from "./api";
 import { MAX_PASSWORD_LENGTH, USER_NAME_PATTERN } from "./users";
 
 const LoginBody = Type.Object(
@@ -79,30 +79,35 @@ export function registerApiRoutes(app: TypedApp, api: NetworkApi): void {
   });
 
   /** Answers the write of `op` (through the authority or a peer). */
-  const write = async (request: Parameters<typeof api.write>[0], reply: { code(n: number): unknown }, op: DeltaOp) => {
-    const answer = await api.write(request, op);
+  const write = async (
+    request: Parameters<typeof api.write>[0],
+    reply: { code(n: number): unknown },
+    claims: TokenClaims,
+    op: WriteOp,
+  ) => {
+    const answer = await api.write(request, claims, op);
     reply.code(answer.status);
     return answer.body;
   };
 
   app.post("/api/tokens/revoke", { schema: { body: RevokeBody } }, async (request, reply) => {
     const claims = await verify.authenticate(request.headers.authorization, request.ip);
-    return write(request, reply, api.revocation(claims, request.body.id.toLowerCase()));
+    return write(request, reply, claims, api.revocation(claims, request.body.id.toLowerCase()));
   });
   app.post("/api/blocklist", { schema: { body: BlocklistBody } }, async (request, reply) => {
-    await verify.verify(request.headers.authorization, "blocklist:write", request.ip);
-    return write(request, reply, { kind: "blocklist.add", ...request.body } as DeltaOp);
+    const claims = await verify.verify(request.headers.authorization, "blocklist:write", request.ip);
+    return write(request, reply, claims, { kind: "blocklist.add", ...request.body } as DeltaOp);
   });
   app.delete("/api/blocklist", { schema: { body: BlocklistBody } }, async (request, reply) => {
-    await verify.verify(request.headers.authorization, "blocklist:write", request.ip);
-    return write(request, reply, { kind: "blocklist.remove", ...request.body } as DeltaOp);
+    const claims = await verify.verify(request.headers.authorization, "blocklist:write", request.ip);
+    return write(request, reply, claims, { kind: "blocklist.remove", ...request.body } as DeltaOp);
   });
   app.put("/api/sites/:id", { schema: { params: SiteParams, body: SiteBody } }, async (request, reply) => {
     const claims = await verify.authenticate(request.headers.authorization, request.ip);
-    return write(request, reply, api.sitePut(claims, request.params.id, request.body as SiteInput));
+    return write(request, reply, claims, api.sitePut(claims, request.params.id, request.body as SiteInput));
   });
   app.delete("/api/sites/:id", { schema: { params: SiteParams } }, async (request, reply) => {
     const claims = await verify.authenticate(request.headers.authorization, request.ip);
-    return write(request, reply, api.siteRemove(claims, request.params.id));
+    return write(request, reply, claims, api.siteRemove(claims, request.params.id));
   });
 }

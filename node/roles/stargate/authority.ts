@@ -22,9 +22,9 @@ import {
   type DeltaOp,
   DeltaOpSchema,
   MAX_DOCUMENT_BYTES,
+  type NetworkConfig,
   applyDeltas,
   documentHash,
-  encodeDocument,
   parseDeltaBody,
   signDelta,
 } from "../../../offchain/common/protocol";
@@ -32,6 +32,7 @@ import { WorkLoop } from "../../../offchain/common/workLoop";
 import type { AnchorReader } from "../../configWire";
 import type { StargateContext } from "../../context";
 import { nodeError } from "../../errors";
+import { MAX_APPEND_DOCUMENT_BYTES, checkDocument, illFormedString } from "./configCheck";
 import type { ConfigStore, StoredDelta, StoredVersion } from "./configStore";
 
 export interface AuthorityOptions {
@@ -82,15 +83,31 @@ export class ConfigAuthority {
     };
   }
 
-  /** Signs, stores and broadcasts a delta on the latest anchored version. */
-  async append(op: DeltaOp): Promise<{ base: number; seq: number }> {
-    if (!Value.Check(DeltaOpSchema, op))
-      throw nodeError("EDGE_NODE_CONFIG_INVALID", "the operation is not a delta operation");
+  /**
+   * Signs, stores and broadcasts a delta on the latest anchored version. `op` may be a function of the configuration
+   * in force, run under the lock (the Network API checks ownership and hostnames there, R17-2). The document the
+   * delta makes is checked as every subscriber will check it (configCheck.ts) before anything is signed.
+   */
+  async append(op: DeltaOp | ((current: NetworkConfig) => DeltaOp)): Promise<{ base: number; seq: number }> {
     return this.locked(async () => {
       const latest = this.store.latest();
-      if (!latest)
+      const current = this.store.effectiveConfig()?.document;
+      if (!latest || !current)
         throw nodeError("EDGE_NODE_CONFIG_NONE", "no anchored version yet: publish one first (config:publish)");
-      const delta = await this.sign({ base: latest.version, seq: this.store.seq() + 1, issuedAt: Date.now(), op });
+      const made = typeof op === "function" ? op(current) : op;
+      if (!Value.Check(DeltaOpSchema, made) || illFormedString(made))
+        throw nodeError("EDGE_NODE_CONFIG_INVALID", "the operation is not a delta operation");
+      checkDocument(
+        applyDeltas(current, [{ base: latest.version, seq: 1, issuedAt: 0, op: made }]),
+        MAX_APPEND_DOCUMENT_BYTES,
+        made,
+      );
+      const delta = await this.sign({
+        base: latest.version,
+        seq: this.store.seq() + 1,
+        issuedAt: Date.now(),
+        op: made,
+      });
       this.store.putDelta(delta);
       return { base: delta.base, seq: delta.seq };
     });
@@ -107,33 +124,49 @@ export class ConfigAuthority {
     return this.folding;
   }
 
+  /**
+   * Folds the pending deltas into a candidate for the next version, checked as subscribers check documents
+   * (R17-2) and stored before its transaction is sent (R17-7): a retry or restart whose candidate the chain anchors
+   * adopts it instead of making other bytes (new deltas, a new time) that the chain would never match.
+   */
   private async foldOnce(): Promise<void> {
     const latest = this.store.latest();
     const deltas = this.store.currentDeltas().slice();
-    if (!latest || deltas.length === 0) return;
-    const next = applyDeltas(
-      latest.document,
-      deltas.map((d) => d.parsed),
-      Math.floor(Date.now() / 1000),
-    );
-    next.version = latest.version + 1;
-    const bytes = encodeDocument(next);
-    if (bytes.length > MAX_DOCUMENT_BYTES)
-      throw new Error(`version ${next.version} would be ${bytes.length} bytes, over ${MAX_DOCUMENT_BYTES}`);
-    const hash = documentHash(bytes);
-    // A fold whose transaction went through before a restart produces the same bytes: adopt it without sending.
-    const anchored = await this.options.anchor.hashOf(next.version);
-    if (anchored === undefined) await this.options.publish(next.version, hash);
-    else if (anchored !== hash)
-      throw new Error(
-        `version ${next.version} is anchored with another document (${anchored}): upload it (POST /config/versions)`,
+    if (!latest) return;
+    let candidate = this.store.candidate();
+    if (candidate && (candidate.version !== latest.version + 1 || candidate.folded > deltas.length)) {
+      this.store.clearCandidate();
+      candidate = undefined;
+    }
+    if (!candidate) {
+      if (deltas.length === 0) return;
+      const next = applyDeltas(
+        latest.document,
+        deltas.map((d) => d.parsed),
+        Math.floor(Date.now() / 1000),
       );
+      next.version = latest.version + 1;
+      const bytes = checkDocument(next, MAX_DOCUMENT_BYTES);
+      candidate = { version: next.version, hash: documentHash(bytes), bytes, document: next, folded: deltas.length };
+      this.store.putCandidate(candidate);
+    }
+    const { version, hash, folded } = candidate;
+    // A candidate whose transaction went through (before a failed receipt wait or a restart) is adopted as is.
+    const anchored = await this.options.anchor.hashOf(version);
+    if (anchored === undefined) await this.options.publish(version, hash);
+    else if (anchored !== hash) {
+      this.store.clearCandidate();
+      throw new Error(
+        `version ${version} is anchored with another document (${anchored}): upload it (POST /config/versions)`,
+      );
+    }
+    const adopted = candidate;
     await this.locked(async () => {
       if (this.store.latest()?.version !== latest.version) return; // another version came in meanwhile
-      await this.replace({ version: next.version, hash, bytes, document: next }, deltas.length);
+      await this.replace(adopted, folded);
       this.anchoredCount += 1;
       this.lastError = null;
-      this.ctx.log.info({ version: next.version, hash, deltas: deltas.length }, "anchored a configuration version");
+      this.ctx.log.info({ version, hash, deltas: folded }, "anchored a configuration version");
     });
   }
 
@@ -142,7 +175,12 @@ export class ConfigAuthority {
     const leftover: StoredDelta[] = [];
     for (const [i, old] of this.store.currentDeltas().slice(folded).entries())
       leftover.push(await this.sign({ ...old.parsed, base: version.version, seq: i + 1 }));
-    this.store.putVersion(version);
+    this.store.putVersion({
+      version: version.version,
+      hash: version.hash,
+      bytes: version.bytes,
+      document: version.document,
+    });
     for (const delta of leftover) this.store.putDelta(delta);
   }
 

@@ -36,6 +36,14 @@ export interface StoredDelta {
   parsed: DeltaBody;
 }
 
+/**
+ * The next version a fold made, stored before its anchoring transaction is sent (R17-7): `folded` is how many of
+ * the deltas on the latest version it holds. A retry or a restart adopts it when the chain anchors its hash.
+ */
+export interface FoldCandidate extends StoredVersion {
+  folded: number;
+}
+
 export type StoreChange = { kind: "version"; version: StoredVersion } | { kind: "delta"; delta: StoredDelta };
 
 export class ConfigStore extends SqliteStore {
@@ -49,7 +57,9 @@ export class ConfigStore extends SqliteStore {
     this.db.exec(`
       create table if not exists versions (version integer primary key, hash text not null, document blob not null);
       create table if not exists deltas (base integer not null, seq integer not null, body blob not null,
-        signature text not null, primary key (base, seq));`);
+        signature text not null, primary key (base, seq));
+      create table if not exists candidate (version integer primary key, hash text not null, document blob not null,
+        folded integer not null);`);
     this.load();
   }
 
@@ -74,6 +84,33 @@ export class ConfigStore extends SqliteStore {
     return { version: this.current.version, seq: this.seq(), hash: this.current.hash, document: this.effective };
   }
 
+  /** The fold's candidate for the next version, if one is stored. */
+  candidate(): FoldCandidate | undefined {
+    const row = this.statement("select version, hash, document, folded from candidate").get() as
+      { version: number; hash: Hex; document: Buffer; folded: number } | undefined;
+    if (!row) return undefined;
+    const document = parseDocument(row.document);
+    if (typeof document === "string") return undefined; // never stored so
+    return { version: row.version, hash: row.hash, bytes: row.document, document, folded: row.folded };
+  }
+
+  /** Stores the fold's candidate (the only one). */
+  putCandidate(candidate: FoldCandidate): void {
+    this.db.transaction(() => {
+      this.statement("delete from candidate").run();
+      this.statement("insert into candidate (version, hash, document, folded) values (?, ?, ?, ?)").run(
+        candidate.version,
+        candidate.hash,
+        candidate.bytes,
+        candidate.folded,
+      );
+    })();
+  }
+
+  clearCandidate(): void {
+    this.statement("delete from candidate").run();
+  }
+
   onChange(listener: (change: StoreChange) => void): void {
     this.listeners.push(listener);
   }
@@ -89,6 +126,7 @@ export class ConfigStore extends SqliteStore {
         version.bytes,
       );
       this.statement("delete from deltas where base < ?").run(version.version);
+      this.statement("delete from candidate where version <= ?").run(version.version);
     })();
     this.current = version;
     this.deltas = [];

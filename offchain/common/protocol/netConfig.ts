@@ -162,7 +162,14 @@ function parseCanonical<T>(
     const first = Value.Errors(schema, value)[0];
     return `the ${what} does not match its schema${first ? ` at ${first.instancePath || "/"}: ${first.message}` : ""}`;
   }
-  if (!canonicalBytes(value).equals(Buffer.from(bytes))) return `the ${what} is not in canonical JSON (RFC 8785)`;
+  let canonical: Buffer;
+  try {
+    canonical = canonicalBytes(value);
+  } catch {
+    // A string escaping a lone UTF-16 surrogate ("\ud800") has no canonical form (R17-9).
+    return `the ${what} has a string that is not well-formed Unicode`;
+  }
+  if (!canonical.equals(Buffer.from(bytes))) return `the ${what} is not in canonical JSON (RFC 8785)`;
   return value as T;
 }
 
