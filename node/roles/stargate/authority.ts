@@ -11,7 +11,9 @@
  *   is lost; the ones folded in are dropped with their base.
  * - `adopt(version)`: a version anchored by someone else (uploaded with POST /config/versions) replaces the latest;
  *   the pending deltas are signed again on it (their operations are idempotent).
- * Appends and the store's changes are serialised; the anchoring transaction runs outside the lock.
+ * Appends and the store's changes are serialised; the anchoring transaction runs outside the lock. Nothing is
+ * signed or anchored that subscribers would refuse (configCheck.ts, R17-2); a fold's candidate is stored before its
+ * transaction and adopted when the chain anchors it (R17-7).
  */
 import { Value } from "typebox/value";
 import type { Hex, LocalAccount } from "viem";
