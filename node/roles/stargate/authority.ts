@@ -27,6 +27,7 @@ import {
   type NetworkConfig,
   applyDeltas,
   documentHash,
+  encodeDocument,
   parseDeltaBody,
   signDelta,
 } from "../../../offchain/common/protocol";
@@ -34,7 +35,7 @@ import { WorkLoop } from "../../../offchain/common/workLoop";
 import type { AnchorReader } from "../../configWire";
 import type { StargateContext } from "../../context";
 import { nodeError } from "../../errors";
-import { MAX_APPEND_DOCUMENT_BYTES, checkDocument, illFormedString } from "./configCheck";
+import { canonical, checkAppend, checkDocument, illFormedString } from "./configCheck";
 import type { ConfigStore, StoredDelta, StoredVersion } from "./configStore";
 
 export interface AuthorityOptions {
@@ -52,6 +53,7 @@ export class ConfigAuthority {
   private anchoredCount = 0;
   private lastError: string | null = null;
   private folding: Promise<void> | null = null;
+  private size: { version: number; seq: number; bytes: number } | undefined;
 
   constructor(
     private readonly ctx: Pick<StargateContext, "signer" | "log">,
@@ -99,11 +101,9 @@ export class ConfigAuthority {
       const made = typeof op === "function" ? op(current) : op;
       if (!Value.Check(DeltaOpSchema, made) || illFormedString(made))
         throw nodeError("EDGE_NODE_CONFIG_INVALID", "the operation is not a delta operation");
-      checkDocument(
-        applyDeltas(current, [{ base: latest.version, seq: 1, issuedAt: 0, op: made }]),
-        MAX_APPEND_DOCUMENT_BYTES,
-        made,
-      );
+      const seq = this.store.seq();
+      const size = this.sizeOf(latest.version, seq, current) + canonical(made).length;
+      checkAppend(applyDeltas(current, [{ base: latest.version, seq: 1, issuedAt: 0, op: made }]), made, size);
       const delta = await this.sign({
         base: latest.version,
         seq: this.store.seq() + 1,
@@ -111,8 +111,16 @@ export class ConfigAuthority {
         op: made,
       });
       this.store.putDelta(delta);
+      this.size = { version: latest.version, seq: delta.seq, bytes: size };
       return { base: delta.base, seq: delta.seq };
     });
+  }
+
+  /** An upper bound of the encoded size of the configuration in force at (version, seq): encoded once, then summed. */
+  private sizeOf(version: number, seq: number, current: NetworkConfig): number {
+    if (this.size?.version !== version || this.size.seq !== seq)
+      this.size = { version, seq, bytes: encodeDocument(current).length };
+    return this.size.bytes;
   }
 
   /** Stores a version anchored elsewhere (verified by the caller) and re-signs the pending deltas on it. */
