@@ -2,10 +2,11 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Address } from "viem";
+import type { Address, Hex, LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
 import { createTypedApp } from "../../offchain/common/http";
+import { signHello } from "../../offchain/common/protocol";
 import type { Catalogue } from "../../node/context";
 import {
   CatalogueProducer,
@@ -16,11 +17,30 @@ import {
   verifyVerdicts,
 } from "../../node/roles/stargate/catalogue";
 import { type CheckResult, HealthChecker, type HealthTarget } from "../../node/roles/stargate/health";
+import type { HelloProof, ProvenHellos } from "../../node/roles/stargate/helloProofs";
 
 const CHAIN_ID = 31337;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const device = (): Address => privateKeyToAccount(generatePrivateKey()).address;
 const signer = () => ({ account: privateKeyToAccount(generatePrivateKey()), chainId: CHAIN_ID });
+
+/** `key`'s hello for `role` at `url`, signed over `stargate`'s challenge, as the stargate keeps it. */
+async function helloOf(key: LocalAccount, stargate: Address, url: string, role = "host" as const): Promise<HelloProof> {
+  const nonce = generatePrivateKey() as Hex;
+  const signature = await signHello(key, CHAIN_ID, { role, url, version: 1, seq: 0 }, { stargate, nonce });
+  return { stargate, version: 1, seq: 0, nonce, signature };
+}
+
+/** A stargate's proofs of `keys`' hellos at `urlOf` their address. */
+async function proofsOf(keys: LocalAccount[], stargate: Address, urlOf: (d: Address) => string): Promise<ProvenHellos> {
+  const entries = await Promise.all(
+    keys.map(async (k) => {
+      const url = urlOf(k.address);
+      return [k.address.toLowerCase(), { role: "host" as const, url, hello: await helloOf(k, stargate, url) }] as const;
+    }),
+  );
+  return new Map(entries);
+}
 
 type Mode = "ready" | "not-ready" | "hang" | "flap";
 
@@ -276,13 +296,16 @@ describe("Stargate health (D55)", function () {
     it("3 stargates: one lying is outvoted, one down stops counting, and the catalogue is published only on change", async () => {
       const keys = [signer(), signer(), signer()];
       const stargates = new Set(keys.map((k) => k.account.address));
-      const targets = [device(), device()];
+      const targetKeys = [privateKeyToAccount(generatePrivateKey()), privateKeyToAccount(generatePrivateKey())];
+      const targets = targetKeys.map((k) => k.address);
+      const urlOf = (d: Address) => `http://${d.slice(2, 10)}.example:7000`;
+      const hellos = await Promise.all(keys.map((k) => proofsOf(targetKeys, k.account.address, urlOf)));
       const admits = (d: Address, role: string) => (role === "stargate" ? stargates.has(d) : targets.includes(d));
       const own = (healthy: boolean[]) => () =>
         targets.map((d, i) => ({
           device: d,
           role: "host" as const,
-          url: `http://${d.slice(2, 10)}.example:7000`,
+          url: urlOf(d),
           version: 1,
           healthy: healthy[i],
           checkedAt: Date.now(),
@@ -304,6 +327,7 @@ describe("Stargate health (D55)", function () {
           signer: keys[i],
           admits,
           ownVerdicts: own(says[i]),
+          helloProofs: () => hellos[i],
           peers,
           intervalMs: 1_000,
           publish: (c) => published[i].push(c),
@@ -332,6 +356,42 @@ describe("Stargate health (D55)", function () {
           .map((t) => t.device)
           .sort(),
       ).to.deep.equal([...targets].sort());
+    });
+
+    it("R17-5: a peer's verdict naming a device with a URL the device never signed is not probed, nor counted", async () => {
+      const [peerKey, own] = [signer(), signer()];
+      const [real, unsigned, honest] = [0, 1, 2].map(() => privateKeyToAccount(generatePrivateKey()));
+      const stargates = [peerKey.account.address, own.account.address];
+      const admits = (d: Address, role: string) => (role === "stargate") === stargates.includes(d);
+      const at = (d: Address, url: string) => ({
+        ...{ device: d, role: "host" as const, url, version: 1, healthy: false, checkedAt: Date.now() },
+        ...{ live: false, ready: false, admitted: true, state: "unhealthy" as const, latencyMs: 1 },
+        consecutiveFailures: 2,
+      });
+      const evil = "http://198.51.100.7:80";
+      const peerHello = (k: LocalAccount, url: string) => helloOf(k, peerKey.account.address, url);
+      // The peer names `real` at an evil URL, with real's hello for its true URL; `unsigned` with no hello at all.
+      const proofs: ProvenHellos = new Map([
+        [real.address.toLowerCase(), { role: "host", url: evil, hello: await peerHello(real, "http://real.example") }],
+        [honest.address.toLowerCase(), { role: "host", url: "http://h.example", hello: await peerHello(honest, "http://h.example") }], // prettier-ignore
+      ]);
+      const liar = new CatalogueProducer({
+        signer: peerKey,
+        admits,
+        ownVerdicts: () => [at(real.address, evil), at(unsigned.address, evil), at(honest.address, "http://h.example")],
+        helloProofs: () => proofs,
+        peers: [],
+        intervalMs: 1_000,
+      });
+      const liarUrl = await serve(liar);
+      const p = new CatalogueProducer({ signer: own, admits, ownVerdicts: () => [], peers: [liarUrl], intervalMs: 1_000 }); // prettier-ignore
+      producers.push(liar, p);
+      await p.pass();
+      expect(p.peerTargets()).to.deep.equal([
+        { device: honest.address, role: "host", url: "http://h.example", version: 1 },
+      ]);
+      expect(p.catalogue().endpoints.map((e) => e.device)).to.deep.equal([honest.address]);
+      expect((p.status().peers as { unproven?: number }[])[0].unproven).to.equal(2);
     });
 
     describe("peer verdicts refused", () => {

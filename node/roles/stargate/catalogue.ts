@@ -12,7 +12,9 @@
  *   lying or partitioned stargate cannot remove an endpoint another vouches for, and a stargate alone decides
  *   alone. A stargate that is down has no fresh verdict and simply stops counting: no single point of failure.
  * - Each stargate also checks the endpoints its peers check (admitted ones only), so every stargate votes on
- *   every endpoint, not just on its own configuration subscribers.
+ *   every endpoint, not just on its own configuration subscribers. A peer's verdict counts (as a vote and as a
+ *   target) only with the device's own signed hello for its role and URL (helloProofs.ts, R17-5): a lying
+ *   stargate cannot make the others probe, or the catalogue name, a URL the device never signed.
  * - The catalogue is rebuilt every min(interval, 1 s) and published (`publish`) only when an endpoint's health,
  *   URL, role or version changed, or one came or went.
  */
@@ -33,6 +35,7 @@ import {
 } from "../../../offchain/common/protocol";
 import type { Catalogue, CatalogueEndpoint, Signer } from "../../context";
 import type { EndpointRole, HealthTarget, Verdict } from "./health";
+import * as proofs from "./helloProofs";
 
 export const FRESH_INTERVALS = 3;
 /** 10,000 verdicts take about 2 MB. */
@@ -48,6 +51,8 @@ export const PeerVerdictSchema = Type.Object(
     version: Ms,
     healthy: Type.Boolean(),
     checkedAt: Ms,
+    /** The device's signed hello for this role and URL (R17-5); a peer's verdict without one is not taken. */
+    hello: Type.Optional(proofs.HelloProofSchema),
   },
   { additionalProperties: false },
 );
@@ -60,7 +65,10 @@ export const SignedVerdictsSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export type PeerVerdict = Omit<Static<typeof PeerVerdictSchema>, "device"> & { device: Address };
+export type PeerVerdict = Omit<Static<typeof PeerVerdictSchema>, "device" | "hello"> & {
+  device: Address;
+  hello?: proofs.HelloProof;
+};
 export type SignedVerdicts = Omit<Static<typeof SignedVerdictsSchema>, "stargate" | "verdicts" | "signature"> & {
   stargate: Address;
   verdicts: PeerVerdict[];
@@ -181,6 +189,8 @@ export interface CatalogueOptions {
   admits(device: Address, role: EndpointRole): boolean;
   /** This stargate's own verdicts (the health checker's). */
   ownVerdicts(): Verdict[];
+  /** The hellos this stargate's subscribers signed (ConfigServer.helloProofs), relayed with its verdicts. */
+  helloProofs?(): proofs.ProvenHellos;
   /** Peer stargates' HTTP base URLs (--peers). */
   peers: readonly string[];
   intervalMs: number;
@@ -198,6 +208,7 @@ interface PeerState {
   stargate?: Address;
   atMs?: number;
   error?: string;
+  unproven?: number; // verdicts of its last body dropped for want of a valid hello proof (R17-5)
 }
 
 /** Signs and serves this stargate's verdicts, fetches its peers', and keeps the catalogue by the majority rule. */
@@ -213,8 +224,10 @@ export class CatalogueProducer {
   private current: Catalogue = { atMs: 0, endpoints: [] };
   private published = 0;
   private readonly fetches?: Counter<"result">;
+  private readonly proofs: proofs.HelloProofChecker;
 
   constructor(private readonly opts: CatalogueOptions) {
+    this.proofs = new proofs.HelloProofChecker(opts.signer.chainId, opts.admits);
     this.now = opts.now ?? Date.now;
     this.timeoutMs = opts.timeoutMs ?? 2_000;
     this.maxBodyBytes = opts.maxBodyBytes ?? MAX_VERDICTS_BYTES;
@@ -312,7 +325,10 @@ export class CatalogueProducer {
 
   private async sign(): Promise<{ atMs: number; json: string }> {
     const atMs = this.now();
-    const body = await signVerdicts(this.opts.signer, atMs, this.opts.ownVerdicts().map(toPeerVerdict));
+    const mine = this.opts.helloProofs?.() ?? new Map();
+    const peers = proofs.proofsIn([...this.peerSets.values()].map((set) => set.verdicts));
+    const verdicts = proofs.withProofs(this.opts.ownVerdicts().map(toPeerVerdict), mine, peers);
+    const body = await signVerdicts(this.opts.signer, atMs, verdicts);
     this.signed = { atMs, json: JSON.stringify(body) };
     return this.signed;
   }
@@ -333,8 +349,10 @@ export class CatalogueProducer {
       const key = verified.stargate.toLowerCase();
       if (key === this.opts.signer.account.address.toLowerCase()) return this.peerFailed(peer, "it is this stargate");
       const held = this.peerSets.get(key);
-      if (!held || held.atMs <= verified.atMs) this.peerSets.set(key, verified);
-      Object.assign(peer, { stargate: verified.stargate, atMs: verified.atMs, error: undefined });
+      const proven = await this.proofs.proven(verified.verdicts);
+      if (!held || held.atMs <= verified.atMs) this.peerSets.set(key, { ...verified, verdicts: proven });
+      const unproven = verified.verdicts.length - proven.length;
+      Object.assign(peer, { stargate: verified.stargate, atMs: verified.atMs, error: undefined, unproven });
       this.fetches?.inc({ result: "ok" });
     } catch (error) {
       this.fetches?.inc({ result: "failed" });

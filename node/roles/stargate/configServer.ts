@@ -39,6 +39,8 @@ import {
 } from "../../configWire";
 import type { Catalogue, StargateContext } from "../../context";
 import type { ConfigStore } from "./configStore";
+import type { EndpointRole } from "./health";
+import type { HelloProof, ProvenHellos } from "./helloProofs";
 
 export interface SubscriberView {
   device: Address;
@@ -87,6 +89,8 @@ interface Session extends SubscriberView {
   /** What was sent to it: the next change starts after this. */
   sentVersion: number;
   sentSeq: number;
+  /** Its hello as signed (R17-5: peers probe only a URL its device signed). */
+  hello: HelloProof;
 }
 
 export class ConfigServer {
@@ -174,6 +178,13 @@ export class ConfigServer {
           ...(lastNack ? { lastNack } : {}),
         }) as SubscriberView,
     );
+  }
+
+  /** Each known subscriber's hello as it signed it, by device (lower case): relayed with the verdicts (R17-5). */
+  helloProofs(): ProvenHellos {
+    const out = new Map<string, { role: EndpointRole; url: string; hello: HelloProof }>();
+    for (const [key, s] of this.sessions) out.set(key, { role: s.role as EndpointRole, url: s.url, hello: s.hello });
+    return out;
   }
 
   /** Called with every Ack as it arrives (the propagation benchmark times them). */
@@ -320,6 +331,7 @@ export class ConfigServer {
       call,
       sentVersion: hello.version,
       sentSeq: hello.seq,
+      hello: { ...challenge, version: hello.version, seq: hello.seq, signature: hello.signature as Hex },
     };
     this.sessions.set(key, session);
     this.catchUp(session);

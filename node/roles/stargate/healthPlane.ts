@@ -1,7 +1,8 @@
 /**
  * The stargate's health part (D55), wired: the checker (health.ts) checks the configuration subscribers
  * (`server.subscribers()`: gateways, hosts, relaying stargates) and the endpoints the peer stargates check; the
- * catalogue (catalogue.ts) signs this stargate's verdicts for its peers, fetches theirs, applies the majority rule
+ * catalogue (catalogue.ts) signs this stargate's verdicts for its peers, each with the hello its device signed
+ * (the subscribers' from `server.helloProofs()`, R17-5), fetches theirs, applies the majority rule
  * and publishes the catalogue to the subscribers (`server.publishCatalogue`) when it changes. Routes:
  * GET /health/verdicts (signed, for peers) and GET /health/catalogue.
  */
@@ -12,6 +13,7 @@ import type { Catalogue, StargateConfig, StargateContext } from "../../context";
 import { CatalogueProducer } from "./catalogue";
 import { type EndpointRole, HealthChecker, type HealthTarget } from "./health";
 import type { SubscriberView } from "./configServer";
+import type { ProvenHellos } from "./helloProofs";
 
 const STAKE_OF: Record<EndpointRole, StakeType> = {
   gateway: StakeType.Gateway,
@@ -30,6 +32,8 @@ export interface HealthPlane {
 
 export interface CatalogueSink {
   subscribers(): SubscriberView[];
+  /** The hellos the subscribers signed: relayed with this stargate's verdicts (R17-5). */
+  helloProofs(): ProvenHellos;
   publishCatalogue(catalogue: Catalogue): void;
 }
 
@@ -64,6 +68,7 @@ export function createHealthPlane(
     signer: ctx.signer,
     admits,
     ownVerdicts: () => checker.verdicts(),
+    helloProofs: () => sink.helloProofs(),
     peers: config.peers,
     intervalMs,
     registry,
