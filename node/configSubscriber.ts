@@ -36,15 +36,16 @@ import {
 import {
   type AnchorReader,
   CLIENT_OPTIONS,
-  type CatalogueMsg,
   type DeltaMsg,
   MAX_REASON,
   type SnapshotMsg,
   type StargateMessage,
   type SubscribeClientCall,
+  catalogueOf,
   configStream,
 } from "./configWire";
-import type { AppliedConfig, Catalogue, CatalogueEndpoint, RoleContext } from "./context";
+import { LagWatch } from "./configLag";
+import type { AppliedConfig, Catalogue, RoleContext } from "./context";
 
 /** A verified configuration: the anchored document's bytes and the signed deltas applied on top of it. */
 export interface HeldConfig {
@@ -78,6 +79,8 @@ export interface ConfigSubscriberOptions {
   held?: () => HeldConfig | undefined;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** How long a stream may stay behind the chain's latest anchored version before the next stargate (30 s). */
+  maxBehindMs?: number;
 }
 
 export interface SubscriberStatus {
@@ -123,6 +126,9 @@ export class ConfigSubscriber {
   /** This stream's challenger is an admitted stargate (a catalogue is taken only then). */
   private admitted = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Ends this stream as untrusted (the lag watch's verdict, R17-8): the next stargate. */
+  private dropStream: ((reason: string) => void) | null = null;
+  private readonly lag: LagWatch;
 
   constructor(
     private readonly ctx: Pick<RoleContext, "signer" | "log">,
@@ -130,6 +136,12 @@ export class ConfigSubscriber {
   ) {
     if (options.stargates.length === 0) throw new Error("a configuration subscriber needs stargates");
     this.backoff = options.minBackoffMs ?? 250;
+    this.lag = new LagWatch({
+      latest: async () => (await options.anchor.latest()).version,
+      delivered: () => (this.connected ? (this.latest?.version ?? 0) : undefined),
+      drop: (reason) => this.dropStream?.(reason),
+      maxBehindMs: options.maxBehindMs ?? 30_000,
+    });
   }
 
   /** The last good configuration. */
@@ -153,10 +165,12 @@ export class ConfigSubscriber {
     this.wanted = true;
     if (this.options.file && existsSync(this.options.file)) await this.restore(this.options.file);
     this.connect();
+    this.lag.start();
   }
 
   async stop(): Promise<void> {
     this.wanted = false;
+    this.lag.stop();
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
     this.call?.cancel();
@@ -178,6 +192,12 @@ export class ConfigSubscriber {
     const openedAt = Date.now();
     let untrusted = false;
     let closing = false;
+    this.dropStream = (reason) => {
+      if (this.call !== call || closing) return;
+      [closing, untrusted, this.lastError] = [true, true, reason];
+      this.ctx.log.warn({ stargate: target, err: reason }, "configuration stream dropped");
+      call.cancel();
+    };
     call.on("data", (message: StargateMessage) => {
       this.queue = this.queue
         .then(() => (this.call === call && !closing ? this.handle(call, message) : undefined))
@@ -370,25 +390,8 @@ export class ConfigSubscriber {
 /** Writes the configuration atomically (a temporary file renamed over the last). */
 function persist(file: string, held: HeldConfig): void {
   mkdirSync(dirname(file), { recursive: true });
-  const saved = {
-    version: held.version,
-    hash: held.hash,
-    document: held.bytes.toString("base64"),
-    deltas: held.deltas.map((d) => ({ body: d.body.toString("base64"), signature: d.signature })),
-  };
+  const deltas = held.deltas.map((d) => ({ body: d.body.toString("base64"), signature: d.signature }));
+  const saved = { version: held.version, hash: held.hash, document: held.bytes.toString("base64"), deltas };
   writeFileSync(`${file}.tmp`, JSON.stringify(saved));
   renameSync(`${file}.tmp`, file);
-}
-
-function catalogueOf(message: CatalogueMsg): Catalogue {
-  return {
-    atMs: message.atMs,
-    endpoints: message.endpoints.map((e) => ({
-      device: e.device as Address,
-      role: e.role as CatalogueEndpoint["role"],
-      url: e.url,
-      healthy: e.healthy,
-      version: e.version,
-    })),
-  };
 }

@@ -11,7 +11,10 @@ import { dirname, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
+import type { Address } from "viem";
+
 import { MAX_DOCUMENT_BYTES } from "../offchain/common/protocol";
+import type { Catalogue, CatalogueEndpoint } from "./context";
 
 export interface HelloMsg {
   node: string;
@@ -137,4 +140,18 @@ export function configStream(): ConfigStreamDefinition {
 /** A gRPC status error a server ends a call with. */
 export function statusError(code: grpc.status, details: string): grpc.StatusObject & Error {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+/** The catalogue a stream carried, as roles take it. */
+export function catalogueOf(message: CatalogueMsg): Catalogue {
+  return {
+    atMs: message.atMs,
+    endpoints: message.endpoints.map((e) => ({
+      device: e.device as Address,
+      role: e.role as CatalogueEndpoint["role"],
+      url: e.url,
+      healthy: e.healthy,
+      version: e.version,
+    })),
+  };
 }

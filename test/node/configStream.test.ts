@@ -108,6 +108,7 @@ describe("node/configStream", function () {
       file?: string;
       refuse?: (c: AppliedConfig) => string | undefined;
       catalogues?: Catalogue[];
+      maxBehindMs?: number;
     } = {},
   ) {
     const changes: ConfigChange[] = [];
@@ -130,6 +131,7 @@ describe("node/configStream", function () {
         file: options.file,
         minBackoffMs: 20,
         maxBackoffMs: 200,
+        maxBehindMs: options.maxBehindMs,
       },
     );
     subscribers.push(sub);
@@ -308,6 +310,19 @@ describe("node/configStream", function () {
     expect(hostile.hellos[0]).to.include({ version: 2 });
     expect(hostile.nacks[0].reason).to.equal("version 1 is not newer than the held 2");
     expect(applied.map((c) => c.version)).to.deep.equal([2]); // only the restored one
+    await sub.stop();
+    await hostile.close();
+  });
+
+  it("R17-8: a stargate that withholds the chain's latest version is left for the next one", async function () {
+    const v1 = encodeDocument({ ...emptyConfig(1), prices: { "cdn.requests": "1000" } });
+    const hostile = await startHostile([{ body: "snapshot", snapshot: { version: 1, document: v1 } }]);
+    const { sub, applied } = subscribe(nodeKey(5), { stargates: [hostile.target, target], maxBehindMs: 300 });
+    await sub.start();
+    await waitUntil("left the withholding stargate", () => sub.status().stargate === target && applied.length > 1);
+    expect(applied[0]).to.include({ version: 1 }); // anchored, so taken: withholding is the fault, not forging
+    expect(applied.at(-1)!.version).to.equal(plane.store.latest()!.version);
+    expect(hostile.nacks).to.have.length(0);
     await sub.stop();
     await hostile.close();
   });
