@@ -310,6 +310,10 @@ describe("content delivery: gateway queue, host links, host caches (D44)", funct
     expect(billed).to.be.at.most(2n * 1024n * 1024n);
     expect(billed >= BigInt(received)).to.equal(true);
     expect(counted, "a cut job is not counted for the host").to.deep.equal([]);
+    // The metrics agree with the bill: bytes went out, so the request counts as served (with the status sent).
+    const text = await registry.metrics();
+    expect(text).to.include(`edge_cdn_requests_total{site="docs",status="2xx",cache="none"} 1`);
+    expect(text).to.include(`edge_cdn_egress_bytes_total{site="docs"} ${billed}`);
   });
 
   it("402 when the site owner's credit is used up: nothing is fetched, counted or billed", async function () {

@@ -173,6 +173,8 @@ export class CdnFrontDoor {
     response.once("close", () => (client.gone = !response.writableFinished));
     let bytes = 0;
     let avoid: string | undefined;
+    let host = ""; // the host of the latest attempt
+    const seconds = () => (performance.now() - job.started) / 1000;
     const failed: Array<{ link: HostLink; error: unknown }> = [];
     let outcome: { host: string; status: number; cache: string; sha256?: string; etag?: string; modified?: string };
     try {
@@ -187,6 +189,7 @@ export class CdnFrontDoor {
           throw error;
         }
         const { link } = started;
+        host = link.host;
         job.span.setAttributes({
           "edge.host": link.host,
           "edge.attempt": attempt + 1,
@@ -216,19 +219,18 @@ export class CdnFrontDoor {
       }
     } catch (error) {
       this.bill(site, reservation, bytes, bytes > 0);
+      // Bytes went out (the host cut its stream, the client left): billed, so counted, with the status the client got.
+      if (bytes > 0) this.parts.metrics.served(site.id, host, response.statusCode, "none", bytes, seconds());
       throw error;
     }
     for (const { link, error } of failed) if (isOriginError(error)) this.parts.queue.failed(link);
     this.bill(site, reservation, bytes, true);
     if (this.parts.hosts.countable(outcome.host)) this.parts.reports.count(outcome.host);
-    const seconds = (performance.now() - job.started) / 1000;
-    this.parts.metrics.served(site.id, outcome.host, outcome.status, outcome.cache, bytes, seconds);
+    this.parts.metrics.served(site.id, outcome.host, outcome.status, outcome.cache, bytes, seconds());
     const { status, cache } = outcome;
     job.span.setAttributes({ "http.response.status_code": status, "edge.cache": cache, "edge.bytes": bytes });
-    this.ctx.log.debug(
-      { ...traceLogFields(job.span), site: site.id, host: outcome.host, status, cache, bytes, seconds },
-      "site request served",
-    );
+    const fields = { site: site.id, host: outcome.host, status, cache, bytes, seconds: seconds() };
+    this.ctx.log.debug({ ...traceLogFields(job.span), ...fields }, "site request served");
     if (sample && outcome.sha256) this.samples?.check(site, job.path, headers, outcome, bytes);
   }
 

@@ -73,7 +73,9 @@ describe("newton", function () {
       expect(summary.latencyMs.p50).to.be.below(50);
       expect(summary.latencyMs.p90).to.be.within(150, 250);
       expect(summary.latencyMs.p99).to.be.within(250, 320);
-      expect(summary.scheduleLagMs.p99).to.be.below(10);
+      // Requests leave on their schedule, not after the stalled answers: the lag stays far below the 300 ms stalls (a
+      // CI run on the loaded 2-core machine measured 12 ms at p99).
+      expect(summary.scheduleLagMs.p99).to.be.below(50);
     });
 
     it("counts responses by status code", async function () {
