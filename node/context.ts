@@ -129,6 +129,12 @@ export type StargateConfig = Pick<
   | "tokenTtlMs"
   | "stargates"
   | "publicUrl"
+  | "billing"
+  | "usageFlushMs"
+  | "dnsPort"
+  | "dnsSiteTtl"
+  | "dnsNameserver"
+  | "dnsAnnounce"
 >;
 
 /**
@@ -163,6 +169,13 @@ export interface RoleModule {
   currentConfig?(): AppliedConfig | undefined;
   /** Takes the stargates' catalogue of endpoints and their health (D51); roles that use none omit it. */
   applyCatalogue?(catalogue: Catalogue): void;
+  /**
+   * Stargate (D59): leaves the serving group while still answering what arrives (the DNS announcement withdrawn,
+   * configuration subscribers sent to the other stargates, no new ones taken); `joinGroup` undoes it. Both are
+   * idempotent and return the role's group status. POST /admin/leave and /admin/join call them.
+   */
+  leaveGroup?(): Promise<Record<string, unknown>>;
+  joinGroup?(): Promise<Record<string, unknown>>;
 }
 
 /** One endpoint of the stargates' health catalogue (proto/config.proto `Endpoint`). */

@@ -7,6 +7,10 @@
  * publishCatalogue()), `plane.authority` (append, with --config-key) and `plane.effectiveConfig()`, and the
  * Network API under /api (api.ts, D56: logins, tokens, writes through the authority or a peer), and the health
  * checks and catalogue of endpoints (healthPlane.ts, D55) published through `plane.server`.
+ *
+ * With --dns-port it answers DNS (dns.ts, D57): customers' zones from the configuration and sites' hostnames with
+ * the healthy, admitted, not-draining gateways of the catalogue; zones' queries are billed (usage.ts, D58). It can
+ * leave and rejoin the serving group for a rollout (group.ts, D59).
  */
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -18,7 +22,10 @@ import type { RoleModule, StargateConfig, StargateContext } from "../../context"
 import { NetworkApi } from "./api";
 import { registerApiRoutes } from "./apiRoutes";
 import { createConfigPlane } from "./configPlane";
+import { createDns } from "./dns";
+import { createGroup } from "./group";
 import { createHealthPlane } from "./healthPlane";
+import { createStargateUsage } from "./usage";
 
 export function createStargate(ctx: StargateContext, config: StargateConfig): RoleModule {
   const log = ctx.log.child({ component: "stargate" });
@@ -27,6 +34,13 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   if (!config.oracle) log.warn({}, "no --oracle: heartbeats are not sent");
   const plane = createConfigPlane(ctx, config);
   const health = createHealthPlane(ctx, config, plane.server);
+  const usage = createStargateUsage(ctx, config);
+  const dns = createDns(ctx, config, {
+    config: () => plane.effectiveConfig()?.document,
+    catalogue: () => health.catalogue.catalogue(),
+    bill: (owner, queries) => usage.add(owner, "dns", "queries", queries),
+  });
+  const group = createGroup({ dns, server: plane.server });
   const configSigner = config.configKey ? privateKeyToAccount(config.configKey as Hex) : undefined;
   const api = new NetworkApi({
     ctx,
@@ -69,11 +83,15 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
       heartbeats.start();
       await plane.start();
       health.start();
+      usage.start();
+      await dns?.start();
     },
     async stop() {
       await heartbeats.stop();
+      await dns?.stop();
       await health.stop();
       await plane.stop();
+      await usage.stop();
     },
     async onAdmission(admitted: boolean) {
       if (admitted) await beat().catch(failed);
@@ -86,8 +104,13 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
         config: plane.status(),
         health: health.status(),
         api: api.status(),
+        ...(dns && { dns: dns.status() }),
+        group: group.status(),
+        usage: usage.status(),
       };
     },
+    leaveGroup: () => group.leave(),
+    joinGroup: () => group.join(),
     currentConfig: () => plane.effectiveConfig(),
     routableHosts: () => 0,
   };

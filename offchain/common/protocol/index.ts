@@ -15,5 +15,6 @@ export * from "./hostRegistration";
 export * from "./jobRequest";
 export * from "./hostJob";
 export * from "./scoreBatchSigning";
+export * from "./zones";
 export * from "./netConfig";
 export * from "./configMessages";

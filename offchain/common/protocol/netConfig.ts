@@ -6,9 +6,10 @@
  *   anchors that hash per version, so a node applies a document only if the chain names its hash.
  * - The document carries its own version, so one hash can never stand for two versions.
  * - Sections: `sites` (validated by gateways with the sites rules, node/roles/gateway/parseSites.ts), `zones`
- *   (Edge DNS, issue 18; carried as given), `dispatch` (queue and check policy), `prices` (per usage metric), the
- *   `blocklist` (IP ranges and site paths every gateway refuses) and `revoked` (Network API tokens withdrawn
- *   before their expiry).
+ *   (customers' DNS zones the stargates serve, zones.ts, D57), `dispatch` (queue and check policy), `prices` (per
+ *   usage metric), the `blocklist` (IP ranges and site paths every gateway refuses), `revoked` (Network API tokens
+ *   withdrawn before their expiry) and `draining` (devices taken out of DNS answers by a rollout, D59; absent
+ *   means none, so documents from before it keep their hash).
  * - A delta names its base version and a sequence from 1; its body is one operation. `applyDeltas` is the one
  *   implementation of what deltas do, used by nodes applying them and by the stargate folding them into the next
  *   anchored version.
@@ -19,6 +20,7 @@ import { Value } from "typebox/value";
 import { type Hex, keccak256 } from "viem";
 
 import { AddressSchema } from "./primitives";
+import { ZoneSchema } from "./zones";
 
 /** A document larger than this is refused before it is parsed (16 MiB: 10,000 sites fit in a tenth of it). */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
@@ -26,6 +28,7 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 export const MAX_DELTA_BYTES = 16 * 1024;
 export const MAX_BLOCKLIST_ENTRIES = 100_000;
 export const MAX_REVOKED = 100_000;
+export const MAX_DRAINING = 10_000;
 
 /** An IPv4 or IPv6 address, or a CIDR range of either ("203.0.113.0/24", "2001:db8::/32"). */
 export const IpRangeSchema = Type.String({ minLength: 2, maxLength: 64, pattern: "^[0-9a-fA-F:.]+(/\\d{1,3})?$" });
@@ -67,11 +70,13 @@ export const NetworkConfigSchema = Type.Object(
   {
     version: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     sites: Type.Array(Type.Unknown(), { maxItems: 10_000 }),
-    zones: Type.Array(Type.Unknown(), { maxItems: 10_000 }),
+    zones: Type.Array(ZoneSchema, { maxItems: 10_000 }),
     dispatch: DispatchPolicySchema,
     prices: PricesSchema,
     blocklist: BlocklistSchema,
     revoked: Type.Array(RevokedSchema, { maxItems: MAX_REVOKED }),
+    /** Gateways (and stargates) a rollout took out of DNS answers (D59), lower-case addresses. */
+    draining: Type.Optional(Type.Array(AddressSchema, { maxItems: MAX_DRAINING })),
   },
   { additionalProperties: false },
 );
@@ -92,6 +97,15 @@ export const DeltaOpSchema = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object({ kind: Type.Literal("token.revoke"), token: RevokedSchema }, { additionalProperties: false }),
+  /** Adds or replaces the zone of this apex (its owner is checked by the Network API before it is signed). */
+  Type.Object({ kind: Type.Literal("zone.put"), zone: ZoneSchema }, { additionalProperties: false }),
+  Type.Object(
+    { kind: Type.Literal("zone.remove"), name: Type.String({ minLength: 1, maxLength: 253 }), owner: AddressSchema },
+    { additionalProperties: false },
+  ),
+  /** Takes a device out of DNS answers (a rollout's first step for a gateway), or puts it back. */
+  Type.Object({ kind: Type.Literal("node.drain"), device: AddressSchema }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal("node.undrain"), device: AddressSchema }, { additionalProperties: false }),
 ]);
 export type DeltaOp = Static<typeof DeltaOpSchema>;
 
@@ -211,5 +225,24 @@ function applyOp(doc: NetworkConfig, op: DeltaOp): void {
     case "token.revoke":
       if (!doc.revoked.some((r) => r.id === op.token.id)) doc.revoked.push(op.token);
       return;
+    case "zone.put":
+      doc.zones = doc.zones.filter((z) => z.name !== op.zone.name);
+      doc.zones.push(op.zone);
+      return;
+    case "zone.remove":
+      doc.zones = doc.zones.filter((z) => z.name !== op.name);
+      return;
+    case "node.drain": {
+      const device = op.device.toLowerCase();
+      if (!(doc.draining ?? []).includes(device)) doc.draining = [...(doc.draining ?? []), device];
+      return;
+    }
+    case "node.undrain": {
+      const device = op.device.toLowerCase();
+      const left = (doc.draining ?? []).filter((d) => d !== device);
+      if (left.length > 0) doc.draining = left;
+      else delete doc.draining;
+      return;
+    }
   }
 }
