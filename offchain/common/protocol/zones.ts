@@ -30,25 +30,40 @@ export const RelativeNameSchema = Type.Union([
 ]);
 const Ttl = Type.Integer({ minimum: 0, maximum: 604_800 });
 
-const record = <T extends string>(type: T, data: ReturnType<typeof Type.String> | ReturnType<typeof Type.Object>) =>
-  Type.Object(
-    { name: RelativeNameSchema, type: Type.Literal(type), ttl: Type.Optional(Ttl), data },
-    { additionalProperties: false },
-  );
+const base = { name: RelativeNameSchema, ttl: Type.Optional(Ttl) };
+const closed = { additionalProperties: false } as const;
 
 export const ZoneRecordSchema = Type.Union([
-  record("A", Type.String({ minLength: 7, maxLength: 15, pattern: "^\\d{1,3}(\\.\\d{1,3}){3}$" })),
-  record("AAAA", Type.String({ minLength: 2, maxLength: 45, pattern: "^[0-9a-f:.]+$" })),
-  record("CNAME", DomainNameSchema),
-  record("NS", DomainNameSchema),
+  Type.Object(
+    {
+      ...base,
+      type: Type.Literal("A"),
+      data: Type.String({ minLength: 7, maxLength: 15, pattern: "^\\d{1,3}(\\.\\d{1,3}){3}$" }),
+    },
+    closed,
+  ),
+  Type.Object(
+    {
+      ...base,
+      type: Type.Literal("AAAA"),
+      data: Type.String({ minLength: 2, maxLength: 45, pattern: "^[0-9a-f:.]+$" }),
+    },
+    closed,
+  ),
+  Type.Object({ ...base, type: Type.Literal("CNAME"), data: DomainNameSchema }, closed),
+  Type.Object({ ...base, type: Type.Literal("NS"), data: DomainNameSchema }, closed),
   /** Printable text; split into 255-byte strings on the wire. */
-  record("TXT", Type.String({ maxLength: 4000 })),
-  record(
-    "MX",
-    Type.Object(
-      { preference: Type.Integer({ minimum: 0, maximum: 65535 }), exchange: DomainNameSchema },
-      { additionalProperties: false },
-    ),
+  Type.Object({ ...base, type: Type.Literal("TXT"), data: Type.String({ maxLength: 4000 }) }, closed),
+  Type.Object(
+    {
+      ...base,
+      type: Type.Literal("MX"),
+      data: Type.Object(
+        { preference: Type.Integer({ minimum: 0, maximum: 65535 }), exchange: DomainNameSchema },
+        closed,
+      ),
+    },
+    closed,
   ),
 ]);
 export type ZoneRecord = Static<typeof ZoneRecordSchema>;
