@@ -154,6 +154,8 @@ export class EdgeNode {
         now: Date.now,
       }),
       drain: () => this.drain(),
+      leaveGroup: this.role.leaveGroup && (() => this.role.leaveGroup!()),
+      joinGroup: this.role.joinGroup && (() => this.role.joinGroup!()),
     });
     this.role.register(this.app);
     this.configSubscriber = this.createConfigSubscriber({ signer: { account, chainId }, log }, book);

@@ -1,9 +1,11 @@
 /**
  * The daemon's own routes, whatever its role: /health (the process runs), /ready (200 while serving, else 503
- * with the reason), /status, /metrics (Prometheus text) and POST /admin/drain (the bearer token of
- * EDGE_NODE_ADMIN_TOKEN, or a Network API token with the scope node:drain: D56). Errors answer through the one
- * error handler, under EDGE_NODE_* codes.
+ * with the reason), /status, /metrics (Prometheus text), POST /admin/drain (the bearer token of
+ * EDGE_NODE_ADMIN_TOKEN, or a Network API token with the scope node:drain: D56), and POST /admin/leave and
+ * /admin/join (the same authorisation; a stargate leaves or rejoins its serving group for a rollout, D59; other
+ * roles answer 404). Errors answer through the one error handler, under EDGE_NODE_* codes.
  */
+import type { FastifyRequest } from "fastify";
 import type { Registry } from "prom-client";
 
 import { type TypedApp, bearerMatches, errorHandler } from "../offchain/common/http";
@@ -26,6 +28,9 @@ export interface NodeRoutesSource {
   /** Checks Network API tokens (node:drain); without it only the admin token drains. */
   tokens?: Pick<TokenVerifier, "verify">;
   drain(): Promise<DrainReply>;
+  /** The role's group membership (stargates, D59); without them /admin/leave and /admin/join answer 404. */
+  leaveGroup?(): Promise<Record<string, unknown>>;
+  joinGroup?(): Promise<Record<string, unknown>>;
 }
 
 export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void {
@@ -40,14 +45,15 @@ export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void 
     reply.header("content-type", node.registry.contentType);
     return node.registry.metrics();
   });
-  app.post("/admin/drain", async (request) => {
+  /** Admin token, or a Network API token with node:drain (D56); else 401/403. */
+  const authorize = async (request: FastifyRequest) => {
     const { adminToken, tokens } = node;
     const authorization = request.headers.authorization;
-    if (adminToken && bearerMatches(authorization, adminToken)) return node.drain();
+    if (adminToken && bearerMatches(authorization, adminToken)) return;
     // A signed Network API token has a dot before its signature; anything else is a wrong admin token.
     if (tokens && /^Bearer [A-Za-z0-9_-]+\.0x/.test(authorization ?? "")) {
       await tokens.verify(authorization, "node:drain", request.ip);
-      return node.drain();
+      return;
     }
     if (!adminToken)
       throw nodeError(
@@ -55,5 +61,20 @@ export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void 
         `no admin token is configured (EDGE_NODE_ADMIN_TOKEN)${tokens ? "; a Network API token with node:drain also drains" : ""}`,
       );
     throw nodeError("EDGE_NODE_UNAUTHORIZED", "a valid bearer token is required");
+  };
+  app.post("/admin/drain", async (request) => {
+    await authorize(request);
+    return node.drain();
   });
+  for (const [path, action] of [
+    ["/admin/leave", "leaveGroup"],
+    ["/admin/join", "joinGroup"],
+  ] as const)
+    app.post(path, async (request) => {
+      await authorize(request);
+      const run = node[action];
+      if (!run)
+        throw nodeError("EDGE_NODE_NO_GROUP", `this node has no serving group to leave or join: only stargates do`);
+      return run.call(node);
+    });
 }

@@ -117,6 +117,10 @@ export class NetworkApi {
       : undefined;
   }
 
+  /** Whether the chain admits `device` for `type` now (node drain routes, apiNodes.ts). */
+  readonly chainAdmits: NetworkApiOptions["ctx"]["chainAdmits"] = (device, type) =>
+    this.options.ctx.chainAdmits(device, type);
+
   /** The wallet sign-in, made at first use (the daemon learns its public URL's port when it listens). */
   get wallet(): WalletSignIn {
     this.walletSignIn ??= new WalletSignIn({

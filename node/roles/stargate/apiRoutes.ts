@@ -12,6 +12,7 @@ import { IpRangeSchema, PathRuleSchema } from "../../../offchain/common/protocol
 import type { DeltaOp, TokenClaims } from "../../../offchain/common/protocol";
 import { clientKey } from "../../../offchain/common/tokenBucket";
 import type { NetworkApi, SiteInput, WriteOp } from "./api";
+import { registerNodeApiRoutes } from "./apiNodes";
 import { MAX_PASSWORD_LENGTH, USER_NAME_PATTERN } from "./users";
 
 const LoginBody = Type.Object(
@@ -110,4 +111,5 @@ export function registerApiRoutes(app: TypedApp, api: NetworkApi): void {
     const claims = await verify.authenticate(request.headers.authorization, request.ip);
     return write(request, reply, claims, api.siteRemove(claims, request.params.id));
   });
+  registerNodeApiRoutes(app, api, write);
 }

@@ -16,7 +16,8 @@
  * (R17-6); a connection carries at most `maxStreamsPerConnection` calls (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS;
  * a node needs one); a client address whose hellos failed `failedHellosBurst` times is refused (RESOURCE_EXHAUSTED)
  * until its bucket refills (`failedHellosPerSecond`), before any check or signature recovery; one stream per
- * device: a new one replaces the old.
+ * device: a new one replaces the old. While the stargate is out of its group (`setLeaving`, D59) new calls are refused
+ * (UNAVAILABLE) and the current ones ended, so subscribers resume from their version at the next stargate.
  */
 import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
@@ -103,6 +104,7 @@ export class ConfigServer {
   private catalogue: CatalogueMsg | undefined;
   private readonly nacks: Counter<"role">;
   private port = 0;
+  private leaving: string | undefined;
 
   constructor(
     private readonly ctx: Ctx,
@@ -164,20 +166,18 @@ export class ConfigServer {
     });
   }
 
+  /** With a reason: refuses new calls and ends the current ones with UNAVAILABLE; undefined takes them again. */
+  setLeaving(reason: string | undefined): void {
+    this.leaving = reason;
+    if (reason)
+      for (const s of this.sessions.values()) s.call?.emit("error", statusError(grpc.status.UNAVAILABLE, reason));
+  }
+
   subscribers(): SubscriberView[] {
-    return [...this.sessions.values()].map(
-      ({ device, role, url, version, seq, connected, lastAckAt, lastNack }) =>
-        ({
-          device,
-          role,
-          url,
-          version,
-          seq,
-          connected,
-          lastAckAt,
-          ...(lastNack ? { lastNack } : {}),
-        }) as SubscriberView,
-    );
+    return [...this.sessions.values()].map(({ device, role, url, version, seq, connected, lastAckAt, lastNack }) => {
+      const view: SubscriberView = { device, role, url, version, seq, connected, lastAckAt };
+      return lastNack ? { ...view, lastNack } : view;
+    });
   }
 
   /** Each known subscriber's hello as it signed it, by device (lower case): relayed with the verdicts (R17-5). */
@@ -206,9 +206,8 @@ export class ConfigServer {
   }
 
   private subscribe(call: SubscribeCall): void {
-    const refuse = (code: grpc.status, message: string) => {
-      call.emit("error", statusError(code, message));
-    };
+    const refuse = (code: grpc.status, message: string) => void call.emit("error", statusError(code, message));
+    if (this.leaving) return refuse(grpc.status.UNAVAILABLE, this.leaving);
     if (this.pending >= (this.options.maxPendingHandshakes ?? 1_000))
       return refuse(grpc.status.RESOURCE_EXHAUSTED, "too many handshakes in progress: retry later");
     const client = clientOf(call);
@@ -313,6 +312,7 @@ export class ConfigServer {
     if (signer !== device)
       return fail(grpc.status.PERMISSION_DENIED, `the hello is not signed by ${device} over this stream's challenge`);
     if (call.cancelled || call.destroyed) return fail(grpc.status.CANCELLED, "the call ended during the handshake");
+    if (this.leaving) return fail(grpc.status.UNAVAILABLE, this.leaving);
     const key = device.toLowerCase();
     const old = this.sessions.get(key);
     if (!old && this.sessions.size >= (this.options.maxSubscribers ?? 10_000) && !this.forgetOne())

@@ -40,7 +40,7 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
     catalogue: () => health.catalogue.catalogue(),
     bill: (owner, queries) => usage.add(owner, "dns", "queries", queries),
   });
-  const group = createGroup({ dns, server: plane.server });
+  const group = createGroup({ dns, server: plane.server, ctx });
   const configSigner = config.configKey ? privateKeyToAccount(config.configKey as Hex) : undefined;
   const api = new NetworkApi({
     ctx,
