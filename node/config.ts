@@ -116,7 +116,12 @@ export const OPTIONS: OptionSpec[] = [
     help: "gateway and stargate roles: oracle URL for job reports and heartbeats",
     expect: URL_EXPECT,
   },
-  { flag: "billing", key: "billing", help: "gateway role: billing URL for usage records", expect: URL_EXPECT },
+  {
+    flag: "billing",
+    key: "billing",
+    help: "gateway and stargate roles: billing URL for usage records (stargates: dns queries)",
+    expect: URL_EXPECT,
+  },
   CONFIRMATIONS_OPTION,
   { flag: "poll-interval-ms", key: "pollIntervalMs", help: "chain polling interval (default 1000)", kind: "number" },
   {
@@ -212,7 +217,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     flag: "usage-flush-ms",
     key: "usageFlushMs",
-    help: "gateway: how often to flush usage records (default 5000)",
+    help: "gateway and stargate: how often to flush usage records (default 5000)",
     kind: "number",
   },
   {

@@ -13,7 +13,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { UsageBatchBody } from "../../offchain/common/protocol";
 import { Outbox } from "../../node/outbox";
 import { GatewayStateFile } from "../../node/roles/gateway/state";
-import { UsageMeter } from "../../node/roles/gateway/usage";
+import { UsageMeter } from "../../node/usage";
 
 const account = privateKeyToAccount(`0x${"11".repeat(32)}`);
 const ALICE = `0x${"a1".repeat(20)}`;

@@ -51,7 +51,7 @@ import type { HostLink } from "./links";
 import type { JobQueue } from "./queue";
 import type { JobReports } from "./reports";
 import type { Site, SiteSource } from "./sites";
-import type { UsageMeter } from "./usage";
+import type { UsageMeter } from "../../usage";
 
 /** Egress is reserved against the owner's credit this many bytes at a time, ahead of the bytes sent (R8). */
 export const EGRESS_STEP = 1024 * 1024;

@@ -3,7 +3,7 @@
  * serves sites' requests at its front door (cdn.ts, sites.ts) and customers' signed compute jobs (customers.ts,
  * jobs.ts, dispatch.ts), all through one job queue that hosts pull from as they have capacity (queue.ts, D44),
  * counts the jobs each host returned per epoch, collects the hosts' signed tallies (tallies.ts), and sends
- * signed job reports to the oracle (reports.ts) and signed usage batches to billing (usage.ts) through the
+ * signed job reports to the oracle (reports.ts) and signed usage batches to billing (node/usage.ts) through the
  * outbox, each on its own work loop. Counts and sequence numbers persist in the gateway's state file (state.ts).
  *
  * A host stops receiving jobs the moment the gateway's own chain view says it is no longer admitted, whatever
@@ -27,7 +27,7 @@ import { JobReports } from "./reports";
 import { registerGatewayRoutes } from "./routes";
 import { GatewayStateFile } from "./state";
 import { collectTallies } from "./tallies";
-import { UsageMeter } from "./usage";
+import { UsageMeter } from "../../usage";
 
 export { SIGNATURE_WINDOW_SECONDS } from "./customers";
 

@@ -12,7 +12,7 @@ import { assertJobSize, assertServing } from "../jobChecks";
 import type { CreditLimiter } from "./credit";
 import type { Customers } from "./customers";
 import type { Dispatcher } from "./dispatch";
-import type { UsageMeter } from "./usage";
+import type { UsageMeter } from "../../usage";
 
 export class JobFrontDoor {
   private dispatched = 0;

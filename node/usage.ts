@@ -1,22 +1,49 @@
 /**
- * Usage for billing: the gateway adds up, per customer, service and metric (`compute` `jobs` and `rounds`; `cdn`
- * `requests` and `egressBytes`, per site owner), what it served, and queues it into the outbox as one signed
- * UsageBatch each time it is asked. The batch's
- * sequence number is saved with it, so batches after a restart never reuse one.
+ * Usage for billing, shared by the roles that bill (D58): the gateway adds up, per customer, service and metric
+ * (`compute` `jobs` and `rounds`; `cdn` `requests` and `egressBytes`, per site owner), the stargate `dns`
+ * `queries` per zone owner, what it served, and queues it into the outbox as one signed UsageBatch (target
+ * `billing`) each time it is asked. The batch's sequence number is saved with it (the gateway's state file, the
+ * stargate's UsageStateFile), so batches after a restart never reuse one. A batch's `gateway` field is its sender,
+ * whatever the sender's role: the wire format predates stargates' usage.
  *
  * Usage not yet in a batch is journaled (N1): every `add` appends a line to `usage.jsonl` before the job's answer
  * leaves, so a kill -9 between two batches loses nothing. The journal's first line names the sequence its batch
  * will take; on start, a journal whose batch is already in the outbox was queued (dropped: never counted twice),
  * any other is replayed. Order in `queue`: sequence saved, batch put in the outbox, then a fresh journal.
  */
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { type UsageRecord, signUsageBatch } from "../../../offchain/common/protocol";
-import type { SendingContext } from "../../context";
-import type { GatewayStateFile } from "./state";
+import { type UsageRecord, signUsageBatch } from "../offchain/common/protocol";
+import type { SendingContext } from "./context";
 
 export type UsageContext = Pick<SendingContext, "signer" | "outgoing">;
+
+/** Where the meter keeps its journal (`dir`) and its last batch's sequence (saved with `save`). */
+export interface UsageSequenceStore {
+  readonly dir: string;
+  readonly state: { usageSequence: number };
+  save(): void;
+}
+
+/** A sequence-only state file (`<dir>/usage-state.json`, atomic writes) for a role without one of its own. */
+export class UsageStateFile implements UsageSequenceStore {
+  readonly state: { usageSequence: number };
+  private readonly file: string;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.file = join(dir, "usage-state.json");
+    this.state = existsSync(this.file)
+      ? (JSON.parse(readFileSync(this.file, "utf8")) as { usageSequence: number })
+      : { usageSequence: 0 };
+  }
+
+  save(): void {
+    writeFileSync(`${this.file}.tmp`, JSON.stringify(this.state));
+    renameSync(`${this.file}.tmp`, this.file);
+  }
+}
 
 const batchId = (sequence: number) => `usage:${sequence}`;
 
@@ -27,7 +54,7 @@ export class UsageMeter {
 
   constructor(
     private readonly ctx: UsageContext,
-    private readonly store: GatewayStateFile,
+    private readonly store: UsageSequenceStore,
     /** Without billing nothing is recorded. */
     private readonly enabled: boolean,
   ) {
@@ -56,7 +83,7 @@ export class UsageMeter {
   async queue(): Promise<void> {
     if (!this.enabled || this.usage.size === 0) return;
     const sequence = this.store.state.usageSequence + 1;
-    const gateway = this.ctx.signer.account.address.toLowerCase();
+    const gateway = this.ctx.signer.account.address.toLowerCase(); // the sender, whatever its role
     const time = Date.now();
     const taken = [...this.usage];
     const records: UsageRecord[] = taken.map(([key, quantity], i) => {
