@@ -161,6 +161,7 @@ function writePrices(dir: string): string {
           requests: { unitSize: "1000", unitPrice: (TOKEN / 10n).toString() },
           egressBytes: { unitSize: "1000000000", unitPrice: TOKEN.toString() },
         },
+        dns: { queries: { unitSize: "1000000", unitPrice: ((TOKEN * 4n) / 10n).toString() } },
       },
     }),
   );
