@@ -1,11 +1,27 @@
 /**
- * Edge DNS (issue 18, D57): the stargate's authoritative DNS server over UDP and TCP. STUB: the DNS helper
- * replaces this file; the interface below is the seam the stargate role (index.ts) is wired to.
+ * Edge DNS (issue 18, D57): the stargate's authoritative DNS server over UDP and TCP on --listen-host:--dns-port.
+ * The parts, one idea each:
+ * - dnsZones.ts: zones' semantic checks, their index, and their master file (for Knot);
+ * - dnsIndex.ts: the index answers are read from (zones, site names, serving gateways), rebuilt on change only;
+ * - dnsAnswer.ts: the answer to one question; dnsWire.ts: bytes in, bytes out (EDNS, truncation, FORMERR);
+ * - dnsTransport.ts: the sockets; dnsLimits.ts: per-client buckets, TCP caps, billing per second;
+ * - dnsGroup.ts: announcing to and withdrawing from the serving group; dnsMetrics.ts: the metrics.
+ * This file wires them to the stargate (its configuration, catalogue and usage meter).
  */
+import { performance } from "node:perf_hooks";
+
 import type { Address } from "viem";
 
 import type { NetworkConfig } from "../../../offchain/common/protocol";
 import type { Catalogue, StargateConfig, StargateContext } from "../../context";
+import { RCODE, type Reply } from "./dnsAnswer";
+import { answer } from "./dnsAnswer";
+import { DnsGroup } from "./dnsGroup";
+import { DnsIndexer } from "./dnsIndex";
+import { BillingTally, ClientBuckets, DEFAULT_LIMITS, type DnsLimits } from "./dnsLimits";
+import { createDnsMetrics } from "./dnsMetrics";
+import { type Listeners, listen } from "./dnsTransport";
+import { respond } from "./dnsWire";
 
 export interface DnsSources {
   /** The configuration in force (zones, sites, draining); undefined before the first one. */
@@ -28,8 +44,128 @@ export interface DnsServer {
   status(): Record<string, unknown>;
 }
 
+/** What the daemon's flags do not set (tests and the benchmark set them). */
+export interface DnsOptions {
+  limits?: Partial<DnsLimits>;
+  /** How often billing gets the counts (default 1000 ms). */
+  billEveryMs?: number;
+  /** The group's announcement retry (default 1000 ms). */
+  announceRetryMs?: number;
+}
+
+const unready = (): Reply => ({
+  rcode: RCODE.SERVFAIL,
+  aa: false,
+  answers: [],
+  authorities: [],
+  additionals: [],
+  kind: "refused",
+});
+
 /** The DNS server, or undefined without --dns-port. */
-export function createDns(_ctx: StargateContext, config: StargateConfig, _sources: DnsSources): DnsServer | undefined {
+export function createDns(
+  ctx: StargateContext,
+  config: StargateConfig,
+  sources: DnsSources,
+  options: DnsOptions = {},
+): DnsServer | undefined {
   if (config.dnsPort === undefined) return undefined;
-  throw new Error("Edge DNS is not built yet");
+  const log = ctx.log.child({ component: "dns" });
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const indexer = new DnsIndexer({ siteTtl: config.dnsSiteTtl, nameserver: config.dnsNameserver, log });
+  const buckets = new ClientBuckets(limits);
+  const tally = new BillingTally(
+    sources.bill,
+    (error) => log.warn({ err: error.message }, "DNS: billing the zones' queries failed"),
+    options.billEveryMs,
+  );
+  let listeners: Listeners | undefined;
+  let queries = 0;
+  let rotation = 0;
+  const group = new DnsGroup({
+    announce: config.dnsAnnounce,
+    member: ctx.signer.account.address.toLowerCase(),
+    where: () => listeners && { host: listeners.host, port: listeners.port },
+    ready: () => sources.config() !== undefined,
+    log,
+    retryMs: options.announceRetryMs,
+  });
+  const current = () => indexer.current(sources.config(), sources.catalogue());
+  const metrics = createDnsMetrics(ctx.metrics.registry, {
+    inGroup: () => listeners !== undefined && group.inGroup(),
+    zones: () => {
+      const index = current();
+      return { served: index?.zones.zones.size ?? 0, invalid: index?.zones.invalid.length ?? 0 };
+    },
+  });
+
+  function lookup(qname: string, qtype: string): Reply {
+    const index = current();
+    if (!index) return unready();
+    rotation = (rotation + 1) % 1_000_000;
+    return answer(index, qname, qtype, rotation);
+  }
+
+  function handle(msg: Buffer, tcp: boolean, ip: string): Buffer | undefined {
+    if (!buckets.take(ip, Date.now())) {
+      metrics.dropped("rate");
+      return undefined;
+    }
+    const started = performance.now();
+    try {
+      const outcome = respond(msg, tcp, lookup);
+      if (!outcome.response) {
+        metrics.dropped("unreadable");
+        return undefined;
+      }
+      queries++;
+      if (outcome.reply?.owner && outcome.kind === "zone") tally.add(outcome.reply.owner);
+      metrics.answered(outcome.rcode, outcome.kind, (performance.now() - started) / 1000, outcome.truncated);
+      return outcome.response;
+    } catch (error) {
+      // respond() catches what a message can cause; this is a bug's last guard: the server keeps serving.
+      log.warn({ err: (error as Error).message }, "DNS: a query could not be answered");
+      metrics.dropped("unreadable");
+      return undefined;
+    }
+  }
+
+  return {
+    async start() {
+      listeners = await listen({
+        host: config.listenHost,
+        port: config.dnsPort!,
+        limits,
+        handle,
+        dropped: (reason) => metrics.dropped(reason),
+        log,
+      });
+      tally.start();
+      group.start();
+      log.info({ host: listeners.host, port: listeners.port }, "DNS: listening on UDP and TCP");
+    },
+    async stop() {
+      await group.stop();
+      await listeners?.close();
+      listeners = undefined;
+      tally.stop();
+    },
+    address: () => listeners && { host: listeners.host, port: listeners.port },
+    leave: () => group.leave(),
+    join: () => group.join(),
+    status() {
+      const index = current();
+      return {
+        address: listeners?.host,
+        port: listeners?.port,
+        inGroup: listeners !== undefined && group.inGroup(),
+        queries,
+        zones: index?.zones.zones.size ?? 0,
+        invalidZones: index?.zones.invalid.map((z) => z.name) ?? [],
+        sites: index?.sites.size ?? 0,
+        gateways: index ? index.gateways.a.length + index.gateways.aaaa.length : 0,
+        tcpConnections: listeners?.tcpConnections() ?? 0,
+      };
+    },
+  };
 }

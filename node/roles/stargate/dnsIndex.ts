@@ -1,0 +1,110 @@
+/**
+ * Edge DNS index (D57): what answers are read from, rebuilt only when the configuration or the catalogue object
+ * changes (they are replaced, never mutated), never per query.
+ *
+ * - Zones: `indexZones` of the configuration's zones; an invalid zone is logged once per distinct set of problems
+ *   and counted (edge_dns_zones{state="invalid"}), never served.
+ * - Site names: every site's `hostname` (lower-case, the trailing dot removed).
+ * - Gateways: the catalogue's endpoints of role gateway, healthy, not in the configuration's `draining`; the
+ *   address is the IP literal of the endpoint's URL (the URL its signed hello names: no stargate invents one). A URL
+ *   naming a host instead of an IP is not answered.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+
+import type { FastifyBaseLogger } from "fastify";
+
+import type { NetworkConfig } from "../../../offchain/common/protocol";
+import type { Catalogue } from "../../context";
+import type { DnsIndex, Gateways } from "./dnsAnswer";
+import { type ZonesIndex, indexZones } from "./dnsZones";
+
+const NAME = /^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/** The sites' hostnames of a configuration (sites are validated by gateways; here only the name is read). */
+export function siteNames(sites: readonly unknown[]): Set<string> {
+  const out = new Set<string>();
+  for (const site of sites) {
+    const hostname = (site as { hostname?: unknown } | null)?.hostname;
+    if (typeof hostname !== "string") continue;
+    const name = hostname.toLowerCase().replace(/\.$/, "");
+    if (name.length <= 253 && NAME.test(name)) out.add(name);
+  }
+  return out;
+}
+
+/** The DNS address of an endpoint URL: its host if that is an IP literal. */
+export function urlAddress(url: string): { a?: string; aaaa?: string } {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return {};
+  }
+  if (isIPv4(host)) return { a: host };
+  const bare = host.startsWith("[") ? host.slice(1, -1) : host;
+  return isIPv6(bare) ? { aaaa: bare } : {};
+}
+
+/** The serving gateways' addresses: gateway, healthy, not draining, an IP literal URL; sorted, no duplicates. */
+export function servingGateways(catalogue: Catalogue, draining: readonly string[] | undefined): Gateways {
+  const drained = new Set((draining ?? []).map((d) => d.toLowerCase()));
+  const a = new Set<string>();
+  const aaaa = new Set<string>();
+  for (const e of catalogue.endpoints) {
+    if (e.role !== "gateway" || !e.healthy || drained.has(e.device.toLowerCase())) continue;
+    const address = urlAddress(e.url);
+    if (address.a) a.add(address.a);
+    if (address.aaaa) aaaa.add(address.aaaa);
+  }
+  return { a: [...a].sort(), aaaa: [...aaaa].sort() };
+}
+
+export interface IndexOptions {
+  siteTtl: number;
+  nameserver: string;
+  log: Pick<FastifyBaseLogger, "warn">;
+}
+
+export class DnsIndexer {
+  private config: NetworkConfig | undefined;
+  private catalogue: Catalogue | undefined;
+  private zones: ZonesIndex | undefined;
+  private sites = new Set<string>();
+  private index: DnsIndex | undefined;
+  /** zone name -> its problems as last logged */
+  private readonly logged = new Map<string, string>();
+
+  constructor(private readonly options: IndexOptions) {}
+
+  /** The index for this configuration and catalogue (undefined before a configuration). */
+  current(config: NetworkConfig | undefined, catalogue: Catalogue): DnsIndex | undefined {
+    if (config === this.config && catalogue === this.catalogue) return this.index;
+    if (!config) return (this.index = undefined);
+    if (config !== this.config) {
+      this.zones = indexZones(config.zones, config.version);
+      this.sites = siteNames(config.sites);
+      this.report(this.zones);
+    }
+    this.config = config;
+    this.catalogue = catalogue;
+    this.index = {
+      version: config.version,
+      zones: this.zones!,
+      sites: this.sites,
+      gateways: servingGateways(catalogue, config.draining),
+      siteTtl: this.options.siteTtl,
+      nameserver: this.options.nameserver,
+    };
+    return this.index;
+  }
+
+  private report(zones: ZonesIndex): void {
+    const now = new Map(zones.invalid.map((z) => [z.name, z.problems.join("; ")]));
+    for (const [name, problems] of now) {
+      if (this.logged.get(name) === problems) continue;
+      this.options.log.warn({ zone: name, problems }, "a DNS zone is not served: it has problems");
+    }
+    this.logged.clear();
+    for (const [name, problems] of now) this.logged.set(name, problems);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Edge DNS on the wire (D57): one query's bytes in, one response's bytes out (or nothing), with dns-packet.
+ *
+ * - Shorter than a header, or a response (QR set): dropped. Undecodable, not one question, or several OPT
+ *   records: FORMERR (the header's id echoed). An opcode other than QUERY: NOTIMP. A class other than IN, and
+ *   AXFR/IXFR: REFUSED.
+ * - EDNS (RFC 6891): an OPT in the query is answered with one (payload size 1232, version 0); a version above 0
+ *   is BADVERS. The UDP limit is 512 bytes without EDNS, else the client's size between 512 and 1232.
+ * - Over the limit: the additional section goes first; if still over, TC with the question only (the client
+ *   retries over TCP, where the limit is 65535).
+ * - The question is echoed as asked (case and all), and answers at the asked name carry its case (dnsEncode.ts).
+ */
+import * as packet from "dns-packet";
+import type { Answer, DecodedPacket, OptAnswer, Question } from "dns-packet";
+
+import { type Kind, RCODE, type Reply, refused } from "./dnsAnswer";
+import { encodeResponse, questionBytes } from "./dnsEncode";
+
+/** The EDNS payload size we advertise and the most we send over UDP (the DNS flag day 2020 figure). */
+export const EDNS_MAX_UDP = 1232;
+const BADVERS = 16;
+const QR = 1 << 15;
+
+export interface Outcome {
+  /** Undefined: dropped, nothing is sent. */
+  response?: Buffer;
+  kind: Kind;
+  rcode: number;
+  truncated: boolean;
+  reply?: Reply;
+}
+
+export type Lookup = (qname: string, qtype: string) => Reply;
+
+/** A header-only response (FORMERR/NOTIMP to what could not be read). */
+function bare(msg: Buffer, rcode: number): Buffer {
+  const out = Buffer.alloc(12);
+  msg.copy(out, 0, 0, 2);
+  out.writeUInt16BE(QR | (msg.readUInt16BE(2) & 0x7900) | rcode, 2); // keeps opcode and RD
+  return out;
+}
+
+const malformed = (msg: Buffer, rcode: number = RCODE.FORMERR): Outcome => ({
+  response: bare(msg, rcode),
+  kind: "malformed",
+  rcode,
+  truncated: false,
+});
+
+function opt(query: OptAnswer | undefined, extendedRcode = 0): Answer[] {
+  if (!query) return [];
+  return [
+    {
+      name: ".",
+      type: "OPT",
+      udpPayloadSize: EDNS_MAX_UDP,
+      extendedRcode,
+      ednsVersion: 0,
+      flags: 0,
+      flag_do: false,
+      options: [],
+    },
+  ];
+}
+
+function encode(
+  query: DecodedPacket,
+  rcode: number,
+  aa: boolean,
+  sections: Pick<Reply, "answers" | "authorities" | "additionals">,
+  tc = false,
+): Buffer {
+  const flags =
+    QR +
+    (((query.flags ?? 0) >> 11) & 0xf) * 2048 +
+    (aa ? packet.AUTHORITATIVE_ANSWER : 0) +
+    (tc ? packet.TRUNCATED_RESPONSE : 0) +
+    (query.flag_rd ? packet.RECURSION_DESIRED : 0) +
+    (rcode & 0xf);
+  return encodeResponse(query.id ?? 0, flags, (query as Asked).raw, sections);
+}
+
+/** A decoded query with its question's bytes as received. */
+type Asked = DecodedPacket & { raw: Buffer };
+
+function sized(query: DecodedPacket, reply: Reply, edns: Answer[], limit: number): { bytes: Buffer; tc: boolean } {
+  const { answers, authorities, additionals } = reply;
+  const full = encode(query, reply.rcode, reply.aa, { answers, authorities, additionals: [...additionals, ...edns] });
+  if (full.length <= limit) return { bytes: full, tc: false };
+  const lean = encode(query, reply.rcode, reply.aa, { answers, authorities, additionals: edns });
+  // A referral's glue is needed to follow it (RFC 9471): without room for it the answer is truncated.
+  const referralGlue = answers.length === 0 && authorities.some((a) => a.type === "NS") && additionals.length > 0;
+  if (lean.length <= limit && !referralGlue) return { bytes: lean, tc: false };
+  return {
+    bytes: encode(query, reply.rcode, reply.aa, { answers: [], authorities: [], additionals: edns }, true),
+    tc: true,
+  };
+}
+
+/** The response to one message received over UDP (`tcp` false) or TCP. */
+export function respond(msg: Buffer, tcp: boolean, lookup: Lookup): Outcome {
+  if (msg.length < 12 || (msg.readUInt16BE(2) & QR) !== 0) return { kind: "malformed", rcode: -1, truncated: false };
+  let query: DecodedPacket;
+  try {
+    query = packet.decode(msg);
+  } catch {
+    return malformed(msg);
+  }
+  const opcode = (msg.readUInt16BE(2) >> 11) & 0xf;
+  if (opcode !== 0) return malformed(msg, RCODE.NOTIMP);
+  const opts = (query.additionals ?? []).filter((a): a is OptAnswer => a.type === "OPT");
+  if (query.questions?.length !== 1 || opts.length > 1) return malformed(msg);
+  const edns = opt(opts[0]);
+  const question: Question = query.questions[0];
+  const raw = questionBytes(msg);
+  if (!raw) return malformed(msg);
+  (query as Asked).raw = raw;
+  const empty = { answers: [], authorities: [], additionals: edns };
+  try {
+    if (opts[0] && opts[0].ednsVersion > 0) {
+      const response = encode(query, 0, false, { ...empty, additionals: opt(opts[0], BADVERS >> 4) });
+      return { response, kind: "malformed", rcode: BADVERS, truncated: false };
+    }
+    const lower = question.name.toLowerCase().replace(/\.$/, "");
+    const reply =
+      (question.class ?? "IN") !== "IN" || question.type === "AXFR" || question.type === "IXFR"
+        ? refused()
+        : lookup(lower, question.type);
+    const udpLimit = opts[0] ? Math.min(EDNS_MAX_UDP, Math.max(512, opts[0].udpPayloadSize)) : 512;
+    const { bytes, tc } = sized(query, reply, edns, tcp ? 65_535 : udpLimit);
+    return { response: bytes, kind: reply.kind, rcode: reply.rcode, truncated: tc, reply };
+  } catch {
+    // A name dns-packet decoded but cannot encode again (a label holding a dot): not a question we can answer.
+    return malformed(msg);
+  }
+}
