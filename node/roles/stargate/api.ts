@@ -253,7 +253,11 @@ export class NetworkApi {
       throw nodeError("EDGE_NODE_WRITE_RATE_LIMITED", `too many writes by ${subject}: retry in ${bucket.waitMs()} ms`);
   }
 
-  private mayWriteAny(claims: TokenClaims): boolean {
+  /** The configuration document in force (the zones' routes, apiZones.ts). */
+  readonly currentConfig = (): NetworkConfig | undefined => this.options.effectiveConfig()?.document;
+
+  /** Whether `claims` may write anyone's sites and zones (config:publish), or only their own (sites:write); else 403. */
+  mayWriteAny(claims: TokenClaims): boolean {
     if (claims.scopes.includes("config:publish")) return true;
     if (claims.scopes.includes("sites:write")) return false;
     throw nodeError("EDGE_NODE_SCOPE_MISSING", "the token lacks the scope sites:write", {

@@ -13,6 +13,7 @@ import type { DeltaOp, TokenClaims } from "../../../offchain/common/protocol";
 import { clientKey } from "../../../offchain/common/tokenBucket";
 import type { NetworkApi, SiteInput, WriteOp } from "./api";
 import { registerNodeApiRoutes } from "./apiNodes";
+import { registerZoneApiRoutes } from "./apiZones";
 import { MAX_PASSWORD_LENGTH, USER_NAME_PATTERN } from "./users";
 
 const LoginBody = Type.Object(
@@ -112,4 +113,5 @@ export function registerApiRoutes(app: TypedApp, api: NetworkApi): void {
     return write(request, reply, claims, api.siteRemove(claims, request.params.id));
   });
   registerNodeApiRoutes(app, api, write);
+  registerZoneApiRoutes(app, api, write);
 }
