@@ -1,0 +1,100 @@
+/**
+ * edge-rollout: rolls a plan's nodes one at a time (docs/rollout.md).
+ *
+ *   npm run -s rollout -- --plan plan.json [--metrics-port N] [--json]
+ *
+ * Credentials from the environment: EDGE_ROLLOUT_TOKEN (a Network API token with node:drain), or
+ * EDGE_ROLLOUT_USER and EDGE_ROLLOUT_PASSWORD (a password login at the plan's api); EDGE_NODE_ADMIN_TOKEN for the
+ * stargates' /admin/leave and /admin/join when there is no token. Each node's update is its plan's shell command
+ * (with EDGE_ROLLOUT_NODE, EDGE_ROLLOUT_ROLE and EDGE_ROLLOUT_URL set), which must exit 0.
+ *
+ * Progress goes to stderr, one line per step with its time; the summary (JSON) to stdout. Exit codes: 0 every
+ * node updated, 1 a step failed (the rest untouched), 2 bad input (the plan, flags, credentials).
+ */
+import { spawn } from "node:child_process";
+
+import { UsageError, parseFlags, readJson, runMain } from "../common/cli";
+import { RolloutMetrics } from "./metrics";
+import { type Plan, type PlanNode, parsePlan } from "./plan";
+import { type ProgressEvent, type RolloutResult, login, rollout } from "./queue";
+
+const USAGE = "usage: edge-rollout --plan plan.json [--metrics-port N] [--json]";
+
+/** Runs the node's update command through the shell; rejects on a non-zero exit or when aborted. */
+export function shellUpdate(node: PlanNode, signal: AbortSignal): Promise<void> {
+  if (!node.update) return Promise.reject(new Error(`${node.name} has no update command in the plan`));
+  return new Promise((resolve, reject) => {
+    const child = spawn(node.update!, {
+      shell: true,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, EDGE_ROLLOUT_NODE: node.name, EDGE_ROLLOUT_ROLE: node.role, EDGE_ROLLOUT_URL: node.url },
+      signal,
+    });
+    child.once("error", reject);
+    child.once("exit", (code, sig) =>
+      code === 0 ? resolve() : reject(new Error(`the update command exited with ${code ?? sig}`)),
+    );
+  });
+}
+
+/** One progress line: "[12:00:01] gw-1 (gateway) drain done in 120 ms". */
+export function progressLine(e: ProgressEvent): string {
+  const at = new Date().toISOString().slice(11, 19);
+  const took = e.ms === undefined ? "" : ` in ${e.ms} ms`;
+  return `[${at}] ${e.node} (${e.role}) ${e.step} ${e.phase}${took}${e.message ? `: ${e.message}` : ""}`;
+}
+
+async function credentials(plan: Plan, env: NodeJS.ProcessEnv): Promise<{ token?: string; adminToken?: string }> {
+  const adminToken = env.EDGE_NODE_ADMIN_TOKEN || undefined;
+  if (env.EDGE_ROLLOUT_TOKEN) return { token: env.EDGE_ROLLOUT_TOKEN, adminToken };
+  if (env.EDGE_ROLLOUT_USER && env.EDGE_ROLLOUT_PASSWORD)
+    return { token: await login(plan.api, env.EDGE_ROLLOUT_USER, env.EDGE_ROLLOUT_PASSWORD), adminToken };
+  if (plan.nodes.some((n) => n.role === "gateway"))
+    throw new UsageError("draining gateways needs EDGE_ROLLOUT_TOKEN, or EDGE_ROLLOUT_USER and EDGE_ROLLOUT_PASSWORD");
+  if (!adminToken)
+    throw new UsageError(
+      "stargates need EDGE_ROLLOUT_TOKEN, EDGE_ROLLOUT_USER/EDGE_ROLLOUT_PASSWORD or EDGE_NODE_ADMIN_TOKEN",
+    );
+  return { adminToken };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const flags = parseFlags(
+    argv,
+    { plan: { type: "string" }, "metrics-port": { type: "string" }, json: { type: "boolean", default: false } },
+    USAGE,
+  );
+  if (!flags.plan) throw new UsageError(`--plan is required\n${USAGE}`);
+  const port = flags["metrics-port"] === undefined ? undefined : Number(flags["metrics-port"]);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536))
+    throw new UsageError(`--metrics-port must be a port number, not "${flags["metrics-port"]}"`);
+  const plan = parsePlan(readJson(flags.plan, "the plan"));
+  const missing = plan.nodes.filter((n) => !n.update).map((n) => n.name);
+  if (missing.length > 0) throw new UsageError(`the plan's nodes need an "update" command: ${missing.join(", ")}`);
+  const metrics = new RolloutMetrics();
+  const server = port === undefined ? undefined : await metrics.serve(port);
+  if (server) process.stderr.write(`metrics on http://127.0.0.1:${server.port}/metrics\n`);
+  try {
+    const result: RolloutResult = await rollout(plan, {
+      ...(await credentials(plan, env)),
+      update: shellUpdate,
+      metrics,
+      progress: (e) => process.stderr.write(progressLine(e) + "\n"),
+    });
+    process.stdout.write(JSON.stringify(result, null, flags.json ? undefined : 2) + "\n");
+    if (result.failure) {
+      const untouched = result.nodes.filter((n) => n.state === "pending").map((n) => n.name);
+      process.stderr.write(
+        `edge-rollout: stopped: ${result.failure.node} failed at ${result.failure.step}: ${result.failure.message}\n` +
+          `  untouched: ${untouched.length > 0 ? untouched.join(", ") : "none"}\n`,
+      );
+      return 1;
+    }
+    process.stderr.write(`edge-rollout: ${result.nodes.length} nodes updated in ${result.seconds.toFixed(1)} s\n`);
+    return 0;
+  } finally {
+    await server?.close();
+  }
+}
+
+if (require.main === module) runMain("edge-rollout", (argv) => main(argv));
