@@ -178,3 +178,6 @@ export function tcp(port: number, msgs: Buffer[], timeoutMs = 2_000): Promise<(D
 /** The data of a section's records, for comparisons. */
 export const datas = (records: packet.Answer[] | undefined) =>
   (records ?? []).map((r) => `${r.name} ${r.type} ${"data" in r ? JSON.stringify(r.data) : ""}`);
+
+/** dns-packet's decode with the rcode it returns (its types omit it). */
+export const decode = (bytes: Buffer) => packet.decode(bytes) as DecodedPacket & { rcode: string };
