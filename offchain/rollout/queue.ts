@@ -4,7 +4,7 @@
  * network (the update action, credentials, progress output, metrics, the clock) comes in `deps`.
  *
  * A gateway: drain (Network API node.drain) -> dns-out (no DNS server of the plan returns its address for the
- * site) -> traffic (its edge_cdn_requests_total unchanged for quietMs and edge_node_in_flight 0) -> update -> ready
+ * site) -> traffic (its edge_cdn_requests_total unchanged for quietMs and edge_node_jobs_in_flight 0) -> update -> ready
  * (/ready 200 and every stargate's catalogue says healthy) -> undrain -> dns-in (every DNS server returns it).
  * A stargate: leave (POST /admin/leave) -> quiet (no configuration subscribers and edge_dns_queries_total
  * unchanged for quietMs) -> update -> ready (/ready 200) -> join (POST /admin/join; in its group, DNS announced).
@@ -122,7 +122,7 @@ class NodeRun {
     await this.step("dns-out", plan.timeouts.dns, () => this.dnsUntil(address, false));
     await this.step("traffic", plan.timeouts.drain, () =>
       this.quiet("edge_cdn_requests_total", async (metrics) => {
-        const inFlight = metricSum(metrics, "edge_node_in_flight") ?? 0;
+        const inFlight = metricSum(metrics, "edge_node_jobs_in_flight") ?? 0;
         return inFlight === 0 || `${inFlight} requests in flight`;
       }),
     );

@@ -11,6 +11,7 @@ import { main } from "../../../offchain/rollout/cli";
 import { RolloutMetrics } from "../../../offchain/rollout/metrics";
 import { type Plan, parsePlan } from "../../../offchain/rollout/plan";
 import { type ProgressEvent, rollout } from "../../../offchain/rollout/queue";
+import { promtoolProblems } from "../../shared/promtool";
 import { SITE, Sim, TOKEN } from "./sim";
 
 describe("rollout queue", function () {
@@ -93,6 +94,15 @@ describe("rollout queue", function () {
     expect(text).to.match(/edge_rollout_nodes\{state="done"\} 3/);
     expect(text).to.match(/edge_rollout_nodes\{state="failed"\} 0/);
     expect(text).to.match(/edge_rollout_step_seconds_count\{step="update"\} 3/);
+    expect(promtoolProblems(text)).to.equal("");
+    const served = await metrics.serve(0);
+    try {
+      const scraped = await fetch(`http://127.0.0.1:${served.port}/metrics`);
+      expect(scraped.status).to.equal(200);
+      expect(await scraped.text()).to.equal(text);
+    } finally {
+      await served.close();
+    }
   });
 
   it("the first failure stops the queue: a failing update leaves that gateway drained (the message says so and names node and step) and the rest untouched", async function () {

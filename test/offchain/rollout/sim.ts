@@ -104,7 +104,7 @@ export class Sim {
       if (node.role === "stargate" && node.inGroup) node.queries += 1;
       const text =
         node.role === "gateway"
-          ? `edge_cdn_requests_total{site="a"} ${node.requests}\nedge_cdn_requests_total{site="b"} 1\nedge_node_in_flight 0\n`
+          ? `edge_cdn_requests_total{site="a"} ${node.requests}\nedge_cdn_requests_total{site="b"} 1\nedge_node_jobs_in_flight 0\n`
           : `edge_dns_queries_total{rcode="NOERROR",kind="zone"} ${node.queries}\n`;
       return void res.writeHead(200, { "content-type": "text/plain" }).end(text);
     }
