@@ -55,42 +55,37 @@ class Writer {
     this.at += b.length;
   }
 
-  /** Registers the suffixes of a name written at `offset` (its labels as written) for later pointers. */
-  remember(labels: string[], offset: number) {
-    let at = offset;
-    for (let i = 0; i < labels.length && at < 0x3fff; i++) {
-      const key = labels.slice(i).join(".").toLowerCase();
-      if (!this.names.has(key)) this.names.set(key, at);
-      at += 1 + Buffer.byteLength(labels[i]);
-    }
-  }
-
-  /** Registers a name in wire form (length-prefixed labels, as latin1 text) written at `offset`. */
-  point(wire: string, offset: number) {
+  /** Registers the question's name (wire form, at `offset`): each of its suffixes can be pointed at. */
+  question(wire: Buffer, offset: number) {
+    const starts: number[] = [];
     const labels: string[] = [];
-    for (let i = 0; i < wire.length; i += 1 + wire.charCodeAt(i))
-      labels.push(wire.slice(i + 1, i + 1 + wire.charCodeAt(i)));
-    const key = labels.join(".").toLowerCase();
-    if (!this.names.has(key)) this.names.set(key, offset);
+    for (let at = 0; wire[at] !== 0; at += 1 + wire[at]) {
+      starts.push(at);
+      labels.push(wire.toString("latin1", at + 1, at + 1 + wire[at]));
+    }
+    const lower = labels.join(".").toLowerCase();
+    for (let i = 0, pos = 0; i < labels.length; pos += labels[i].length + 1, i++) {
+      const key = pos === 0 ? lower : lower.slice(pos);
+      if (!this.names.has(key)) this.names.set(key, offset + starts[i]);
+    }
   }
 
   name(text: string) {
-    const trimmed = text.replace(/\.$/, "");
-    const labels = trimmed === "" ? [] : trimmed.split(".");
-    const start = this.at;
-    for (let i = 0; i < labels.length; i++) {
-      const pointer = this.names.get(labels.slice(i).join(".").toLowerCase());
-      if (pointer !== undefined) {
-        this.remember(labels.slice(0, i), start);
-        this.u16(0xc000 | pointer);
-        return;
-      }
-      const label = Buffer.from(labels[i]);
-      if (label.length === 0 || label.length > 63) throw new RangeError(`a label of ${label.length} bytes`);
-      this.u8(label.length);
-      this.bytes(label);
+    const name = text.endsWith(".") ? text.slice(0, -1) : text;
+    const lower = name.toLowerCase();
+    for (let pos = 0; pos < name.length;) {
+      const key = pos === 0 ? lower : lower.slice(pos);
+      const pointer = this.names.get(key);
+      if (pointer !== undefined) return this.u16(0xc000 | pointer);
+      if (this.at < 0x3fff) this.names.set(key, this.at);
+      const dot = name.indexOf(".", pos);
+      const end = dot < 0 ? name.length : dot;
+      const length = this.buf.write(name.slice(pos, end), this.at + 1, "utf8");
+      if (length === 0 || length > 63) throw new RangeError(`a label of ${length} bytes`);
+      this.buf[this.at] = length;
+      this.at += 1 + length;
+      pos = end + 1;
     }
-    this.remember(labels, start);
     this.u8(0);
   }
 }
@@ -173,10 +168,7 @@ export function encodeResponse(id: number, flags: number, question: Buffer, sect
   w.u16(sections.answers.length);
   w.u16(sections.authorities.length);
   w.u16(sections.additionals.length);
-  const starts: number[] = [];
-  for (let at = 0; question[at] !== 0; at += 1 + question[at]) starts.push(at);
-  const end = question.length - 5;
-  for (const at of starts) w.point(question.toString("latin1", at, end), 12 + at);
+  w.question(question, 12);
   w.bytes(question);
   for (const r of sections.answers) record(w, r);
   for (const r of sections.authorities) record(w, r);
