@@ -110,12 +110,15 @@ class NodeRun {
 
   async gateway(): Promise<void> {
     const { plan, node } = this;
-    const status = await this.get(`${node.url}/status`);
-    this.device = String((status.body as { device?: unknown }).device ?? "").toLowerCase();
-    if (!/^0x[0-9a-f]{40}$/.test(this.device)) throw new StepFailed(`${node.url}/status names no device`);
-    const address = node.address ?? (await this.catalogueAddress());
-    const drainUrl = `${plan.api}/api/nodes/${this.device}/drain`;
+    let address: string | undefined;
+    let drainUrl = "";
     await this.step("drain", plan.timeouts.request, async () => {
+      const status = await this.get(`${node.url}/status`);
+      this.device = String((status.body as { device?: unknown }).device ?? "").toLowerCase();
+      if (!/^0x[0-9a-f]{40}$/.test(this.device)) throw new StepFailed(`${node.url}/status names no device`);
+      address = node.address ?? (await this.catalogueAddress());
+      if (plan.dns.length > 0 && plan.site && !address) throw new StepFailed(this.noAddress());
+      drainUrl = `${plan.api}/api/nodes/${this.device}/drain`;
       await this.call("POST", drainUrl, this.deps.token);
       this.drained = true;
     });
@@ -262,10 +265,7 @@ class NodeRun {
   private async dnsUntil(address: string | undefined, present: boolean): Promise<void> {
     const { plan } = this;
     if (plan.dns.length === 0 || !plan.site) return;
-    if (!address)
-      throw new StepFailed(
-        `${this.node.name}: its address in DNS is unknown (its catalogue URL is not an IP literal): set "address" in the plan`,
-      );
+    if (!address) throw new StepFailed(this.noAddress());
     const resolve = this.deps.resolve ?? resolveAddresses;
     await this.until(async () => {
       for (const server of plan.dns) {
@@ -274,6 +274,10 @@ class NodeRun {
       }
       return true;
     });
+  }
+
+  private noAddress(): string {
+    return `${this.node.name}: its address in DNS answers is unknown (no stargate's catalogue has it with an IP literal URL): set "address" in the plan`;
   }
 
   private async catalogueAddress(): Promise<string | undefined> {
