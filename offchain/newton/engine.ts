@@ -9,12 +9,18 @@
  * (no coordinated omission); how late each request actually started is reported separately as schedule lag.
  *
  * The scheduler sleeps with setTimeout while the next planned start is more than 2 ms away and polls with
- * setImmediate when it is closer; requests go out through one undici Pool per target.
+ * setImmediate when it is closer; requests go out through one undici Pool per target, or per resolved address for
+ * a target resolved through named DNS servers (resolve.ts). A DNS target (kind "dns", dnsProbe.ts) sends one UDP
+ * query per planned request and records the answer's rcode and latency (D58).
  */
 import { Pool, errors as undiciErrors } from "undici";
 import * as hdr from "hdr-histogram-js";
 
-export interface Target {
+import { DnsProber, type DnsProbeType } from "./dnsProbe";
+import { CachingResolver, DnsLookupError, type ResolveOption, ResolvedPools } from "./resolve";
+
+export interface HttpTarget {
+  kind?: "http";
   id: string;
   url: string;
   method: string;
@@ -22,7 +28,20 @@ export interface Target {
   body?: string;
   /** Paths (with query) the target's requests take in turn, the k-th sent the (k mod n)-th; the URL's when absent. */
   paths?: readonly string[];
+  /** Resolve the URL's host through these DNS servers (per request, answers kept for their TTL). */
+  resolve?: ResolveOption;
 }
+
+/** A DNS probe: `name` `type` asked of `server` ("address:port") at the plan's rate. */
+export interface DnsTarget {
+  kind: "dns";
+  id: string;
+  server: string;
+  name: string;
+  type: DnsProbeType;
+}
+
+export type Target = HttpTarget | DnsTarget;
 
 export interface Plan {
   /** Requests per second, per target. */
@@ -36,7 +55,7 @@ export interface Plan {
   h2c?: boolean;
 }
 
-export type ErrorKind = "timeout" | "refused" | "reset" | "other";
+export type ErrorKind = "timeout" | "refused" | "reset" | "dns" | "other";
 
 /** What the engine reports as it goes (metrics are one observer). */
 export interface Observer {
@@ -44,6 +63,8 @@ export interface Observer {
   response?(target: string, status: number, ttfbMs: number, durationMs: number): void;
   error?(target: string, kind: ErrorKind): void;
   dropped?(target: string): void;
+  /** A DNS target's answer: its rcode ("NOERROR", "NXDOMAIN"...) and the time from the planned start. */
+  dnsAnswer?(target: string, rcode: string, durationMs: number): void;
 }
 
 export interface TargetSummary {
@@ -54,6 +75,8 @@ export interface TargetSummary {
   errors: number;
   dropped: number;
   statuses: Record<string, number>;
+  /** A DNS target's answers by rcode (its `responses`; `statuses` stays empty). */
+  rcodes?: Record<string, number>;
   errorsByKind: Partial<Record<ErrorKind, number>>;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   ttfbMs: { p50: number; p90: number; p99: number; max: number };
@@ -67,6 +90,7 @@ const histogram = () =>
 const ms = (h: hdr.Histogram, p: number) => (h.totalCount === 0 ? 0 : h.getValueAtPercentile(p) / 1000);
 
 export function errorKind(error: unknown): ErrorKind {
+  if (error instanceof DnsLookupError) return "dns";
   const e = error as { code?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code;
   if (
@@ -91,8 +115,11 @@ export function errorKind(error: unknown): ErrorKind {
 }
 
 class TargetState {
-  readonly pool: Pool;
-  readonly path: string;
+  /** The HTTP pool (a target without `resolve`), the pools per resolved address, or the DNS prober. */
+  readonly pool?: Pool;
+  readonly resolved?: ResolvedPools;
+  readonly prober?: DnsProber;
+  readonly path: string = "";
   k = 0;
   inFlight = 0;
   sent = 0;
@@ -100,6 +127,7 @@ class TargetState {
   errors = 0;
   dropped = 0;
   readonly statuses: Record<string, number> = {};
+  readonly rcodes: Record<string, number> = {};
   readonly errorsByKind: Partial<Record<ErrorKind, number>> = {};
   readonly latency = histogram();
   readonly ttfb = histogram();
@@ -109,8 +137,20 @@ class TargetState {
     readonly target: Target,
     plan: Plan,
   ) {
+    if (target.kind === "dns") {
+      this.prober = new DnsProber(target.server, plan.timeoutMs);
+      return;
+    }
     const url = new URL(target.url);
     this.path = url.pathname + url.search;
+    if (target.resolve) {
+      const resolver = new CachingResolver(target.resolve.servers, plan.timeoutMs);
+      this.resolved = new ResolvedPools(target.url, resolver, {
+        connections: plan.maxConcurrency,
+        timeoutMs: plan.timeoutMs,
+      });
+      return;
+    }
     this.pool = new Pool(url.origin, {
       connections: plan.maxConcurrency,
       pipelining: 1,
@@ -122,6 +162,11 @@ class TargetState {
     });
   }
 
+  async close(): Promise<void> {
+    this.prober?.close();
+    await Promise.all([this.pool?.close(), this.resolved?.close()]);
+  }
+
   summary(planned: number): TargetSummary {
     return {
       target: this.target.id,
@@ -131,6 +176,7 @@ class TargetState {
       errors: this.errors,
       dropped: this.dropped,
       statuses: { ...this.statuses },
+      ...(this.prober && { rcodes: { ...this.rcodes } }),
       errorsByKind: { ...this.errorsByKind },
       latencyMs: {
         p50: ms(this.latency, 50),
@@ -166,7 +212,8 @@ export class LoadRun {
     private readonly observer: Observer = {},
   ) {
     if (targets.length === 0) throw new RangeError("a load run needs at least one target");
-    if (targets.some((t) => t.paths?.length === 0)) throw new RangeError("a target's paths, when given, are not empty");
+    if (targets.some((t) => t.kind !== "dns" && t.paths?.length === 0))
+      throw new RangeError("a target's paths, when given, are not empty");
     if (!(plan.rate > 0)) throw new RangeError("the rate must be positive");
     this.states = targets.map((t) => new TargetState(t, plan));
     this.intervalMs = 1000 / plan.rate;
@@ -185,7 +232,7 @@ export class LoadRun {
     });
     // Let requests in flight end (each has its timeout), then close the pools.
     while (this.states.some((s) => s.inFlight > 0)) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all(this.states.map((s) => s.pool.close()));
+    await Promise.all(this.states.map((s) => s.close()));
     return this.summaries();
   }
 
@@ -237,23 +284,12 @@ export class LoadRun {
     const { target } = state;
     const lag = now - planned;
     state.lag.recordValue(Math.max(1, Math.round(lag * 1000)));
-    const path = target.paths ? target.paths[state.sent % target.paths.length] : state.path;
     state.inFlight += 1;
+    const k = state.sent;
     state.sent += 1;
     this.observer.started?.(target.id, lag);
-    state.pool
-      .request({ path, method: target.method as "GET", headers: target.headers, body: target.body })
-      .then(async (response) => {
-        const ttfb = performance.now() - planned;
-        // Read the whole body (undici takes a non-finite dump limit as 128 KiB and cuts larger bodies).
-        await response.body.dump({ limit: Number.MAX_SAFE_INTEGER });
-        const duration = performance.now() - planned;
-        state.responses += 1;
-        state.statuses[response.statusCode] = (state.statuses[response.statusCode] ?? 0) + 1;
-        state.ttfb.recordValue(Math.max(1, Math.round(ttfb * 1000)));
-        state.latency.recordValue(Math.max(1, Math.round(duration * 1000)));
-        this.observer.response?.(target.id, response.statusCode, ttfb, duration);
-      })
+    const done = target.kind === "dns" ? this.probe(state, target, planned) : this.request(state, target, k, planned);
+    done
       .catch((error: unknown) => {
         const kind = errorKind(error);
         state.errors += 1;
@@ -263,5 +299,37 @@ export class LoadRun {
       .finally(() => {
         state.inFlight -= 1;
       });
+  }
+
+  /** The k-th request of an HTTP target, through its pool or the pool of the next resolved address. */
+  private async request(state: TargetState, target: HttpTarget, k: number, planned: number): Promise<void> {
+    const path = target.paths ? target.paths[k % target.paths.length] : state.path;
+    let pool = state.pool;
+    let headers = target.headers;
+    if (state.resolved) {
+      const next = await state.resolved.next();
+      pool = next.pool;
+      headers = { ...headers, host: next.host };
+    }
+    const response = await pool!.request({ path, method: target.method as "GET", headers, body: target.body });
+    const ttfb = performance.now() - planned;
+    // Read the whole body (undici takes a non-finite dump limit as 128 KiB and cuts larger bodies).
+    await response.body.dump({ limit: Number.MAX_SAFE_INTEGER });
+    const duration = performance.now() - planned;
+    state.responses += 1;
+    state.statuses[response.statusCode] = (state.statuses[response.statusCode] ?? 0) + 1;
+    state.ttfb.recordValue(Math.max(1, Math.round(ttfb * 1000)));
+    state.latency.recordValue(Math.max(1, Math.round(duration * 1000)));
+    this.observer.response?.(target.id, response.statusCode, ttfb, duration);
+  }
+
+  /** One query of a DNS target: its rcode and latency (ttfb is not recorded for DNS). */
+  private async probe(state: TargetState, target: DnsTarget, planned: number): Promise<void> {
+    const rcode = await state.prober!.query(target.name, target.type);
+    const duration = performance.now() - planned;
+    state.responses += 1;
+    state.rcodes[rcode] = (state.rcodes[rcode] ?? 0) + 1;
+    state.latency.recordValue(Math.max(1, Math.round(duration * 1000)));
+    this.observer.dnsAnswer?.(target.id, rcode, duration);
   }
 }

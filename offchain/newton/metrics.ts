@@ -18,6 +18,8 @@ export class NewtonMetrics implements Observer {
   private readonly droppedTotal: Counter;
   private readonly lag: Histogram;
   private readonly late: Counter;
+  private readonly dnsDuration: Histogram;
+  private readonly dnsProbes: Counter;
   readonly running: Gauge;
 
   constructor(private readonly lateAfterMs = 10) {
@@ -44,7 +46,7 @@ export class NewtonMetrics implements Observer {
     });
     this.errors = new Counter({
       name: "newton_errors_total",
-      help: "Requests without a response, by kind: timeout, refused, reset, other",
+      help: "Requests without a response, by kind: timeout, refused, reset, dns (a failed lookup), other",
       labelNames: ["target", "kind"],
       registers,
     });
@@ -65,6 +67,19 @@ export class NewtonMetrics implements Observer {
       name: "newton_requests_late_total",
       help: `Requests that started more than ${lateAfterMs} ms after their planned start`,
       labelNames: ["target"],
+      registers,
+    });
+    this.dnsDuration = new Histogram({
+      name: "newton_dns_probe_seconds",
+      help: "DNS probes: from a query's planned start to its answer",
+      labelNames: ["target"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.dnsProbes = new Counter({
+      name: "newton_dns_probes_total",
+      help: "DNS probes answered, by rcode (unanswered ones are newton_errors_total)",
+      labelNames: ["target", "rcode"],
       registers,
     });
     this.running = new Gauge({
@@ -91,5 +106,10 @@ export class NewtonMetrics implements Observer {
 
   dropped(target: string): void {
     this.droppedTotal.inc({ target });
+  }
+
+  dnsAnswer(target: string, rcode: string, durationMs: number): void {
+    this.dnsProbes.inc({ target, rcode });
+    this.dnsDuration.observe({ target }, durationMs / 1000);
   }
 }

@@ -8,12 +8,14 @@ import { Type } from "@fastify/type-provider-typebox";
 import { errorFactory } from "../common/errors";
 import { type TypedApp, bearerMatches, createServiceApp } from "../common/http";
 import type { NewtonConfig } from "./config";
+import { DNS_PROBE_TYPES, parseServer } from "./dnsProbe";
 import { LoadRun, type Plan, type Target } from "./engine";
 import { NewtonMetrics } from "./metrics";
 
 export const NEWTON_ERRORS = {
   NEWTON_UNAUTHORIZED: 401,
   NEWTON_BAD_TARGET_URL: 400,
+  NEWTON_BAD_DNS_SERVER: 400,
   NEWTON_UNKNOWN_TARGET: 404,
   NEWTON_TARGET_EXISTS: 409,
   NEWTON_NO_TARGETS: 409,
@@ -41,19 +43,57 @@ export function parseTargetUrl(text: string): URL {
 }
 
 const Id = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" });
-const TargetFields = {
+/** "address:port" (checked by parseServer: an IP literal). */
+const DnsServer = Type.String({ minLength: 3, maxLength: 64 });
+// No `default` keywords in the union's branches (ajv ignores them there): toTarget fills method and headers.
+const HttpFields = {
+  kind: Type.Optional(Type.Literal("http")),
   url: Type.String({ pattern: "^https?://[^\\s]+$", maxLength: 2048 }),
-  method: Type.Union(
-    ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].map((m) => Type.Literal(m)),
-    { default: "GET" },
+  method: Type.Optional(
+    Type.Union(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].map((m) => Type.Literal(m))),
   ),
-  headers: Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Type.String({ maxLength: 8192 }), {
-    default: {},
-  }),
+  headers: Type.Optional(
+    Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Type.String({ maxLength: 8192 })),
+  ),
   body: Type.Optional(Type.String({ maxLength: 1024 * 1024 })),
+  /** Resolve the URL's host through these DNS servers (D58). */
+  resolve: Type.Optional(
+    Type.Object({ servers: Type.Array(DnsServer, { minItems: 1, maxItems: 8 }) }, { additionalProperties: false }),
+  ),
 };
-const TargetBody = Type.Object({ id: Type.Optional(Id), ...TargetFields }, { additionalProperties: false });
-const TargetUpdate = Type.Object(TargetFields, { additionalProperties: false });
+/** A DNS probe target (D58). */
+const DnsFields = {
+  kind: Type.Literal("dns"),
+  server: DnsServer,
+  name: Type.String({ minLength: 1, maxLength: 253, pattern: "^[A-Za-z0-9_.-]+$" }),
+  type: Type.Union(DNS_PROBE_TYPES.map((t) => Type.Literal(t))),
+};
+const closed = { additionalProperties: false } as const;
+const TargetBody = Type.Union([
+  Type.Object({ id: Type.Optional(Id), ...HttpFields }, closed),
+  Type.Object({ id: Type.Optional(Id), ...DnsFields }, closed),
+]);
+const TargetUpdate = Type.Union([Type.Object(HttpFields, closed), Type.Object(DnsFields, closed)]);
+
+/** A target from the API's body, checked as the engine will use it, with an HTTP target's defaults. */
+function toTarget(body: Record<string, unknown>, id: string): Target {
+  const { id: _ignored, ...fields } = body;
+  if (fields.kind === "dns") {
+    dnsServer(fields.server as string);
+    return { ...fields, id } as Target;
+  }
+  parseTargetUrl(fields.url as string);
+  for (const server of (fields.resolve as { servers: string[] } | undefined)?.servers ?? []) dnsServer(server);
+  return { ...fields, id, method: (fields.method as string) ?? "GET", headers: fields.headers ?? {} } as Target;
+}
+
+function dnsServer(text: string): void {
+  try {
+    parseServer(text);
+  } catch (error) {
+    throw newtonError("NEWTON_BAD_DNS_SERVER", (error as Error).message);
+  }
+}
 const TargetParams = Type.Object({ id: Id }, { additionalProperties: false });
 const PlanBody = Type.Object(
   {
@@ -159,8 +199,7 @@ export class NewtonService {
       let id = body.id;
       if (id === undefined) while (this.targets.has((id = `t${this.nextId++}`)));
       if (this.targets.has(id)) throw newtonError("NEWTON_TARGET_EXISTS", `target ${id} exists: PUT to change it`);
-      parseTargetUrl(body.url);
-      const target: Target = { ...body, id };
+      const target = toTarget(body, id);
       this.targets.set(id, target);
       return reply.code(201).send({ target });
     });
@@ -182,8 +221,7 @@ export class NewtonService {
       async (request) => {
         const { id } = request.params;
         this.target(id);
-        parseTargetUrl(request.body.url);
-        const target: Target = { ...request.body, id };
+        const target = toTarget(request.body, id);
         this.targets.set(id, target);
         return { target };
       },
