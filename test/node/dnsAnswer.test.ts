@@ -5,8 +5,20 @@ import type { Zone } from "../../offchain/common/protocol/zones";
 import { type DnsIndex, RCODE, answer } from "../../node/roles/stargate/dnsAnswer";
 import { DnsIndexer, servingGateways, siteNames, urlAddress } from "../../node/roles/stargate/dnsIndex";
 import { indexZones, renderZoneFile, zoneProblems } from "../../node/roles/stargate/dnsZones";
-import { respond } from "../../node/roles/stargate/dnsWire";
-import { OWNER, SITE, SITE_IN_ZONE, ZONE, catalogue, datas, edns, gateway, networkConfig, query } from "./dnsFixture";
+import { type ResponseCache, respond } from "../../node/roles/stargate/dnsWire";
+import {
+  OWNER,
+  SITE,
+  SITE_IN_ZONE,
+  ZONE,
+  catalogue,
+  datas,
+  decode,
+  edns,
+  gateway,
+  networkConfig,
+  query,
+} from "./dnsFixture";
 
 const warnings: unknown[] = [];
 const log = { warn: (...args: unknown[]) => warnings.push(args) };
@@ -225,6 +237,24 @@ describe("node/dns wire (issue 18, D57)", () => {
     expect(respond(query("long.example.com", "TXT"), true, lookup).truncated).to.equal(false);
     expect(respond(query("example.com", "AXFR"), true, lookup).rcode).to.equal(RCODE.REFUSED);
     expect(respond(query("example.com", "A", { ...edns(512) }), false, lookup).truncated).to.equal(false);
+  });
+
+  it("a kept response gets the new query's id, RD bit and spelling; rotated site answers are not kept", () => {
+    const cache: ResponseCache = new Map();
+    const first = respond(query("www.example.com", "A"), false, lookup, cache);
+    expect(cache.size).to.equal(1);
+    const again = query("WWW.example.COM", "A", { flags: 0 });
+    const hit = decode(respond(again, false, () => expect.fail("answered from the cache"), cache).response!);
+    expect(hit.id).to.equal(again.readUInt16BE(0));
+    expect(hit.flag_rd).to.equal(false);
+    expect(hit.questions![0].name).to.equal("WWW.example.COM");
+    expect(hit.answers!.map((a) => a.name)).to.deep.equal(["WWW.example.COM", "WWW.example.COM"]);
+    expect(datas(hit.answers)).to.have.length(2);
+    expect(first.reply!.owner).to.equal(OWNER);
+    // Another limit (EDNS) is another entry; site answers rotate and are never kept.
+    respond(query("www.example.com", "A", edns(1232)), false, lookup, cache);
+    respond(query(SITE, "A"), false, lookup, cache);
+    expect(cache.size).to.equal(2);
   });
 
   it("malformed input: short or response packets dropped, garbage FORMERR, other opcodes NOTIMP, EDNS 1 BADVERS", () => {

@@ -14,14 +14,13 @@ import type { Address } from "viem";
 
 import type { NetworkConfig } from "../../../offchain/common/protocol";
 import type { Catalogue, StargateConfig, StargateContext } from "../../context";
-import { RCODE, type Reply } from "./dnsAnswer";
-import { answer } from "./dnsAnswer";
+import { type DnsIndex, RCODE, type Reply, answer } from "./dnsAnswer";
 import { DnsGroup } from "./dnsGroup";
 import { DnsIndexer } from "./dnsIndex";
 import { BillingTally, ClientBuckets, DEFAULT_LIMITS, type DnsLimits } from "./dnsLimits";
 import { createDnsMetrics } from "./dnsMetrics";
 import { type Listeners, listen } from "./dnsTransport";
-import { respond } from "./dnsWire";
+import { type ResponseCache, respond } from "./dnsWire";
 
 export interface DnsSources {
   /** The configuration in force (zones, sites, draining); undefined before the first one. */
@@ -99,9 +98,12 @@ export function createDns(
     },
   });
 
+  // Encoded answers of the index in force (dnsWire.ts): cleared when the index changes.
+  const cache: ResponseCache = new Map();
+  let cachedFor: DnsIndex | undefined;
+  let index: DnsIndex | undefined;
   function lookup(qname: string, qtype: string): Reply {
-    const index = current();
-    if (!index) return unready();
+    if (!index) return { ...unready(), rotated: true };
     rotation = (rotation + 1) % 1_000_000;
     return answer(index, qname, qtype, rotation);
   }
@@ -113,7 +115,12 @@ export function createDns(
     }
     const started = performance.now();
     try {
-      const outcome = respond(msg, tcp, lookup);
+      index = current();
+      if (index !== cachedFor) {
+        cache.clear();
+        cachedFor = index;
+      }
+      const outcome = respond(msg, tcp, lookup, cache);
       if (!outcome.response) {
         metrics.dropped("unreadable");
         return undefined;

@@ -44,6 +44,8 @@ export interface Reply {
   kind: Kind;
   /** The zone's owner, billed for the query (zone answers only). */
   owner?: Address;
+  /** Holds site records (rotated per query: not to be reused). */
+  rotated?: boolean;
 }
 
 const MAX_CHAIN = 8;
@@ -144,7 +146,8 @@ function referral(zone: IndexedZone, cut: string, out: Reply): Reply {
 /** Adds a site's A/AAAA to `out`; SERVFAIL when no gateway serves, NODATA (with `soa`) when none of this type. */
 function siteAnswer(index: DnsIndex, name: string, type: "A" | "AAAA", rotation: number, out: Reply, soa: Answer) {
   const records = siteRecords(index, name, type, rotation);
-  if (!records) return reply(out.kind, RCODE.SERVFAIL, false, out.owner);
+  if (!records) return { ...reply(out.kind, RCODE.SERVFAIL, false, out.owner), rotated: true };
+  out.rotated = true;
   out.answers.push(...records);
   if (records.length === 0) out.authorities.push(negativeSoa(soa));
   return out;

@@ -97,8 +97,24 @@ function sized(query: DecodedPacket, reply: Reply, edns: Answer[], limit: number
   };
 }
 
+/**
+ * Encoded responses by limit, EDNS, type, class and lower-case name, for one index (the caller clears it when the
+ * index changes). Answers with site records are not kept: they rotate per query.
+ */
+export type ResponseCache = Map<string, Outcome & { questionLength: number }>;
+const MAX_CACHED = 10_000;
+
+/** A kept response for a new query: its id, RD bit and question (the asker's spelling) put in. */
+function reuse(hit: Outcome & { questionLength: number }, msg: Buffer, raw: Buffer): Outcome {
+  const response = Buffer.from(hit.response!);
+  msg.copy(response, 0, 0, 2);
+  response[2] = (response[2] & 0xfe) | (msg[2] & 0x01);
+  raw.copy(response, 12);
+  return { response, kind: hit.kind, rcode: hit.rcode, truncated: hit.truncated, reply: hit.reply };
+}
+
 /** The response to one message received over UDP (`tcp` false) or TCP. */
-export function respond(msg: Buffer, tcp: boolean, lookup: Lookup): Outcome {
+export function respond(msg: Buffer, tcp: boolean, lookup: Lookup, cache?: ResponseCache): Outcome {
   if (msg.length < 12 || (msg.readUInt16BE(2) & QR) !== 0) return { kind: "malformed", rcode: -1, truncated: false };
   let query: DecodedPacket;
   try {
@@ -122,13 +138,21 @@ export function respond(msg: Buffer, tcp: boolean, lookup: Lookup): Outcome {
       return { response, kind: "malformed", rcode: BADVERS, truncated: false };
     }
     const lower = question.name.toLowerCase().replace(/\.$/, "");
+    const limit = tcp ? 65_535 : opts[0] ? Math.min(EDNS_MAX_UDP, Math.max(512, opts[0].udpPayloadSize)) : 512;
+    const key = `${limit}|${opts.length}|${question.type}|${question.class}|${lower}`;
+    const hit = cache?.get(key);
+    if (hit && hit.questionLength === raw.length) return reuse(hit, msg, raw);
     const reply =
       (question.class ?? "IN") !== "IN" || question.type === "AXFR" || question.type === "IXFR"
         ? refused()
         : lookup(lower, question.type);
-    const udpLimit = opts[0] ? Math.min(EDNS_MAX_UDP, Math.max(512, opts[0].udpPayloadSize)) : 512;
-    const { bytes, tc } = sized(query, reply, edns, tcp ? 65_535 : udpLimit);
-    return { response: bytes, kind: reply.kind, rcode: reply.rcode, truncated: tc, reply };
+    const { bytes, tc } = sized(query, reply, edns, limit);
+    const outcome = { response: bytes, kind: reply.kind, rcode: reply.rcode, truncated: tc, reply };
+    if (cache && !reply.rotated) {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      cache.set(key, { ...outcome, questionLength: raw.length });
+    }
+    return outcome;
   } catch {
     // A name dns-packet decoded but cannot encode again (a label holding a dot): not a question we can answer.
     return malformed(msg);
