@@ -5,6 +5,8 @@
  */
 import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type Server, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hre, { ethers, network } from "hardhat";
@@ -35,6 +37,8 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
   let bookFile: string;
   let version1: Buffer;
   const running: EdgeNode[] = [];
+  /** The route announcer B reaches with --dns-announce: what it was asked, in order. */
+  const announcer: { server?: Server; url: string; calls: { path: string; member: string }[] } = { url: "", calls: [] };
   const net: { a: string; b: string; gw: string; grpcA: string; grpcB: string } = {} as never;
 
   before(async function () {
@@ -86,10 +90,33 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     });
     expect(upload.status, await upload.text()).to.equal(200);
     const grpcA = await grpcOf(a);
+    announcer.server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        announcer.calls.push({ path: req.url ?? "", member: String(JSON.parse(body || "{}").member).toLowerCase() });
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ members: [] }));
+      });
+    });
+    await new Promise<void>((resolve) => announcer.server!.listen(0, "127.0.0.1", resolve));
+    announcer.url = `http://127.0.0.1:${(announcer.server.address() as AddressInfo).port}`;
     const b = await startNode(
       "stargate",
       2,
-      ["--grpc-port", "0", "--users", usersFile, "--stargates", grpcA, "--peers", a],
+      [
+        "--grpc-port",
+        "0",
+        "--users",
+        usersFile,
+        "--stargates",
+        grpcA,
+        "--peers",
+        a,
+        "--dns-port",
+        "0",
+        "--dns-announce",
+        announcer.url,
+      ],
       {
         EDGE_NODE_ADMIN_TOKEN: ADMIN,
       },
@@ -113,6 +140,7 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
 
   after(async function () {
     await Promise.all(running.map((n) => n.close()));
+    announcer.server?.close();
     await rpc?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -167,9 +195,14 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     return config.stargate === grpc && config.connected && config.seq === current.body.seq;
   };
 
-  it("a stargate that leaves its group sends its subscribers to the next stargate, which keeps them on every delta; a delta written while their only upstream is out reaches them once it rejoins", async function () {
+  it("a stargate that leaves its group withdraws its DNS from the route announcer and sends its subscribers to the next stargate, which keeps them on every delta; a delta written while their only upstream is out reaches them once it rejoins", async function () {
     const ops = await login(net.a, "ops");
+    const deviceB = privateKeyToAccount(key(2)).address.toLowerCase();
     expect(await group(net.b)).to.deep.equal({ inGroup: true, subscribers: 1 });
+    await waitFor("B announced to the route announcer", async () =>
+      announcer.calls.some((c) => c.path === "/announce" && c.member === deviceB),
+    );
+    const announcedBefore = announcer.calls.length;
     const started = Date.now();
     const left = await call(`${net.b}/admin/leave`, "POST", ADMIN);
     expect(left.status, JSON.stringify(left.body)).to.equal(200);
@@ -182,6 +215,9 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     );
     const movedMs = Date.now() - started;
     expect(await group(net.b)).to.deep.equal({ inGroup: false, subscribers: 0 });
+    // Its DNS was withdrawn from the announcer (the anycast group) by the same call.
+    expect(announcer.calls.slice(announcedBefore)).to.deep.equal([{ path: "/withdraw", member: deviceB }]);
+    expect((await json(`${net.b}/status`)).body.stargate.dns.inGroup).to.equal(false);
     // A delta written now reaches the gateway through A.
     const blocked = await call(`${net.a}/api/blocklist`, "POST", ops, { ipRange: "198.51.100.0/24" });
     expect(blocked.status, JSON.stringify(blocked.body)).to.equal(200);
@@ -189,6 +225,8 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     console.log(`      the gateway moved from B to A in ${movedMs} ms`);
 
     expect((await call(`${net.b}/admin/join`, "POST", ADMIN)).body).to.deep.equal({ inGroup: true, subscribers: 0 });
+    expect(announcer.calls.at(-1)).to.deep.equal({ path: "/announce", member: deviceB });
+    expect((await json(`${net.b}/status`)).body.stargate.dns.inGroup).to.equal(true);
     // A leaves: the gateway moves back to B, and B (whose only upstream is A) waits for A.
     const leftA = await call(`${net.a}/admin/leave`, "POST", ops);
     expect(leftA.status, JSON.stringify(leftA.body)).to.equal(200);
