@@ -276,6 +276,9 @@ describe("node/dns wire (issue 18, D57)", () => {
     expect(respond(query("example.com", "A", v1), false, lookup).rcode).to.equal(16);
     const chaos = packet.encode({ type: "query", id: 1, questions: [{ name: "version.bind", type: "TXT", class: "CH" }] }); // prettier-ignore
     expect(respond(chaos, false, lookup).rcode).to.equal(RCODE.REFUSED);
+    // A name pointing at itself (a decompression loop) is FORMERR, not a hang.
+    const loop = Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]);
+    expect(respond(loop, false, lookup).rcode).to.equal(RCODE.FORMERR);
     // Random bytes never throw.
     for (let i = 0; i < 2000; i++) {
       const bytes = Buffer.from(Array.from({ length: 12 + (i % 60) }, () => Math.floor(Math.random() * 256)));
