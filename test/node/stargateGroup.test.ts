@@ -20,6 +20,9 @@ import { documentHash, emptyConfig, encodeDocument } from "../../offchain/common
 import { loadConfig } from "../../node/config";
 import { EdgeNode } from "../../node/daemon";
 import { hashPassword } from "../../node/roles/stargate/passwords";
+import { parsePlan } from "../../offchain/rollout/plan";
+import { resolveAddresses } from "../../offchain/rollout/probes";
+import { type ProgressEvent, rollout } from "../../offchain/rollout/queue";
 import { StakeType } from "../shared/constants";
 import { bookContracts, signConsent } from "../shared/fixtures";
 import { type RpcServer, publicClient, startRpcServer } from "../shared/rpc";
@@ -70,7 +73,11 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     await stake(StakeType.Gateway, 25_000n * ONE, 3);
     const cost = { logN: 12, r: 8, p: 1 };
     const users = [
-      { name: "ops", passwordHash: await hashPassword(PASSWORD, cost), scopes: ["node:drain", "blocklist:write"] },
+      {
+        name: "ops",
+        passwordHash: await hashPassword(PASSWORD, cost),
+        scopes: ["node:drain", "blocklist:write", "config:publish"],
+      },
       { name: "reader", passwordHash: await hashPassword(PASSWORD, cost), scopes: [] },
     ];
     writeFileSync(join(dir, "users.json"), JSON.stringify({ users }));
@@ -80,9 +87,14 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     await anchorVersion(wallet, client, book.contracts.ConfigRegistry!.address as Address, 1, documentHash(version1));
 
     const usersFile = join(dir, "users.json");
-    const a = await startNode("stargate", 1, ["--grpc-port", "0", "--users", usersFile], {
-      EDGE_NODE_CONFIG_KEY: CONFIG_KEY,
-    });
+    const a = await startNode(
+      "stargate",
+      1,
+      ["--grpc-port", "0", "--users", usersFile, "--health-interval-ms", "200"],
+      {
+        EDGE_NODE_CONFIG_KEY: CONFIG_KEY,
+      },
+    );
     const upload = await fetch(`${a}/config/versions`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
@@ -296,5 +308,57 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     expect((await call(drainUrl("0x1234"), "POST", ops)).status).to.equal(400);
     expect((await call(drainUrl(gwDevice), "POST", reader)).body.code).to.equal("EDGE_NODE_SCOPE_MISSING");
     expect((await call(drainUrl(gwDevice), "POST")).status).to.equal(401);
+  });
+
+  it("rollout() rolls the real gateway (drained out of B's DNS answers for a site, quiet, ready and healthy, back in DNS) and stargate B (left, no subscribers, rejoined), in order", async function () {
+    const ops = await login(net.a, "ops");
+    const site = "www.rollout.test";
+    const put = await call(`${net.a}/api/sites/web`, "PUT", ops, {
+      hostname: site,
+      origin: "http://127.0.0.1:9",
+      owner: privateKeyToAccount(key(60)).address,
+    });
+    expect(put.status, JSON.stringify(put.body)).to.equal(200);
+    const dnsB = `127.0.0.1:${(await json(`${net.b}/status`)).body.stargate.dns.port}`;
+    const gwHost = new URL(net.gw).hostname;
+    await waitFor("B's DNS answers the site with the gateway", async () =>
+      (await resolveAddresses(dnsB, site, 1_000).catch((): string[] => [])).includes(gwHost),
+    );
+    const plan = parsePlan({
+      api: net.a,
+      stargates: [net.a, net.b],
+      dns: [dnsB],
+      site,
+      nodes: [
+        { name: "gw", role: "gateway", url: net.gw },
+        { name: "sg-b", role: "stargate", url: net.b },
+      ],
+      quietMs: 300,
+      pollMs: 50,
+      timeouts: { dns: 15_000, drain: 15_000, ready: 15_000 },
+    });
+    const events: ProgressEvent[] = [];
+    const seen: string[] = [];
+    const result = await rollout(plan, {
+      token: ops,
+      progress: (e) => events.push(e),
+      update: async (node) => {
+        // What the network looks like while the node is updated.
+        const answers = await resolveAddresses(dnsB, site, 1_000);
+        const current = (await json(`${net.a}/config/current`)).body.document;
+        if (node.name === "gw") seen.push(`gw: dns [${answers.join(",")}], draining ${current.draining?.length ?? 0}`);
+        else seen.push(`sg-b: ${JSON.stringify(await group(net.b))}`);
+      },
+    });
+    expect(result.failure, JSON.stringify(result.failure)).to.equal(undefined);
+    expect(seen).to.deep.equal(["gw: dns [], draining 1", 'sg-b: {"inGroup":false,"subscribers":0}']);
+    expect((await json(`${net.a}/config/current`)).body.document.draining).to.equal(undefined);
+    expect(await resolveAddresses(dnsB, site, 1_000)).to.include(gwHost);
+    expect(await group(net.b)).to.include({ inGroup: true });
+    expect(events.filter((e) => e.phase === "done").map((e) => `${e.node} ${e.step}`)).to.deep.equal([
+      ...["drain", "dns-out", "traffic", "update", "ready", "undrain", "dns-in"].map((s) => `gw ${s}`),
+      ...["leave", "quiet", "update", "ready", "join"].map((s) => `sg-b ${s}`),
+    ]);
+    console.log(`      rolled a gateway and a stargate in ${result.seconds.toFixed(1)} s`);
   });
 });
