@@ -6,6 +6,7 @@
  * EDGE_NODE_UNKNOWN_DEVICE): a typo would otherwise sit in the configuration draining nothing.
  */
 import { Type } from "@fastify/type-provider-typebox";
+import type { FastifyRequest } from "fastify";
 import type { Address } from "viem";
 
 import type { TypedApp } from "../../../offchain/common/http";
@@ -30,7 +31,12 @@ export function drainOp(
 export function registerNodeApiRoutes(
   app: TypedApp,
   api: NetworkApi,
-  write: (request: never, reply: { code(n: number): unknown }, claims: TokenClaims, op: WriteOp) => Promise<unknown>,
+  write: (
+    request: FastifyRequest,
+    reply: { code(n: number): unknown },
+    claims: TokenClaims,
+    op: WriteOp,
+  ) => Promise<unknown>,
 ): void {
   for (const [method, drain] of [
     ["POST", true],
@@ -43,7 +49,7 @@ export function registerNodeApiRoutes(
       handler: async (request, reply) => {
         const claims = await api.verifier.verify(request.headers.authorization, "node:drain", request.ip);
         const { device } = request.params as { device: Address };
-        return write(request as never, reply, claims, drainOp(api.chainAdmits, device, drain));
+        return write(request, reply, claims, drainOp(api.chainAdmits, device, drain));
       },
     });
 }
