@@ -19,6 +19,12 @@ import { type Plan, type PlanNode, parsePlan } from "./plan";
 import { type ProgressEvent, type RolloutResult, login, rollout } from "./queue";
 
 const USAGE = "usage: edge-rollout --plan plan.json [--metrics-port N] [--json]";
+const HELP = `  --plan FILE         the plan (JSON): api, stargates, dns, site, nodes [{name, role, url, update}], quietMs, timeouts
+  --metrics-port N    serve edge_rollout_nodes and edge_rollout_step_seconds on 127.0.0.1:N/metrics (0: any port)
+  --json              the summary on one line
+Credentials: EDGE_ROLLOUT_TOKEN, or EDGE_ROLLOUT_USER and EDGE_ROLLOUT_PASSWORD; EDGE_NODE_ADMIN_TOKEN for
+stargates without a token. See docs/rollout.md.
+`;
 
 /** Runs the node's update command through the shell; rejects on a non-zero exit or when aborted. */
 export function shellUpdate(node: PlanNode, signal: AbortSignal): Promise<void> {
@@ -59,6 +65,10 @@ async function credentials(plan: Plan, env: NodeJS.ProcessEnv): Promise<{ token?
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv.includes("--help")) {
+    process.stdout.write(`${USAGE}\n${HELP}`);
+    return 0;
+  }
   const flags = parseFlags(
     argv,
     { plan: { type: "string" }, "metrics-port": { type: "string" }, json: { type: "boolean", default: false } },
