@@ -15,10 +15,9 @@
  * headers within the job timeout, a host error) is retried once on another host; once bytes went to the client
  * it cannot be, and the client's connection is cut (a truncated response is never passed off as whole).
  *
- * Counting, once per job that a host returned whole: the host's job count (for its report and score; its
- * tally is collected separately), the owner's usage (`cdn.requests` 1, `cdn.egressBytes` the body bytes sent
- * to the client, also for a response cut short), the metrics. A sample of GET 200 responses is checked against
- * the origin (contentCheck.ts); a host that served different bytes than the origin's is banned (F9's rule).
+ * Counting: the host's job count once per job it returned whole (its report and score); the owner's usage
+ * (`cdn.requests` 1, `cdn.egressBytes` the body bytes sent) and the metrics once per response that sent bytes, cut
+ * short too. Sampled GET 200 responses are checked against the origin (contentCheck.ts; F9's ban).
  *
  * Traces (D47): the client's `traceparent` (or a new trace) is the parent of the gateway's span, whose context
  * goes to the host (and from there to the origin); the trace id comes back in `x-edge-trace` and is in every log
