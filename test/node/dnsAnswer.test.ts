@@ -143,6 +143,32 @@ describe("node/dns answers (issue 18, D57)", () => {
     expect(datas(viaCname.answers)).to.have.length(3);
   });
 
+  it("R18-1: a site name in another owner's zone is no site: the zone's records answer there and below it", () => {
+    const mallory = "0x000000000000000000000000000000000000bad0";
+    const zone = { ...ZONE, records: [...ZONE.records, { name: "x", type: "A" as const, data: "192.0.2.99" }] };
+    const sites = [
+      { id: "apex", hostname: "example.com", owner: mallory },
+      { id: "www", hostname: "WWW.example.com.", owner: mallory },
+      { id: "x", hostname: "x.example.com", owner: mallory },
+      { id: "shop", hostname: SITE_IN_ZONE, owner: OWNER.toUpperCase().replace("0X", "0x") },
+    ];
+    const idx = index({ zones: [zone], sites });
+    expect([...idx.sites]).to.deep.equal([SITE_IN_ZONE]); // the zone owner's own site stays a site
+    const apex = ask("example.com", "A", idx);
+    expect(apex.kind).to.equal("zone");
+    expect(datas(apex.answers)).to.deep.equal(
+      datas(ask("example.com", "A", index({ zones: [zone], sites: [] })).answers),
+    );
+    const below = ask("y.x.example.com", "A", idx); // not hidden under a made-up SOA
+    expect([below.kind, below.rcode, (below.authorities[0] as { name: string }).name]).to.deep.equal([
+      "zone",
+      RCODE.NXDOMAIN,
+      "example.com",
+    ]);
+    expect(datas(ask("x.example.com", "A", idx).answers)).to.deep.equal(['x.example.com A "192.0.2.99"']);
+    expect(ask(SITE_IN_ZONE, "A", idx).kind).to.equal("site");
+  });
+
   it("no serving gateway: SERVFAIL at site names (a resolver tries another server)", () => {
     const none = index({}, [gateway(1, false)]);
     expect(ask(SITE, "A", none).rcode).to.equal(RCODE.SERVFAIL);

@@ -73,7 +73,7 @@ export function networkConfig(version = 7, extra: Partial<NetworkConfig> = {}): 
     zones: [ZONE],
     sites: [
       { id: "cdn", hostname: SITE },
-      { id: "shop", hostname: SITE_IN_ZONE },
+      { id: "shop", hostname: SITE_IN_ZONE, owner: OWNER }, // the zone's owner (R18-1)
       { id: "bad", hostname: 42 },
     ],
     ...extra,

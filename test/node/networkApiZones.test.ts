@@ -187,6 +187,28 @@ describe("Network API zones (D58, app.inject)", function () {
     expect((await call("DELETE", "/api/zones/example.org", team)).status).to.equal(200);
   });
 
+  it("R18-1: a site at or below another owner's zone is 409 EDGE_NODE_SITE_IN_ZONE, the zone owner's own site is not", async function () {
+    setDocument((doc) => doc.zones.push(zoneOf("victim.example", bob.address)));
+    const token = await walletToken();
+    const team = await passwordToken("team");
+    const site = (hostname: string, extra = {}) => ({ hostname, origin: "http://127.0.0.1:1", ...extra });
+    for (const [hostname, who] of [
+      ["victim.example", token],
+      ["www.victim.example", token],
+      ["a.b.victim.example", token],
+      ["shop.victim.example", team], // the team writing it for another owner: the same rule
+    ]) {
+      const r = await call("PUT", "/api/sites/s1", who, site(hostname, who === team ? { owner: alice.address } : {}));
+      expect([r.status, r.body.code], hostname).to.deep.equal([409, "EDGE_NODE_SITE_IN_ZONE"]);
+      expect(r.body.error).to.match(/is in victim.example, another owner's zone/);
+    }
+    expect((await call("PUT", "/api/sites/s1", token, site("notvictim.example"))).status).to.equal(200);
+    expect((await call("PUT", "/api/sites/s2", await walletToken(bob), site("www.victim.example"))).status).to.equal(
+      200,
+    );
+    expect(appended).to.deep.equal(["site.put", "site.put"]);
+  });
+
   it("D58: a zone is checked before it is written: schema, what the DNS server would refuse, two labels, scope and the per-owner quota", async function () {
     const token = await walletToken();
     const cases: Array<[string, unknown, number, string, RegExp?]> = [

@@ -24,6 +24,7 @@ import type { AppliedConfig, StargateContext } from "../../context";
 import { type NodeErrorCode, nodeError } from "../../errors";
 import { type Scope, TokenVerifier, isSubject } from "../../tokens";
 import { parseSites } from "../gateway/parseSites";
+import { zoneHolding } from "./apiZones";
 import { illFormedString } from "./configCheck";
 import { type PasswordLoginOptions, PasswordLogin, loadUsers } from "./users";
 
@@ -218,6 +219,12 @@ export class NetworkApi {
         (s) => idOf(s) !== id && (s as { hostname?: unknown }).hostname === site.hostname,
       );
       if (clash) throw nodeError("EDGE_NODE_SITES_INVALID", `the hostname ${site.hostname} belongs to another site`);
+      const zone = zoneHolding(current, site.hostname, site.owner);
+      if (zone)
+        throw nodeError(
+          "EDGE_NODE_SITE_IN_ZONE",
+          `the hostname ${site.hostname} is in ${zone.name}, another owner's zone`,
+        );
       const held = current.sites.filter(
         (s) => idOf(s) !== id && ownerOf(s)?.toLowerCase() === site.owner.toLowerCase(),
       );

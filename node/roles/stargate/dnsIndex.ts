@@ -14,22 +14,38 @@ import { isIPv4, isIPv6 } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
 
 import type { NetworkConfig } from "../../../offchain/common/protocol";
+import type { Zone } from "../../../offchain/common/protocol/zones";
 import type { Catalogue } from "../../context";
 import type { DnsIndex, Gateways } from "./dnsAnswer";
 import { type ZonesIndex, indexZones } from "./dnsZones";
 
 const NAME = /^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
-/** The sites' hostnames of a configuration (sites are validated by gateways; here only the name is read). */
-export function siteNames(sites: readonly unknown[]): Set<string> {
+/**
+ * The sites' hostnames of a configuration (sites are validated by gateways; here only the name and owner are read).
+ * A hostname at or below a customer's zone is a site only when the site's owner is the zone's owner (R18-1): else
+ * the zone's own records answer there, whatever the configuration holds.
+ */
+export function siteNames(sites: readonly unknown[], zones: readonly Zone[] = []): Set<string> {
+  const owners = new Map(zones.map((z) => [z.name, z.owner.toLowerCase()]));
   const out = new Set<string>();
   for (const site of sites) {
-    const hostname = (site as { hostname?: unknown } | null)?.hostname;
+    const { hostname, owner } = (site ?? {}) as { hostname?: unknown; owner?: unknown };
     if (typeof hostname !== "string") continue;
     const name = hostname.toLowerCase().replace(/\.$/, "");
-    if (name.length <= 253 && NAME.test(name)) out.add(name);
+    if (name.length > 253 || !NAME.test(name)) continue;
+    const zoneOwner = closestOwner(owners, name);
+    if (zoneOwner === undefined || (typeof owner === "string" && owner.toLowerCase() === zoneOwner)) out.add(name);
   }
   return out;
+}
+
+/** The owner of the closest zone at or above `name`, if any. */
+function closestOwner(owners: ReadonlyMap<string, string>, name: string): string | undefined {
+  for (let n = name; ; n = n.slice(n.indexOf(".") + 1)) {
+    const owner = owners.get(n);
+    if (owner !== undefined || !n.includes(".")) return owner;
+  }
 }
 
 /** The DNS address of an endpoint URL: its host if that is an IP literal. */
@@ -82,7 +98,7 @@ export class DnsIndexer {
     if (!config) return (this.index = undefined);
     if (config !== this.config) {
       this.zones = indexZones(config.zones, config.version);
-      this.sites = siteNames(config.sites);
+      this.sites = siteNames(config.sites, config.zones);
       this.report(this.zones);
     }
     this.config = config;
