@@ -24,9 +24,9 @@ import type { AppliedConfig, StargateContext } from "../../context";
 import { type NodeErrorCode, nodeError } from "../../errors";
 import { type Scope, TokenVerifier, isSubject } from "../../tokens";
 import { parseSites } from "../gateway/parseSites";
-import { zoneHolding } from "./apiZones";
 import { illFormedString } from "./configCheck";
 import { type PasswordLoginOptions, PasswordLogin, loadUsers } from "./users";
+import { zoneHolding } from "./zoneRules";
 
 /** The longest a token can live (config.ts bounds --token-ttl-ms to a day): what a revocation by id covers. */
 export const MAX_TOKEN_TTL_S = MAX_TOKEN_TTL_MS / 1000;

@@ -21,6 +21,7 @@ import { nodeError } from "../../errors";
 import { isSubject } from "../../tokens";
 import type { NetworkApi, WriteOp } from "./api";
 import { zoneProblems } from "./dnsZones";
+import { sameOwner, within } from "./zoneRules";
 
 /** Zones one owner may hold. */
 export const MAX_ZONES_PER_OWNER = 100;
@@ -33,16 +34,6 @@ const ZoneBody = Type.Object(
   { additionalProperties: false },
 );
 export type ZoneInput = Omit<Zone, "name" | "owner"> & { owner?: string };
-
-/** `name` is `apex` or a name below it. */
-export const within = (name: string, apex: string) => name === apex || name.endsWith(`.${apex}`);
-const sameOwner = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-
-/** Another owner's zone that `hostname` is at or below (R18-1: a site there would take over its names). */
-export function zoneHolding(current: NetworkConfig, hostname: string, owner: string): Zone | undefined {
-  const name = hostname.toLowerCase().replace(/\.$/, "");
-  return current.zones.find((z) => !sameOwner(z.owner, owner) && within(name, z.name));
-}
 
 /** The zone.put of `input` at apex `name`, if `claims` may write it (the rest is checked under the lock). */
 export function zonePut(api: NetworkApi, claims: TokenClaims, name: string, input: ZoneInput): WriteOp {
