@@ -7,7 +7,8 @@
  * - customer A's bills carry `cdn` `requests` and `egressBytes` lines, and period 0's bill plus the usage billing
  *   holds for period 1 so far equal, exactly, what the gateways served (edge_cdn_requests_total and
  *   edge_cdn_egress_bytes_total for the site), once neither gateway holds unsent usage;
- * - the fast host's score is above each of its same-gateway peers' in every epoch.
+ * - the fast host's score is above each of its same-gateway peers' in every epoch;
+ * - customer A's `dns` `queries` lines equal the queries of its zone the stargate answered (dns.ts's digs).
  */
 import { DevnetError, waitFor } from "./common";
 import { EVICTED, FAST_CAPACITY, FAST_HOST, SITE, capacityOf, gatewayOf } from "./cdn";
@@ -37,6 +38,8 @@ export interface CdnOutcome {
   queueWaitMs: Record<string, number>;
   /** Customer A's cdn lines: in period 0's bill, and in billing's usage of period 1 so far. */
   billed: { p0: Quantities; p1: Quantities; p0Amounts: Quantities };
+  /** Customer A's `dns` `queries` (Edge DNS, its zone's answered queries), period 0's bill and period 1 so far. */
+  dnsQueries: bigint;
   spread: Spread;
 }
 
@@ -132,6 +135,7 @@ export async function cdnOutcome(
       p1: cdnLines(draft.draft.lines, "quantity"),
       p0Amounts: cdnLines(bill.lines, "amount"),
     },
+    dnsQueries: dnsQueries(bill.lines) + dnsQueries(draft.draft.lines),
     spread: spreadOf(nodes, network.epochs, network.yieldRows),
   };
 }
@@ -142,6 +146,9 @@ interface Line {
   quantity: string;
   amount: string;
 }
+
+const dnsQueries = (lines: Line[]): bigint =>
+  BigInt(lines.find((l) => l.service === "dns" && l.metric === "queries")?.quantity ?? 0);
 
 const cdnLines = (lines: Line[], field: "quantity" | "amount"): Quantities => {
   const of = (metric: string) => BigInt(lines.find((l) => l.service === "cdn" && l.metric === metric)?.[field] ?? 0);
@@ -174,7 +181,7 @@ function spreadOf(nodes: Node[], epochs: number, rows: YieldRow[]): Spread {
 }
 
 /** Throws the first broken content delivery promise. */
-export function checkCdn(outcome: CdnOutcome): void {
+export function checkCdn(outcome: CdnOutcome, zoneQueries: number): void {
   const { newton, served, billed, spread } = outcome;
   for (const row of newton) {
     const errors = Object.values(row.errors).reduce((s, n) => s + (n ?? 0), 0);
@@ -202,6 +209,10 @@ export function checkCdn(outcome: CdnOutcome): void {
           `far) = ${total}, but the gateways served ${served[metric]}`,
       );
   }
+  if (outcome.dnsQueries !== BigInt(zoneQueries))
+    throw new DevnetError(
+      `customer A was billed dns queries ${outcome.dnsQueries}, but the stargate answered ${zoneQueries} of its zone's`,
+    );
   for (const e of spread.epochs) {
     if (!e.peers.every((peer) => e.fast > peer))
       throw new DevnetError(

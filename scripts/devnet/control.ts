@@ -12,7 +12,7 @@ import { request } from "undici";
 import type { Address } from "viem";
 
 import { anchorVersion } from "../../offchain/common/configAnchor";
-import { documentHash, emptyConfig, encodeDocument } from "../../offchain/common/protocol";
+import { type Zone, documentHash, emptyConfig, encodeDocument } from "../../offchain/common/protocol";
 import { hashPassword } from "../../node/roles/stargate/passwords";
 import { uploadTo } from "../tasks/configLib";
 import type { Chain } from "./chain";
@@ -32,7 +32,7 @@ export async function writeUsers(dir: string): Promise<{ file: string; password:
 }
 
 /**
- * Publishes version 1: the sites file's sites in an otherwise empty document, anchored with the configuration
+ * Publishes version 1: the sites file's sites and `zones` in an otherwise empty document, anchored with the configuration
  * key and uploaded to the stargate. Returns the document's hash.
  */
 export async function publishInitialConfig(
@@ -40,9 +40,11 @@ export async function publishInitialConfig(
   accounts: Accounts,
   stargateUrl: string,
   sitesFile: string,
+  zones: Zone[] = [],
 ): Promise<string> {
   const doc = emptyConfig(1);
   doc.sites = (JSON.parse(readFileSync(sitesFile, "utf8")) as { sites: unknown[] }).sites;
+  doc.zones = zones;
   const bytes = encodeDocument(doc);
   const hash = documentHash(bytes);
   await anchorVersion(chain.wallet(accounts.config), chain.client, chain.address("ConfigRegistry"), 1, hash);
@@ -52,7 +54,8 @@ export async function publishInitialConfig(
       const result = await uploadTo(stargateUrl, bytes);
       return result.outcome === "failed" && result.detail.startsWith("unreachable") ? undefined : result;
     },
-    60_000,
+    // Every daemon starts at once (ts-node compiles each): a loaded 2-core machine has taken over a minute.
+    120_000,
   );
   if (upload.outcome === "failed") throw new DevnetError(`uploading version 1 to the stargate: ${upload.detail}`);
   return hash;
@@ -77,6 +80,18 @@ export async function waitForVersion(stargateUrl: string, devices: Address[], ve
   );
 }
 
+/** Logs the team member in at the stargate's Network API: the headers of its bearer token. */
+export async function teamHeaders(stargateUrl: string, password: string): Promise<Record<string, string>> {
+  const login = await request(`${stargateUrl}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: TEAM_USER, password }),
+  });
+  const { token } = (await login.body.json()) as { token: string };
+  if (login.statusCode !== 200 || !token) throw new DevnetError(`the team member's login failed: ${login.statusCode}`);
+  return { authorization: `Bearer ${token}`, "content-type": "application/json" };
+}
+
 /**
  * Logs the team member in, blocks a path of the demo site through the Network API, and measures how long until
  * every front door refuses it (403 EDGE_NODE_BLOCKED); then lifts the rule and waits until every front door serves
@@ -89,14 +104,7 @@ export async function showBlocklist(
   frontDoors: Record<string, string>,
   log: StepLog,
 ): Promise<Record<string, number>> {
-  const login = await request(`${stargateUrl}/api/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name: TEAM_USER, password }),
-  });
-  const { token } = (await login.body.json()) as { token: string };
-  if (login.statusCode !== 200 || !token) throw new DevnetError(`the team member's login failed: ${login.statusCode}`);
-  const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  const auth = await teamHeaders(stargateUrl, password);
   const rule = JSON.stringify({ path: { hostname: site, prefix: "/blocked/" } });
   const started = Date.now();
   const added = await request(`${stargateUrl}/api/blocklist`, { method: "POST", headers: auth, body: rule });

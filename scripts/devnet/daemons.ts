@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { SITE, capacityOf, gatewayOf, startOrigin, writeSites } from "./cdn";
 import type { Chain } from "./chain";
 import { TEAM_USER, publishInitialConfig, showBlocklist, waitForVersion, writeUsers } from "./control";
+import { type DnsShown, demoZone, showDns } from "./dns";
 import { type Accounts, CHAIN_ID, type StepLog, TOKEN, waitFor } from "./common";
 import type { Options } from "./options";
 import { type Processes, freePort, tsNode } from "./processes";
@@ -32,6 +33,8 @@ export interface Services {
   periodSeconds: number;
   /** Milliseconds from the Network API call to a blocklist rule refused at each front door, by gateway name. */
   blocked: Record<string, number>;
+  /** What dig showed of Edge DNS (dns.ts). */
+  dns: DnsShown;
 }
 
 export async function startServices(
@@ -72,6 +75,7 @@ export async function startServices(
   const sites = writeSites(dir, accounts.customers[0], originUrl);
   const users = await writeUsers(dir);
   const grpcPort = await freePort();
+  const dnsPort = await freePort();
   const nodes = await startNodes(
     devices,
     {
@@ -81,6 +85,8 @@ export async function startServices(
       billingUrl,
       users: users.file,
       grpcPort,
+      dnsPort,
+      cdnPort: await freePort(),
       configKey: accounts.configKey,
       env: run.tracingEnv,
     },
@@ -89,7 +95,8 @@ export async function startServices(
   // Configuration version 1 (the demo site), anchored and uploaded as config:publish does; gateways and hosts get
   // it over the stargate's stream, and gateways open their front doors with it.
   const stargate = nodes.find((n) => n.role === "stargate")!;
-  const configHash = await publishInitialConfig(chain, accounts, stargate.url, sites);
+  const zone = demoZone(accounts.customers[0].address);
+  const configHash = await publishInitialConfig(chain, accounts, stargate.url, sites, [zone]);
   log.step(`configuration version 1 (${configHash.slice(0, 10)}…) anchored in ConfigRegistry and on the stargate`);
   // The Console: wallet users manage stakes and payments from a browser, through their own wallet.
   const consoleUrl = `http://127.0.0.1:${await freePort()}`;
@@ -103,6 +110,13 @@ export async function startServices(
   await waitForVersion(stargate.url, served, 1);
   log.step(`every gateway and host acknowledged configuration version 1 over the stargate's gRPC stream`);
   const blocked = await showBlocklist(stargate.url, users.password, SITE.hostname, frontDoors, log);
+  const gateways = nodes
+    .filter((n) => n.role === "gateway")
+    .map((g) => ({ name: g.name, address: g.address, ip: new URL(g.url).hostname }));
+  const dns = await showDns(
+    { dnsPort, stargateUrl: stargate.url, password: users.password, site: SITE.hostname, log },
+    gateways,
+  );
   // Everything runs: on to just before genesis, leaving time for billing and the traffic to start.
   await chain.advanceTo(chain.genesis - LEAD_SECONDS);
   // One billing period from now until the last epoch ends (when traffic stops): chain time runs ahead of the wall
@@ -135,7 +149,7 @@ export async function startServices(
   );
   procs.check();
   log.step(`Network API ${stargate.url}/api: user "${TEAM_USER}", password ${users.password} (this run's only)`);
-  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds, originUrl, frontDoors, blocked };
+  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds, originUrl, frontDoors, blocked, dns };
 }
 
 const port = (url: string) => new URL(url).port;
@@ -182,27 +196,38 @@ async function startNodes(
     users: string;
     /** The stargate's configuration stream (gRPC) port, which gateways and hosts subscribe to. */
     grpcPort: number;
+    /** The stargate's Edge DNS port (UDP and TCP). */
+    dnsPort: number;
+    /** Every gateway's front door port, each on its own loopback address (127.0.0.11, .12, ...): DNS names the address. */
+    cdnPort: number;
     /** Gateways' and hosts' tracing (trace.ts). */
     env: Record<string, string>;
   },
   procs: Processes,
 ): Promise<Node[]> {
-  const { dir, common, oracleUrl, billingUrl, users, grpcPort } = context;
+  const { dir, common, oracleUrl, billingUrl, users, grpcPort, dnsPort, cdnPort } = context;
   const stargates = ["--stargates", `127.0.0.1:${grpcPort}`];
   const nodes: Node[] = [];
-  for (const device of devices) nodes.push({ ...device, url: `http://127.0.0.1:${await freePort()}` });
+  let gateways = 0;
+  for (const device of devices) {
+    // Gateways on addresses of their own, so that an A record reaches one; the rest on 127.0.0.1.
+    const ip = device.role === "gateway" ? `127.0.0.${11 + gateways++}` : "127.0.0.1";
+    nodes.push({ ...device, url: `http://${ip}:${await freePort()}` });
+  }
   const url = (name: string) => nodes.find((n) => n.name === name)!.url;
   for (const node of nodes) {
     const roleArgs =
       node.role === "gateway"
         ? [
             ...["--oracle", oracleUrl, "--billing", billingUrl, "--report-interval-ms", "2000"],
-            ...["--usage-flush-ms", "1000", "--cdn-port", "0", ...stargates],
+            ...["--usage-flush-ms", "1000", "--cdn-port", String(cdnPort), ...stargates],
+            ...["--listen-host", new URL(node.url).hostname],
           ]
         : node.role === "stargate"
           ? [
               ...["--oracle", oracleUrl, "--heartbeat-interval-ms", "2000", "--grpc-port", String(grpcPort)],
               ...["--users", users, "--anchor-interval-ms", "5000", "--health-interval-ms", "2000"],
+              ...["--dns-port", String(dnsPort), "--billing", billingUrl, "--usage-flush-ms", "1000"],
             ]
           : [
               ...stargates,

@@ -108,7 +108,7 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   const behind = await printControlPlane(stargate.url, nodes, 1);
   if (behind.length > 0) throw new DevnetError(`not on configuration version 1 at the end: ${behind.join(", ")}`);
   checkOutcome(outcome, accounts.customers, traffic.jobs);
-  checkCdn(cdn);
+  checkCdn(cdn, services.dns.billable);
 
   if (opts.keepRunning) {
     printEndpoints(chain.rpc, services);

@@ -105,6 +105,10 @@ export function printCdn(
       `${billed.p1.requests} requests, ${billed.p1.egressBytes} bytes: together exactly what the gateways served ` +
       `(${served.requests} requests, ${served.egressBytes} bytes), and Newton's responses 200 (and the 2 traced)`,
   );
+  console.log(
+    `customer A's dns queries billed: ${cdn.dnsQueries} (the stargate's answers to its zone customer-a.test, sent ` +
+      "to billing as the stargate's signed usage)",
+  );
   const names = new Map(nodes.map((n) => [n.address.toLowerCase(), n.name]));
   const traceIds = new Set(traces.spans.map((span) => span.traceId)).size;
   console.log(

@@ -87,5 +87,12 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache miss, status 200/);
     expect(output).to.match(/origin: GET \/live\/traced-\d+ with traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01/);
     expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache hit, status 200/);
+    // Edge DNS (issue 18): dig at the stargate names only the serving gateways, a drained one drops out and returns.
+    expect(output).to.match(
+      /Edge DNS: dig @127\.0\.0\.1 -p \d+ demo\.edge\.test -> 127\.0\.0\.11, 127\.0\.0\.12; gateway-2 drained through the Network API -> 127\.0\.0\.11 after \d+ ms; undrained -> 127\.0\.0\.11, 127\.0\.0\.12/,
+    );
+    expect(output).to.match(/customer A's zone customer-a\.test: www\.customer-a\.test A NOERROR 192\.0\.2\.10;/);
+    expect(output).to.match(/missing\.customer-a\.test A NXDOMAIN; example\.org A REFUSED/);
+    expect(output).to.match(/customer A's dns queries billed: 4 \(the stargate's answers to its zone/);
   });
 });
