@@ -6,7 +6,8 @@
  * Credentials from the environment: EDGE_ROLLOUT_TOKEN (a Network API token with node:drain), or
  * EDGE_ROLLOUT_USER and EDGE_ROLLOUT_PASSWORD (a password login at the plan's api); EDGE_NODE_ADMIN_TOKEN for the
  * stargates' /admin/leave and /admin/join when there is no token. Each node's update is its plan's shell command
- * (with EDGE_ROLLOUT_NODE, EDGE_ROLLOUT_ROLE and EDGE_ROLLOUT_URL set), which must exit 0.
+ * (with EDGE_ROLLOUT_NODE, EDGE_ROLLOUT_ROLE and EDGE_ROLLOUT_URL set, the credentials removed), which must exit 0;
+ * it runs in its own process group, killed as a whole when its step times out.
  *
  * Progress goes to stderr, one line per step with its time; the summary (JSON) to stdout. Exit codes: 0 every
  * node updated, 1 a step failed (the rest untouched), 2 bad input (the plan, flags, credentials).
@@ -26,21 +27,85 @@ Credentials: EDGE_ROLLOUT_TOKEN, or EDGE_ROLLOUT_USER and EDGE_ROLLOUT_PASSWORD;
 stargates without a token. See docs/rollout.md.
 `;
 
-/** Runs the node's update command through the shell; rejects on a non-zero exit or when aborted. */
-export function shellUpdate(node: PlanNode, signal: AbortSignal): Promise<void> {
+/** How long a killed update's process group has after SIGTERM before SIGKILL. */
+export const KILL_GRACE_MS = 2_000;
+
+/** Update commands' process groups still running (killed when edge-rollout itself is interrupted). */
+const running = new Set<number>();
+
+/**
+ * The update command's environment (R18-7): this process's, less the rollout's credentials (every EDGE_ROLLOUT_*
+ * variable, EDGE_NODE_ADMIN_TOKEN), plus the node's name, role and URL.
+ */
+export function updateEnv(node: PlanNode, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const kept = Object.entries(env).filter(
+    ([name]) => !/^EDGE_ROLLOUT_/i.test(name) && name !== "EDGE_NODE_ADMIN_TOKEN",
+  );
+  return {
+    ...Object.fromEntries(kept),
+    EDGE_ROLLOUT_NODE: node.name,
+    EDGE_ROLLOUT_ROLE: node.role,
+    EDGE_ROLLOUT_URL: node.url,
+  };
+}
+
+/** SIGTERM to a process group, SIGKILL after KILL_GRACE_MS if any of it is left (R18-13). */
+function killGroup(pgid: number): void {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pgid, sig);
+      return true;
+    } catch {
+      return false; // ESRCH: the group is gone
+    }
+  };
+  if (!signal("SIGTERM")) return void running.delete(pgid);
+  setTimeout(() => (signal("SIGKILL"), running.delete(pgid)), KILL_GRACE_MS);
+}
+
+/**
+ * Runs the node's update command through the shell, detached in its own process group (R18-13): when the step times
+ * out or is aborted the whole group is killed (the shell and whatever it started), not just /bin/sh. Rejects on a
+ * non-zero exit or when aborted.
+ */
+export function shellUpdate(node: PlanNode, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if (!node.update) return Promise.reject(new Error(`${node.name} has no update command in the plan`));
+  if (signal.aborted) return Promise.reject(new Error("the update was aborted before it started"));
   return new Promise((resolve, reject) => {
     const child = spawn(node.update!, {
       shell: true,
+      detached: true,
       stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, EDGE_ROLLOUT_NODE: node.name, EDGE_ROLLOUT_ROLE: node.role, EDGE_ROLLOUT_URL: node.url },
-      signal,
+      env: updateEnv(node, env),
     });
-    child.once("error", reject);
-    child.once("exit", (code, sig) =>
-      code === 0 ? resolve() : reject(new Error(`the update command exited with ${code ?? sig}`)),
-    );
+    const pgid = child.pid;
+    if (pgid !== undefined) running.add(pgid);
+    const abort = () => {
+      if (pgid !== undefined) killGroup(pgid);
+      reject(new Error("the update was aborted: its process group was killed"));
+    };
+    signal.addEventListener("abort", abort, { once: true });
+    child.once("error", (error) => (signal.removeEventListener("abort", abort), reject(error)));
+    child.once("exit", (code, sig) => {
+      signal.removeEventListener("abort", abort);
+      // A command that exits on its own may leave a daemon it started in the group: that one is not killed.
+      if (pgid !== undefined && !signal.aborted) running.delete(pgid);
+      if (code === 0) resolve();
+      else reject(new Error(`the update command exited with ${code ?? sig}`));
+    });
   });
+}
+
+/** Kills every running update's group, then exits (edge-rollout interrupted: the groups do not get the signal). */
+function interrupted(sig: NodeJS.Signals): void {
+  for (const pgid of running)
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  process.stderr.write(`edge-rollout: ${sig}: stopped; the node being updated is left as it is\n`);
+  process.exit(sig === "SIGINT" ? 130 : 143);
 }
 
 /** One progress line: "[12:00:01] gw-1 (gateway) drain done in 120 ms". */
@@ -84,6 +149,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const metrics = new RolloutMetrics();
   const server = port === undefined ? undefined : await metrics.serve(port);
   if (server) process.stderr.write(`metrics on http://127.0.0.1:${server.port}/metrics\n`);
+  process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
   try {
     const result: RolloutResult = await rollout(plan, {
       ...(await credentials(plan, env)),
@@ -103,6 +169,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stderr.write(`edge-rollout: ${result.nodes.length} nodes updated in ${result.seconds.toFixed(1)} s\n`);
     return 0;
   } finally {
+    process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
     await server?.close();
   }
 }

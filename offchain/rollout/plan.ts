@@ -48,8 +48,13 @@ export const PlanSchema = Type.Object(
     /** A site's hostname the DNS servers answer with the serving gateways. */
     site: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
     nodes: Type.Array(NodeSchema, { minItems: 1, maxItems: 10_000 }),
-    /** How long a counter must stay unchanged to call a node's traffic gone (ms). */
+    /** The window over which a node's request (or DNS query) rate is measured to call its traffic gone (ms). */
     quietMs: Ms(2_000),
+    /**
+     * The highest rate (requests or DNS queries per second over quietMs) still called "no traffic" (R18-8). 0, the
+     * default: the counter unchanged for quietMs.
+     */
+    maxTrafficPerSecond: Type.Number({ minimum: 0, maximum: 1_000_000, default: 0 }),
     /** How often the waits poll (ms). */
     pollMs: Ms(250),
     timeouts: Type.Object(
@@ -86,9 +91,37 @@ export function parsePlan(input: unknown): Plan {
     });
     if (plan.nodes.some((n) => n.role === "gateway") && plan.dns.length > 0 && !plan.site)
       problems.push("/site: required when gateways are rolled with dns servers to check");
+    const urls: [string, string][] = [
+      ["/api", plan.api],
+      ...plan.stargates.map((url, i): [string, string] => [`/stargates/${i}`, url]),
+      ...plan.nodes.map((node, i): [string, string] => [`/nodes/${i}/url`, node.url]),
+    ];
+    for (const [path, url] of urls) {
+      const problem = plainHttpProblem(url);
+      if (problem) problems.push(`${path}: ${problem}`);
+    }
   }
   if (problems.length > 0) throw new PlanError(`the plan is invalid:\n  ${[...new Set(problems)].join("\n  ")}`);
   return plan;
+}
+
+/**
+ * R18-7: tokens travel to these URLs (drain, leave, join), so plain http is refused unless the host is a loopback
+ * address (127.0.0.0/8, ::1, localhost), where nothing leaves the machine.
+ */
+function plainHttpProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `"${url}" is not a URL`;
+  }
+  if (parsed.protocol === "https:") return undefined;
+  const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  const loopback = host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  return loopback
+    ? undefined
+    : `"${url}" must be https: plain http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost), as the rollout's tokens go there`;
 }
 
 /** Schema problems, one per path: patterns named, a union's choices listed. */

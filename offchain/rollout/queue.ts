@@ -4,10 +4,11 @@
  * network (the update action, credentials, progress output, metrics, the clock) comes in `deps`.
  *
  * A gateway: drain (Network API node.drain) -> dns-out (no DNS server of the plan returns its address for the
- * site) -> traffic (its edge_cdn_requests_total unchanged for quietMs and edge_node_jobs_in_flight 0) -> update -> ready
+ * site) -> traffic (its edge_cdn_requests_total rate over quietMs at most maxTrafficPerSecond, 0 by default, and
+ * edge_node_jobs_in_flight 0) -> update -> ready
  * (/ready 200 and every stargate's catalogue says healthy) -> undrain -> dns-in (every DNS server returns it).
- * A stargate: leave (POST /admin/leave) -> quiet (no configuration subscribers and edge_dns_queries_total
- * unchanged for quietMs) -> update -> ready (/ready 200) -> join (POST /admin/join; in its group, DNS announced).
+ * A stargate: leave (POST /admin/leave) -> quiet (no configuration subscribers and edge_dns_queries_total's
+ * rate likewise) -> update -> ready (/ready 200) -> join (POST /admin/join; in its group, DNS announced).
  * Every wait has a timeout from the plan. The first failure stops the queue: the failed node stays as it is
  * (drained, or out of its group: the message says so), the nodes after it are untouched.
  */
@@ -92,6 +93,12 @@ export async function rollout(plan: Plan, deps: RolloutDeps): Promise<RolloutRes
   return { ok: true, seconds: (Date.now() - started) / 1000, nodes: results };
 }
 
+/** A URL's host when it is an IP literal (a gateway's address in DNS answers, docs/dns.md), else undefined. */
+function ipLiteral(url: string): string | undefined {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  return /^[\d.]+$|:/.test(host) ? host : undefined;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One node's steps. */
@@ -116,7 +123,8 @@ class NodeRun {
       const status = await this.get(`${node.url}/status`);
       this.device = String((status.body as { device?: unknown }).device ?? "").toLowerCase();
       if (!/^0x[0-9a-f]{40}$/.test(this.device)) throw new StepFailed(`${node.url}/status names no device`);
-      address = node.address ?? (await this.catalogueAddress());
+      const catalogued = await this.catalogueUrl();
+      address = node.address ?? ipLiteral(catalogued);
       if (plan.dns.length > 0 && plan.site && !address) throw new StepFailed(this.noAddress());
       drainUrl = `${plan.api}/api/nodes/${this.device}/drain`;
       await this.call("POST", drainUrl, this.deps.token);
@@ -229,18 +237,30 @@ class NodeRun {
     throw new StepFailed(`${this.node.name} ${this.current}: timed out (last: ${this.lastSeen || "nothing"})`);
   }
 
-  /** Waits until `counter` (summed over labels) stays unchanged for quietMs while `also` holds. */
+  /**
+   * Waits until `counter` (summed over labels) rose at most maxTrafficPerSecond per second over the last quietMs
+   * (0: unchanged for quietMs) while `also` holds (R18-8). A counter going down (a restart) starts the window again.
+   */
   private async quiet(counter: string, also: (metrics: string) => Promise<true | string>): Promise<void> {
-    let last: number | undefined;
-    let since = Date.now();
+    const { quietMs, maxTrafficPerSecond: max } = this.plan;
+    let samples: { at: number; value: number }[] = [];
     await this.until(async () => {
       const metrics = (await this.get(`${this.node.url}/metrics`)).text;
       const value = metricSum(metrics, counter) ?? 0;
-      if (value !== last) [last, since] = [value, Date.now()];
+      const now = Date.now();
+      if (samples.length > 0 && value < samples[samples.length - 1].value) samples = [];
+      samples.push({ at: now, value });
+      // The newest sample at least quietMs old starts the window; older ones are no longer needed.
+      const start = samples.findLastIndex((s) => now - s.at >= quietMs);
+      if (start > 0) samples = samples.slice(start);
       const other = await also(metrics);
       if (other !== true) return other;
-      const quietFor = Date.now() - since;
-      return quietFor >= this.plan.quietMs || `${counter} ${value}, unchanged for ${quietFor} ms`;
+      const first = samples[0];
+      const span = now - first.at;
+      const rate = span > 0 ? ((value - first.value) * 1000) / span : 0;
+      if (span >= quietMs && rate <= max) return true;
+      const seen = `${counter} ${value}, ${value - first.value} more in ${span} ms`;
+      return span >= quietMs ? `${seen} (${rate.toFixed(1)}/s, at most ${max}/s allowed)` : seen;
     });
   }
 
@@ -280,16 +300,30 @@ class NodeRun {
     return `${this.node.name}: its address in DNS answers is unknown (no stargate's catalogue has it with an IP literal URL): set "address" in the plan`;
   }
 
-  private async catalogueAddress(): Promise<string | undefined> {
+  /**
+   * R18-15: the device a gateway's (unauthenticated) /status names must be the one at node.url: the stargates'
+   * catalogue lists the device's signed URL, whose host and port must be node.url's, in every catalogue that lists
+   * it (one at least). Checked before the drain, so a node naming another device never gets that device drained.
+   */
+  private async catalogueUrl(): Promise<string> {
+    const want = new URL(this.node.url).host.toLowerCase();
+    let url: string | undefined;
     for (const stargate of this.plan.stargates) {
-      const endpoint = (await this.catalogue(stargate).catch(() => [])).find(
-        (e) => e.device.toLowerCase() === this.device,
-      );
+      const endpoints = await this.catalogue(stargate).catch(() => []);
+      const endpoint = endpoints.find((e) => e.device.toLowerCase() === this.device);
       if (!endpoint) continue;
-      const host = new URL(endpoint.url).hostname.replace(/^\[|\]$/g, "");
-      return /^[\d.]+$|:/.test(host) ? host : undefined;
+      const host = new URL(endpoint.url).host.toLowerCase();
+      if (host !== want)
+        throw new StepFailed(
+          `${this.node.name}: ${this.node.url}/status names device ${this.device}, but ${stargate}'s catalogue has that device at ${endpoint.url} (host ${host}, not ${want}): not drained`,
+        );
+      url ??= endpoint.url;
     }
-    return undefined;
+    if (!url)
+      throw new StepFailed(
+        `${this.node.name}: device ${this.device} (from ${this.node.url}/status) is in no stargate's catalogue: not drained`,
+      );
+    return url;
   }
 
   private async catalogue(stargate: string): Promise<{ device: string; url: string; healthy: boolean }[]> {

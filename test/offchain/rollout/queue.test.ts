@@ -3,11 +3,11 @@
  * catalogue, and a UDP DNS server queried with real DNS queries.
  */
 import { expect } from "chai";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { main } from "../../../offchain/rollout/cli";
+import { main, shellUpdate } from "../../../offchain/rollout/cli";
 import { RolloutMetrics } from "../../../offchain/rollout/metrics";
 import { type Plan, parsePlan } from "../../../offchain/rollout/plan";
 import { type ProgressEvent, rollout } from "../../../offchain/rollout/queue";
@@ -133,7 +133,7 @@ describe("rollout queue", function () {
     expect(updates).to.equal(0);
     expect(result.failure).to.include({ node: "gw-1", step: "traffic" });
     expect(result.failure!.message).to.match(
-      /timed out after 800 ms \(last: edge_cdn_requests_total \d+, unchanged for \d+ ms\)/,
+      /timed out after 800 ms \(last: edge_cdn_requests_total \d+, \d+ more in \d+ ms \(\d+\.\d\/s, at most 0\/s allowed\)\)/,
     );
     expect(result.failure!.message).to.match(/left drained/);
     expect(result.nodes.map((n) => n.state)).to.deep.equal(["failed", "pending", "pending"]);
@@ -220,6 +220,143 @@ describe("rollout queue", function () {
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it("R18-7: an update command runs without the rollout's credentials (EDGE_ROLLOUT_*, EDGE_NODE_ADMIN_TOKEN); plan URLs must be https unless loopback", async function () {
+    const dir = mkdtempSync(join(tmpdir(), "rollout-env-"));
+    const secrets = {
+      EDGE_ROLLOUT_TOKEN: "t0ken",
+      EDGE_ROLLOUT_USER: "ops",
+      EDGE_ROLLOUT_PASSWORD: "pa55",
+      EDGE_ROLLOUT_API_SECRET: "s3cret",
+      EDGE_NODE_ADMIN_TOKEN: "adm1n",
+    };
+    const saved = { ...process.env };
+    Object.assign(process.env, secrets, { R18_7_KEPT: "kept" });
+    try {
+      const file = join(dir, "env");
+      const node = { name: "gw-1", role: "gateway" as const, url: sim.node("gw-1").url, update: `env > ${file}` };
+      await shellUpdate(node, new AbortController().signal);
+      const env = Object.fromEntries(
+        readFileSync(file, "utf8")
+          .trim()
+          .split("\n")
+          .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+      );
+      for (const name of Object.keys(secrets)) expect(env, name).not.to.have.property(name);
+      expect(Object.values(env).join(" ")).not.to.match(/t0ken|pa55|s3cret|adm1n/);
+      expect(env).to.include({ R18_7_KEPT: "kept", EDGE_ROLLOUT_NODE: "gw-1", EDGE_ROLLOUT_ROLE: "gateway" });
+      expect(env.EDGE_ROLLOUT_URL).to.equal(node.url);
+    } finally {
+      for (const name of [...Object.keys(secrets), "R18_7_KEPT"]) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    const remote = () =>
+      parsePlan({
+        api: "http://10.0.0.5:8001",
+        stargates: ["https://sg.example:8001", "http://sg2.example"],
+        nodes: [
+          { name: "gw", role: "gateway", url: "http://192.168.1.2:8101" },
+          { name: "local", role: "gateway", url: "http://127.0.0.11:8101" },
+        ],
+      });
+    expect(remote).to.throw(
+      /\/api: "http:\/\/10\.0\.0\.5:8001" must be https[^\n]*loopback[\s\S]*\/stargates\/1: "http:\/\/sg2\.example" must be https[\s\S]*\/nodes\/0\/url: "http:\/\/192\.168\.1\.2:8101" must be https/,
+    );
+    expect(remote).to.throw().that.has.property("isInputError", true);
+    expect(() => remote()).not.to.throw(/\/stargates\/0|\/nodes\/1/);
+    for (const url of ["http://127.0.0.2:1", "http://[::1]:8001", "http://localhost:8001", "https://10.0.0.5"])
+      expect(parsePlan({ api: url, stargates: [url], nodes: [{ name: "n", role: "stargate", url }] }).api).to.equal(
+        url,
+      );
+  });
+
+  it("R18-8: a trickle straight to a drained gateway at or below maxTrafficPerSecond passes the traffic step after quietMs; with the default (0) it times out naming the rate; requests in flight always hold it", async function () {
+    const gw = sim.node("gw-1");
+    const trickle = setInterval(() => (gw.requests += 1), 100); // about 10 requests a second
+    try {
+      const only = (over: Record<string, unknown>) =>
+        planOf({ nodes: [{ name: "gw-1", role: "gateway", url: gw.url }], quietMs: 400, ...over });
+      const tolerant = await rollout(only({ maxTrafficPerSecond: 25 }), {
+        token: TOKEN,
+        update: (node) => sim.restart(node.name),
+      });
+      expect(tolerant.failure, JSON.stringify(tolerant.failure)).to.equal(undefined);
+      expect(tolerant.nodes[0].steps.find((s) => s.step === "traffic")!.ms).to.be.at.least(400);
+
+      const strict = await rollout(only({ timeouts: { drain: 1_200 } }), { token: TOKEN, update: async () => {} });
+      expect(only({}).maxTrafficPerSecond).to.equal(0);
+      expect(strict.failure).to.include({ node: "gw-1", step: "traffic" });
+      expect(strict.failure!.message).to.match(/\d+ more in \d+ ms \((\d+\.\d)\/s, at most 0\/s allowed\)/);
+      expect(strict.failure!.message).to.match(/left drained/);
+
+      gw.inFlight = 1;
+      const busy = await rollout(only({ maxTrafficPerSecond: 25, timeouts: { drain: 800 } }), {
+        token: TOKEN,
+        update: async () => {},
+      });
+      expect(busy.failure).to.include({ node: "gw-1", step: "traffic" });
+      expect(busy.failure!.message).to.match(/1 requests in flight/);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it("R18-13: an update command that times out is killed with its whole process group (the shell and the child it started)", async function () {
+    const dir = mkdtempSync(join(tmpdir(), "rollout-group-"));
+    const pids: number[] = [];
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return false;
+      }
+      // A zombie (killed, not yet reaped by its new parent) is dead too.
+      const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, "utf8") : "";
+      return !/^\d+ \(.*\) Z/.test(stat);
+    };
+    try {
+      const gw = sim.node("gw-1");
+      const update = `echo $$ > ${dir}/sh; sleep 30 & echo $! > ${dir}/child; wait`;
+      const plan = planOf({
+        nodes: [{ name: "gw-1", role: "gateway", url: gw.url, update }],
+        timeouts: { update: 600 },
+      });
+      const result = await rollout(plan, { token: TOKEN, update: (node, signal) => shellUpdate(node, signal) });
+      expect(result.failure).to.include({ node: "gw-1", step: "update" });
+      expect(result.failure!.message).to.match(/timed out after 600 ms/);
+      pids.push(Number(readFileSync(join(dir, "sh"), "utf8")), Number(readFileSync(join(dir, "child"), "utf8")));
+      expect(pids.every((pid) => pid > 1)).to.equal(true);
+      const deadline = Date.now() + 4_000;
+      while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(pids.filter(alive), "still running after the timeout").to.deep.equal([]);
+    } finally {
+      for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("R18-15: a gateway whose /status names a device the catalogue lists at another host or port (or not at all) is refused before any drain", async function () {
+    const gw = sim.node("gw-1");
+    const cases: [() => void, RegExp][] = [
+      [() => (gw.claims = sim.node("gw-2").device), /catalogue has that device at http:\/\/127\.0\.0\.12:\d+ \(host/],
+      [() => (gw.catalogueUrl = `http://127.0.0.11:1`), /catalogue has that device at http:\/\/127\.0\.0\.11:1 \(host/],
+      [() => (gw.claims = `0x${"ab".repeat(20)}`), /is in no stargate's catalogue: not drained/],
+    ];
+    for (const [arrange, expected] of cases) {
+      gw.claims = undefined;
+      gw.catalogueUrl = undefined;
+      arrange();
+      let updates = 0;
+      const result = await rollout(planOf(), { token: TOKEN, update: async () => void (updates += 1) });
+      expect(result.failure).to.include({ node: "gw-1", step: "drain" });
+      expect(result.failure!.message).to.match(expected);
+      expect(result.failure!.message).not.to.match(/left drained/);
+      expect(updates).to.equal(0);
+      expect(sim.log).to.deep.equal([]);
+      expect(sim.draining.size).to.equal(0);
     }
   });
 });

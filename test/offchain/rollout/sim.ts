@@ -1,6 +1,6 @@
 /**
  * A small network for the rollout queue's tests, made of real servers: one HTTP server per node (/status, /ready,
- * /metrics, /admin/leave, /admin/join), a stargate HTTP server (the Network API's node drain and
+ * /metrics, /admin/leave, /admin/join) on its own loopback address, a stargate HTTP server (the Network API's node drain and
  * /health/catalogue) and a UDP DNS server (dns-packet) answering the site with the gateways not drained. Gateways
  * count requests while DNS returns them; updates restart a node (not ready for a while).
  */
@@ -24,6 +24,12 @@ export interface SimNode {
   stubborn: boolean;
   inGroup: boolean;
   subscribers: number;
+  /** Requests in flight its /metrics reports. */
+  inFlight: number;
+  /** The device its /status names when it is not its own (a node lying about who it is). */
+  claims?: string;
+  /** The URL the stargates' catalogue lists for the device (default: its url, as a gateway's signed hello names). */
+  catalogueUrl?: string;
   queries: number;
   server: Server;
 }
@@ -51,9 +57,10 @@ export class Sim {
         inGroup: true,
         subscribers: 2,
         queries: 0,
+        inFlight: 0,
         server: createServer((req, res) => this.nodeRoute(node, req, res)),
       };
-      node.url = await listen(node.server);
+      node.url = await listen(node.server, node.address);
       this.nodes.push(node);
     }
     this.apiServer = createServer((req, res) => this.apiRoute(req, res));
@@ -96,7 +103,10 @@ export class Sim {
     if (req.url === "/ready") return send(200, { ready: true });
     if (req.url === "/status") {
       const group = { inGroup: node.inGroup, subscribers: node.subscribers };
-      return send(200, { device: node.device, ...(node.role === "stargate" ? { stargate: { group } } : {}) });
+      return send(200, {
+        device: node.claims ?? node.device,
+        ...(node.role === "stargate" ? { stargate: { group } } : {}),
+      });
     }
     if (req.url === "/metrics") {
       // A gateway DNS still returns (or a stubborn client) gets requests; a stargate in its group gets queries.
@@ -104,7 +114,7 @@ export class Sim {
       if (node.role === "stargate" && node.inGroup) node.queries += 1;
       const text =
         node.role === "gateway"
-          ? `edge_cdn_requests_total{site="a"} ${node.requests}\nedge_cdn_requests_total{site="b"} 1\nedge_node_jobs_in_flight 0\n`
+          ? `edge_cdn_requests_total{site="a"} ${node.requests}\nedge_cdn_requests_total{site="b"} 1\nedge_node_jobs_in_flight ${node.inFlight}\n`
           : `edge_dns_queries_total{rcode="NOERROR",kind="zone"} ${node.queries}\n`;
       return void res.writeHead(200, { "content-type": "text/plain" }).end(text);
     }
@@ -125,7 +135,7 @@ export class Sim {
       const endpoints = this.nodes.map((n) => ({
         device: n.device,
         role: n.role,
-        url: `http://${n.address}:8080`,
+        url: n.catalogueUrl ?? n.url,
         healthy: !n.restarting,
         version: 1,
       }));
@@ -164,7 +174,7 @@ export class Sim {
   }
 }
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+async function listen(server: Server, host = "127.0.0.1"): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return `http://${host}:${(server.address() as AddressInfo).port}`;
 }
