@@ -66,6 +66,7 @@ export const NODE_ERRORS = {
   EDGE_NODE_UNKNOWN_ZONE: 404,
   EDGE_NODE_ZONE_TAKEN: 409,
   EDGE_NODE_SITE_IN_ZONE: 409,
+  EDGE_NODE_ZONES_FULL: 409,
 } as const;
 
 export type NodeErrorCode = keyof typeof NODE_ERRORS;

@@ -27,10 +27,17 @@ import {
   parseDocument,
   signDelta,
 } from "../../offchain/common/protocol";
+import type { Zone } from "../../offchain/common/protocol/zones";
 import type { StargateContext } from "../../node/context";
 import { MAX_SITES_PER_OWNER, NetworkApi } from "../../node/roles/stargate/api";
 import { registerApiRoutes } from "../../node/roles/stargate/apiRoutes";
 import { ConfigAuthority } from "../../node/roles/stargate/authority";
+import {
+  MAX_ZONES_BYTES,
+  MAX_ZONE_BYTES_PER_OWNER,
+  MAX_ZONE_RECORDS_PER_OWNER,
+  checkAppend,
+} from "../../node/roles/stargate/configCheck";
 import { type ConfigPlane, createConfigPlane } from "../../node/roles/stargate/configPlane";
 import { ConfigStore } from "../../node/roles/stargate/configStore";
 import { CHAIN, silentLog } from "../shared/gatewayHarness";
@@ -330,5 +337,68 @@ describe("node/configAuthority (review of issue 17)", function () {
       .catch((e: { status?: number }) => (error = e));
     expect(error?.status).to.equal(400);
     expect(plane.store.seq()).to.equal(before);
+  });
+
+  const SOA = {
+    mname: "ns1.edge.example",
+    rname: "hostmaster.edge.example",
+    refresh: 1,
+    retry: 1,
+    expire: 1,
+    minimum: 1,
+  };
+  /** A zone of `txt` TXT records of 4,000 characters (about 4 KB each). */
+  const bigZone = (name: string, owner: string, txt: number): Zone => ({
+    name,
+    owner,
+    ttl: 60,
+    soa: SOA,
+    records: Array.from({ length: txt }, (_, i) => ({
+      name: "@",
+      type: "TXT" as const,
+      data: `${i}`.padEnd(4000, "x"),
+    })),
+  });
+  const owner = (i: number) => `0x${i.toString(16).padStart(40, "0")}`;
+
+  it("R18-3: zones and draining are in the append's length checks; an owner's zones are held to records and bytes", function () {
+    const doc = emptyConfig(1);
+    const small = bigZone("a.example", owner(1), 0);
+    const tooMany = { ...doc, zones: Array.from({ length: 10_001 }, (_, i) => ({ ...small, name: `z${i}.example` })) };
+    expect(() => checkAppend(tooMany, { kind: "zone.put", zone: small }, 0)).to.throw(/10001 zones, over the 10000/);
+    const drained = { ...doc, draining: Array.from({ length: 10_001 }, (_, i) => owner(i)) as Address[] };
+    expect(() => checkAppend(drained, { kind: "node.drain", device: owner(1) as Address }, 0)).to.throw(/draining/);
+    const records = {
+      ...doc,
+      zones: [
+        { ...small, records: Array(MAX_ZONE_RECORDS_PER_OWNER + 1).fill({ name: "@", type: "A", data: "192.0.2.1" }) },
+      ],
+    };
+    expect(() => checkAppend(records, { kind: "zone.put", zone: small }, 0)).to.throw(/2001 records/);
+    const txt = Math.ceil(MAX_ZONE_BYTES_PER_OWNER / 4000);
+    const bytes = { ...doc, zones: [bigZone("a.example", owner(1), txt)] };
+    expect(() => checkAppend(bytes, { kind: "zone.put", zone: small }, 0)).to.throw(/over the 2000 records or 262144/);
+    // Another owner's zones do not count against this one.
+    expect(() => checkAppend(bytes, { kind: "zone.put", zone: { ...small, owner: owner(2) } }, 0)).to.not.throw();
+  });
+
+  it("R18-3: with the zones' budget full a zone.put is 409 EDGE_NODE_ZONES_FULL, a blocklist.add and a token.revoke are taken, and the fold anchors", async function () {
+    const { version } = await anchor().latest();
+    const count = Math.ceil(MAX_ZONES_BYTES / (60 * 4000)) + 1;
+    const zones = Array.from({ length: count }, (_, i) => bigZone(`full${i}.example`, owner(100 + i), 60));
+    const current = plane.effectiveConfig()!.document;
+    const bytes = await anchorDoc({ ...current, version: version + 1, zones });
+    expect((await upload(bytes)).statusCode).to.equal(200);
+    const customer = await token(device, alice.address, ["sites:write"]);
+    const body = { ttl: 60, soa: SOA, records: [{ name: "@", type: "A", data: "192.0.2.1" }] };
+    const put = await call("PUT", "/api/zones/alice.example", body, customer);
+    expect([put.status, put.body.code]).to.deep.equal([409, "EDGE_NODE_ZONES_FULL"]);
+    expect((await call("POST", "/api/blocklist", { ipRange: "192.0.2.0/24" }, team)).status).to.equal(200);
+    const revoker = await token(publisher, "revoker", ["tokens:revoke"]);
+    const revoke = await call("POST", "/api/tokens/revoke", { id: `0x${"ab".repeat(32)}` }, revoker);
+    expect(revoke.status, JSON.stringify(revoke.body)).to.equal(200);
+    await plane.authority!.fold();
+    expect((await anchor().latest()).version).to.equal(version + 2);
+    expect(plane.effectiveConfig()!.document.zones).to.have.length(count);
   });
 });

@@ -12,7 +12,9 @@ import {
   type DeltaOp,
   MAX_BLOCKLIST_ENTRIES,
   MAX_DOCUMENT_BYTES,
+  MAX_DRAINING,
   MAX_REVOKED,
+  MAX_ZONES,
   type NetworkConfig,
   NetworkConfigSchema,
   canonicalBytes,
@@ -28,6 +30,18 @@ import { MAX_SITES, parseSites } from "../gateway/parseSites";
  */
 export const DOCUMENT_HEADROOM_BYTES = 1024 * 1024;
 export const MAX_APPEND_DOCUMENT_BYTES = MAX_DOCUMENT_BYTES - DOCUMENT_HEADROOM_BYTES;
+
+/**
+ * DNS zones' budgets (R18-3, D62), checked on every zone.put: one owner's zones hold at most
+ * MAX_ZONE_RECORDS_PER_OWNER records and MAX_ZONE_BYTES_PER_OWNER canonical bytes (403 EDGE_NODE_ZONE_QUOTA); all
+ * zones together at most MAX_ZONES_BYTES (409 EDGE_NODE_ZONES_FULL), and a zone.put never takes the document past
+ * MAX_APPEND_DOCUMENT_BYTES - RESERVED_BYTES: the last RESERVED_BYTES are for blocklist.add and token.revoke, which
+ * zones can never crowd out.
+ */
+export const MAX_ZONE_RECORDS_PER_OWNER = 2000;
+export const MAX_ZONE_BYTES_PER_OWNER = 256 * 1024;
+export const MAX_ZONES_BYTES = 4 * 1024 * 1024;
+export const RESERVED_BYTES = 2 * 1024 * 1024;
 
 const invalid = (message: string) => nodeError("EDGE_NODE_CONFIG_INVALID", message);
 
@@ -70,18 +84,46 @@ export function checkAppend(doc: NetworkConfig, op: DeltaOp, size: number): void
     ["blocklist.ipRanges", doc.blocklist.ipRanges.length, MAX_BLOCKLIST_ENTRIES],
     ["blocklist.paths", doc.blocklist.paths.length, MAX_BLOCKLIST_ENTRIES],
     ["revoked", doc.revoked.length, MAX_REVOKED],
+    ["zones", doc.zones.length, MAX_ZONES],
+    ["draining", doc.draining?.length ?? 0, MAX_DRAINING],
   ];
   for (const [name, length, max] of lengths)
     if (length > max) throw invalid(`the configuration would have ${length} ${name}, over the ${max} allowed`);
   if (size > MAX_APPEND_DOCUMENT_BYTES)
     throw invalid(`the configuration would be up to ${size} bytes, over the ${MAX_APPEND_DOCUMENT_BYTES} allowed`);
   if (op.kind === "site.put") parseSites({ sites: doc.sites });
+  if (op.kind === "zone.put") checkZoneBudgets(doc, op.zone.owner, size);
   if (op.kind === "blocklist.add")
     try {
       parseBlocklist("ipRange" in op ? { ipRanges: [op.ipRange], paths: [] } : { ipRanges: [], paths: [op.path] });
     } catch (error) {
       throw invalid(messageOf(error));
     }
+}
+
+/** The zone budgets of `doc` after a zone.put for `owner` (the document then up to `size` bytes). */
+function checkZoneBudgets(doc: NetworkConfig, owner: string, size: number): void {
+  let total = 0;
+  let bytes = 0;
+  let records = 0;
+  for (const zone of doc.zones) {
+    const length = canonical(zone).length;
+    total += length;
+    if (zone.owner.toLowerCase() !== owner.toLowerCase()) continue;
+    bytes += length;
+    records += zone.records.length;
+  }
+  if (records > MAX_ZONE_RECORDS_PER_OWNER || bytes > MAX_ZONE_BYTES_PER_OWNER)
+    throw nodeError(
+      "EDGE_NODE_ZONE_QUOTA",
+      `${owner}'s zones would hold ${records} records in ${bytes} bytes, over the ${MAX_ZONE_RECORDS_PER_OWNER} records or ${MAX_ZONE_BYTES_PER_OWNER} bytes one owner may`,
+    );
+  const room = MAX_APPEND_DOCUMENT_BYTES - RESERVED_BYTES;
+  if (total > MAX_ZONES_BYTES || size > room)
+    throw nodeError(
+      "EDGE_NODE_ZONES_FULL",
+      `the zones would take ${total} bytes (at most ${MAX_ZONES_BYTES}) in a configuration of up to ${size} (zones may fill ${room})`,
+    );
 }
 
 /** With the u flag, a pair of surrogates reads as one code point: only a lone one is of category Cs. */

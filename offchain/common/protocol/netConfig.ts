@@ -29,6 +29,8 @@ export const MAX_DELTA_BYTES = 16 * 1024;
 export const MAX_BLOCKLIST_ENTRIES = 100_000;
 export const MAX_REVOKED = 100_000;
 export const MAX_DRAINING = 10_000;
+/** Customers' DNS zones a document may hold. */
+export const MAX_ZONES = 10_000;
 
 /** An IPv4 or IPv6 address, or a CIDR range of either ("203.0.113.0/24", "2001:db8::/32"). */
 export const IpRangeSchema = Type.String({ minLength: 2, maxLength: 64, pattern: "^[0-9a-fA-F:.]+(/\\d{1,3})?$" });
@@ -70,7 +72,7 @@ export const NetworkConfigSchema = Type.Object(
   {
     version: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     sites: Type.Array(Type.Unknown(), { maxItems: 10_000 }),
-    zones: Type.Array(ZoneSchema, { maxItems: 10_000 }),
+    zones: Type.Array(ZoneSchema, { maxItems: MAX_ZONES }),
     dispatch: DispatchPolicySchema,
     prices: PricesSchema,
     blocklist: BlocklistSchema,
