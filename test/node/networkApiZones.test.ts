@@ -15,7 +15,7 @@ import { createTypedApp, errorHandler, type TypedApp } from "../../offchain/comm
 import { type DeltaBody, type NetworkConfig, applyDeltas, emptyConfig } from "../../offchain/common/protocol";
 import type { Zone } from "../../offchain/common/protocol/zones";
 import { StakeType } from "../../offchain/common/stakeMap";
-import type { AppliedConfig } from "../../node/context";
+import type { AppliedConfig, CatalogueEndpoint } from "../../node/context";
 import { NetworkApi } from "../../node/roles/stargate/api";
 import { registerApiRoutes } from "../../node/roles/stargate/apiRoutes";
 import { MAX_ZONES_PER_OWNER } from "../../node/roles/stargate/apiZones";
@@ -56,6 +56,7 @@ before(async function () {
   const users = [
     { name: "team", passwordHash: await hash(PASSWORD), scopes: ["config:publish"] },
     { name: "viewer", passwordHash: await hash(PASSWORD), scopes: [] },
+    { name: "ops", passwordHash: await hash(PASSWORD), scopes: ["node:drain"] },
   ];
   writeFileSync(join(dir, "users.json"), JSON.stringify({ users }));
 });
@@ -66,6 +67,9 @@ describe("Network API zones (D58, app.inject)", function () {
   let app: TypedApp;
   let config: { current: AppliedConfig };
   let appended: string[];
+  const gw = [privateKeyToAccount(`0x${"e1".repeat(32)}` as Hex), privateKeyToAccount(`0x${"e2".repeat(32)}` as Hex)];
+  let admittedGateways: Set<string>;
+  let endpoints: CatalogueEndpoint[];
 
   const applied = (document: NetworkConfig): AppliedConfig => ({
     version: document.version,
@@ -84,11 +88,23 @@ describe("Network API zones (D58, app.inject)", function () {
     app.setErrorHandler(errorHandler({ codePrefix: "EDGE_NODE" })); // the daemon's (node/routes.ts)
     config = { current: applied(emptyConfig(1)) };
     appended = [];
+    admittedGateways = new Set(gw.map((g) => g.address.toLowerCase()));
+    const endpoint = (i: number) => ({
+      device: gw[i].address,
+      role: "gateway" as const,
+      url: `http://127.0.0.${11 + i}:80`,
+      healthy: true,
+      version: 1,
+    });
+    endpoints = [endpoint(0), endpoint(1)];
     const api = new NetworkApi({
       ctx: {
         signer: { account: stargate, chainId: CHAIN_ID },
         log: app.log,
-        chainAdmits: (d, t) => t === StakeType.Stargate && d.toLowerCase() === stargate.address.toLowerCase(),
+        chainAdmits: (d, t) =>
+          t === StakeType.Stargate
+            ? d.toLowerCase() === stargate.address.toLowerCase()
+            : admittedGateways.has(d.toLowerCase()),
       },
       users: join(dir, "users.json"),
       tokenTtlMs: 600_000,
@@ -105,13 +121,14 @@ describe("Network API zones (D58, app.inject)", function () {
       configSigner: () => configKey,
       anchor: { isDeltaSigner: async (a) => a.toLowerCase() === configKey.address.toLowerCase() },
       effectiveConfig: () => config.current,
+      catalogue: () => ({ atMs: 1, endpoints }),
     });
     registerApiRoutes(app, api);
     await app.ready();
   });
   afterEach(() => app.close());
 
-  async function call(method: "GET" | "PUT" | "DELETE", url: string, token: string, payload?: unknown) {
+  async function call(method: "GET" | "PUT" | "DELETE" | "POST", url: string, token: string, payload?: unknown) {
     const r = await app.inject({
       method,
       url,
@@ -239,5 +256,29 @@ describe("Network API zones (D58, app.inject)", function () {
     // Rewriting a zone it holds is no new zone.
     expect((await call("PUT", "/api/zones/z0.example", token, body())).status).to.equal(200);
     expect(appended).to.deep.equal(["zone.put"]);
+  });
+
+  it("R18-14: a drain leaving no serving gateway is 409 EDGE_NODE_LAST_GATEWAY unless ?force=true; a drained device no longer admitted can be undrained", async function () {
+    const ops = await passwordToken("ops");
+    const url = (i: number, query = "") => `/api/nodes/${gw[i].address}/drain${query}`;
+    expect((await call("POST", url(0), ops)).status).to.equal(200);
+    const last = await call("POST", url(1), ops);
+    expect([last.status, last.body.code]).to.deep.equal([409, "EDGE_NODE_LAST_GATEWAY"]);
+    expect(last.body.error).to.match(/last serving gateway.*\?force=true/);
+    // An unhealthy gateway does not serve: with gw1 unhealthy, gw0 was the last one.
+    expect((await call("DELETE", url(0), ops)).status).to.equal(200);
+    endpoints[1] = { ...endpoints[1], healthy: false };
+    expect((await call("POST", url(0), ops)).body.code).to.equal("EDGE_NODE_LAST_GATEWAY");
+    expect((await call("POST", url(0, "?force=true"), ops)).status).to.equal(200);
+    expect((await call("POST", url(1), ops)).status).to.equal(200); // no longer serving anyway
+    expect(config.current.document.draining).to.deep.equal(gw.map((g) => g.address.toLowerCase()));
+    // gw0 is evicted while drained: it can still be undrained; an unknown, undrained device cannot.
+    admittedGateways.delete(gw[0].address.toLowerCase());
+    expect((await call("DELETE", url(0), ops)).status).to.equal(200);
+    expect(config.current.document.draining).to.deep.equal([gw[1].address.toLowerCase()]);
+    const again = await call("DELETE", url(0), ops);
+    expect([again.status, again.body.code]).to.deep.equal([404, "EDGE_NODE_UNKNOWN_DEVICE"]);
+    expect((await call("POST", url(0, "?force=true"), ops)).body.code).to.equal("EDGE_NODE_UNKNOWN_DEVICE");
+    expect(appended).to.deep.equal(["node.drain", "node.undrain", "node.drain", "node.drain", "node.undrain"]);
   });
 });

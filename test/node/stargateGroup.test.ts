@@ -284,7 +284,10 @@ describe("Stargate group leave/join and node drain (daemons)", function () {
     const reader = await login(net.a, "reader");
     const gwDevice = privateKeyToAccount(key(3)).address;
     const drainUrl = (device: string) => `${net.b}/api/nodes/${device}/drain`;
-    const drained = await call(drainUrl(gwDevice), "POST", ops);
+    // The network's only gateway: 409 unless forced (R18-14).
+    const last = await call(drainUrl(gwDevice), "POST", ops);
+    expect([last.status, last.body.code]).to.deep.equal([409, "EDGE_NODE_LAST_GATEWAY"]);
+    const drained = await call(`${drainUrl(gwDevice)}?force=true`, "POST", ops);
     expect(drained.status, JSON.stringify(drained.body)).to.equal(200);
     expect(drained.body.applied).to.have.property("seq");
     const draining = async () => (await json(`${net.a}/config/current`)).body.document.draining as string[] | undefined;

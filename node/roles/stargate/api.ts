@@ -20,7 +20,7 @@ import { type DeltaOp, type NetworkConfig, type TokenClaims, issueToken } from "
 import { TokenBucket } from "../../../offchain/common/tokenBucket";
 import { type SignInRefusal, WalletSignIn } from "../../../offchain/common/siwe";
 import { MAX_TOKEN_TTL_MS } from "../../config";
-import type { AppliedConfig, StargateContext } from "../../context";
+import type { AppliedConfig, Catalogue, StargateContext } from "../../context";
 import { type NodeErrorCode, nodeError } from "../../errors";
 import { type Scope, TokenVerifier, isSubject } from "../../tokens";
 import { parseSites } from "../gateway/parseSites";
@@ -75,6 +75,8 @@ export interface NetworkApiOptions {
   anchor: Pick<ConfigAnchorReader, "isDeltaSigner"> | undefined;
   /** The stargate's effective configuration (anchored version + deltas). */
   effectiveConfig(): AppliedConfig | undefined;
+  /** The stargate's catalogue of endpoints (node drain routes, R18-14); none: a drain is not checked against it. */
+  catalogue?: () => Catalogue | undefined;
   now?: () => number;
   /** Login limits (tests and the benchmark set them). */
   login?: Omit<PasswordLoginOptions, "users" | "now">;
@@ -121,6 +123,9 @@ export class NetworkApi {
   /** Whether the chain admits `device` for `type` now (node drain routes, apiNodes.ts). */
   readonly chainAdmits: NetworkApiOptions["ctx"]["chainAdmits"] = (device, type) =>
     this.options.ctx.chainAdmits(device, type);
+
+  /** The catalogue of endpoints, if the stargate has one (node drain routes, apiNodes.ts). */
+  readonly catalogue = (): Catalogue | undefined => this.options.catalogue?.();
 
   /** The wallet sign-in, made at first use (the daemon learns its public URL's port when it listens). */
   get wallet(): WalletSignIn {

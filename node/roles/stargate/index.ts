@@ -53,6 +53,7 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
     configSigner: () => configSigner,
     anchor: plane.anchor,
     effectiveConfig: () => plane.effectiveConfig(),
+    catalogue: () => health.catalogue.catalogue(),
   });
 
   async function beat(): Promise<void> {
