@@ -4,7 +4,7 @@
  * - dnsZones.ts: zones' semantic checks, their index, and their master file (for Knot);
  * - dnsIndex.ts: the index answers are read from (zones, site names, serving gateways), rebuilt on change only;
  * - dnsAnswer.ts: the answer to one question; dnsWire.ts: bytes in, bytes out (EDNS, truncation, FORMERR);
- * - dnsTransport.ts: the sockets; dnsLimits.ts: per-client buckets, TCP caps, billing per second;
+ * - dnsTransport.ts: the sockets; dnsLimits.ts: per-client buckets, TCP caps, RRL, billing per second;
  * - dnsGroup.ts: announcing to and withdrawing from the serving group; dnsMetrics.ts: the metrics.
  * This file wires them to the stargate (its configuration, catalogue and usage meter).
  */
@@ -17,10 +17,11 @@ import type { Catalogue, StargateConfig, StargateContext } from "../../context";
 import { type DnsIndex, RCODE, type Reply, answer } from "./dnsAnswer";
 import { DnsGroup } from "./dnsGroup";
 import { DnsIndexer } from "./dnsIndex";
-import { BillingTally, ClientBuckets, DEFAULT_LIMITS, type DnsLimits } from "./dnsLimits";
+import { AnswerLimits, BillingTally, ClientBuckets, DEFAULT_LIMITS, type DnsLimits, clientKey } from "./dnsLimits";
 import { createDnsMetrics } from "./dnsMetrics";
 import { type Listeners, listen } from "./dnsTransport";
 import { type ResponseCache, respond } from "./dnsWire";
+import { zoneOf } from "./dnsZones";
 
 export interface DnsSources {
   /** The configuration in force (zones, sites, draining); undefined before the first one. */
@@ -73,11 +74,8 @@ export function createDns(
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const indexer = new DnsIndexer({ siteTtl: config.dnsSiteTtl, nameserver: config.dnsNameserver, log });
   const buckets = new ClientBuckets(limits);
-  const tally = new BillingTally(
-    sources.bill,
-    (error) => log.warn({ err: error.message }, "DNS: billing the zones' queries failed"),
-    options.billEveryMs,
-  );
+  const billFailed = (error: Error) => log.warn({ err: error.message }, "DNS: billing the zones' queries failed");
+  const tally = new BillingTally(sources.bill, billFailed, options.billEveryMs);
   let listeners: Listeners | undefined;
   let queries = 0;
   let rotation = 0;
@@ -90,6 +88,12 @@ export function createDns(
     retryMs: options.announceRetryMs,
   });
   const current = () => indexer.current(sources.config(), sources.catalogue());
+  const answers = new AnswerLimits(limits, {
+    dropped: () => metrics.dropped("rrl"),
+    slipped: () => metrics.slipped(),
+    unbilled: () => metrics.unbilled(),
+    bill: (owner) => tally.add(owner),
+  });
   const metrics = createDnsMetrics(ctx.metrics.registry, {
     inGroup: () => listeners !== undefined && group.inGroup(),
     zones: () => {
@@ -109,7 +113,9 @@ export function createDns(
   }
 
   function handle(msg: Buffer, tcp: boolean, ip: string): Buffer | undefined {
-    if (!buckets.take(ip, Date.now())) {
+    const now = Date.now();
+    const network = clientKey(ip);
+    if (!buckets.take(network, now)) {
       metrics.dropped("rate");
       return undefined;
     }
@@ -125,10 +131,13 @@ export function createDns(
         metrics.dropped("unreadable");
         return undefined;
       }
+      const apex = index && outcome.qname !== undefined ? zoneOf(index.zones.zones, outcome.qname)?.apex : undefined;
+      const response = tcp ? outcome.response : answers.send(msg, outcome, network, apex, now);
+      if (!response) return undefined;
       queries++;
-      if (outcome.reply?.owner && outcome.kind === "zone") tally.add(outcome.reply.owner);
+      if (response === outcome.response) answers.bill(outcome, apex, now);
       metrics.answered(outcome.rcode, outcome.kind, (performance.now() - started) / 1000, outcome.truncated);
-      return outcome.response;
+      return response;
     } catch (error) {
       // respond() catches what a message can cause; this is a bug's last guard: the server keeps serving.
       log.warn({ err: (error as Error).message }, "DNS: a query could not be answered");
@@ -172,6 +181,7 @@ export function createDns(
         sites: index?.sites.size ?? 0,
         gateways: index ? index.gateways.a.length + index.gateways.aaaa.length : 0,
         tcpConnections: listeners?.tcpConnections() ?? 0,
+        tcpUnsentBytes: listeners?.tcpUnsentBytes() ?? 0,
       };
     },
   };

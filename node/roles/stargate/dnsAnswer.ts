@@ -9,6 +9,7 @@
  * - A site's hostname: A/AAAA with the serving gateways, rotated per query, TTL --dns-site-ttl; no serving gateway
  *   at all is SERVFAIL (a resolver tries another server). Other types: inside a customer's zone the zone's
  *   records, else the site is its own apex with a synthesized SOA (and NS --dns-nameserver).
+ * - ANY: one record set (RFC 8482, R18-6): the apex's SOA, else the name's first set (an alias: its CNAME).
  * - Anything else: REFUSED (we are not a resolver).
  */
 import type { Answer, SoaData } from "dns-packet";
@@ -165,7 +166,9 @@ function zoneAnswer(index: DnsIndex, zone: IndexedZone, qname: string, qtype: st
     const types = zone.names.get(name);
     const before = out.answers.length;
     if (name === zone.apex && (qtype === "SOA" || qtype === "ANY")) out.answers.push(zoneSoa(zone));
-    if (qtype === "ANY") for (const type of types?.keys() ?? []) setRecords(zone, name, type, out);
+    // ANY gets one record set (RFC 8482 4.1): the apex's SOA, else the name's first set.
+    const first = qtype === "ANY" && out.answers.length === before ? types?.keys().next().value : undefined;
+    if (first) setRecords(zone, name, first, out);
     else if (types?.has(qtype as ZoneType)) setRecords(zone, name, qtype as ZoneType, out);
     if (out.answers.length > before) return out;
     const cname = types?.get("CNAME");
@@ -208,7 +211,7 @@ export function answer(index: DnsIndex, qname: string, qtype: string, rotation: 
     const out = reply("site", site ? RCODE.NOERROR : RCODE.NXDOMAIN, true);
     const soa = siteSoa(index, apex);
     if (site && (qtype === "SOA" || qtype === "ANY")) out.answers.push(soa);
-    if (site && (qtype === "NS" || qtype === "ANY"))
+    if (site && qtype === "NS")
       out.answers.push({ name: apex, type: "NS", ttl: index.siteTtl, class: "IN", data: index.nameserver });
     if (out.answers.length === 0) out.authorities.push(negativeSoa(soa));
     return out;

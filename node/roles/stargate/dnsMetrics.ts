@@ -1,7 +1,9 @@
 /**
  * Edge DNS metrics (D57), on the node's registry: queries by rcode and kind (zone, site, refused, malformed),
- * truncations, drops by reason (rate: a client over its UDP budget; tcp_cap: a connection over the caps;
- * unreadable: shorter than a header or not a query), whether the stargate is in its serving group, zones by state
+ * truncations, drops by reason (rate: a client over its budget; tcp_cap: a connection over the caps; tcp_evicted:
+ * an idle connection closed at the cap for a new one; tcp_deadline: a message not whole in time; rrl: an answer
+ * over the response rate limit; unreadable: shorter than a header or not a query), RRL's truncated answers,
+ * queries answered but not billed (a zone over its billed rate), whether the stargate is in its serving group, zones by state
  * and the time to answer.
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
@@ -18,11 +20,16 @@ const RCODES: Record<number, string> = {
   16: "BADVERS",
 };
 
-export type DropReason = "rate" | "tcp_cap" | "unreadable";
+export type DropReason = "rate" | "tcp_cap" | "tcp_evicted" | "tcp_deadline" | "rrl" | "unreadable";
+const REASONS: DropReason[] = ["rate", "tcp_cap", "tcp_evicted", "tcp_deadline", "rrl", "unreadable"];
 
 export interface DnsMetrics {
   answered(rcode: number, kind: Kind, seconds: number, truncated: boolean): void;
   dropped(reason: DropReason): void;
+  /** An answer over the response rate limit sent truncated (R18-6). */
+  slipped(): void;
+  /** A zone's query answered but not billed: the zone is over its billed rate (R18-6). */
+  unbilled(): void;
 }
 
 export interface DnsGauges {
@@ -44,8 +51,18 @@ export function createDnsMetrics(registry: Registry, gauges: DnsGauges): DnsMetr
   });
   const dropped = new Counter({
     name: "edge_dns_dropped_total",
-    help: "DNS messages dropped unanswered, by reason (rate, tcp_cap, unreadable)",
+    help: "DNS messages or TCP connections dropped, by reason (rate, tcp_cap, tcp_evicted, tcp_deadline, rrl, unreadable)",
     labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const slipped = new Counter({
+    name: "edge_dns_rrl_slipped_total",
+    help: "Answers over the response rate limit sent truncated (TC) so a real client retries over TCP",
+    registers: [registry],
+  });
+  const unbilled = new Counter({
+    name: "edge_dns_unbilled_total",
+    help: "Zones' queries answered but not billed: the zone was over its billed queries a second",
     registers: [registry],
   });
   const seconds = new Histogram({
@@ -73,7 +90,7 @@ export function createDnsMetrics(registry: Registry, gauges: DnsGauges): DnsMetr
       this.set({ state: "invalid" }, invalid);
     },
   });
-  for (const reason of ["rate", "tcp_cap", "unreadable"]) dropped.inc({ reason }, 0);
+  for (const reason of REASONS) dropped.inc({ reason }, 0);
   return {
     answered(rcode, kind, s, tc) {
       queries.inc({ rcode: RCODES[rcode] ?? String(rcode), kind });
@@ -81,5 +98,7 @@ export function createDnsMetrics(registry: Registry, gauges: DnsGauges): DnsMetr
       if (tc) truncated.inc();
     },
     dropped: (reason) => dropped.inc({ reason }),
+    slipped: () => slipped.inc(),
+    unbilled: () => unbilled.inc(),
   };
 }

@@ -28,6 +28,9 @@ export interface Outcome {
   rcode: number;
   truncated: boolean;
   reply?: Reply;
+  /** The question (lower-case name, type), when one was read. */
+  qname?: string;
+  qtype?: string;
 }
 
 export type Lookup = (qname: string, qtype: string) => Reply;
@@ -106,11 +109,12 @@ const MAX_CACHED = 10_000;
 
 /** A kept response for a new query: its id, RD bit and question (the asker's spelling) put in. */
 function reuse(hit: Outcome & { questionLength: number }, msg: Buffer, raw: Buffer): Outcome {
+  const { kind, rcode, truncated, reply, qname, qtype } = hit;
   const response = Buffer.from(hit.response!);
   msg.copy(response, 0, 0, 2);
   response[2] = (response[2] & 0xfe) | (msg[2] & 0x01);
   raw.copy(response, 12);
-  return { response, kind: hit.kind, rcode: hit.rcode, truncated: hit.truncated, reply: hit.reply };
+  return { response, kind, rcode, truncated, reply, qname, qtype };
 }
 
 /** The response to one message received over UDP (`tcp` false) or TCP. */
@@ -147,7 +151,7 @@ export function respond(msg: Buffer, tcp: boolean, lookup: Lookup, cache?: Respo
         ? refused()
         : lookup(lower, question.type);
     const { bytes, tc } = sized(query, reply, edns, limit);
-    const outcome = { response: bytes, kind: reply.kind, rcode: reply.rcode, truncated: tc, reply };
+    const outcome = { response: bytes, kind: reply.kind, rcode: reply.rcode, truncated: tc, reply, qname: lower, qtype: question.type }; // prettier-ignore
     if (cache && !reply.rotated) {
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(key, { ...outcome, questionLength: raw.length });
