@@ -11,8 +11,18 @@
  * will take; on start, a journal whose batch is already in the outbox was queued (dropped: never counted twice),
  * any other is replayed. Order in `queue`: sequence saved, batch put in the outbox, then a fresh journal.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 
 import { type UsageRecord, signUsageBatch } from "../offchain/common/protocol";
 import type { SendingContext } from "./context";
@@ -23,25 +33,50 @@ export type UsageContext = Pick<SendingContext, "signer" | "outgoing">;
 export interface UsageSequenceStore {
   readonly dir: string;
   readonly state: { usageSequence: number };
+  /** The state file, when it could not be read (the meter recovers the sequence, R18-12). */
+  readonly unreadable?: string;
   save(): void;
 }
 
-/** A sequence-only state file (`<dir>/usage-state.json`, atomic writes) for a role without one of its own. */
+/** Writes `file` atomically and durably (R18-12): a temporary file, fsync, rename, fsync of the directory. */
+export function writeFileDurably(file: string, text: string): void {
+  const fd = openSync(`${file}.tmp`, "w");
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(`${file}.tmp`, file);
+  const dir = openSync(dirname(file), "r");
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** A sequence-only state file (`<dir>/usage-state.json`, atomic durable writes) for a role without one of its own. */
 export class UsageStateFile implements UsageSequenceStore {
-  readonly state: { usageSequence: number };
+  readonly state: { usageSequence: number } = { usageSequence: 0 };
+  readonly unreadable: string | undefined;
   private readonly file: string;
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
     this.file = join(dir, "usage-state.json");
-    this.state = existsSync(this.file)
-      ? (JSON.parse(readFileSync(this.file, "utf8")) as { usageSequence: number })
-      : { usageSequence: 0 };
+    if (!existsSync(this.file)) return;
+    try {
+      const { usageSequence } = JSON.parse(readFileSync(this.file, "utf8")) as { usageSequence: unknown };
+      if (!Number.isSafeInteger(usageSequence) || (usageSequence as number) < 0) throw new Error("no usageSequence");
+      this.state.usageSequence = usageSequence as number;
+    } catch {
+      this.unreadable = this.file; // cut by a power loss: the meter recovers the sequence or refuses to start
+    }
   }
 
   save(): void {
-    writeFileSync(`${this.file}.tmp`, JSON.stringify(this.state));
-    renameSync(`${this.file}.tmp`, this.file);
+    writeFileDurably(this.file, JSON.stringify(this.state));
   }
 }
 
@@ -116,9 +151,12 @@ export class UsageMeter {
 
   /** The journal after a start: what a crash left unbatched comes back; what made it into a batch does not. */
   private recover(): void {
-    if (!existsSync(this.journal)) return this.rewriteJournal();
-    const [header, ...lines] = readFileSync(this.journal, "utf8").split("\n").filter(Boolean);
-    const batch = (JSON.parse(header) as { batch: number }).batch;
+    const [header, ...lines] = existsSync(this.journal)
+      ? readFileSync(this.journal, "utf8").split("\n").filter(Boolean)
+      : [];
+    this.recoverSequence(journalBatch(header));
+    if (header === undefined) return this.rewriteJournal();
+    const batch = journalBatch(header) ?? this.store.state.usageSequence + 1;
     const queued = this.ctx.outgoing.pending().some((item) => item.id === batchId(batch));
     if (!queued) {
       for (const line of lines) {
@@ -136,11 +174,40 @@ export class UsageMeter {
     this.rewriteJournal();
   }
 
+  /**
+   * The sequence never goes back (R18-12: billing refuses a batch id twice): at least the highest usage batch still
+   * in the outbox and the one before the journal's. An unreadable state file is rewritten from them; with neither,
+   * the meter refuses to start, naming the file (a guess could reuse a batch id).
+   */
+  private recoverSequence(journaled: number | undefined): void {
+    let sequence = journaled === undefined ? -1 : journaled - 1;
+    for (const item of this.ctx.outgoing.pending()) {
+      const match = /^usage:(\d+)$/.exec(item.id);
+      if (match) sequence = Math.max(sequence, Number(match[1]));
+    }
+    if (this.store.unreadable !== undefined && sequence < 0)
+      throw new Error(
+        `${this.store.unreadable} is unreadable and the usage sequence cannot be recovered (no journal header in ${this.journal}, no usage batch in the outbox): restore the file, or write {"usageSequence": N} with N at least the last batch billing took from this device`,
+      );
+    if (this.store.unreadable === undefined && sequence <= this.store.state.usageSequence) return;
+    this.store.state.usageSequence = Math.max(sequence, this.store.state.usageSequence);
+    this.store.save();
+  }
+
   /** A journal holding exactly the unbatched usage, under the next batch's sequence (atomic: write, rename). */
   private rewriteJournal(): void {
     const lines = [JSON.stringify({ batch: this.store.state.usageSequence + 1 })];
     for (const [key, quantity] of this.usage) lines.push(JSON.stringify([key, quantity.toString()]));
-    writeFileSync(`${this.journal}.tmp`, lines.join("\n") + "\n");
-    renameSync(`${this.journal}.tmp`, this.journal);
+    writeFileDurably(this.journal, lines.join("\n") + "\n");
+  }
+}
+
+/** The batch a journal's header line names, if it can be read. */
+function journalBatch(header: string | undefined): number | undefined {
+  try {
+    const batch = (JSON.parse(header ?? "") as { batch?: unknown }).batch;
+    return Number.isSafeInteger(batch) && (batch as number) > 0 ? (batch as number) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -3,7 +3,7 @@
  * reproduced by putting the files back as a crash there leaves them (the journal, the state, the outbox), then
  * starting a new meter over them: the usage comes back exactly once.
  */
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -13,7 +13,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { UsageBatchBody } from "../../offchain/common/protocol";
 import { Outbox } from "../../node/outbox";
 import { GatewayStateFile } from "../../node/roles/gateway/state";
-import { UsageMeter } from "../../node/usage";
+import { UsageMeter, UsageStateFile } from "../../node/usage";
 
 const account = privateKeyToAccount(`0x${"11".repeat(32)}`);
 const ALICE = `0x${"a1".repeat(20)}`;
@@ -110,5 +110,46 @@ describe("edge-node gateway usage journal", function () {
     expect(b.meter.pending).to.equal(1);
     await b.meter.queue();
     expect(billed(b.box)).to.deep.equal({ "0xa1:jobs": "1", "0xb2:jobs": "4" });
+  });
+
+  /** A stargate's usage parts (UsageStateFile, R18-12) over `dir`. */
+  function startStargate() {
+    const box = new Outbox(join(dir, "outbox.jsonl"), quiet);
+    const outgoing = { put: (i: never) => box.put(i), flush: async () => 0, pending: () => box.items() };
+    const store = new UsageStateFile(join(dir, "stargate"));
+    const meter = new UsageMeter({ signer: { account, chainId: 31337 }, outgoing } as never, store, true);
+    return { box, store, meter };
+  }
+  const stateFile = () => join(dir, "stargate", "usage-state.json");
+  const ids = (box: Outbox) => box.items().map((i) => i.id);
+
+  it("R18-12: an unreadable state file is recovered from the outbox's highest usage batch and the journal; batch ids never repeat", async function () {
+    const a = startStargate();
+    for (let i = 0; i < 3; i++) {
+      a.meter.add(ALICE, "queries", 1n, "dns");
+      await a.meter.queue();
+    }
+    expect(ids(a.box)).to.deep.equal(["usage:1", "usage:2", "usage:3"]);
+    writeFileSync(stateFile(), '{"usageSeq'); // cut by a power loss
+    const b = startStargate();
+    expect(b.store.state.usageSequence).to.equal(3);
+    expect(JSON.parse(readFileSync(stateFile(), "utf8"))).to.deep.equal({ usageSequence: 3 });
+    b.meter.add(ALICE, "queries", 1n, "dns");
+    await b.meter.queue();
+    expect(ids(b.box)).to.deep.equal(["usage:1", "usage:2", "usage:3", "usage:4"]);
+    // Everything delivered (the outbox empty): the journal's header still names the next batch.
+    for (const id of ids(b.box)) b.box.ack(id);
+    writeFileSync(stateFile(), "garbage");
+    expect(startStargate().store.state.usageSequence).to.equal(4);
+    // A sequence behind the outbox (a lost write) is raised too.
+    writeFileSync(stateFile(), JSON.stringify({ usageSequence: 1 }));
+    expect(startStargate().store.state.usageSequence).to.equal(4);
+  });
+
+  it("R18-12: with neither a journal header nor a usage batch in the outbox, an unreadable state file stops the start naming it", function () {
+    startStargate();
+    writeFileSync(stateFile(), "{");
+    writeFileSync(join(dir, "stargate", "usage.jsonl"), "{not json\n");
+    expect(() => startStargate()).to.throw(`${stateFile()} is unreadable and the usage sequence cannot be recovered`);
   });
 });
