@@ -68,6 +68,8 @@ export const NODE_ERRORS = {
   EDGE_NODE_SITE_IN_ZONE: 409,
   EDGE_NODE_ZONES_FULL: 409,
   EDGE_NODE_LAST_GATEWAY: 409,
+  EDGE_NODE_ZONE_PUBLIC_SUFFIX: 400,
+  EDGE_NODE_ZONE_HELD: 409,
 } as const;
 
 export type NodeErrorCode = keyof typeof NODE_ERRORS;

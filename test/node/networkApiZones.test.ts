@@ -19,6 +19,7 @@ import type { AppliedConfig, CatalogueEndpoint } from "../../node/context";
 import { NetworkApi } from "../../node/roles/stargate/api";
 import { registerApiRoutes } from "../../node/roles/stargate/apiRoutes";
 import { MAX_ZONES_PER_OWNER } from "../../node/roles/stargate/apiZones";
+import { APEX_HOLD_MS } from "../../node/roles/stargate/zoneRules";
 import { hashPassword } from "../../node/roles/stargate/passwords";
 
 const CHAIN_ID = 31337;
@@ -69,6 +70,7 @@ describe("Network API zones (D58, app.inject)", function () {
   let appended: string[];
   const gw = [privateKeyToAccount(`0x${"e1".repeat(32)}` as Hex), privateKeyToAccount(`0x${"e2".repeat(32)}` as Hex)];
   let admittedGateways: Set<string>;
+  let clock: number;
   let endpoints: CatalogueEndpoint[];
 
   const applied = (document: NetworkConfig): AppliedConfig => ({
@@ -88,6 +90,7 @@ describe("Network API zones (D58, app.inject)", function () {
     app.setErrorHandler(errorHandler({ codePrefix: "EDGE_NODE" })); // the daemon's (node/routes.ts)
     config = { current: applied(emptyConfig(1)) };
     appended = [];
+    clock = Date.now();
     admittedGateways = new Set(gw.map((g) => g.address.toLowerCase()));
     const endpoint = (i: number) => ({
       device: gw[i].address,
@@ -122,6 +125,7 @@ describe("Network API zones (D58, app.inject)", function () {
       anchor: { isDeltaSigner: async (a) => a.toLowerCase() === configKey.address.toLowerCase() },
       effectiveConfig: () => config.current,
       catalogue: () => ({ atMs: 1, endpoints }),
+      now: () => clock,
     });
     registerApiRoutes(app, api);
     await app.ready();
@@ -280,5 +284,25 @@ describe("Network API zones (D58, app.inject)", function () {
     expect([again.status, again.body.code]).to.deep.equal([404, "EDGE_NODE_UNKNOWN_DEVICE"]);
     expect((await call("POST", url(0, "?force=true"), ops)).body.code).to.equal("EDGE_NODE_UNKNOWN_DEVICE");
     expect(appended).to.deep.equal(["node.drain", "node.undrain", "node.drain", "node.drain", "node.undrain"]);
+  });
+
+  it("R18-4: a public suffix (co.uk, github.io) is no zone; a removed apex is held for its last owner for APEX_HOLD_MS", async function () {
+    const token = await walletToken();
+    for (const name of ["co.uk", "github.io", "s3.amazonaws.com"]) {
+      const r = await call("PUT", `/api/zones/${name}`, token, body());
+      expect([r.status, r.body.code], name).to.deep.equal([400, "EDGE_NODE_ZONE_PUBLIC_SUFFIX"]);
+    }
+    expect((await call("PUT", "/api/zones/example.co.uk", token, body())).status).to.equal(200);
+    expect((await call("DELETE", "/api/zones/example.co.uk", token)).status).to.equal(200);
+    const bobs = await walletToken(bob);
+    const held = await call("PUT", "/api/zones/example.co.uk", bobs, body());
+    expect([held.status, held.body.code]).to.deep.equal([409, "EDGE_NODE_ZONE_HELD"]);
+    expect(held.body.error).to.match(/held for its last owner until/);
+    // Its last owner may take it back at once; after the hold anyone may claim it.
+    expect((await call("PUT", "/api/zones/example.co.uk", token, body())).status).to.equal(200);
+    expect((await call("DELETE", "/api/zones/example.co.uk", token)).status).to.equal(200);
+    clock += APEX_HOLD_MS + 1;
+    expect((await call("PUT", "/api/zones/example.co.uk", await walletToken(bob), body())).status).to.equal(200);
+    expect(zones().map((z) => [z.name, z.owner])).to.deep.equal([["example.co.uk", bob.address]]);
   });
 });

@@ -26,7 +26,7 @@ import { type Scope, TokenVerifier, isSubject } from "../../tokens";
 import { parseSites } from "../gateway/parseSites";
 import { illFormedString } from "./configCheck";
 import { type PasswordLoginOptions, PasswordLogin, loadUsers } from "./users";
-import { zoneHolding } from "./zoneRules";
+import { ApexHolds, zoneHolding } from "./zoneRules";
 
 /** The longest a token can live (config.ts bounds --token-ttl-ms to a day): what a revocation by id covers. */
 export const MAX_TOKEN_TTL_S = MAX_TOKEN_TTL_MS / 1000;
@@ -107,6 +107,7 @@ export class NetworkApi {
 
   constructor(private readonly options: NetworkApiOptions) {
     this.now = options.now ?? Date.now;
+    this.apexHolds = new ApexHolds(this.now);
     const { ctx } = options;
     this.verifier = new TokenVerifier({
       chainId: ctx.signer.chainId,
@@ -123,6 +124,9 @@ export class NetworkApi {
   /** Whether the chain admits `device` for `type` now (node drain routes, apiNodes.ts). */
   readonly chainAdmits: NetworkApiOptions["ctx"]["chainAdmits"] = (device, type) =>
     this.options.ctx.chainAdmits(device, type);
+
+  /** Removed apexes held for their last owner (R18-4, zoneRules.ts). */
+  readonly apexHolds: ApexHolds;
 
   /** The catalogue of endpoints, if the stargate has one (node drain routes, apiNodes.ts). */
   readonly catalogue = (): Catalogue | undefined => this.options.catalogue?.();

@@ -21,7 +21,7 @@ import { nodeError } from "../../errors";
 import { isSubject } from "../../tokens";
 import type { NetworkApi, WriteOp } from "./api";
 import { zoneProblems } from "./dnsZones";
-import { sameOwner, within } from "./zoneRules";
+import { isPublicSuffix, sameOwner, within } from "./zoneRules";
 
 /** Zones one owner may hold. */
 export const MAX_ZONES_PER_OWNER = 100;
@@ -44,6 +44,8 @@ export function zonePut(api: NetworkApi, claims: TokenClaims, name: string, inpu
     throw nodeError("EDGE_NODE_ZONE_NOT_OWNED", "a customer may only write zones it owns (owner = its wallet)");
   if (!name.includes("."))
     throw nodeError("EDGE_NODE_ZONE_INVALID", `${name}: a zone needs at least two labels (no top-level domains)`);
+  if (isPublicSuffix(name))
+    throw nodeError("EDGE_NODE_ZONE_PUBLIC_SUFFIX", `${name} is a public suffix: no one may hold it as a zone`);
   const zone: Zone = { name, owner: getAddress(owner), ttl: input.ttl, soa: input.soa, records: input.records };
   const problems = zoneProblems(zone);
   if (problems.length > 0)
@@ -52,6 +54,12 @@ export function zonePut(api: NetworkApi, claims: TokenClaims, name: string, inpu
     });
   return (current) => {
     checkPlacement(current, zone, team);
+    const hold = api.apexHolds.heldFrom(name, zone.owner);
+    if (hold && !team && !current.zones.some((z) => z.name === name))
+      throw nodeError(
+        "EDGE_NODE_ZONE_HELD",
+        `${name} was removed and is held for its last owner until ${new Date(hold.until).toISOString()}`,
+      );
     const held = current.zones.filter((z) => z.name !== name && sameOwner(z.owner, zone.owner));
     if (held.length >= MAX_ZONES_PER_OWNER)
       throw nodeError("EDGE_NODE_ZONE_QUOTA", `${zone.owner} holds ${held.length} zones, the most one owner may`);
@@ -67,6 +75,7 @@ export function zoneRemove(api: NetworkApi, claims: TokenClaims, name: string): 
     if (!existing) throw nodeError("EDGE_NODE_UNKNOWN_ZONE", `no zone ${name}`);
     if (!team && !isSubject(claims, existing.owner))
       throw nodeError("EDGE_NODE_ZONE_NOT_OWNED", `the zone ${name} belongs to another owner`);
+    api.apexHolds.hold(name, existing.owner);
     return { kind: "zone.remove", name, owner: getAddress(existing.owner) };
   };
 }
