@@ -53,8 +53,8 @@ export async function askA(
 }
 
 /**
- * Asks the router for the site every `everyMs` until stopped, and each stargate directly too (samples' `server`);
- * unanswered queries are kept as rcode "TIMEOUT".
+ * Asks the router for the site every `everyMs` until stopped, and each stargate in the group directly too (samples'
+ * `server`); unanswered queries are kept as rcode "TIMEOUT".
  */
 export function watchDns(net: RolloutNet, everyMs = 100): { samples: DnsSample[]; stop(): Promise<void> } {
   const samples: DnsSample[] = [];
@@ -62,14 +62,19 @@ export function watchDns(net: RolloutNet, everyMs = 100): { samples: DnsSample[]
     { server: "router", host: net.router.host, port: net.router.port },
     ...net.nodes
       .filter((n) => n.role === "stargate")
-      .map((n) => ({ server: n.name, host: "127.0.0.1", port: n.dnsPort! })),
+      .map((n) => ({ server: n.name, host: "127.0.0.1", port: n.dnsPort!, member: n.address.toLowerCase() })),
   ];
+  // A stargate is asked directly only while it is in the group: queries to one that left would keep its query
+  // counter moving, and the rollout waits for it to stand still.
+  const inGroup = (member?: string) => !member || net.router.members().some((m) => m.member === member);
   let stopped = false;
   const loop = async (server: (typeof servers)[number]) => {
     while (!stopped) {
       const at = Date.now();
-      const sample = await askA(server.host, server.port, net.site);
-      samples.push({ ...(sample ?? { at, rcode: "TIMEOUT", addresses: [] }), server: server.server });
+      if (inGroup((server as { member?: string }).member)) {
+        const sample = await askA(server.host, server.port, net.site);
+        samples.push({ ...(sample ?? { at, rcode: "TIMEOUT", addresses: [] }), server: server.server });
+      }
       await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (Date.now() - at))));
     }
   };

@@ -1,7 +1,8 @@
 /**
  * bench:dns's server process (D60): the stargate's DNS server (node/roles/stargate/dns.ts createDns) serving the
  * fixture's zone and site names on 127.0.0.1:<DNS_BENCH_PORT>, alone in its process so the benchmark can pin it to
- * one core (`taskset -c 1`). The per-client rate limit is lifted: dnsperf is one client sending the whole load.
+ * one core (`taskset -c 1`). The per-client limits (query buckets and response rate limiting) are lifted: dnsperf
+ * is one client sending the whole load, and Knot runs without RRL (its default).
  * Prints {"msg":"dns bench server listening","port":N} when it answers.
  */
 import { Registry } from "prom-client";
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     ctx,
     { listenHost: "127.0.0.1", dnsPort: port, dnsSiteTtl: SITE_TTL, dnsNameserver: "ns.edge.test" } as StargateConfig,
     { config: () => config, catalogue: () => catalogue, bill: (_owner, n) => void (billed += n) },
-    { limits: { perIpPerSecond: 1e9, perIpBurst: 1e9 } },
+    { limits: { perIpPerSecond: 1e9, perIpBurst: 1e9, rrlPerSecond: 1e9, rrlBurst: 1e9, billedPerZonePerSecond: 1e9 } },
   );
   if (!dns) throw new Error("no DNS server without a port");
   await dns.start();
