@@ -72,7 +72,7 @@ export function createDns(
   if (config.dnsPort === undefined) return undefined;
   const log = ctx.log.child({ component: "dns" });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const indexer = new DnsIndexer({ siteTtl: config.dnsSiteTtl, nameserver: config.dnsNameserver, log });
+  const indexer = new DnsIndexer({ siteTtl: config.dnsSiteTtl, nameserver: config.dnsNameserver, log, background: true }); // prettier-ignore
   const buckets = new ClientBuckets(limits);
   const billFailed = (error: Error) => log.warn({ err: error.message }, "DNS: billing the zones' queries failed");
   const tally = new BillingTally(sources.bill, billFailed, options.billEveryMs);

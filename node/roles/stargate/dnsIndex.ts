@@ -1,6 +1,7 @@
 /**
  * Edge DNS index (D57): what answers are read from, rebuilt only when the configuration or the catalogue object
- * changes (they are replaced, never mutated), never per query.
+ * changes (they are replaced, never mutated), never per query; zones per zone, reused across configurations by a
+ * hash of their content and, in the server, indexed off the query path (R18-3, `DnsIndexer.current`).
  *
  * - Zones: `indexZones` of the configuration's zones; an invalid zone is logged once per distinct set of problems
  *   and counted (edge_dns_zones{state="invalid"}), never served.
@@ -17,7 +18,7 @@ import type { NetworkConfig } from "../../../offchain/common/protocol";
 import type { Zone } from "../../../offchain/common/protocol/zones";
 import type { Catalogue } from "../../context";
 import type { DnsIndex, Gateways } from "./dnsAnswer";
-import { type ZonesIndex, indexZones } from "./dnsZones";
+import { ZoneIndexCache, type ZonesIndex } from "./dnsZones";
 
 const NAME = /^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
@@ -78,6 +79,8 @@ export function servingGateways(catalogue: Catalogue, draining: readonly string[
 export interface IndexOptions {
   siteTtl: number;
   nameserver: string;
+  /** Index a changed configuration's zones off the query path (the server); tests' indexers build at once. */
+  background?: boolean;
   log: Pick<FastifyBaseLogger, "warn">;
 }
 
@@ -85,33 +88,79 @@ export class DnsIndexer {
   private config: NetworkConfig | undefined;
   private catalogue: Catalogue | undefined;
   private zones: ZonesIndex | undefined;
+  /** The configuration `zones` was built from. */
+  private zonesOf: NetworkConfig | undefined;
   private sites = new Set<string>();
   private index: DnsIndex | undefined;
   /** zone name -> its problems as last logged */
   private readonly logged = new Map<string, string>();
+  private readonly cache = new ZoneIndexCache();
+  private building: Promise<void> | undefined;
 
   constructor(private readonly options: IndexOptions) {}
 
-  /** The index for this configuration and catalogue (undefined before a configuration). */
+  /** Zones indexed and reused by the last build of the zones (R18-3). */
+  get stats(): { indexed: number; reused: number } {
+    return { ...this.cache.stats };
+  }
+
+  /**
+   * The index for this configuration and catalogue (undefined before a configuration). Site names and gateways
+   * follow at once. Zones: the first configuration's are indexed at once; with `background`, a later
+   * configuration's are indexed off the query path (`ZoneIndexCache.build`, unchanged zones reused) while
+   * answers come from the previous zones, and the index is replaced when they are ready (R18-3).
+   */
   current(config: NetworkConfig | undefined, catalogue: Catalogue): DnsIndex | undefined {
     if (config === this.config && catalogue === this.catalogue) return this.index;
     if (!config) return (this.index = undefined);
     if (config !== this.config) {
-      this.zones = indexZones(config.zones, config.version);
       this.sites = siteNames(config.sites, config.zones);
-      this.report(this.zones);
+      if (!this.zones || !this.options.background) this.zonesFor(config, this.cache.buildSync(config.zones, config.version)); // prettier-ignore
     }
     this.config = config;
     this.catalogue = catalogue;
-    this.index = {
-      version: config.version,
+    this.index = this.assemble();
+    if (this.zonesOf !== config && !this.building) this.building = this.rebuild();
+    return this.index;
+  }
+
+  /** Resolves once the zones of the latest configuration are in the index. */
+  async settled(): Promise<void> {
+    while (this.building) await this.building;
+  }
+
+  private assemble(): DnsIndex {
+    return {
+      version: this.config!.version,
       zones: this.zones!,
       sites: this.sites,
-      gateways: servingGateways(catalogue, config.draining),
+      gateways: servingGateways(this.catalogue!, this.config!.draining),
       siteTtl: this.options.siteTtl,
       nameserver: this.options.nameserver,
     };
-    return this.index;
+  }
+
+  private zonesFor(config: NetworkConfig, zones: ZonesIndex): void {
+    this.zones = zones;
+    this.zonesOf = config;
+    this.report(zones);
+  }
+
+  private async rebuild(): Promise<void> {
+    try {
+      await new Promise((resolve) => setImmediate(resolve)); // not in the query that saw the change
+      while (this.config && this.zonesOf !== this.config) {
+        const config = this.config;
+        const zones = await this.cache.build(config.zones, config.version);
+        if (config !== this.config) continue; // a newer one came meanwhile: build that
+        this.zonesFor(config, zones);
+        this.index = this.assemble();
+      }
+    } catch (error) {
+      this.options.log.warn({ err: (error as Error).message }, "DNS: indexing the zones failed");
+    } finally {
+      this.building = undefined;
+    }
   }
 
   private report(zones: ZonesIndex): void {

@@ -1,11 +1,13 @@
 /**
  * Edge DNS zones (D57): what a zone's schema cannot say (`zoneProblems`), the zone as a master file for other
  * servers (`renderZoneFile`, Knot in the comparison test and the benchmark), and the index the answers are read
- * from (`indexZones`), built once per configuration, never per query.
+ * from (`indexZones`, `ZoneIndexCache`: per zone, reused across configurations by a hash of the zone's content),
+ * built when the configuration changes, never per query.
  *
  * Names in the index are absolute, lower-case, without the trailing dot. A zone with problems is left out of the
  * index whole (a half-served zone would answer NXDOMAIN for what it holds).
  */
+import { createHash } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 
 import type { Address } from "viem";
@@ -111,14 +113,80 @@ export interface ZonesIndex {
 
 /** Indexes the servable zones of a configuration (`serial` = its version); the rest are listed with why. */
 export function indexZones(zones: readonly Zone[], serial: number): ZonesIndex {
-  const index: ZonesIndex = { zones: new Map(), invalid: [] };
-  for (const zone of zones) {
-    const problems = zoneProblems(zone);
-    if (index.zones.has(zone.name)) problems.push("a second zone of the same apex");
-    if (problems.length > 0) index.invalid.push({ name: zone.name, problems });
-    else index.zones.set(zone.name, indexZone(zone, serial));
+  return new ZoneIndexCache().buildSync(zones, serial);
+}
+
+/**
+ * A hash of a zone's canonical content (R18-3): every field of the schema in a fixed order (the owner lower-case),
+ * so the same zone hashes the same in any configuration object, whatever its keys' order.
+ */
+export function zoneHash(zone: Zone): string {
+  const { soa } = zone;
+  const records = zone.records.map((r) => [
+    r.name,
+    r.type,
+    r.ttl ?? null,
+    typeof r.data === "string" ? r.data : [r.data.preference, r.data.exchange],
+  ]);
+  const soaFields = [soa.mname, soa.rname, soa.refresh, soa.retry, soa.expire, soa.minimum];
+  const canonical = JSON.stringify([zone.name, zone.owner.toLowerCase(), zone.ttl, soaFields, records]);
+  return createHash("sha256").update(canonical).digest("base64");
+}
+
+interface Cached {
+  indexed?: IndexedZone;
+  problems: string[];
+}
+
+/**
+ * Zones' indexes kept by `zoneHash` across configurations (R18-3): a configuration that changes one zone indexes
+ * that zone again and reuses the others (their serial set to the new version). `build` does the work in slices of
+ * `sliceMs`, yielding to the event loop between them (the server keeps answering from the previous index).
+ */
+export class ZoneIndexCache {
+  private byHash = new Map<string, Cached>();
+  /** Zones indexed and reused by the last build. */
+  stats = { indexed: 0, reused: 0 };
+
+  buildSync(zones: readonly Zone[], serial: number): ZonesIndex {
+    const steps = this.steps(zones, serial);
+    for (let step = steps.next(); ; step = steps.next()) if (step.done) return step.value;
   }
-  return index;
+
+  async build(zones: readonly Zone[], serial: number, sliceMs = 5): Promise<ZonesIndex> {
+    const steps = this.steps(zones, serial);
+    for (let sliceStart = performance.now(); ;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      if (performance.now() - sliceStart < sliceMs) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+
+  private *steps(zones: readonly Zone[], serial: number): Generator<void, ZonesIndex> {
+    const index: ZonesIndex = { zones: new Map(), invalid: [] };
+    const kept = new Map<string, Cached>();
+    this.stats = { indexed: 0, reused: 0 };
+    for (const zone of zones) {
+      const hash = zoneHash(zone);
+      let cached = kept.get(hash) ?? this.byHash.get(hash);
+      if (cached) this.stats.reused++;
+      else {
+        this.stats.indexed++;
+        const problems = zoneProblems(zone);
+        cached = { problems, ...(problems.length === 0 && { indexed: indexZone(zone, serial) }) };
+      }
+      kept.set(hash, cached);
+      const problems = index.zones.has(zone.name) ? [...cached.problems, "a second zone of the same apex"] : cached.problems; // prettier-ignore
+      if (problems.length > 0 || !cached.indexed) index.invalid.push({ name: zone.name, problems });
+      else
+        index.zones.set(zone.name, cached.indexed.serial === serial ? cached.indexed : { ...cached.indexed, serial });
+      yield;
+    }
+    this.byHash = kept;
+    return index;
+  }
 }
 
 /** The zone `name` falls in: the longest apex that is `name` or a suffix of it. */
