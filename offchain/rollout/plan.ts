@@ -55,6 +55,11 @@ export const PlanSchema = Type.Object(
      * default: the counter unchanged for quietMs.
      */
     maxTrafficPerSecond: Type.Number({ minimum: 0, maximum: 1_000_000, default: 0 }),
+    /**
+     * Drain a gateway even when it is the last one serving (the API's ?force=true; R18-14): only for a network of one
+     * gateway, whose sites then answer SERVFAIL until it is back. Default false: such a drain stops the rollout.
+     */
+    forceDrain: Type.Boolean({ default: false }),
     /** How often the waits poll (ms). */
     pollMs: Ms(250),
     timeouts: Type.Object(

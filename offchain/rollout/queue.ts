@@ -127,7 +127,7 @@ class NodeRun {
       address = node.address ?? ipLiteral(catalogued);
       if (plan.dns.length > 0 && plan.site && !address) throw new StepFailed(this.noAddress());
       drainUrl = `${plan.api}/api/nodes/${this.device}/drain`;
-      await this.call("POST", drainUrl, this.deps.token);
+      await this.call("POST", plan.forceDrain ? `${drainUrl}?force=true` : drainUrl, this.deps.token);
       this.drained = true;
     });
     await this.step("dns-out", plan.timeouts.dns, () => this.dnsUntil(address, false));
