@@ -80,6 +80,14 @@ export class UsageStateFile implements UsageSequenceStore {
   }
 }
 
+/** One customer's quantity of one service's metric. */
+export interface UsageLine {
+  customer: string;
+  service: string;
+  metric: string;
+  quantity: bigint;
+}
+
 const batchId = (sequence: number) => `usage:${sequence}`;
 
 export class UsageMeter {
@@ -112,6 +120,17 @@ export class UsageMeter {
     const keys = lines.map(([metric]) => `${customer.toLowerCase()}|${service}|${metric}`);
     appendFileSync(this.journal, keys.map((key, i) => JSON.stringify([key, lines[i][1].toString()]) + "\n").join(""));
     for (const [i, key] of keys.entries()) this.usage.set(key, (this.usage.get(key) ?? 0n) + lines[i][1]);
+  }
+
+  /**
+   * Lines of many customers in one journal append (R18-10): the stargate hands every zone owner's DNS queries of
+   * a second at once, so thousands of owners cost one write a flush, not one each.
+   */
+  addMany(lines: ReadonlyArray<UsageLine>): void {
+    if (!this.enabled || lines.length === 0) return;
+    const keys = lines.map((l) => `${l.customer.toLowerCase()}|${l.service}|${l.metric}`);
+    appendFileSync(this.journal, keys.map((key, i) => JSON.stringify([key, lines[i].quantity.toString()]) + "\n").join("")); // prettier-ignore
+    for (const [i, key] of keys.entries()) this.usage.set(key, (this.usage.get(key) ?? 0n) + lines[i].quantity);
   }
 
   /** Queues what was added since the last batch as a signed batch (nothing when nothing was added). */

@@ -30,6 +30,8 @@ export interface DnsSources {
   catalogue(): Catalogue;
   /** Counts answered queries of a customer zone for billing (`dns` `queries`, billed to the zone's owner). */
   bill(owner: Address, queries: bigint): void;
+  /** All owners' counts of a flush at once (one journal append, R18-10); used instead of `bill` when given. */
+  billMany?(counts: ReadonlyArray<readonly [Address, bigint]>): void;
 }
 
 export interface DnsServer {
@@ -75,7 +77,7 @@ export function createDns(
   const indexer = new DnsIndexer({ siteTtl: config.dnsSiteTtl, nameserver: config.dnsNameserver, log, background: true }); // prettier-ignore
   const buckets = new ClientBuckets(limits);
   const billFailed = (error: Error) => log.warn({ err: error.message }, "DNS: billing the zones' queries failed");
-  const tally = new BillingTally(sources.bill, billFailed, options.billEveryMs);
+  const tally = new BillingTally(sources.bill, billFailed, options.billEveryMs, sources.billMany);
   let listeners: Listeners | undefined;
   let queries = 0;
   let rotation = 0;

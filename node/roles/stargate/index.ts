@@ -39,6 +39,8 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
     config: () => plane.effectiveConfig()?.document,
     catalogue: () => health.catalogue.catalogue(),
     bill: (owner, queries) => usage.add(owner, "dns", "queries", queries),
+    billMany: (counts) =>
+      usage.addMany(counts.map(([customer, quantity]) => ({ customer, service: "dns", metric: "queries", quantity }))),
   });
   const group = createGroup({ dns, server: plane.server, ctx });
   const configSigner = config.configKey ? privateKeyToAccount(config.configKey as Hex) : undefined;

@@ -4,7 +4,8 @@
  * queued as one signed UsageBatch (target `billing`, path `/usage`) and the outbox sent. The batch sequence lives
  * in `<data dir>/<device>-stargate/usage-state.json`, the journal beside it. Without --billing nothing is recorded.
  *
- * The DNS server calls `add` at most once a second per zone owner (never per query: each call writes the journal).
+ * The DNS server hands all zone owners' counts at most once a second in one `addMany` (one journal append for all
+ * of them, R18-10; never per query).
  * Billing takes a stargate's batches for the `dns` service only (offchain/billing/ingest.ts).
  */
 import { join } from "node:path";
@@ -12,11 +13,13 @@ import type { Address } from "viem";
 
 import { WorkLoop } from "../../../offchain/common/workLoop";
 import type { StargateConfig, StargateContext } from "../../context";
-import { UsageMeter, UsageStateFile } from "../../usage";
+import { type UsageLine, UsageMeter, UsageStateFile } from "../../usage";
 
 export interface StargateUsage {
   /** Adds `quantity` of `metric` of `service` for `customer` (journaled before it returns). */
   add(customer: Address, service: string, metric: string, quantity: bigint): void;
+  /** Many customers' lines, journaled in one append before it returns (R18-10). */
+  addMany(lines: ReadonlyArray<UsageLine>): void;
   start(): void;
   stop(): Promise<void>;
   status(): Record<string, unknown>;
@@ -50,6 +53,12 @@ export function createStargateUsage(
       if (!enabled || quantity <= 0n) return;
       meter.addAll(customer, service, [[metric, quantity]]);
       added += quantity;
+    },
+    addMany(lines) {
+      const positive = lines.filter((l) => l.quantity > 0n);
+      if (!enabled || positive.length === 0) return;
+      meter.addMany(positive);
+      for (const l of positive) added += l.quantity;
     },
     start() {
       if (!enabled) return log.warn({}, "no --billing: DNS queries are not billed");
