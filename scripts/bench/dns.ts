@@ -42,6 +42,12 @@ async function measureRollout(): Promise<Record<string, number>> {
     const order = ["gateway-1", "gateway-2", "stargate-1"];
     const result = await rollUnderLoad(net, { order, rate: RATE, log: console.log });
     if (!result.rollout.ok) throw new Error(`the rollout failed: ${JSON.stringify(result.rollout.failure)}`);
+    console.log(
+      "failed requests by step:",
+      result.failuresByStep,
+      "DNS answers other than NOERROR:",
+      result.dnsProblems,
+    );
     const figures: Record<string, number> = {
       "rollout.failedRequests": result.failedRequests,
       "rollout.seconds": Math.round(result.rollout.seconds * 10) / 10,

@@ -2,7 +2,7 @@
  * bench:dns's measures with dnsperf 2.10 (Debian `dnsperf`, D60), run on core 0 (`taskset -c 0`) against a server on
  * core 1:
  * - `maxQps`: an unlimited run (dnsperf keeps `outstanding` queries in flight) gives an upper bound; then a binary
- *   search with -Q between half and 1.2 times it finds the highest rate dnsperf achieves (98% of the asked rate)
+ *   search with -Q between 0.1 and 1.2 times it finds the highest rate dnsperf achieves (98% of the asked rate)
  *   with no query lost (dnsperf's own count: no answer within its 1 s timeout; a rate gets a second try, as the
  *   machine is shared);
  * - `latency`: a run at a fixed -Q with -v (dnsperf prints each query's latency; it has no percentile option), p50
@@ -79,14 +79,15 @@ export async function maxQps(
   target: PerfTarget,
   {
     seconds = 5,
-    steps = 6,
+    steps = 7,
     log = console.log,
   }: { seconds?: number; steps?: number; log?: (line: string) => void } = {},
 ): Promise<{ qps: number; unlimited: PerfRun }> {
   await dnsperf(target, { seconds: 2 }); // warm-up (JIT, caches)
   const unlimited = await dnsperf(target, { seconds });
   log(`  unlimited: ${unlimited.qps.toFixed(0)} q/s, lost ${unlimited.lost}`);
-  let low = unlimited.qps * 0.5;
+  // Wide bounds: on a shared machine the lossless rate can be far under the unlimited run's.
+  let low = unlimited.qps * 0.1;
   let high = unlimited.qps * 1.2;
   let best = unlimited.lost === 0 ? unlimited.qps : 0;
   for (let step = 0; step < steps; step += 1) {
