@@ -78,9 +78,12 @@ export function loadLayeredConfig<T>({ schema, options, envPrefix, required, arg
   const parseOptions = Object.fromEntries([
     ["config", { type: "string" as const }],
     ["help", { type: "boolean" as const }],
-    ...options.filter((o) => !o.secret).map((o) => [o.flag, { type: "string" as const }]),
+    // A list flag may be repeated (`--peers a --peers b`) as well as comma-separated: every value counts.
+    ...options
+      .filter((o) => !o.secret)
+      .map((o) => [o.flag, { type: "string" as const, ...(o.kind === "list" && { multiple: true }) }]),
   ]);
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | string[] | boolean | undefined>;
   try {
     values = parseArgs({ args: argv, options: parseOptions, strict: true, allowPositionals: false }).values as never;
   } catch (error) {
@@ -106,6 +109,7 @@ export function loadLayeredConfig<T>({ schema, options, envPrefix, required, arg
     if (fromEnv !== undefined && fromEnv !== "") raw[option.key] = coerce(option, fromEnv);
     const fromFlag = values[option.flag];
     if (typeof fromFlag === "string") raw[option.key] = coerce(option, fromFlag);
+    else if (Array.isArray(fromFlag)) raw[option.key] = fromFlag.flatMap((v) => coerce(option, v) as string[]);
     if (option.privateKey && env[`${variable}_KEYSTORE`]) {
       try {
         const keystore = `${variable}_KEYSTORE`;

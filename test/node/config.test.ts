@@ -64,6 +64,14 @@ describe("edge-node config", function () {
     }
   });
 
+  it("takes a list flag repeated as well as comma-separated: every value counts, not just the last", function () {
+    const config = loadConfig(
+      [...base, "--stargates", "127.0.0.1:7443,127.0.0.1:7444", "--stargates", "127.0.0.1:7445"],
+      { EDGE_NODE_DEVICE_KEY: KEY },
+    );
+    expect(config.stargates).to.deep.equal(["127.0.0.1:7443", "127.0.0.1:7444", "127.0.0.1:7445"]);
+  });
+
   it("lists every problem with the name the user gave", function () {
     expect(problems([], {})).to.include.members([
       "--role is required",
