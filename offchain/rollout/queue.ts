@@ -6,7 +6,7 @@
  * A gateway: drain (Network API node.drain) -> dns-out (no DNS server of the plan returns its address for the
  * site) -> traffic (its edge_cdn_requests_total rate over quietMs at most maxTrafficPerSecond, 0 by default, and
  * edge_node_jobs_in_flight 0) -> update -> ready
- * (/ready 200 and every stargate's catalogue says healthy) -> undrain -> dns-in (every DNS server returns it).
+ * (/ready 200, a host linked, and every stargate's catalogue says healthy) -> undrain -> dns-in (every DNS server returns it).
  * A stargate: leave (POST /admin/leave) -> quiet (no configuration subscribers and edge_dns_queries_total's
  * rate likewise) -> update -> ready (/ready 200) -> join (POST /admin/join; in its group, DNS announced).
  * Every wait has a timeout from the plan. The first failure stops the queue: the failed node stays as it is
@@ -273,6 +273,9 @@ class NodeRun {
     return this.until(async () => {
       const ready = await this.ready();
       if (ready !== true) return ready;
+      // A restarted gateway is ready before its hosts link again, and answers its sites 503 until one does.
+      const hosts = metricSum((await this.get(`${this.node.url}/metrics`)).text, "edge_node_routable_hosts") ?? 0;
+      if (hosts < 1) return "no host linked yet (edge_node_routable_hosts 0)";
       for (const stargate of this.plan.stargates) {
         const endpoint = (await this.catalogue(stargate)).find((e) => e.device.toLowerCase() === this.device);
         if (!endpoint?.healthy) return `${stargate}'s catalogue says ${endpoint ? "unhealthy" : "unknown"}`;

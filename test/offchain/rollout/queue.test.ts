@@ -165,6 +165,20 @@ describe("rollout queue", function () {
     }
   });
 
+  it("a restarted gateway is not put back while no host links to it (ready waits for edge_node_routable_hosts >= 1)", async function () {
+    const gateway = sim.node("gw-1");
+    const plan = planOf({ nodes: [{ name: "gw-1", role: "gateway", url: gateway.url }], timeouts: { ready: 600 } });
+    const lonely = await rollout(plan, { token: TOKEN, update: async () => void (gateway.hosts = 0) });
+    expect(lonely.failure).to.include({ node: "gw-1", step: "ready" });
+    expect(lonely.failure!.message).to.match(/no host linked yet/);
+    expect(sim.draining.has(gateway.device), "left drained").to.equal(true);
+    sim.draining.clear();
+    gateway.hosts = 0;
+    setTimeout(() => (gateway.hosts = 1), 200); // its host links again after the restart
+    const relinked = await rollout(plan, { token: TOKEN, update: async () => undefined });
+    expect(relinked.ok, relinked.failure?.message).to.equal(true);
+  });
+
   it("a drain the API refuses stops the rollout with the API's code; DNS that keeps returning a drained gateway times out dns-out", async function () {
     const refused = await rollout(planOf(), { token: "wrong", update: async () => undefined });
     expect(refused.failure).to.include({ node: "gw-1", step: "drain" });

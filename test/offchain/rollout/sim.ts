@@ -26,6 +26,8 @@ export interface SimNode {
   subscribers: number;
   /** Requests in flight its /metrics reports. */
   inFlight: number;
+  /** Hosts linked to it (edge_node_routable_hosts): a restarted gateway has none until they link again. */
+  hosts: number;
   /** The device its /status names when it is not its own (a node lying about who it is). */
   claims?: string;
   /** The URL the stargates' catalogue lists for the device (default: its url, as a gateway's signed hello names). */
@@ -58,6 +60,7 @@ export class Sim {
         subscribers: 2,
         queries: 0,
         inFlight: 0,
+        hosts: 1,
         server: createServer((req, res) => this.nodeRoute(node, req, res)),
       };
       node.url = await listen(node.server, node.address);
@@ -114,7 +117,7 @@ export class Sim {
       if (node.role === "stargate" && node.inGroup) node.queries += 1;
       const text =
         node.role === "gateway"
-          ? `edge_cdn_requests_total{site="a"} ${node.requests}\nedge_cdn_requests_total{site="b"} 1\nedge_node_jobs_in_flight ${node.inFlight}\n`
+          ? `edge_cdn_requests_total{site="a"} ${node.requests}\nedge_cdn_requests_total{site="b"} 1\nedge_node_jobs_in_flight ${node.inFlight}\nedge_node_routable_hosts ${node.hosts}\n`
           : `edge_dns_queries_total{rcode="NOERROR",kind="zone"} ${node.queries}\n`;
       return void res.writeHead(200, { "content-type": "text/plain" }).end(text);
     }
