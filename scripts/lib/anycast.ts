@@ -4,8 +4,9 @@
  * flow to one announced member, and members announce and withdraw themselves over HTTP (the "route announcer" API a
  * stargate reaches with --dns-announce <url>):
  *
- *   POST <url>/announce {"member": "0x…", "address": "127.0.0.x", "port": N} -> 200 {"members": [...]}
- *   POST <url>/withdraw {"member": "0x…"}                                   -> 200 {"members": [...]}
+ *   POST <url>/announce {"action", "member": "0x…", "address": "127.0.0.x", "port": N, "at", "signature"} -> 200
+ *   POST <url>/withdraw {"action", "member": "0x…", "at", "signature"}                             -> 200
+ *   (each answered {"members": [...]}; signed with the member's device key, see `AnycastOptions.authenticate`)
  *   GET  <url>/members -> 200 {"members": [...], "counts": {...}};  GET <url>/metrics -> Prometheus text
  *
  * What it models: a flow (the client's address:port) goes to one member chosen by rendezvous hashing over the
@@ -22,6 +23,9 @@ import { type Socket as UdpSocket, createSocket } from "node:dgram";
 import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer } from "node:http";
 import { type AddressInfo, type Server as TcpServer, type Socket, connect, createServer as createTcp } from "node:net";
 import { Counter, Gauge, Registry } from "prom-client";
+import { isAddress, isHex, recoverMessageAddress } from "viem";
+
+import { announcementMessage } from "../../node/roles/stargate/dnsGroup";
 
 export interface AnycastMember {
   member: string;
@@ -64,7 +68,17 @@ export interface AnycastOptions {
   apiPort?: number;
   /** A flow's upstream socket closes after this long without traffic. */
   flowIdleMs?: number;
+  /**
+   * Require signed calls (R18-9, default true): `member` a device address whose EIP-191 signature over the
+   * canonical {action, member, address, port, at} (node/roles/stargate/dnsGroup.ts) recovers it, `at` within 30 s
+   * and newer than the member's last, and an announcing member bound to its first address until it withdraws.
+   * false: any caller (tests of the forwarding alone).
+   */
+  authenticate?: boolean;
 }
+
+/** How old a signed call may be. */
+export const ANNOUNCE_MAX_AGE_MS = 30_000;
 
 /** Rendezvous (highest random weight) hashing: the member whose hash with the flow is highest. */
 export function pickMember(flow: string, members: AnycastMember[]): AnycastMember | undefined {
@@ -134,6 +148,10 @@ class RouterState {
   readonly history: Array<{ at: number; op: "announce" | "withdraw"; member: string }> = [];
   readonly flows = new Map<string, Flow>();
   readonly connections = new Set<Socket>();
+  /** member -> the `at` of its last accepted call (kept after a withdrawal: no replay ever). */
+  readonly lastAt = new Map<string, number>();
+  /** member -> the address it announced first (until it withdraws). */
+  readonly bound = new Map<string, string>();
   readonly registry = new Registry();
   readonly forwarded = new Counter({
     name: "edge_anycast_forwarded_total",
@@ -233,13 +251,57 @@ function forwardTcp(state: RouterState, tcp: TcpServer): void {
   });
 }
 
+/** Why a call is refused (R18-9), or undefined: the member signed it, it is fresh, and the address is its own. */
+async function checkSigned(
+  state: RouterState,
+  body: Record<string, unknown>,
+  parsed: AnycastMember,
+  announce: boolean,
+): Promise<{ status: number; code: string; message: string } | undefined> {
+  const { at, signature } = body;
+  const action = body.action as "announce" | "withdraw";
+  const bad = (message: string) => ({ status: 400, code: "BAD_REQUEST", message });
+  if (!isAddress(parsed.member)) return bad("member must be the device's address");
+  if (action !== (announce ? "announce" : "withdraw"))
+    return bad(`action must be ${announce ? "announce" : "withdraw"}`);
+  if (typeof at !== "number" || !Number.isSafeInteger(at)) return bad("at must be the time in milliseconds");
+  if (typeof signature !== "string" || !isHex(signature)) return bad("signature must be a hex signature");
+  const message = announcementMessage({
+    action,
+    member: body.member as string,
+    ...(announce && { address: parsed.address, port: parsed.port }),
+    at,
+  });
+  let signer: string;
+  try {
+    signer = (await recoverMessageAddress({ message, signature })).toLowerCase();
+  } catch {
+    signer = "";
+  }
+  if (signer !== parsed.member) return { status: 401, code: "BAD_SIGNATURE", message: "the signature is not the member's" }; // prettier-ignore
+  if (Math.abs(Date.now() - at) > ANNOUNCE_MAX_AGE_MS)
+    return { status: 401, code: "STALE", message: `at is more than ${ANNOUNCE_MAX_AGE_MS / 1000} s from now` };
+  if (at <= (state.lastAt.get(parsed.member) ?? 0))
+    return { status: 409, code: "REPLAYED", message: "at is not newer than the member's last call" };
+  const bound = state.bound.get(parsed.member);
+  if (announce && bound !== undefined && bound !== parsed.address)
+    return { status: 409, code: "ADDRESS_BOUND", message: `the member is bound to ${bound} until it withdraws` };
+  state.lastAt.set(parsed.member, at);
+  return undefined;
+}
+
 function answer(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { "content-type": "application/json" });
   response.end(JSON.stringify(body));
 }
 
 /** The route announcer API: announce, withdraw, members, metrics. */
-async function routeApi(state: RouterState, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function routeApi(
+  state: RouterState,
+  authenticate: boolean,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const path = (request.url ?? "/").split("?")[0];
   if (request.method === "GET" && path === "/members") {
     return answer(response, 200, { members: state.members(), counts: Object.fromEntries(state.counts) });
@@ -259,8 +321,14 @@ async function routeApi(state: RouterState, request: IncomingMessage, response: 
   }
   const parsed = parseMember(body, path === "/announce");
   if (typeof parsed === "string") return answer(response, 400, { error: { code: "BAD_REQUEST", message: parsed } });
+  if (authenticate) {
+    const refused = await checkSigned(state, body as Record<string, unknown>, parsed, path === "/announce");
+    if (refused) return answer(response, refused.status, { error: { code: refused.code, message: refused.message } });
+  }
   if (path === "/announce") state.announced.set(parsed.member, parsed);
   else state.announced.delete(parsed.member);
+  if (path === "/withdraw") state.bound.delete(parsed.member);
+  else if (!state.bound.has(parsed.member)) state.bound.set(parsed.member, parsed.address);
   state.history.push({ at: Date.now(), op: path === "/announce" ? "announce" : "withdraw", member: parsed.member });
   answer(response, 200, { members: state.members() });
 }
@@ -271,7 +339,9 @@ export async function startAnycastRouter(options: AnycastOptions = {}): Promise<
   const { udp, tcp, port } = await bindBoth(host, options.port ?? 0);
   forwardUdp(state, udp, options.flowIdleMs ?? 10_000);
   forwardTcp(state, tcp);
-  const api: HttpServer = createServer((request, response) => void routeApi(state, request, response));
+  const api: HttpServer = createServer(
+    (request, response) => void routeApi(state, options.authenticate ?? true, request, response),
+  );
   await new Promise<void>((resolve) => api.listen(options.apiPort ?? 0, options.apiHost ?? "127.0.0.1", resolve));
   const apiAddress = api.address() as AddressInfo;
 

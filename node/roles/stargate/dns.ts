@@ -10,7 +10,7 @@
  */
 import { performance } from "node:perf_hooks";
 
-import type { Address } from "viem";
+import type { Address, Hex, LocalAccount } from "viem";
 
 import type { NetworkConfig } from "../../../offchain/common/protocol";
 import type { Catalogue, StargateConfig, StargateContext } from "../../context";
@@ -64,6 +64,13 @@ const unready = (): Reply => ({
   kind: "refused",
 });
 
+/** An EIP-191 personal signature with the device key (the announcer's calls, R18-9). */
+function signWithDevice(ctx: StargateContext, message: string): Promise<Hex> {
+  const account = ctx.signer.account as Partial<Pick<LocalAccount, "signMessage">>;
+  if (!account.signMessage) throw new Error("the device key cannot sign messages");
+  return account.signMessage({ message });
+}
+
 /** The DNS server, or undefined without --dns-port. */
 export function createDns(
   ctx: StargateContext,
@@ -88,6 +95,7 @@ export function createDns(
     ready: () => sources.config() !== undefined,
     log,
     retryMs: options.announceRetryMs,
+    sign: (message) => signWithDevice(ctx, message),
   });
   const current = () => indexer.current(sources.config(), sources.catalogue());
   const answers = new AnswerLimits(limits, {

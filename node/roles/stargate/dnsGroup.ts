@@ -2,15 +2,34 @@
  * Edge DNS serving group (D57): a stargate announces its DNS address to the route announcer (--dns-announce: the
  * loopback anycast router here, a BGP speaker's adapter in production) and withdraws it to leave the group.
  *
- *   POST <url>/announce {"member", "address", "port"} -> 200 {"members": [...]}
- *   POST <url>/withdraw {"member"} -> 200 {"members": [...]}
+ *   POST <url>/announce {"action", "member", "address", "port", "at", "signature"} -> 200 {"members": [...]}
+ *   POST <url>/withdraw {"action", "member", "at", "signature"} -> 200 {"members": [...]}
+ *
+ * Each call is signed with the device key (R18-9): an EIP-191 personal signature over the canonical JSON of
+ * {action, member, address, port, at} (`announcementMessage`), `at` the time in ms, strictly increasing.
  *
  * Once started (listening, a configuration held) it announces itself, retrying every second until the announcer
  * answers. `leave()` withdraws (and says so if the announcer cannot be reached: the stargate would keep getting
  * traffic); `join()` announces again. Without --dns-announce the group is this server alone: leave and join only
  * change the status.
  */
+import canonicalize from "canonicalize";
 import type { FastifyBaseLogger } from "fastify";
+import type { Hex } from "viem";
+
+/** What an announcement or withdrawal signs (R18-9). */
+export interface Announcement {
+  action: "announce" | "withdraw";
+  member: string;
+  address?: string;
+  port?: number;
+  /** Milliseconds since the epoch: the announcer refuses one older than 30 s or not newer than the member's last. */
+  at: number;
+}
+
+/** The message signed with the device key (EIP-191 personal_sign): the announcement's canonical JSON (RFC 8785). */
+export const announcementMessage = (a: Announcement): string =>
+  canonicalize({ action: a.action, member: a.member, address: a.address, port: a.port, at: a.at })!;
 
 export interface GroupOptions {
   announce: string | undefined;
@@ -21,6 +40,8 @@ export interface GroupOptions {
   log: Pick<FastifyBaseLogger, "info" | "warn">;
   retryMs?: number;
   timeoutMs?: number;
+  /** Signs a message with the device key (EIP-191). */
+  sign: (message: string) => Promise<Hex>;
 }
 
 export class DnsGroup {
@@ -29,6 +50,7 @@ export class DnsGroup {
   private announced = false;
   private timer: NodeJS.Timeout | undefined;
   private trying: Promise<void> | undefined;
+  private lastAt = 0;
 
   constructor(private readonly options: GroupOptions) {}
 
@@ -92,10 +114,13 @@ export class DnsGroup {
 
   private async call(what: "announce" | "withdraw"): Promise<void> {
     const where = this.options.where();
-    const body =
+    const at = Math.max(Date.now(), this.lastAt + 1); // strictly newer than the last, even within a millisecond
+    this.lastAt = at;
+    const announcement: Announcement =
       what === "announce"
-        ? { member: this.options.member, address: where?.host, port: where?.port }
-        : { member: this.options.member };
+        ? { action: what, member: this.options.member, address: where?.host, port: where?.port, at }
+        : { action: what, member: this.options.member, at };
+    const body = { ...announcement, signature: await this.options.sign(announcementMessage(announcement)) };
     const url = `${this.options.announce!.replace(/\/$/, "")}/${what}`;
     const response = await fetch(url, {
       method: "POST",
