@@ -263,5 +263,25 @@ describe("node/dns server (issue 18, D57)", function () {
       await servers[0].leave().catch((e: Error) => (failed = e));
       expect(failed?.message).to.match(/the route announcer did not take the withdrawal/);
     });
+
+    it("a (re)started stargate announces only once its catalogue names a serving gateway for its sites (or 3 health intervals passed)", async () => {
+      up = true;
+      const url = `http://127.0.0.1:${(announcer.address() as AddressInfo).port}`;
+      cat = catalogue([gateway(1, false)]); // checks not done yet: no healthy gateway
+      await start({ announceRetryMs: 50 }, { dnsAnnounce: url, healthIntervalMs: 400 });
+      await sleep(300);
+      expect(calls, "not before a serving gateway").to.deep.equal([]);
+      cat = catalogue([gateway(1)]);
+      for (let i = 0; i < 100 && calls.length === 0; i++) await sleep(20);
+      expect(calls.map((c) => c.path)).to.deep.equal(["/announce"]);
+      // With no gateway at all, it joins after 3 health intervals (1.2 s here) so that customers' zones are answered.
+      calls.length = 0;
+      cat = catalogue([]);
+      await start({ announceRetryMs: 50 }, { dnsAnnounce: url, healthIntervalMs: 400 });
+      await sleep(600);
+      expect(calls).to.deep.equal([]);
+      for (let i = 0; i < 100 && calls.length === 0; i++) await sleep(20);
+      expect(calls.map((c) => c.path)).to.deep.equal(["/announce"]);
+    });
   });
 });

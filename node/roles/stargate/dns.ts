@@ -16,7 +16,7 @@ import type { NetworkConfig } from "../../../offchain/common/protocol";
 import type { Catalogue, StargateConfig, StargateContext } from "../../context";
 import { type DnsIndex, RCODE, type Reply, answer } from "./dnsAnswer";
 import { DnsGroup } from "./dnsGroup";
-import { DnsIndexer } from "./dnsIndex";
+import { DnsIndexer, servingGateways } from "./dnsIndex";
 import { AnswerLimits, BillingTally, ClientBuckets, DEFAULT_LIMITS, type DnsLimits, clientKey } from "./dnsLimits";
 import { createDnsMetrics } from "./dnsMetrics";
 import { type Listeners, listen } from "./dnsTransport";
@@ -64,6 +64,23 @@ const unready = (): Reply => ({
   kind: "refused",
 });
 
+/**
+ * Whether a (re)started stargate may join its group: only once it can answer sites, with a configuration held and a
+ * serving gateway in its catalogue (its subscribers checked, its peers' verdicts fetched), or three health intervals
+ * gone by (a network with no gateway up). Announcing earlier made it answer SERVFAIL for sites after a rollout's restart.
+ */
+function settledFor(config: StargateConfig, sources: DnsSources): () => boolean {
+  const startedAt = Date.now();
+  const settleMs = 3 * (config.healthIntervalMs ?? 10_000);
+  return () => {
+    const held = sources.config();
+    if (held === undefined) return false;
+    if (held.sites.length === 0 || Date.now() - startedAt >= settleMs) return true;
+    const serving = servingGateways(sources.catalogue(), held.draining);
+    return serving.a.length + serving.aaaa.length > 0;
+  };
+}
+
 /** An EIP-191 personal signature with the device key (the announcer's calls, R18-9). */
 function signWithDevice(ctx: StargateContext, message: string): Promise<Hex> {
   const account = ctx.signer.account as Partial<Pick<LocalAccount, "signMessage">>;
@@ -92,7 +109,7 @@ export function createDns(
     announce: config.dnsAnnounce,
     member: ctx.signer.account.address.toLowerCase(),
     where: () => listeners && { host: listeners.host, port: listeners.port },
-    ready: () => sources.config() !== undefined,
+    ready: settledFor(config, sources),
     log,
     retryMs: options.announceRetryMs,
     sign: (message) => signWithDevice(ctx, message),
