@@ -60,6 +60,8 @@ export const PlanSchema = Type.Object(
      * gateway, whose sites then answer SERVFAIL until it is back. Default false: such a drain stops the rollout.
      */
     forceDrain: Type.Boolean({ default: false }),
+    /** Hosts a gateway must route to again (edge_node_routable_hosts) before it is put back; 0 for a gateway without. */
+    minHosts: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1 }),
     /** How often the waits poll (ms). */
     pollMs: Ms(250),
     timeouts: Type.Object(

@@ -275,7 +275,7 @@ class NodeRun {
       if (ready !== true) return ready;
       // A restarted gateway is ready before its hosts link again, and answers its sites 503 until one does.
       const hosts = metricSum((await this.get(`${this.node.url}/metrics`)).text, "edge_node_routable_hosts") ?? 0;
-      if (hosts < 1) return "no host linked yet (edge_node_routable_hosts 0)";
+      if (hosts < this.plan.minHosts) return `no host linked yet (edge_node_routable_hosts ${hosts})`;
       for (const stargate of this.plan.stargates) {
         const endpoint = (await this.catalogue(stargate)).find((e) => e.device.toLowerCase() === this.device);
         if (!endpoint?.healthy) return `${stargate}'s catalogue says ${endpoint ? "unhealthy" : "unknown"}`;

@@ -149,7 +149,8 @@ async function startChain(dir: string, devices: Array<{ role: NetNode["role"]; k
   const staking = await hre.ethers.getContractAt("StakeManager", address("StakeManager"));
   const token = await hre.ethers.getContractAt("EdgeToken", address("EdgeToken"));
   await (await token.connect(deployer).approve(address("StakeManager"), 2n ** 255n)).wait();
-  const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
+  // The chain's clock, not the wall clock: the in-process network is shared with earlier tests, which move it on.
+  const deadline = BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp + 3600);
   const types = { host: [0, 200n], gateway: [1, 25_000n], stargate: [2, 250_000n] } as const;
   for (const device of devices) {
     const account = privateKeyToAccount(device.key);
@@ -157,7 +158,12 @@ async function startChain(dir: string, devices: Array<{ role: NetNode["role"]; k
       domain: { name: "Edge StakeManager", version: "1", chainId: 31337, verifyingContract: address("StakeManager") },
       types: DEVICE_CONSENT_TYPES,
       primaryType: "DeviceConsent",
-      message: { device: account.address, owner: deployer.address as Address, nonce: 0n, deadline },
+      message: {
+        device: account.address,
+        owner: deployer.address as Address,
+        nonce: await staking.deviceNonce(account.address),
+        deadline,
+      },
     });
     const [type, amount] = types[device.role];
     await (
