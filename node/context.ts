@@ -17,6 +17,7 @@ import type { Address, Hex, LocalAccount, PublicClient } from "viem";
 
 import type { EpochClock } from "../offchain/common/epochs";
 import type { NetworkConfig } from "../offchain/common/protocol";
+import type { Sealed } from "../offchain/common/seal";
 import type { Tracing } from "../offchain/common/tracing";
 import type { TypedApp } from "../offchain/common/http";
 import type { StakeType } from "../offchain/common/stakeMap";
@@ -64,13 +65,15 @@ export interface GatewayContext extends SendingContext {
   contracts: Pick<PublicClient, "readContract">;
   /** From the address book; without one the gateway serves the --allow-customers list. */
   paymentVault: Address | undefined;
+  /** Opens a box sealed to this device's key (offchain/common/seal.ts): certificates' private keys (D64). */
+  unseal(sealed: Sealed, context: string): Buffer;
 }
 
 /**
  * The stargate: what a gateway sees of the chain, plus the admitted devices (the endpoints it checks, D51) and the
  * chain id's RPC for ConfigRegistry reads and the anchoring transactions.
  */
-export interface StargateContext extends Omit<GatewayContext, "paymentVault"> {
+export interface StargateContext extends Omit<GatewayContext, "paymentVault" | "unseal"> {
   /** ConfigRegistry's address, from the address book (undefined: the deployment has none). */
   configRegistry: Address | undefined;
   /** The RPC URL, for the wallet client that anchors versions with --config-key. */
@@ -112,6 +115,12 @@ export type GatewayConfig = Pick<
   | "creditMaxStaleMs"
   | "jobTimeoutMs"
   | "maxJobRounds"
+  | "certs"
+  | "tlsPort"
+  | "acmeDirectory"
+  | "acmeCa"
+  | "acmeEmail"
+  | "certSyncMs"
 >;
 
 export type StargateConfig = Pick<

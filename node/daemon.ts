@@ -29,6 +29,7 @@ import type { RoleContext, RoleModule } from "./context";
 import { HeadTimeFollower } from "./headTime";
 import { type NodeMetrics, createMetrics } from "./metrics";
 import { Outbox, type Sender, httpSender } from "./outbox";
+import { unseal } from "../offchain/common/seal";
 import { createGateway } from "./roles/gateway";
 import { createHost } from "./roles/host";
 import { createStargate } from "./roles/stargate";
@@ -301,7 +302,12 @@ export class EdgeNode {
         config,
       );
     return createGateway(
-      { ...sending, ...chain, paymentVault: book.contracts.PaymentVault?.address as Address | undefined },
+      {
+        ...sending,
+        ...chain,
+        paymentVault: book.contracts.PaymentVault?.address as Address | undefined,
+        unseal: (sealed, context) => unseal(config.deviceKey, sealed, context),
+      },
       config,
     );
   }

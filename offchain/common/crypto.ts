@@ -50,3 +50,20 @@ export function recoverLowerAddress(hash: Hex, signature: Hex): Hex | undefined 
     return undefined;
   }
 }
+
+/**
+ * The uncompressed public key (65 bytes, 0x04 || x || y) that signed the 32-byte `hash`, or undefined when the
+ * signature is malformed or recovers no key: what a receiver seals a reply to (offchain/common/seal.ts).
+ */
+export function recoverPublicKey(hash: Hex, signature: Hex): Buffer | undefined {
+  if (!HEX.test(hash) || hash.length !== 66 || !HEX.test(signature) || signature.length !== 132) return undefined;
+  const sig = Buffer.from(signature.slice(2), "hex");
+  const v = sig[64];
+  const recovery = v >= 27 ? v - 27 : v;
+  if (recovery !== 0 && recovery !== 1) return undefined;
+  try {
+    return Buffer.from(secp256k1.ecdsaRecover(sig.subarray(0, 64), recovery, Buffer.from(hash.slice(2), "hex"), false));
+  } catch {
+    return undefined;
+  }
+}

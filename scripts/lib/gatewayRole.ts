@@ -17,6 +17,7 @@ import { GatewayLink, type JobHandler } from "../../node/roles/host/link";
 import { WorkTracker } from "../../node/workTracker";
 import { EpochClock } from "../../offchain/common/epochs";
 import { createTypedApp } from "../../offchain/common/http";
+import { unseal } from "../../offchain/common/seal";
 import { initTracing } from "../../offchain/common/tracing";
 
 const CHAIN = 31337;
@@ -47,7 +48,8 @@ export interface GatewayRole {
 export async function startGatewayRole(
   options: { key?: `0x${string}`; config?: Partial<GatewayConfig> } = {},
 ): Promise<GatewayRole> {
-  const account = privateKeyToAccount(options.key ?? `0x${"71".repeat(32)}`);
+  const key = options.key ?? `0x${"71".repeat(32)}`;
+  const account = privateKeyToAccount(key);
   const dataDir = mkdtempSync(join(tmpdir(), "gateway-role-"));
   const registry = new Registry();
   const ctx: GatewayContext = {
@@ -66,6 +68,7 @@ export async function startGatewayRole(
     stale: () => false,
     contracts: {} as never,
     paymentVault: undefined,
+    unseal: (sealed, context) => unseal(key, sealed, context),
   };
   const config: GatewayConfig = {
     dataDir,
@@ -86,6 +89,7 @@ export async function startGatewayRole(
     creditMaxStaleMs: 120_000,
     jobTimeoutMs: 5_000,
     maxJobRounds: 1_000,
+    certSyncMs: 1_000,
     ...options.config,
   };
   const role = createGateway(ctx, config);

@@ -103,6 +103,18 @@ export const MESSAGE_TYPES = {
     { name: "atMs", type: "uint256" },
     { name: "verdictsHash", type: "bytes32" },
   ],
+  /**
+   * A gateway's request to the certificate service (D64): `action` names the operation (CERT_ACTIONS), `subject`
+   * the domain or challenge token it is about, `bodyHash` keccak256 of the body's RFC 8785 canonical JSON (of
+   * `null` without a body), `timestamp` unix milliseconds. The replay key is the digest.
+   */
+  CertRequest: [
+    { name: "gateway", type: "address" },
+    { name: "action", type: "string" },
+    { name: "subject", type: "string" },
+    { name: "bodyHash", type: "bytes32" },
+    { name: "timestamp", type: "uint256" },
+  ],
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_TYPES;

@@ -18,3 +18,4 @@ export * from "./scoreBatchSigning";
 export * from "./zones";
 export * from "./netConfig";
 export * from "./configMessages";
+export * from "./certs";
