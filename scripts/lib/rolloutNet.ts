@@ -14,12 +14,14 @@
  *
  * Every daemon is its own process (`node/cli.ts`, as `npm run edge-node` runs it), so a node's update is a real
  * restart: SIGTERM (the daemon drains, leaves and flushes), then the same command again (`restart`).
+ *
+ * With `certs` (issue 19, test/scripts/certsPebble.test.ts) the certificate service runs too (offchain/certs, its own
+ * process on the chain) and every gateway gets --certs and an HTTPS front door (--tls-port, shared like --cdn-port);
+ * `prepare` runs once ports are chosen (Pebble starts there) and `gatewayArgs` adds flags per gateway.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { type Server, createServer } from "node:http";
-import { type AddressInfo, createServer as createTcpServer } from "node:net";
+import { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hre from "hardhat";
@@ -35,9 +37,12 @@ import { deployProtocol } from "../deploy/deployProtocol";
 import { uploadTo } from "../tasks/configLib";
 import { type AnycastRouter, startAnycastRouter } from "./anycast";
 import { hardhat } from "./hardhatChain";
+import { Daemon, freePort, sharedPort, waitUntil } from "./netDaemon";
 
-const ROOT = join(__dirname, "..", "..");
+export { waitUntil };
+
 const TOKEN = 10n ** 18n;
+const CERTS_CLI = "offchain/certs/cli.ts";
 export const SITE = "shop.rollout.test";
 export const ADMIN_TOKEN = "rollout-net-admin-token";
 export const ROLLOUT_USER = "ops";
@@ -57,6 +62,24 @@ export interface NetNode {
   starts: number;
 }
 
+export interface RolloutNetOptions {
+  /** The origin's delay before it answers (ms, default 5). */
+  originLatencyMs?: number;
+  /**
+   * Called once every port is chosen, before any daemon starts: e.g. starts Pebble with its httpPort = `cdnPort`,
+   * resolving through stargate-1's DNS (`dnsServers[0]`).
+   */
+  prepare?: (net: { cdnPort: number; tlsPort?: number; dnsServers: string[]; dir: string }) => Promise<void>;
+  /**
+   * Runs the certificate service (offchain/certs/cli.ts `serve`, its own process, as `npm run certs` does) on the
+   * chain, and gives every gateway `--certs`, `--tls-port` (shared, like the front door) and `--cert-sync-ms`.
+   * `args()` adds flags to the service's command line (asked after `prepare`).
+   */
+  certs?: { args?: () => string[]; certSyncMs?: number };
+  /** More flags for a gateway's command line (asked after `prepare`), e.g. --acme-directory for one of them. */
+  gatewayArgs?: (name: string) => string[];
+}
+
 export interface RolloutNet {
   router: AnycastRouter;
   site: string;
@@ -67,56 +90,19 @@ export interface RolloutNet {
   apiUrl: string;
   password: string;
   dir: string;
-  /** Stops the node's process (SIGTERM, its graceful stop) and starts it again; resolves once it is /ready. */
-  restart(name: string): Promise<void>;
+  /** With `certs`: every gateway's HTTPS front door port (on its own address) and the certificate service's URL. */
+  tlsPort?: number;
+  certsUrl?: string;
+  /** A node's device key (signing as a gateway in tests). */
+  deviceKey(name: string): Hex;
+  /**
+   * Stops the node's process (SIGTERM, its graceful stop) and starts it again; resolves once it is /ready.
+   * `extraArgs` replace the flags the node's command line had from `gatewayArgs` (or add them).
+   */
+  restart(name: string, extraArgs?: string[]): Promise<void>;
   /** The node's log so far (its process's output), to explain a failure. */
   logOf(name: string): string;
   close(): Promise<void>;
-}
-
-/**
- * A port free on `host` below the kernel's ephemeral range (32768 and up here): a daemon restarted on its port must
- * find it free, and an ephemeral port may meanwhile be some outgoing connection's.
- */
-async function freePort(host = "127.0.0.1"): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if ((await portFree(host, port)) && (await udpFree(host, port))) return port;
-  }
-}
-
-async function udpFree(host: string, port: number): Promise<boolean> {
-  const socket = createSocket("udp4");
-  const ok = await new Promise<boolean>((resolve) => {
-    socket.once("error", () => resolve(false));
-    socket.bind(port, host, () => resolve(true));
-  });
-  socket.close();
-  return ok;
-}
-
-async function portFree(host: string, port: number): Promise<boolean> {
-  const server = createTcpServer();
-  const ok = await new Promise<boolean>((resolve) => {
-    server.once("error", () => resolve(false));
-    server.listen(port, host, () => resolve(true));
-  });
-  if (ok) await new Promise((resolve) => server.close(resolve));
-  return ok;
-}
-
-export async function waitUntil<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** The chain: deployed protocol, configuration key as ConfigRegistry's publisher, every device staked. */
@@ -203,64 +189,6 @@ async function startOrigin(latencyMs: number): Promise<{ url: string; server: Se
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-class Daemon {
-  child?: ChildProcess;
-  exited?: Promise<void>;
-  private lines: string[] = [];
-
-  constructor(
-    readonly node: NetNode,
-    private readonly args: string[],
-    private readonly env: Record<string, string>,
-    private readonly logFile: string,
-  ) {}
-
-  start(): void {
-    this.node.starts += 1;
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "node/cli.ts", ...this.args], {
-      cwd: ROOT,
-      env: { ...process.env, ...this.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const out = createWriteStream(this.logFile, { flags: "a" });
-    const keep = (chunk: Buffer) => {
-      out.write(chunk);
-      this.lines.push(...chunk.toString().split("\n").filter(Boolean));
-      this.lines.splice(0, Math.max(0, this.lines.length - 300));
-    };
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
-    this.exited = new Promise((resolve) => child.on("exit", () => resolve()));
-    this.child = child;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.kill("SIGTERM");
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  async ready(timeoutMs = 240_000): Promise<void> {
-    await waitUntil(
-      `${this.node.name} ready`,
-      async () => {
-        if (this.child?.exitCode !== null) throw new Error(`${this.node.name} exited:\n${this.output()}`);
-        return (await fetch(`${this.node.url}/ready`)).status === 200;
-      },
-      timeoutMs,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n${this.output()}`);
-    });
-  }
-
-  output(): string {
-    return this.lines.join("\n");
-  }
-}
-
 function nodeArgs(node: NetNode, ctx: NetContext): string[] {
   const common = ["--role", node.role, "--rpc", ctx.rpc, "--addresses", ctx.bookFile, "--confirmations", "0"];
   common.push("--poll-interval-ms", "250", "--data-dir", join(ctx.dir, node.name), "--log-level", "warn");
@@ -277,7 +205,10 @@ function nodeArgs(node: NetNode, ctx: NetContext): string[] {
     ];
   }
   if (node.role === "gateway")
-    return [...common, "--cdn-port", String(ctx.cdnPort), ...stargates.flatMap((s) => ["--stargates", s])];
+    return [
+      ...common,
+      ...["--cdn-port", String(ctx.cdnPort), ...stargates.flatMap((s) => ["--stargates", s]), ...ctx.certFlags],
+    ];
   const gateway = ctx.gateways[Number(node.name.split("-")[1]) - 1];
   return [
     ...common,
@@ -295,9 +226,27 @@ interface NetContext {
   router: AnycastRouter;
   stargates: NetNode[];
   gateways: NetNode[];
+  /** With the certificate service: the flags every gateway gets for it. */
+  certFlags: string[];
 }
 
-export async function startRolloutNet({ originLatencyMs = 5 } = {}): Promise<RolloutNet> {
+/** The certificate service on the chain, its own process (`npm run certs -- serve`); resolves once it answers. */
+async function startCertsService(ctx: NetContext, daemons: Map<string, Daemon>, extra: string[]): Promise<string> {
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const dir = join(ctx.dir, "certs");
+  mkdirSync(dir, { recursive: true });
+  const args = ["serve", "--rpc", ctx.rpc, "--addresses", ctx.bookFile, "--confirmations", "0"];
+  args.push("--poll-interval-ms", "250", "--listen-host", "127.0.0.1", "--port", new URL(url).port);
+  args.push("--db", join(dir, "certs.db"), "--data-key-file", join(dir, "data.key"), "--log-level", "warn");
+  const node = { name: "certs", url, starts: 0 };
+  const service = new Daemon(node, [...args, ...extra], {}, join(ctx.dir, "logs", "certs.log"), CERTS_CLI, "/health");
+  daemons.set("certs", service);
+  service.start();
+  await service.ready();
+  return url;
+}
+
+export async function startRolloutNet(options: RolloutNetOptions = {}): Promise<RolloutNet> {
   const dir = mkdtempSync(join(tmpdir(), "rollout-net-"));
   const closers: Array<() => Promise<unknown> | unknown> = [() => rmSync(dir, { recursive: true, force: true })];
   const daemons = new Map<string, Daemon>();
@@ -330,15 +279,17 @@ export async function startRolloutNet({ originLatencyMs = 5 } = {}): Promise<Rol
     closers.push(() => chain.rpcServer.close());
     const router = await startAnycastRouter();
     closers.push(() => router.close());
-    const origin = await startOrigin(originLatencyMs);
+    const origin = await startOrigin(options.originLatencyMs ?? 5);
     closers.push(() => new Promise((resolve) => origin.server.close(resolve)));
     const password = `rollout-${Math.random().toString(36).slice(2)}`;
     const users = join(dir, "users.json");
     const user = { name: ROLLOUT_USER, passwordHash: await hashPassword(password), scopes: ["node:drain"] };
     writeFileSync(users, JSON.stringify({ users: [user] }));
-    // A shared front door port on every gateway's own address: one free on both.
-    let cdnPort = await freePort("127.0.0.11");
-    while (!(await portFree("127.0.0.12", cdnPort))) cdnPort = await freePort("127.0.0.11");
+    // A shared front door port on every gateway's own address: one free on both (and the HTTPS one likewise).
+    const gatewayHosts = ["127.0.0.11", "127.0.0.12"];
+    const cdnPort = await sharedPort(gatewayHosts);
+    let tlsPort: number | undefined;
+    while (options.certs && (tlsPort === undefined || tlsPort === cdnPort)) tlsPort = await sharedPort(gatewayHosts);
     const ctx: NetContext = {
       dir,
       rpc: chain.rpc,
@@ -348,12 +299,27 @@ export async function startRolloutNet({ originLatencyMs = 5 } = {}): Promise<Rol
       router,
       stargates: nodes.filter((n) => n.role === "stargate"),
       gateways: nodes.filter((n) => n.role === "gateway"),
+      certFlags: [],
     };
     mkdirSync(join(dir, "logs"));
+    const dnsServers = ctx.stargates.map((s) => `127.0.0.1:${s.dnsPort}`);
+    await options.prepare?.({ cdnPort, tlsPort, dnsServers, dir });
+    let certsUrl: string | undefined;
+    if (options.certs) {
+      certsUrl = await startCertsService(ctx, daemons, options.certs.args?.() ?? []);
+      ctx.certFlags = ["--certs", certsUrl, "--tls-port", String(tlsPort)];
+      ctx.certFlags.push("--cert-sync-ms", String(options.certs.certSyncMs ?? 500));
+    }
+    const baseArgs = new Map<string, string[]>();
     for (const node of nodes) {
       const env: Record<string, string> = { EDGE_NODE_DEVICE_KEY: key(node.name), EDGE_NODE_ADMIN_TOKEN: ADMIN_TOKEN };
       if (node.name === "stargate-1") env.EDGE_NODE_CONFIG_KEY = CONFIG_KEY;
-      daemons.set(node.name, new Daemon(node, nodeArgs(node, ctx), env, join(dir, "logs", `${node.name}.log`)));
+      baseArgs.set(node.name, nodeArgs(node, ctx));
+      const args = [
+        ...baseArgs.get(node.name)!,
+        ...(node.role === "gateway" ? (options.gatewayArgs?.(node.name) ?? []) : []),
+      ];
+      daemons.set(node.name, new Daemon(node, args, env, join(dir, "logs", `${node.name}.log`)));
     }
     const daemon = (name: string) => daemons.get(name)!;
     daemon("stargate-1").start();
@@ -366,12 +332,16 @@ export async function startRolloutNet({ originLatencyMs = 5 } = {}): Promise<Rol
       router,
       site: SITE,
       cdnPort,
+      tlsPort,
+      certsUrl,
       nodes,
       apiUrl: ctx.stargates[0].url,
       password,
       dir,
-      async restart(name) {
+      deviceKey: key,
+      async restart(name, extraArgs) {
         await daemon(name).stop();
+        if (extraArgs) daemon(name).args = [...baseArgs.get(name)!, ...extraArgs];
         daemon(name).start();
         await daemon(name).ready();
         // A restarted gateway is /ready before its host has linked again (hosts notice on their next link ping):
