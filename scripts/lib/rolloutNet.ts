@@ -105,8 +105,11 @@ export interface RolloutNet {
   close(): Promise<void>;
 }
 
-/** The chain: deployed protocol, configuration key as ConfigRegistry's publisher, every device staked. */
-async function startChain(dir: string, devices: Array<{ role: NetNode["role"]; key: Hex }>) {
+/**
+ * The chain (bench:certs uses it too): the protocol deployed, ConfigRegistry's publisher the configuration key,
+ * every device staked.
+ */
+export async function startChain(dir: string, devices: Array<{ role: NetNode["role"]; key: Hex }>) {
   const rpcServer = new JsonRpcServer({ hostname: "127.0.0.1", port: 0, provider: hre.network.provider });
   const { port } = await rpcServer.listen();
   const rpc = `http://127.0.0.1:${port}`;
