@@ -1,0 +1,34 @@
+/** The certificate service's error codes and their HTTP status (docs/errors.md); raised through `certsError`. */
+import { errorFactory } from "../common/errors";
+
+export const CERTS_ERRORS = {
+  CERTS_BAD_REQUEST: 400,
+  CERTS_BAD_TOKEN: 400,
+  CERTS_BAD_DOMAIN: 400,
+  CERTS_BAD_HEADERS: 401,
+  CERTS_REQUEST_EXPIRED: 401,
+  CERTS_BAD_SIGNATURE: 401,
+  CERTS_SENDER_NOT_STAKED: 403,
+  CERTS_SENDER_NOT_ADMITTED: 403,
+  CERTS_NOT_WRITER: 403,
+  CERTS_NOT_HOLDER: 403,
+  CERTS_NOT_FOUND: 404,
+  CERTS_REPLAYED: 409,
+  CERTS_CHALLENGE_HELD: 409,
+  CERTS_LEASE_HELD: 409,
+  CERTS_TOO_LARGE: 413,
+  CERTS_BAD_CHAIN: 422,
+  CERTS_WRONG_DOMAIN: 422,
+  CERTS_BAD_KEY: 422,
+  CERTS_KEY_MISMATCH: 422,
+  CERTS_NOT_VALID_NOW: 422,
+  CERTS_UNTRUSTED: 422,
+  CERTS_BACKOFF: 429,
+  CERTS_LIMIT: 429,
+  CERTS_RATE_LIMITED: 429,
+  CERTS_REPLAY_FULL: 503,
+} as const;
+
+export type CertsErrorCode = keyof typeof CERTS_ERRORS;
+
+export const certsError = errorFactory(CERTS_ERRORS);
