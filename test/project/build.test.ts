@@ -19,6 +19,7 @@ const HELP: Record<string, string[]> = {
   "edge-node": ["--help"],
   "edge-oracle": ["serve", "--help"],
   "edge-billing": ["serve", "--help"],
+  "edge-certs": ["serve", "--help"],
   "edge-newton": ["serve", "--help"],
   "edge-rollout": ["--help"],
   "edge-console": ["--help"],
