@@ -367,7 +367,29 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): NodeConfig {
   const config = NODE_CONFIG.load(argv, env);
   if (config.role === "host" && !config.gateway)
     throw new ConfigError(["--gateway: a host needs the URL of its gateway"]);
+  const certProblems = certOptionProblems(config);
+  if (certProblems.length > 0) throw new ConfigError(certProblems);
   return { ...config, publicUrl: config.publicUrl ?? `http://${config.listenHost}:${config.port}` };
 }
 
 export const helpText = NODE_CONFIG.help;
+
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/** The certificate options (D65): TLS and orders need the service, whose URL is https unless on loopback. */
+function certOptionProblems(config: Static<typeof ConfigSchema>): string[] {
+  const problems: string[] = [];
+  if (config.tlsPort !== undefined && !config.certs)
+    problems.push(
+      "--tls-port: the HTTPS front door needs --certs (the certificate service its certificates come from)",
+    );
+  if (config.acmeDirectory && !config.certs)
+    problems.push("--acme-directory: orders need --certs (the certificate service holds their challenges and leases)");
+  if (config.certs) {
+    const url = URL.canParse(config.certs) ? new URL(config.certs) : undefined;
+    if (!url) problems.push(`--certs: ${config.certs} is not a URL`);
+    else if (url.protocol !== "https:" && !LOOPBACK_HOST.test(url.hostname))
+      problems.push(`--certs: ${config.certs} must be https (plain http only on a loopback address)`);
+  }
+  return problems;
+}

@@ -70,6 +70,7 @@ export const NODE_ERRORS = {
   EDGE_NODE_LAST_GATEWAY: 409,
   EDGE_NODE_ZONE_PUBLIC_SUFFIX: 400,
   EDGE_NODE_ZONE_HELD: 409,
+  EDGE_NODE_CERTS_UNREACHABLE: 502,
 } as const;
 
 export type NodeErrorCode = keyof typeof NODE_ERRORS;

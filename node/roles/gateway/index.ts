@@ -8,6 +8,9 @@
  *
  * A host stops receiving jobs the moment the gateway's own chain view says it is no longer admitted, whatever
  * the host does. While the view is stale, hosts already routed keep working but no new host is accepted.
+ *
+ * Certificates (D65, frontDoor.ts): with --certs the front door answers ACME challenges from the certificate
+ * service, loads the sites' certificates for the HTTPS door (--tls-port) and, with --acme-directory, orders them.
  */
 import { join } from "node:path";
 
@@ -100,8 +103,12 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
     async start() {
       for (const loop of loops) loop.start();
       await frontDoor?.start();
+      // Certificates after the doors open (an order's challenge is answered at the HTTP door), D65.
+      frontDoor?.startCerts();
     },
     async stop() {
+      // Orders under way finish (or fail) while the doors still answer their challenges, then the doors close.
+      await frontDoor?.stopCerts();
       await frontDoor?.stop();
       await Promise.all(loops.map((loop) => loop.stop()));
       await reports.queue();
