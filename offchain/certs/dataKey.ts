@@ -58,3 +58,40 @@ export function decryptAtRest(key: Buffer, sealed: SealedAtRest, domain: string)
   decipher.setAuthTag(sealed.tag);
   return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]);
 }
+
+const CHECK_TEXT = Buffer.from("edge-certs data key");
+const CHECK_CONTEXT = "data-key-check";
+
+/**
+ * A box the database keeps to tell whether `key` is the one it was written with: made on first start, opened on
+ * every later one. A start with another key stops here rather than failing each certificate read.
+ */
+export function dataKeyCheck(key: Buffer, stored: string | undefined, file: string): string | undefined {
+  if (stored === undefined) {
+    const box = encryptAtRest(key, CHECK_TEXT, CHECK_CONTEXT);
+    return JSON.stringify({
+      iv: box.iv.toString("base64"),
+      tag: box.tag.toString("base64"),
+      ciphertext: box.ciphertext.toString("base64"),
+    });
+  }
+  try {
+    const box = JSON.parse(stored) as Record<"iv" | "tag" | "ciphertext", string>;
+    const opened = decryptAtRest(
+      key,
+      {
+        iv: Buffer.from(box.iv, "base64"),
+        tag: Buffer.from(box.tag, "base64"),
+        ciphertext: Buffer.from(box.ciphertext, "base64"),
+      },
+      CHECK_CONTEXT,
+    );
+    if (opened.equals(CHECK_TEXT)) return undefined;
+  } catch {
+    // Falls through to the error below.
+  }
+  throw new EdgeError(
+    "CONFIG_INVALID",
+    `the data key in ${file} is not the key this database's private keys were encrypted with`,
+  );
+}

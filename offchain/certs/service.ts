@@ -21,7 +21,7 @@ import { RequestAuth } from "./auth";
 import { CertsBook, type CertsLimits } from "./book";
 import { parseRoots } from "./chain";
 import type { CertsConfig } from "./config";
-import { loadDataKey } from "./dataKey";
+import { dataKeyCheck, loadDataKey } from "./dataKey";
 import { EdgeError } from "../common/errors";
 import { type CertsMetrics, createCertsMetrics } from "./metrics";
 import type { CertsRouteDeps } from "./routes";
@@ -72,6 +72,13 @@ export class CertsService {
     const dataKey = loadDataKey(config.dataKeyFile);
     const roots = loadRoots(config.trust);
     const store = (this.store = new CertsStore(config.db));
+    try {
+      const check = dataKeyCheck(dataKey, store.getMeta("dataKeyCheck"), config.dataKeyFile);
+      if (check !== undefined) store.setMeta("dataKeyCheck", check);
+    } catch (error) {
+      store.close();
+      throw error;
+    }
     this.chain = new ChainService({
       config,
       deployment,
