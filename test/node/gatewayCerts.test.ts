@@ -5,13 +5,9 @@
  * (signatures checked, keys sealed to the requester), not the real offchain/certs service.
  */
 import { expect } from "chai";
-import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "node:tls";
 import { Registry } from "prom-client";
 import { privateKeyToAccount } from "viem/accounts";
 
@@ -29,46 +25,13 @@ import {
   storedCertificate,
 } from "../shared/certServiceDouble";
 import { waitUntil } from "../shared/gatewayHarness";
+import { fetchTls, handshake, httpGet, sitesFile } from "../shared/gatewayTls";
 import { type GatewayRole, startGatewayRole } from "../shared/gatewayRole";
 import { promtoolProblems } from "../shared/promtool";
 
 const KEY = `0x${"71".repeat(32)}` as const;
-const OWNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const TOKEN = "tok_abcdefghijklmnopqrstuv0123";
 const THUMB = "T".repeat(43);
-
-/** GET over plain HTTP with any Host header: status and body. */
-export function httpGet(front: string, path: string, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${front}${path}`, { headers: { host } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** A TLS handshake to `url` naming `servername`: the leaf's sha256 fingerprint, or the error. */
-export function handshake(url: string, servername: string | undefined, ca: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), servername, ca }, () => {
-      const raw = socket.getPeerX509Certificate()!.raw;
-      socket.end();
-      resolve(createHash("sha256").update(raw).digest("hex"));
-    });
-    socket.on("error", reject);
-  });
-}
-
-export function sitesFile(dir: string, hostnames: string[]): string {
-  const file = join(dir, "sites.json");
-  const sites = hostnames.map((hostname, i) => ({ id: `s${i}`, hostname, owner: OWNER, origin: "http://127.0.0.1:9" }));
-  writeFileSync(file, JSON.stringify({ sites }));
-  return file;
-}
 
 const challengeGets = (service: CertServiceDouble) =>
   service.calls.filter((c) => c.method === "GET" && c.path.startsWith("/challenges/")).length;
@@ -254,25 +217,3 @@ describe("gateway certificates (D65)", function () {
       expect(problems(["--certs", ok, "--tls-port", "0"]), ok).to.deep.equal([]);
   });
 });
-
-/** GET over HTTPS naming `servername`, trusting `ca`. */
-export function fetchTls(
-  url: string,
-  servername: string,
-  path: string,
-  ca: string,
-): Promise<{ status: number; body: string }> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: hostname, port: Number(port), path, servername, ca, headers: { host: servername }, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
