@@ -68,7 +68,15 @@ describe("certificate service (offchain/certs)", function () {
 
   it("D64: a gateway writes a challenge, anyone reads it, only its writer deletes it; another's live token is 409; expired ones go", async function () {
     const c = clock();
-    const { api, service } = await certs(c, ["--challenge-ttl-seconds", "60"]);
+    const { api, service, url } = await certs(c, ["--challenge-ttl-seconds", "60"]);
+    const docs = (await (await fetch(`${url}/docs/json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(docs.paths).sort()).to.deep.equal([
+      "/certificates/query",
+      "/certificates/{domain}",
+      "/challenges/{token}",
+      "/orders/{domain}/failure",
+      "/orders/{domain}/lease",
+    ]);
     const t = token(1);
     expect((await api.putChallenge(1, t, SITE)).status).to.equal(204);
     expect(await api.getChallenge(t)).to.deep.equal({
