@@ -3,6 +3,7 @@
  * its start-up checks, and its metrics (promtool).
  */
 import { expect } from "chai";
+import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
@@ -11,6 +12,7 @@ import { loadCertsConfig } from "../../../offchain/certs/config";
 import { CertsService } from "../../../offchain/certs/service";
 import { unseal } from "../../../offchain/common/seal";
 import { promtoolProblems } from "../../shared/promtool";
+import { spawnServe } from "../../shared/spawn";
 import { type RpcServer, startRpcServer } from "../../shared/rpc";
 import { type TestCa, createTestCa } from "../../shared/testCa";
 import {
@@ -185,5 +187,33 @@ describe("certificate service: restarts, keys at rest, metrics", function () {
     const days = (domain: string) => value(`edge_cert_days_to_expiry{domain="${domain}"}`);
     expect(days("a.edge.test")).to.be.closeTo(7, 0.01);
     expect(days("b.edge.test")).to.be.closeTo(3, 0.01);
+  });
+
+  it("D64: npm run certs -- serve runs the service as its own process until SIGTERM (exit 0); a bad configuration exits 2", async function () {
+    const p = await loadFixture(network);
+    const dir = join(tmp.dir, `run-${++runs}`);
+    const args = certsArgs(rpc.url, p.book, dir).map((a) => (a === "silent" ? "info" : a));
+    const child = spawnServe("offchain/certs/cli.ts", args, {}, "certs started");
+    try {
+      const url = await child.url;
+      expect((await fetch(`${url}/health`)).status).to.equal(200);
+      const c = clock();
+      expect((await gatewayClient(url, c).takeLease(1, SITE)).status, child.output()).to.equal(200);
+    } finally {
+      child.process.kill("SIGTERM");
+    }
+    expect(await child.exited).to.equal(0);
+    expect(statSync(join(dir, "data.key")).mode & 0o777).to.equal(0o600);
+    const cli = (...argv: string[]) =>
+      spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "offchain/certs/cli.ts", ...argv], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+    const bad = cli("serve", "--rpc", "nope", "--addresses", p.book, "--backoff-seconds", "0");
+    expect([bad.status, bad.stderr]).to.satisfy(
+      ([status, stderr]: [number, string]) => status === 2 && /--rpc/.test(stderr) && /--backoff-seconds/.test(stderr),
+    );
+    expect(cli("serve", "--help").stdout).to.include("--data-key-file");
+    expect(cli("nonsense").status).to.equal(2);
   });
 });

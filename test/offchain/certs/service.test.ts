@@ -275,9 +275,18 @@ describe("certificate service (offchain/certs)", function () {
       "x-edge-device": gatewayAccount(1).address,
     };
     await expect401(forged, "CERTS_BAD_SIGNATURE", "wrong signer");
+    // A non-canonical signature sent first is refused (and not remembered); the canonical one then passes.
+    const fresh = await headersOf(1, "lease.take", SITE, body, at);
+    const f = fresh["x-edge-signature"];
+    const freshV01 = `${f.slice(0, 130)}${(parseInt(f.slice(130), 16) - 27).toString(16).padStart(2, "0")}`;
+    await expect401({ ...fresh, "x-edge-signature": freshV01 }, "CERTS_BAD_SIGNATURE", "v 0/1 first");
     expect((await send(url, "POST", path, await headersOf(1, "lease.take", SITE, body, at), body)).status).to.equal(
       200,
     );
+    // The same new request sent 5 times at once: one is taken, the others are replays.
+    const burst = await headersOf(1, "lease.take", SITE, body, c.t + 4);
+    const statuses = await Promise.all([...Array(5)].map(() => send(url, "POST", path, burst, body)));
+    expect(statuses.map((r) => r.status).sort()).to.deep.equal([200, 409, 409, 409, 409]);
     // A signature over another body, action or subject.
     const other = await headersOf(1, "lease.take", SITE, { ttlSeconds: 61 }, c.t + 2);
     await expect401(other, "CERTS_BAD_SIGNATURE", "another body");
