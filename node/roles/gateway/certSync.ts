@@ -51,6 +51,10 @@ export class CertSync {
     const domains = [...new Set([...this.parts.hostnames()].map((h) => h.toLowerCase()))].filter(
       (d) => DOMAIN_PATTERN.test(d) && !IPV4.test(d),
     );
+    // A certificate of a site no longer served, or expired, is dropped: its name is refused from the next handshake.
+    const wanted = new Set(domains);
+    for (const held of this.parts.store.all())
+      if (!wanted.has(held.domain) || held.notAfter <= now) this.parts.store.remove(held.domain);
     const due: string[] = [];
     try {
       for (let i = 0; i < domains.length; i += QUERY_PAGE) {
@@ -61,7 +65,7 @@ export class CertSync {
         });
         const { certificates } = await this.parts.service.query(page, have);
         for (const entry of certificates) {
-          if (!page.includes(entry.domain)) continue; // only what was asked
+          if (!wanted.has(entry.domain)) continue; // only what was asked
           if (entry.status === "issued") this.load(entry, now);
           if (this.isDue(entry, now)) due.push(entry.domain);
         }
