@@ -26,6 +26,8 @@ export interface CdnOutcome {
   newton: LoadRow[];
   /** The devnet's own traced requests (trace.ts): served and billed too. */
   probes: Probe[];
+  /** The devnet's HTTPS checks' requests (https.ts), every one answered 200: served and billed too. */
+  httpsRequests: number;
   /** Per gateway: its no-store rate and its hosts' slots once host-1 left. */
   busy: Array<{ gateway: string; rate: number; slots: number }>;
   /** What the gateways served for the site, summed over both (their metrics). */
@@ -71,7 +73,7 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 export async function cdnOutcome(
   network: { nodes: Node[]; epochs: number; billingUrl: string; customerA: ViewCustomer; yieldRows: YieldRow[] },
-  load: { plan: LoadPlan; rows: LoadRow[]; probes: Probe[] },
+  load: { plan: LoadPlan; rows: LoadRow[]; probes: Probe[]; httpsRequests: number },
 ): Promise<CdnOutcome> {
   const newton = load.rows;
   const { nodes, billingUrl, customerA } = network;
@@ -125,6 +127,7 @@ export async function cdnOutcome(
   return {
     newton,
     probes: load.probes,
+    httpsRequests: load.httpsRequests,
     busy,
     served,
     byCache,
@@ -194,10 +197,12 @@ export function checkCdn(outcome: CdnOutcome, zoneQueries: number): void {
   }
   for (const p of outcome.probes)
     if (p.status !== 200) throw new DevnetError(`the traced request for ${p.path} was answered ${p.status}`);
-  const ok = newton.reduce((s, row) => s + (row.statuses["200"] ?? 0), 0) + outcome.probes.length;
+  const ok =
+    newton.reduce((s, row) => s + (row.statuses["200"] ?? 0), 0) + outcome.probes.length + outcome.httpsRequests;
   if (BigInt(ok) !== served.requests)
     throw new DevnetError(
-      `newton and the traced requests got ${ok} responses 200 but the gateways served ${served.requests} requests`,
+      `newton, the traced and the HTTPS requests got ${ok} responses 200 but the gateways served ${served.requests} ` +
+        "requests",
     );
   if (billed.p0.requests === 0n || billed.p0.egressBytes === 0n)
     throw new DevnetError("customer A's bill for period 0 has no cdn requests or egressBytes line");

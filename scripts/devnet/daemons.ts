@@ -12,6 +12,14 @@ import { SITE, capacityOf, gatewayOf, startOrigin, writeSites } from "./cdn";
 import type { Chain } from "./chain";
 import { TEAM_USER, publishInitialConfig, showBlocklist, waitForVersion, writeUsers } from "./control";
 import { type DnsShown, demoZone, showDns } from "./dns";
+import {
+  type Certificates,
+  type HttpsShown,
+  certsHealthy,
+  gatewayCertArgs,
+  showHttps,
+  startCertificates,
+} from "./https";
 import { type Accounts, CHAIN_ID, type StepLog, TOKEN, waitFor } from "./common";
 import type { Options } from "./options";
 import { type Processes, freePort, tsNode } from "./processes";
@@ -35,6 +43,10 @@ export interface Services {
   blocked: Record<string, number>;
   /** What dig showed of Edge DNS (dns.ts). */
   dns: DnsShown;
+  /** Pebble and the certificate service, or why HTTPS is off (https.ts). */
+  certs: Certificates;
+  /** Resolves once every gateway served the site over HTTPS (checked while the devnet runs on). */
+  https: Promise<HttpsShown>;
 }
 
 export async function startServices(
@@ -76,6 +88,9 @@ export async function startServices(
   const users = await writeUsers(dir);
   const grpcPort = await freePort();
   const dnsPort = await freePort();
+  const cdnPort = await freePort();
+  // HTTPS (issue 19): Pebble validates on the front doors' port at the address Edge DNS names.
+  const certs = await startCertificates({ dir, common, dnsPort, cdnPort, log }, procs);
   const nodes = await startNodes(
     devices,
     {
@@ -86,7 +101,8 @@ export async function startServices(
       users: users.file,
       grpcPort,
       dnsPort,
-      cdnPort: await freePort(),
+      cdnPort,
+      certArgs: gatewayCertArgs(certs),
       configKey: accounts.configKey,
       env: run.tracingEnv,
     },
@@ -106,13 +122,14 @@ export async function startServices(
     ...["--rpc", chain.rpc, "--addresses", chain.bookFile, "--port", port(consoleUrl)],
   ]);
   const frontDoors = await waitUntilReady({ oracleUrl, consoleUrl, nodes, hosts: opts.hosts });
+  await waitFor("the certificate service", () => certsHealthy(certs), 60_000);
   const served = nodes.filter((n) => n.role !== "stargate").map((n) => n.address);
   await waitForVersion(stargate.url, served, 1);
   log.step(`every gateway and host acknowledged configuration version 1 over the stargate's gRPC stream`);
   const blocked = await showBlocklist(stargate.url, users.password, SITE.hostname, frontDoors, log);
   const gateways = nodes
     .filter((n) => n.role === "gateway")
-    .map((g) => ({ name: g.name, address: g.address, ip: new URL(g.url).hostname }));
+    .map((g) => ({ name: g.name, address: g.address, ip: new URL(g.url).hostname, url: g.url }));
   const dns = await showDns(
     { dnsPort, stargateUrl: stargate.url, password: users.password, site: SITE.hostname, log },
     gateways,
@@ -137,6 +154,10 @@ export async function startServices(
     { EDGE_BILLING_BILLER_KEY: accounts.billerKey },
   );
   await waitFor("billing", async () => (await getJson(`${billingUrl}/health`)).ok, 60_000);
+  // The gateways ordered the site's certificate once they had the site; the HTTPS check needs billing (the site
+  // owner's credit) and runs on while the devnet does (awaited at the end).
+  const https = showHttps(certs, gateways, SITE.hostname, log);
+  https.catch(() => undefined);
   log.step(`oracle ${oracleUrl}, billing ${billingUrl}, ${nodes.length} nodes admitted and routing`);
   log.step(
     `site demo.edge.test (customer A's; origin ${originUrl}) at the front doors ` +
@@ -149,7 +170,7 @@ export async function startServices(
   );
   procs.check();
   log.step(`Network API ${stargate.url}/api: user "${TEAM_USER}", password ${users.password} (this run's only)`);
-  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds, originUrl, frontDoors, blocked, dns };
+  return { oracleUrl, billingUrl, consoleUrl, nodes, periodSeconds, originUrl, frontDoors, blocked, dns, certs, https };
 }
 
 const port = (url: string) => new URL(url).port;
@@ -200,6 +221,8 @@ async function startNodes(
     dnsPort: number;
     /** Every gateway's front door port, each on its own loopback address (127.0.0.11, .12, ...): DNS names the address. */
     cdnPort: number;
+    /** Gateways' HTTPS flags (https.ts): none when HTTPS is off. */
+    certArgs: string[];
     /** Gateways' and hosts' tracing (trace.ts). */
     env: Record<string, string>;
   },
@@ -221,7 +244,7 @@ async function startNodes(
         ? [
             ...["--oracle", oracleUrl, "--billing", billingUrl, "--report-interval-ms", "2000"],
             ...["--usage-flush-ms", "1000", "--cdn-port", String(cdnPort), ...stargates],
-            ...["--listen-host", new URL(node.url).hostname],
+            ...["--listen-host", new URL(node.url).hostname, ...context.certArgs],
           ]
         : node.role === "stargate"
           ? [

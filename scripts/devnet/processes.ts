@@ -66,6 +66,12 @@ export class Processes {
   }
 
   failure?: DevnetError;
+  private readonly stops: Array<() => Promise<void>> = [];
+
+  /** Something the devnet started outside these children (Pebble): stopped with them. */
+  atStop(stop: () => Promise<void>): void {
+    this.stops.push(stop);
+  }
 
   check(): void {
     if (this.failure) throw this.failure;
@@ -73,8 +79,9 @@ export class Processes {
 
   async stopAll(): Promise<void> {
     this.stopping = true;
-    await Promise.all(
-      this.children.map(
+    await Promise.all([
+      ...this.stops.splice(0).map((stop) => stop().catch(() => undefined)),
+      ...this.children.map(
         ({ child }) =>
           new Promise<void>((resolve) => {
             if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -86,6 +93,6 @@ export class Processes {
             child.kill("SIGTERM");
           }),
       ),
-    );
+    ]);
   }
 }

@@ -17,7 +17,10 @@
  * The steps, in order: options.ts, chain.ts (chain and contracts), stakes.ts, customers.ts (deposits), daemons.ts
  * (oracle, the origin and the sites file from cdn.ts, nodes, Console, then the chain on to genesis and billing),
  * cdn.ts (Newton's load, load.ts), customers.ts (jobs) and observe.ts (the live view), timeline.ts (the unstake,
- * the end of the epochs), checks.ts and cdnChecks.ts, summary.ts; processes.ts runs the child processes.
+ * the end of the epochs), checks.ts and cdnChecks.ts, summary.ts; processes.ts runs the child processes. HTTPS
+ * (issue 19, https.ts): Pebble and the certificate service start before the nodes, every gateway orders and serves
+ * the site over HTTPS by SNI, checked with curl against Pebble's root while the epochs run; without pebble
+ * installed the devnet runs over HTTP only and says why.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -34,7 +37,7 @@ import { EpochScores, type ViewCustomer, startLiveView } from "./observe";
 import { type Options, parseOptions } from "./options";
 import { Processes } from "./processes";
 import { stakeDevices } from "./stakes";
-import { printCdn, printEndpoints, printSummary } from "./summary";
+import { printCdn, printEndpoints, printHttps, printSummary } from "./summary";
 import { finishEpochs, unstakeMidway } from "./timeline";
 import { type TracedPath, originLog, probe, startTracer, tracedPath } from "./trace";
 
@@ -45,12 +48,16 @@ export async function runDevnet(argv: string[]): Promise<number> {
   mkdirSync(dir, { recursive: true });
   console.log(`devnet: run directory ${dir} (every process logs there)`);
   const procs = new Processes(dir);
-  const stop = () => void procs.stopAll().then(() => process.exit(130));
+  // Pebble runs in its own process group: a SIGTERM too stops everything before exiting.
+  const stop = (signal: NodeJS.Signals) =>
+    void procs.stopAll().then(() => process.exit(signal === "SIGINT" ? 130 : 143));
   process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   try {
     return await run(opts, dir, runId, procs);
   } finally {
     process.removeListener("SIGINT", stop);
+    process.removeListener("SIGTERM", stop);
     if (!opts.keepRunning || procs.failure) await procs.stopAll();
   }
 }
@@ -93,6 +100,7 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   await finishEpochs(chain, opts, { eviction, ...services }, { stopTraffic: traffic.stop, stopView }, procs);
 
   const rows = await load.done;
+  const https = await services.https;
   const traced: TracedPath[] = [
     await tracedPath(tracer, probes[0], originLog(dir)),
     await tracedPath(tracer, probes[1]),
@@ -100,10 +108,11 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   const outcome = await checkPromises(chain, accounts, { epochs: opts.epochs, nodes, customers, scores, billingUrl });
   const cdn = await cdnOutcome(
     { nodes, epochs: opts.epochs, billingUrl, customerA: customers[0], yieldRows: outcome.yieldRows },
-    { plan: load.plan, rows, probes },
+    { plan: load.plan, rows, probes, httpsRequests: https.on ? https.requests : 0 },
   );
   printSummary(outcome, { customers: accounts.customers, jobs: traffic.jobs, evictionMs: eviction.ms, dir });
   printCdn(cdn, opts.hosts, { paths: traced, spans: tracer.receiver.spans }, nodes);
+  printHttps(https);
   const stargate = nodes.find((n) => n.role === "stargate")!;
   const behind = await printControlPlane(stargate.url, nodes, 1);
   if (behind.length > 0) throw new DevnetError(`not on configuration version 1 at the end: ${behind.join(", ")}`);

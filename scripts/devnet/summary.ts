@@ -7,6 +7,7 @@ import { type TracedPath, describePath } from "./trace";
 import type { Accounts } from "./common";
 import type { JobCounts } from "./customers";
 import type { Node, Services } from "./daemons";
+import type { HttpsShown } from "./https";
 
 export function printSummary(
   outcome: Outcome,
@@ -103,7 +104,8 @@ export function printCdn(
     `customer A's bill for period 0: cdn requests ${billed.p0.requests} (${tokens(billed.p0Amounts.requests)} tokens), ` +
       `cdn egressBytes ${billed.p0.egressBytes} (${tokens(billed.p0Amounts.egressBytes)} tokens); period 1 so far ` +
       `${billed.p1.requests} requests, ${billed.p1.egressBytes} bytes: together exactly what the gateways served ` +
-      `(${served.requests} requests, ${served.egressBytes} bytes), and Newton's responses 200 (and the 2 traced)`,
+      `(${served.requests} requests, ${served.egressBytes} bytes), and Newton's responses 200 (and the 2 traced` +
+      `${cdn.httpsRequests > 0 ? ` and the ${cdn.httpsRequests} HTTPS checks` : ""})`,
   );
   console.log(
     `customer A's dns queries billed: ${cdn.dnsQueries} (the stargate's answers to its zone customer-a.test, sent ` +
@@ -116,6 +118,25 @@ export function printCdn(
       "traces from the gateways and hosts: 1% of the load's requests and the traced ones):",
   );
   for (const path of traces.paths) for (const line of describePath(path, "gateway-1", names)) console.log(`  ${line}`);
+}
+
+/** HTTPS at every gateway (issue 19): the URLs, what curl got verifying against Pebble's root, days to expiry. */
+export function printHttps(https: HttpsShown): void {
+  if (!https.on) {
+    console.log(`\nHTTPS: off, ${https.reason}`);
+    return;
+  }
+  console.log(`\nHTTPS at every gateway (certificate from Pebble through the certificate service):`);
+  for (const g of https.gateways)
+    console.log(
+      `  ${g.name} ${g.url} at ${g.ip}: ${g.status} verified against Pebble's root (curl --cacert ${https.rootFile} ` +
+        `--resolve ${new URL(g.url).host}:${g.ip} ${g.url}); orders issued ${g.ordersIssued}, challenge requests ` +
+        `answered ${g.challengesServed}`,
+    );
+  console.log(
+    `  edge_cert_days_to_expiry ${https.daysToExpiry.toFixed(2)} at the certificate service; orders issued ` +
+      `${https.issued}; issuer ${https.gateways[0]?.issuer}`,
+  );
 }
 
 const tokens = (amount: bigint) => (Number(amount) / 1e18).toFixed(6);
@@ -132,5 +153,16 @@ export function printEndpoints(rpc: string, services: Services): void {
     console.log(
       `  site      ${url} with Host: ${SITE.hostname} (${name}'s front door; curl -H 'host: ${SITE.hostname}')`,
     );
+  if (services.certs.on) {
+    const { certs } = services;
+    console.log(`  certs     ${certs.url} (metrics ${certs.url}/metrics; Pebble ${certs.directory})`);
+    for (const n of nodes.filter((g) => g.role === "gateway")) {
+      const ip = new URL(n.url).hostname;
+      console.log(
+        `  https     https://${SITE.hostname}:${certs.tlsPort}/ at ${ip} (${n.name}; curl --cacert ${certs.rootFile} ` +
+          `--resolve ${SITE.hostname}:${certs.tlsPort}:${ip})`,
+      );
+    }
+  } else console.log(`  https     off: ${services.certs.reason}`);
   console.log(`  origin    ${originUrl} (/static/1k, /static/16k, /static/256k cacheable; /live/* no-store)`);
 }

@@ -2,6 +2,8 @@ import { expect } from "chai";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 
+import { pebbleInstalled } from "../../scripts/lib/pebble";
+
 const ROOT = join(__dirname, "..", "..");
 
 /**
@@ -11,7 +13,8 @@ const ROOT = join(__dirname, "..", "..");
  * service serves to its customer, the referral credit, the customer who ran out refused with 402 (D43), tokens
  * conserved over every holder; and content delivery, issue 16: Newton's requests for the demo site through both
  * gateways' front doors all answered 200, the host with twice the capacity scoring above its peer on its gateway
- * in every epoch, the site owner's bill carrying cdn lines equal to what the gateways served).
+ * in every epoch, the site owner's bill carrying cdn lines equal to what the gateways served; and HTTPS, issue 19:
+ * every gateway serving the site over HTTPS with one certificate Pebble issued through the certificate service).
  * Here: it exits 0, says so, and leaves no process behind.
  */
 describe("devnet (npm start, end to end)", function () {
@@ -94,5 +97,35 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(/customer A's zone customer-a\.test: www\.customer-a\.test A NOERROR 192\.0\.2\.10;/);
     expect(output).to.match(/missing\.customer-a\.test A NXDOMAIN; example\.org A REFUSED/);
     expect(output).to.match(/customer A's dns queries billed: 4 \(the stargate's answers to its zone/);
+    // HTTPS (issue 19, D67): each gateway serves the site over HTTPS, verified by curl against Pebble's root only;
+    // the certificate service exports the certificate's days to expiry. Without pebble the devnet says HTTPS is off.
+    if (!pebbleInstalled()) {
+      expect(output).to.match(/devnet: HTTPS off: pebble is not installed/);
+      return;
+    }
+    for (const [gateway, ip] of [
+      ["gateway-1", "127.0.0.11"],
+      ["gateway-2", "127.0.0.12"],
+    ])
+      expect(output).to.match(
+        new RegExp(
+          `HTTPS: curl --cacert \\S+pebble-root\\.pem --resolve demo\\.edge\\.test:(\\d+):${ip.replace(/\./g, "\\.")} ` +
+            `https://demo\\.edge\\.test:\\1/static/1k -> 200 \\(${gateway}, after`,
+        ),
+      );
+    expect(output).to.match(
+      /HTTPS: one certificate for demo\.edge\.test at every gateway .*edge_cert_days_to_expiry\{domain="demo\.edge\.test"\} \d+\.\d\d, orders issued [1-9]/,
+    );
+    // Both gateways order; the service's lease lets one order win, and Pebble's challenge requests were answered.
+    const answered = /ordered by gateway-\d, challenge answered by gateway-1 (\d+), gateway-2 (\d+)/.exec(output);
+    expect(answered, "the ordering gateway and the challenge requests each gateway answered").to.not.equal(null);
+    expect(Number(answered![1]) + Number(answered![2])).to.be.greaterThan(0);
+    expect(output).to.match(/HTTPS at every gateway/);
+    expect(output).to.match(
+      /gateway-1 https:\/\/demo\.edge\.test:\d+\/ at 127\.0\.0\.11: 200 verified against Pebble's root/,
+    );
+    expect(output).to.match(
+      /gateway-2 https:\/\/demo\.edge\.test:\d+\/ at 127\.0\.0\.12: 200 verified against Pebble's root/,
+    );
   });
 });
