@@ -19,7 +19,12 @@ import {
   startChallTestSrv,
   startPebble,
 } from "../../scripts/lib/pebble";
-import { type CertServiceDouble, startCertServiceDouble } from "../shared/certServiceDouble";
+import {
+  type CertServiceDouble,
+  createTestCa,
+  startCertServiceDouble,
+  storedCertificate,
+} from "../shared/certServiceDouble";
 import { waitUntil } from "../shared/gatewayHarness";
 import { type GatewayRole, startGatewayRole } from "../shared/gatewayRole";
 import { promtoolProblems } from "../shared/promtool";
@@ -28,6 +33,7 @@ import { handshake, sitesFile } from "../shared/gatewayTls";
 const KEY = `0x${"75".repeat(32)}` as const;
 const OK = "ok.example.test";
 const UNREACHABLE = "unreachable.example.test";
+const RENEW = "renew.example.test";
 
 describe("gateway ACME orders against Pebble (D65)", function () {
   this.timeout(120_000);
@@ -36,6 +42,7 @@ describe("gateway ACME orders against Pebble (D65)", function () {
   let service: CertServiceDouble;
   let gateway: GatewayRole;
   let dir: string;
+  let original: string;
   const certSyncMs = 300;
 
   before(async function () {
@@ -50,11 +57,18 @@ describe("gateway ACME orders against Pebble (D65)", function () {
     const cdnPort = await freeTcpPort();
     pebble = await startPebble({ httpPort: cdnPort, dnsServer: dns.dnsServer });
     service = await startCertServiceDouble();
+    // A certificate already past its renewal point (the service's dates say it began 10 days ago): it is loaded, then renewed.
+    const ca = createTestCa();
+    const old = ca.issue(RENEW);
+    ca.dispose();
+    const stored = storedCertificate(old.chain, old.privateKey);
+    original = stored.fingerprint;
+    service.certificates.set(RENEW, { ...stored, notBefore: stored.notBefore - 10 * 86_400_000 });
     gateway = await startGatewayRole({
       key: KEY,
       config: {
         ...{ certs: service.url, tlsPort: 0, cdnPort, dataDir: dir, certSyncMs },
-        ...{ sites: sitesFile(dir, [OK, UNREACHABLE]), acmeDirectory: pebble.directory, acmeCa: pebble.caFile },
+        ...{ sites: sitesFile(dir, [OK, UNREACHABLE, RENEW]), acmeDirectory: pebble.directory, acmeCa: pebble.caFile },
         acmeEmail: "ops@example.test",
       },
     });
@@ -73,7 +87,7 @@ describe("gateway ACME orders against Pebble (D65)", function () {
   it("orders a site's certificate under its lease, the challenge answered through the service, and serves it over HTTPS", async () => {
     await waitUntil(
       "certificate issued and loaded",
-      () => service.certificates.has(OK) && gatewayLoaded() >= 1,
+      () => service.certificates.has(OK) && gatewayLoaded() >= 2,
       60_000,
     );
     const calls = callsFor(OK).map(
@@ -119,16 +133,24 @@ describe("gateway ACME orders against Pebble (D65)", function () {
     // Several syncs later the domain, backing off at the service, has not been ordered again.
     await new Promise((resolve) => setTimeout(resolve, certSyncMs * 5));
     expect(leaseTakes()).to.equal(1);
-    expect(gatewayLoaded()).to.equal(1);
+    expect(gatewayLoaded()).to.equal(2);
 
     const text = await gateway.registry.metrics();
-    expect(text).to.match(/edge_gateway_acme_orders_total\{outcome="issued"\} 1\n/);
+    expect(text).to.match(/edge_gateway_acme_orders_total\{outcome="issued"\} 2\n/);
     expect(text).to.match(/edge_gateway_acme_orders_total\{outcome="failed"\} 1\n/);
     expect(text).to.match(/edge_gateway_acme_challenges_total\{outcome="served"\} [1-9]/);
     const lint = promtoolProblems(text)
       .split("\n")
       .filter((line) => !line.startsWith("edge_gateway_cert_days_to_expiry use base unit"));
     expect(lint.join("\n")).to.equal("");
+  });
+
+  it("a certificate past its renewal point is ordered again, and the renewed one replaces it at the next handshake", async () => {
+    await waitUntil("renewed", () => service.certificates.get(RENEW)!.fingerprint !== original, 60_000);
+    const renewed = service.certificates.get(RENEW)!.fingerprint;
+    const https = gateway.status().tlsFrontDoor as string;
+    expect(await handshake(https, RENEW, await pebble.root())).to.equal(renewed);
+    expect(callsFor(RENEW).filter((c) => c.path.endsWith("/lease") && c.method === "POST")).to.have.length(1);
   });
 
   const gatewayLoaded = () => (gateway.status().certificates as { loaded: number }).loaded;
