@@ -31,7 +31,7 @@ import { privateKeyToAccount } from "viem/accounts";
 
 import { type CertificateEntry, signCertRequest } from "../../offchain/common/protocol/certs";
 import { type GatewayRole, startGatewayRole } from "../lib/gatewayRole";
-import { Daemon, freePort } from "../lib/netDaemon";
+import { Daemon, freePort, metricValue } from "../lib/netDaemon";
 import { startChallTestSrv, startPebble } from "../lib/pebble";
 import { startChain } from "../lib/rolloutNet";
 
@@ -43,6 +43,10 @@ const VALIDITY_SECONDS = Number(process.env.CERTS_BENCH_VALIDITY ?? (FULL ? 360 
 const POLL_MS = 50;
 const GATEWAY_KEY = `0x${"c1".repeat(32)}` as Hex;
 const OBSERVER_KEY = `0x${"c2".repeat(32)}` as Hex;
+/** CERTS_BENCH_DEBUG=1: the gateway's warnings on stderr (failed orders and why). */
+const warn = (obj: unknown, msg?: string) => console.error(`gateway: ${msg ?? ""} ${JSON.stringify(obj)}`);
+const debugLog = { info() {}, debug() {}, warn, error: warn, child: () => debugLog };
+const log = process.env.CERTS_BENCH_DEBUG ? (debugLog as never) : undefined;
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -117,7 +121,18 @@ function figures(prefix: string, seen: Map<string, Seen>, start: number, results
   results[`${prefix}.leaseUnseen`] = [...seen.values()].filter((s) => s.leased === undefined).length;
 }
 
+/** The gateway's orders by outcome (since its start) and the service's failed orders (since its start). */
+async function orderCounts(prefix: string, gateway: GatewayRole, service: string, results: Record<string, number>) {
+  const text = await gateway.registry.metrics();
+  for (const outcome of ["issued", "failed", "skipped"])
+    results[`${prefix}.gatewayOrders.${outcome}`] = metricValue(text, "edge_gateway_acme_orders_total", { outcome });
+  const serviceText = await (await fetch(`${service}/metrics`)).text();
+  results[`${prefix}.serviceFailuresSoFar`] = metricValue(serviceText, "edge_cert_orders_total", { outcome: "failed" });
+}
+
 async function main(): Promise<void> {
+  // Pebble and pebble-challtestsrv run in their own process groups: an interrupted run still ends them (on exit).
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
   const results: Record<string, number> = {
     "machine.cores": cpus().length,
     "machine.load1.start": round(loadavg()[0], 2),
@@ -177,11 +192,13 @@ async function main(): Promise<void> {
 
     // Issue: every name from nothing.
     let start = Date.now();
-    gateway = await startGatewayRole({ key: GATEWAY_KEY, config });
+    gateway = await startGatewayRole({ key: GATEWAY_KEY, config, log });
     const issued = await watcher.until(none, 20 * 60_000).catch((error: Error) => {
       throw new Error(`${error.message}\nservice:\n${service.output()}\npebble:\n${pebble.output().slice(-3000)}`);
     });
     figures("issue", issued, start, results);
+    await orderCounts("issue", gateway, service.node.url, results);
+    if (process.env.CERTS_BENCH_DEBUG) console.log(`pebble:\n${pebble.output()}\nservice:\n${service.output()}`);
     await gateway.close();
     gateway = undefined;
     console.log(`issued ${COUNT} in ${results[`issue.all${FULL ? 100 : COUNT}.seconds`]} s; waiting until all are due`);
@@ -193,9 +210,10 @@ async function main(): Promise<void> {
     results["renewal.secondsBeforeFirstExpiry"] = round((firstExpiry - Date.now()) / 1000, 1);
     const old = new Map([...issued].map(([domain, s]) => [domain, s.fingerprint!]));
     start = Date.now();
-    gateway = await startGatewayRole({ key: GATEWAY_KEY, config });
+    gateway = await startGatewayRole({ key: GATEWAY_KEY, config, log });
     const renewed = await watcher.until(old, 20 * 60_000);
     figures("renewal", renewed, start, results);
+    await orderCounts("renewal", gateway, service.node.url, results);
     const expiredFirst = [...renewed.values()].filter((s) => s.issued! > firstExpiry).length;
     results["renewal.afterExpiry"] = expiredFirst;
     results["machine.load1.end"] = round(loadavg()[0], 2);

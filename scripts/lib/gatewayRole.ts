@@ -46,7 +46,7 @@ export interface GatewayRole {
 }
 
 export async function startGatewayRole(
-  options: { key?: `0x${string}`; config?: Partial<GatewayConfig> } = {},
+  options: { key?: `0x${string}`; config?: Partial<GatewayConfig>; log?: GatewayContext["log"] } = {},
 ): Promise<GatewayRole> {
   const key = options.key ?? `0x${"71".repeat(32)}`;
   const account = privateKeyToAccount(key);
@@ -54,7 +54,7 @@ export async function startGatewayRole(
   const registry = new Registry();
   const ctx: GatewayContext = {
     signer: { account, chainId: CHAIN },
-    log: silentLog,
+    log: options.log ?? silentLog,
     work: new WorkTracker(),
     metrics: {
       registry,

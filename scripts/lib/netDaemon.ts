@@ -66,6 +66,19 @@ export async function waitUntil<T>(what: string, check: () => Promise<T | undefi
   }
 }
 
+/** The sum of a metric's samples in Prometheus text (0 when absent), over those with the labels given. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const pairs = [...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)];
+    const have = Object.fromEntries(pairs.map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[3]);
+  }
+  return sum;
+}
+
 export interface DaemonNode {
   name: string;
   /** Its API: `readyPath` is asked there. */

@@ -134,7 +134,22 @@ function spawnGroup(command: string, args: string[], env: Record<string, string>
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // Its own process group does not get the terminal's signals: if this process ends without stop(), end it too.
+  const orphaned = () => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+  };
+  process.once("exit", orphaned);
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      process.removeListener("exit", orphaned);
+      resolve();
+    }),
+  );
   child.once("error", (error) => keep(Buffer.from(`spawn ${command}: ${error.message}\n`)));
   const stop = async () => {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
