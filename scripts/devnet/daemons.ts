@@ -126,6 +126,8 @@ export async function startServices(
   const served = nodes.filter((n) => n.role !== "stargate").map((n) => n.address);
   await waitForVersion(stargate.url, served, 1);
   log.step(`every gateway and host acknowledged configuration version 1 over the stargate's gRPC stream`);
+  // Billable use starts here (the blocklist's probes, Edge DNS's zone queries): billing's first period does too.
+  const usageFrom = Date.now();
   const blocked = await showBlocklist(stargate.url, users.password, SITE.hostname, frontDoors, log);
   const gateways = nodes
     .filter((n) => n.role === "gateway")
@@ -136,10 +138,14 @@ export async function startServices(
   );
   // Everything runs: on to just before genesis, leaving time for billing and the traffic to start.
   await chain.advanceTo(chain.genesis - LEAD_SECONDS);
-  // One billing period from now until the last epoch ends (when traffic stops): chain time runs ahead of the wall
-  // clock by the setup's blocks and the move forward, and periods go by the wall clock. Billing starts only now,
-  // so that its period ends with the epochs; nothing needs it before the customers' traffic.
-  const periodSeconds = chain.genesis + opts.epochs * opts.epochSeconds - (await chain.now()) + 2;
+  // One billing period from the first billable use until the last epoch ends (when traffic stops): chain time runs
+  // ahead of the wall clock by the setup's blocks and the move forward, and periods go by the wall clock. Billing
+  // starts only now, so that its period ends with the epochs; the usage batches queued before wait in the senders'
+  // outboxes, and their times fall in period 0 (a batch timed before the first period is refused and dropped: the
+  // stargate's batch of A's zone queries was, when the chain's move forward took a while, D67).
+  const sinceUsage = Math.ceil((Date.now() - usageFrom) / 1000);
+  const periodSeconds = chain.genesis + opts.epochs * opts.epochSeconds - (await chain.now()) + 2 + sinceUsage;
+  const periodStart = Date.now() - sinceUsage * 1000;
   procs.start(
     "billing",
     process.execPath,
@@ -149,7 +155,7 @@ export async function startServices(
       "serve",
       ...common,
       ...["--port", port(billingUrl), "--db", join(dir, "billing.db"), "--prices", prices],
-      ...["--period-seconds", String(periodSeconds), "--period-start", String(Date.now()), "--grace-seconds", "3"],
+      ...["--period-seconds", String(periodSeconds), "--period-start", String(periodStart), "--grace-seconds", "3"],
     ],
     { EDGE_BILLING_BILLER_KEY: accounts.billerKey },
   );
