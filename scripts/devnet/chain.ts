@@ -151,6 +151,11 @@ function deployParameters(accounts: Accounts, epochSeconds: number, genesis: num
 function deploy(rpc: string, run: { dir: string; runId: string }, parameters: object): string {
   const parametersFile = join(run.dir, "parameters.json");
   writeFileSync(parametersFile, JSON.stringify(parameters, null, 2));
+  // deploy:protocol reuses a previous book's deployment blocks when its check passes or cannot be made (an RPC
+  // error). Twice at load 9 a book left by an earlier chain on 31337 kept StakeManager's block after the real one,
+  // and every node's view missed the minimums ("no stargate minimum in the chain view", D67). This chain is new:
+  // its blocks are searched afresh.
+  rmSync(join(ROOT, "scripts", "deploy", "addresses", `${CHAIN_ID}.json`), { force: true });
   const deployment = spawnSync(
     bin("hardhat"),
     ["deploy:protocol", "--network", "rpc", "--parameters", parametersFile, "--deployment-id", `devnet-${run.runId}`],
