@@ -138,28 +138,12 @@ export async function startServices(
   );
   // Everything runs: on to just before genesis, leaving time for billing and the traffic to start.
   await chain.advanceTo(chain.genesis - LEAD_SECONDS);
-  // One billing period from the first billable use until the last epoch ends (when traffic stops): chain time runs
-  // ahead of the wall clock by the setup's blocks and the move forward, and periods go by the wall clock. Billing
-  // starts only now, so that its period ends with the epochs; the usage batches queued before wait in the senders'
-  // outboxes, and their times fall in period 0 (a batch timed before the first period is refused and dropped: the
-  // stargate's batch of A's zone queries was, when the chain's move forward took a while, D67).
-  const sinceUsage = Math.ceil((Date.now() - usageFrom) / 1000);
-  const periodSeconds = chain.genesis + opts.epochs * opts.epochSeconds - (await chain.now()) + 2 + sinceUsage;
-  const periodStart = Date.now() - sinceUsage * 1000;
-  procs.start(
-    "billing",
-    process.execPath,
-    [
-      ...tsNode,
-      "offchain/billing/cli.ts",
-      "serve",
-      ...common,
-      ...["--port", port(billingUrl), "--db", join(dir, "billing.db"), "--prices", prices],
-      ...["--period-seconds", String(periodSeconds), "--period-start", String(periodStart), "--grace-seconds", "3"],
-    ],
-    { EDGE_BILLING_BILLER_KEY: accounts.billerKey },
+  const periodSeconds = await startBilling(
+    { dir, opts, common, billingUrl, prices, usageFrom },
+    chain,
+    accounts,
+    procs,
   );
-  await waitFor("billing", async () => (await getJson(`${billingUrl}/health`)).ok, 60_000);
   // The gateways ordered the site's certificate once they had the site; the HTTPS check needs billing (the site
   // owner's credit) and runs on while the devnet does (awaited at the end).
   const https = showHttps(certs, gateways, SITE.hostname, log);
@@ -180,6 +164,41 @@ export async function startServices(
 }
 
 const port = (url: string) => new URL(url).port;
+
+/**
+ * Billing, with one period from the first billable use until the last epoch ends (when traffic stops): chain time
+ * runs ahead of the wall clock by the setup's blocks and the move forward, and periods go by the wall clock.
+ * Billing starts only now, so that its period ends with the epochs; the usage batches queued before wait in the
+ * senders' outboxes, and their times fall in period 0 (a batch timed before the first period is refused and
+ * dropped: the stargate's batch of A's zone queries was, when the chain's move forward took a while, D67).
+ * Returns the period's length.
+ */
+async function startBilling(
+  run: { dir: string; opts: Options; common: string[]; billingUrl: string; prices: string; usageFrom: number },
+  chain: Chain,
+  accounts: Accounts,
+  procs: Processes,
+): Promise<number> {
+  const { opts, billingUrl } = run;
+  const sinceUsage = Math.ceil((Date.now() - run.usageFrom) / 1000);
+  const periodSeconds = chain.genesis + opts.epochs * opts.epochSeconds - (await chain.now()) + 2 + sinceUsage;
+  const periodStart = Date.now() - sinceUsage * 1000;
+  procs.start(
+    "billing",
+    process.execPath,
+    [
+      ...tsNode,
+      "offchain/billing/cli.ts",
+      "serve",
+      ...run.common,
+      ...["--port", port(billingUrl), "--db", join(run.dir, "billing.db"), "--prices", run.prices],
+      ...["--period-seconds", String(periodSeconds), "--period-start", String(periodStart), "--grace-seconds", "3"],
+    ],
+    { EDGE_BILLING_BILLER_KEY: accounts.billerKey },
+  );
+  await waitFor("billing", async () => (await getJson(`${billingUrl}/health`)).ok, 60_000);
+  return periodSeconds;
+}
 /** Chain seconds left before genesis once every process runs: billing's and Newton's start fit in them. */
 const LEAD_SECONDS = 12;
 
