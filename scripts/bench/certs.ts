@@ -39,7 +39,7 @@ const ROOT = join(__dirname, "..", "..");
 const COUNT = Number(process.env.CERTS_BENCH_COUNT ?? 100);
 const FULL = COUNT === 100;
 /** Long enough that no certificate expires before its renewal; short enough that they fall due within minutes. */
-const VALIDITY_SECONDS = Number(process.env.CERTS_BENCH_VALIDITY ?? (FULL ? 360 : 60));
+const VALIDITY_SECONDS = Number(process.env.CERTS_BENCH_VALIDITY ?? (FULL ? 900 : 60));
 const POLL_MS = 50;
 const GATEWAY_KEY = `0x${"c1".repeat(32)}` as Hex;
 const OBSERVER_KEY = `0x${"c2".repeat(32)}` as Hex;
@@ -214,8 +214,8 @@ async function main(): Promise<void> {
     const renewed = await watcher.until(old, 20 * 60_000);
     figures("renewal", renewed, start, results);
     await orderCounts("renewal", gateway, service.node.url, results);
-    const expiredFirst = [...renewed.values()].filter((s) => s.issued! > firstExpiry).length;
-    results["renewal.afterExpiry"] = expiredFirst;
+    // Renewed only after its own certificate had expired (0 when the validity leaves the renewal time enough).
+    results["renewal.afterExpiry"] = [...renewed].filter(([d, s]) => s.issued! > issued.get(d)!.notAfter!).length;
     results["machine.load1.end"] = round(loadavg()[0], 2);
   } finally {
     for (const closer of closers.reverse()) await closer();
