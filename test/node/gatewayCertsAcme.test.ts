@@ -25,6 +25,8 @@ import {
   startCertServiceDouble,
   storedCertificate,
 } from "../shared/certServiceDouble";
+import { AcmeOrderer } from "../../node/roles/gateway/acme";
+import { CertServiceClient } from "../../node/roles/gateway/certClient";
 import { waitUntil } from "../shared/gatewayHarness";
 import { type GatewayRole, startGatewayRole } from "../shared/gatewayRole";
 import { promtoolProblems } from "../shared/promtool";
@@ -151,6 +153,30 @@ describe("gateway ACME orders against Pebble (D65)", function () {
     const https = gateway.status().tlsFrontDoor as string;
     expect(await handshake(https, RENEW, await pebble.root())).to.equal(renewed);
     expect(callsFor(RENEW).filter((c) => c.path.endsWith("/lease") && c.method === "POST")).to.have.length(1);
+  });
+
+  it("orders placed at once by a new account, then by the same account after a restart, all issue (the account is registered once, before them)", async () => {
+    const accountDir = mkdtempSync(join(dir, "account-"));
+    const quiet = { info: () => undefined, warn: () => undefined };
+    const orderer = () =>
+      new AcmeOrderer(
+        new CertServiceClient({ account: gateway.account, chainId: 31337 }, service.url),
+        { directory: pebble.directory, caFile: pebble.caFile, dataDir: accountDir, device: gateway.account.address },
+        quiet,
+      );
+    for (const [round, count] of [
+      ["new", 4],
+      ["restarted", 3],
+    ] as const) {
+      const domains = Array.from({ length: count }, (_, i) => `${round}-${i}.burst.example.test`);
+      const first = orderer();
+      const results = await Promise.all(domains.map((d) => first.order(d)));
+      expect(
+        results.map((r) => (r.outcome === "issued" ? r.outcome : r.reason)),
+        round,
+      ).to.deep.equal(domains.map(() => "issued"));
+      for (const d of domains) expect(service.certificates.has(d), d).to.equal(true);
+    }
   });
 
   const gatewayLoaded = () => (gateway.status().certificates as { loaded: number }).loaded;

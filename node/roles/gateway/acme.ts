@@ -150,13 +150,26 @@ export class AcmeOrderer {
     return { chain, privateKey: privateKey.toString() };
   }
 
+  /**
+   * The client, with its account registered once before any order (concurrent orders share it): left to auto(),
+   * every order of a burst registered at once, and those answered "account exists" (HTTP 200) sent an empty account
+   * update, which Pebble and Boulder refuse. An existing account (the key kept in the data directory) is looked up
+   * with onlyReturnExisting; only when that fails is one created, agreeing to the terms.
+   */
   private async createClient(): Promise<acme.Client> {
-    return new acme.Client({
+    const client = new acme.Client({
       directoryUrl: this.options.directory,
       accountKey: await accountKey(this.accountKeyFile),
       backoffAttempts: 5,
       backoffMin: 200,
       backoffMax: 5_000,
     });
+    try {
+      await client.createAccount({ onlyReturnExisting: true });
+    } catch {
+      const contact = this.options.email ? [`mailto:${this.options.email}`] : undefined;
+      await client.createAccount({ termsOfServiceAgreed: true, ...(contact ? { contact } : {}) });
+    }
+    return client;
   }
 }
