@@ -132,11 +132,17 @@ describe("certificates against Pebble through Edge DNS (test/scripts/certsPebble
   it("gateway-1, drained out of DNS, orders the site's certificate from Pebble: the challenge is answered by gateway-2, and every gateway serves the site over HTTPS verifying against Pebble's root", async function () {
     const gateway1 = net.nodes.find((n) => n.name === "gateway-1")!;
     const token = await login(net.apiUrl, ROLLOUT_USER, net.password);
-    const drain = await fetch(`${net.apiUrl}/api/nodes/${gateway1.address.toLowerCase()}/drain`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}` },
+    // Refused (409 EDGE_NODE_LAST_GATEWAY) until the stargate's catalogue has seen gateway-2 healthy too: under
+    // load that can come after both daemons are /ready. Any other refusal fails the test.
+    const drain = await waitUntil("a drain not refused as the last gateway's", async () => {
+      const reply = await fetch(`${net.apiUrl}/api/nodes/${gateway1.address.toLowerCase()}/drain`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const text = await reply.text();
+      return reply.status === 409 && text.includes("EDGE_NODE_LAST_GATEWAY") ? false : { status: reply.status, text };
     });
-    expect(drain.status, await drain.text()).to.equal(200);
+    expect(drain.status, drain.text).to.equal(200);
     // Pebble asks stargate-1's DNS: wait until it (and the router) answer the site with gateway-2 only.
     const stargate1 = net.nodes.find((n) => n.name === "stargate-1")!;
     for (const [host, port] of [
