@@ -49,7 +49,7 @@ describe("build: npm run build and the bin commands", function () {
     if (!distIsFresh()) execFileSync(process.execPath, [join(ROOT, "bin", "build.js")], { cwd: ROOT, stdio: "pipe" });
   });
 
-  it("has exactly the five commands, each a compiled file in dist/ with a shebang and the execute bit", function () {
+  it("has exactly the seven commands, each a compiled file in dist/ with a shebang and the execute bit", function () {
     expect(Object.keys(pkg.bin).sort()).to.deep.equal(Object.keys(HELP).sort());
     for (const file of Object.values(pkg.bin)) {
       expect(file).to.match(/^dist\/.+\.js$/);
