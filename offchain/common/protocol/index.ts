@@ -19,3 +19,4 @@ export * from "./zones";
 export * from "./netConfig";
 export * from "./configMessages";
 export * from "./certs";
+export * from "./regions";
