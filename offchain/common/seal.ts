@@ -63,7 +63,10 @@ export function unseal(privateKey: string, sealed: Sealed, context: string): Buf
   const recipient = ecdh.getPublicKey();
   const ephemeral = Buffer.from(sealed.ephemeral, "base64");
   const key = deriveKey(ecdh.computeSecret(ephemeral), ephemeral);
-  const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(sealed.iv, "base64"));
+  const iv = Buffer.from(sealed.iv, "base64");
+  if (iv.length !== 12) throw new TypeError("a sealed box's IV is 12 bytes");
+  // The full 16-byte tag only: GCM would otherwise accept a truncated one (down to 4 bytes), far easier to forge.
+  const decipher = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: 16 });
   decipher.setAAD(additionalData(recipient, context));
   decipher.setAuthTag(Buffer.from(sealed.tag, "base64"));
   return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, "base64")), decipher.final()]);
