@@ -11,13 +11,14 @@
  * (bench:certs, where 100 hostnames must resolve to the benchmarked gateway).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
+import { freePort } from "./netDaemon";
 
 export const PEBBLE = process.env.EDGE_PEBBLE ?? "/usr/bin/pebble";
 export const CHALLTESTSRV = process.env.EDGE_PEBBLE_CHALLTESTSRV ?? "/usr/bin/pebble-challtestsrv";
@@ -64,22 +65,6 @@ export async function freeTcpPort(host = "127.0.0.1"): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** A port free for both UDP and TCP on `host` now (a DNS server's). */
-export async function freeUdpTcpPort(host = "127.0.0.1"): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const udp = createSocket("udp4");
-    const port = await new Promise<number>((resolve) => udp.bind(0, host, () => resolve(udp.address().port)));
-    const free = await new Promise<boolean>((resolve) => {
-      const tcp = createServer();
-      tcp.once("error", () => resolve(false));
-      tcp.listen(port, host, () => tcp.close(() => resolve(true)));
-    });
-    udp.close();
-    if (free) return port;
-  }
-  throw new Error("no free port for UDP and TCP");
 }
 
 /** GET over HTTPS trusting `ca`: status and body. */
@@ -258,7 +243,7 @@ export async function startChallTestSrv({ defaultIPv4 = "127.0.0.1" } = {}): Pro
   if (!existsSync(CHALLTESTSRV)) throw new Error(`pebble-challtestsrv is not installed at ${CHALLTESTSRV}`);
   const dir = mkdtempSync(join(tmpdir(), "edge-challtestsrv-"));
   const logFile = join(dir, "challtestsrv.log");
-  const dnsPort = await freeUdpTcpPort();
+  const dnsPort = await freePort();
   const managementPort = await freeTcpPort();
   const args = ["-defaultIPv4", defaultIPv4, "-defaultIPv6", "", "-dns01", `127.0.0.1:${dnsPort}`];
   args.push("-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${managementPort}`);
