@@ -19,7 +19,8 @@ import {
   LOG_LEVEL_OPTION,
   LogLevelSchema,
 } from "../offchain/common/config";
-import { AddressSchema } from "../offchain/common/protocol";
+import { AddressSchema, type Region } from "../offchain/common/protocol";
+import { optionProblems, regionOption } from "./configChecks";
 
 export const ROLES = ["host", "gateway", "stargate"] as const;
 export type Role = (typeof ROLES)[number];
@@ -82,12 +83,14 @@ export const ConfigSchema = Type.Object(
     acmeCa: Type.Optional(Type.String({ minLength: 1 })),
     acmeEmail: Type.Optional(Type.String({ pattern: "^[^\\s@]+@[^\\s@]+$", maxLength: 254 })),
     certSyncMs: Ms(100, 30_000),
+    region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     logLevel: LogLevelSchema,
   },
   { additionalProperties: false },
 );
 
-export type NodeConfig = Static<typeof ConfigSchema> & { publicUrl: string };
+/** `region`: parsed from COUNTRY/name (D68); absent: undeclared. */
+export type NodeConfig = Omit<Static<typeof ConfigSchema>, "region"> & { publicUrl: string; region?: Region };
 
 /** One line per flag for --help; the schema above is the truth for values. */
 export const OPTIONS: OptionSpec[] = [
@@ -342,6 +345,12 @@ export const OPTIONS: OptionSpec[] = [
     help: "gateway: how often certificates are fetched from --certs and due orders placed (default 30000)",
     kind: "number",
   },
+  {
+    flag: "region",
+    key: "region",
+    help: "where this node runs, as COUNTRY/name (ISO 3166-1 code, network region; e.g. DE/eu-central), signed into its hello and registration (D68; default: undeclared)",
+    expect: "COUNTRY/name, e.g. DE/eu-central",
+  },
   LOG_LEVEL_OPTION,
 ];
 
@@ -365,31 +374,11 @@ const NODE_CONFIG = defineConfig<Static<typeof ConfigSchema>>({
 /** Reads the configuration from argv, the environment and an optional file; throws ConfigError listing every problem. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): NodeConfig {
   const config = NODE_CONFIG.load(argv, env);
-  if (config.role === "host" && !config.gateway)
-    throw new ConfigError(["--gateway: a host needs the URL of its gateway"]);
-  const certProblems = certOptionProblems(config);
-  if (certProblems.length > 0) throw new ConfigError(certProblems);
-  return { ...config, publicUrl: config.publicUrl ?? `http://${config.listenHost}:${config.port}` };
+  const problems = optionProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const { region, ...rest } = config;
+  const publicUrl = config.publicUrl ?? `http://${config.listenHost}:${config.port}`;
+  return { ...rest, publicUrl, ...(region === undefined ? {} : { region: regionOption(region) }) };
 }
 
 export const helpText = NODE_CONFIG.help;
-
-const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
-
-/** The certificate options (D65): TLS and orders need the service, whose URL is https unless on loopback. */
-function certOptionProblems(config: Static<typeof ConfigSchema>): string[] {
-  const problems: string[] = [];
-  if (config.tlsPort !== undefined && !config.certs)
-    problems.push(
-      "--tls-port: the HTTPS front door needs --certs (the certificate service its certificates come from)",
-    );
-  if (config.acmeDirectory && !config.certs)
-    problems.push("--acme-directory: orders need --certs (the certificate service holds their challenges and leases)");
-  if (config.certs) {
-    const url = URL.canParse(config.certs) ? new URL(config.certs) : undefined;
-    if (!url) problems.push(`--certs: ${config.certs} is not a URL`);
-    else if (url.protocol !== "https:" && !LOOPBACK_HOST.test(url.hostname))
-      problems.push(`--certs: ${config.certs} must be https (plain http only on a loopback address)`);
-  }
-  return problems;
-}

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+import { spawnSync } from "node:child_process";
+
 import { ConfigError, helpText, loadConfig } from "../../node/config";
 import { writeKeystoreFile } from "../../offchain/common/keystore";
 
@@ -165,8 +167,46 @@ describe("edge-node config", function () {
       "--confirmations",
       "EDGE_NODE_ADMIN_TOKEN",
       "--config",
+      "--region",
     ]) {
       expect(help).to.include(flag);
     }
+  });
+
+  describe("--region (D68)", function () {
+    const env = { EDGE_NODE_DEVICE_KEY: KEY };
+
+    it("parses COUNTRY/name from the flag, the environment or the file; without it the node is undeclared", function () {
+      expect(loadConfig([...base, "--region", "DE/eu-central"], env).region).to.deep.equal({
+        country: "DE",
+        region: "eu-central",
+      });
+      expect(loadConfig(base, { ...env, EDGE_NODE_REGION: "US/us-east" }).region).to.deep.equal({
+        country: "US",
+        region: "us-east",
+      });
+      expect(loadConfig(base, env)).not.to.have.property("region");
+    });
+
+    it("refuses a region that is not an assigned country and a region name, saying why", function () {
+      expect(problems([...base, "--region", "EU/eu-central"], env)).to.deep.equal([
+        '--region: "EU" is not an ISO 3166-1 alpha-2 country code (upper case, for example DE)',
+      ]);
+      expect(problems([...base, "--region", "ZZ/x"], env)[0]).to.match(/^--region: "ZZ" is not an ISO 3166-1/);
+      expect(problems([...base, "--region", "de/eu-central"], env)[0]).to.match(/^--region: "de" is not an ISO/);
+      expect(problems([...base, "--region", "DE"], env)[0]).to.match(/^--region: "DE" is not COUNTRY\/region/);
+      expect(problems([...base, "--region", "DE/EU Central"], env)[0]).to.match(/is not a region name/);
+    });
+
+    it("edge-node exits 2 with the message for a bad --region", function () {
+      this.timeout(60_000);
+      const run = spawnSync(
+        process.execPath,
+        ["-r", "ts-node/register/transpile-only", "node/cli.ts", ...base, "--region", "UK/london"],
+        { env: { ...process.env, ...env }, encoding: "utf8", timeout: 50_000 },
+      );
+      expect(run.status).to.equal(2);
+      expect(run.stderr).to.include('--region: "UK" is not an ISO 3166-1 alpha-2 country code');
+    });
   });
 });
