@@ -38,17 +38,8 @@ export function recoverAddress(hash: Hex, signature: Hex): Address | undefined {
  * case-insensitively (host tallies at ingestion).
  */
 export function recoverLowerAddress(hash: Hex, signature: Hex): Hex | undefined {
-  if (!HEX.test(hash) || hash.length !== 66 || !HEX.test(signature) || signature.length !== 132) return undefined;
-  const sig = Buffer.from(signature.slice(2), "hex");
-  const v = sig[64];
-  const recovery = v >= 27 ? v - 27 : v;
-  if (recovery !== 0 && recovery !== 1) return undefined;
-  try {
-    const publicKey = secp256k1.ecdsaRecover(sig.subarray(0, 64), recovery, Buffer.from(hash.slice(2), "hex"), false);
-    return `0x${keccak256(publicKey.subarray(1)).slice(-40)}`;
-  } catch {
-    return undefined;
-  }
+  const publicKey = recoverPublicKey(hash, signature);
+  return publicKey === undefined ? undefined : `0x${keccak256(publicKey.subarray(1)).slice(-40)}`;
 }
 
 /**
