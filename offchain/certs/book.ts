@@ -35,12 +35,14 @@ export interface CertsLimits {
   maxChallengesPerGateway: number;
   maxLeasesPerGateway: number;
   maxChallenges: number;
+  /** The longest one holder keeps a domain's lease without a lapse, from its first take (R19-3). */
+  maxLeaseHoldMs: number;
 }
 
 export interface BookOptions {
   store: CertsStore;
   dataKey: Buffer;
-  /** Trusted roots (--trust); empty: any chain that verifies in itself. */
+  /** Trusted roots: Node's public roots and --trust's (R19-1); an uploaded chain must verify to one. */
   roots: readonly X509Certificate[];
   limits: CertsLimits;
   metrics: Pick<CertsMetrics, "orders" | "failures">;
@@ -105,6 +107,11 @@ export class CertsBook {
     return { token, keyAuthorization: held.keyAuthorization };
   }
 
+  /**
+   * A lease is granted only when the domain needs an order (R19-3): no live certificate stored, or the stored one
+   * is at or past its renewal point. The holder may extend it by taking it again, up to maxLeaseHoldMs from its
+   * first take; once there, a re-take is refused (CERTS_LEASE_CAPPED) until the lease lapses.
+   */
   takeLease(device: string, domain: string, ttlSeconds: number): LeaseReply {
     const { store, limits } = this.options;
     const now = this.options.now();
@@ -118,13 +125,24 @@ export class CertsBook {
       throw certsError("CERTS_LEASE_HELD", `another gateway is ordering ${domain}`, {
         details: { holder: lease.holder, expiresAt: lease.expiresAt },
       });
+    const stored = store.certificate(domain);
+    if (stored && stored.notAfter > now && now < renewAt(stored.notBefore, stored.notAfter))
+      throw certsError("CERTS_NOT_DUE", `the certificate of ${domain} is not due for renewal`, {
+        details: { fingerprint: stored.fingerprint, renewAt: renewAt(stored.notBefore, stored.notAfter) },
+      });
     if (!lease && store.leaseCount(now, device) >= limits.maxLeasesPerGateway)
       throw certsError("CERTS_LIMIT", `this gateway holds ${limits.maxLeasesPerGateway} leases`, {
         details: { limit: limits.maxLeasesPerGateway },
       });
-    const row = { domain, holder: device, expiresAt: now + ttlSeconds * 1000 };
-    store.putLease(row);
-    return row;
+    const takenAt = lease ? lease.takenAt : now;
+    const until = takenAt + limits.maxLeaseHoldMs;
+    if (lease && lease.expiresAt >= until)
+      throw certsError("CERTS_LEASE_CAPPED", `this gateway has held the lease on ${domain} as long as allowed`, {
+        details: { holder: lease.holder, takenAt, until: lease.expiresAt },
+      });
+    const expiresAt = Math.min(now + ttlSeconds * 1000, until);
+    store.putLease({ domain, holder: device, expiresAt, takenAt });
+    return { domain, holder: device, expiresAt };
   }
 
   releaseLease(device: string, domain: string): void {
@@ -155,6 +173,12 @@ export class CertsBook {
     this.requireHolder(device, domain);
     const now = this.options.now();
     const checked = checkCertificate(domain, body.chain, body.privateKey, now, roots);
+    // Never replaced by one that ends no later (R19-1): the same certificate again is a no-op retry.
+    const held = store.certificate(domain);
+    if (held && held.fingerprint !== checked.fingerprint && checked.notAfter <= held.notAfter)
+      throw certsError("CERTS_NOT_NEWER", `the stored certificate of ${domain} ends no earlier than this one`, {
+        details: { storedNotAfter: held.notAfter, notAfter: checked.notAfter },
+      });
     const key = encryptAtRest(dataKey, Buffer.from(checked.keyPem, "utf8"), domain);
     const { chain, fingerprint, notBefore, notAfter } = checked;
     store.transaction(() => {

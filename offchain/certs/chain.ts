@@ -1,11 +1,16 @@
 /**
  * Checks an uploaded certificate (PUT /certificates/:domain) with node:crypto's X509Certificate before it is
  * stored: PEM certificates, leaf first; the leaf names the domain (checkHost); the private key parses and matches
- * the leaf (checkPrivateKey); each certificate is issued and signed by the next; every one is valid now; and with
- * trusted roots (--trust) the last one is a root or is signed by one. No network, no OCSP.
+ * the leaf (checkPrivateKey); each certificate is issued and signed by the next; every one is valid now; and the
+ * last one is a trusted root or is signed by one (always, R19-1: Node's public roots, `tls.rootCertificates`, plus
+ * the --trust file's), so a lone self-signed leaf or a chain to an unknown root is refused. An unusual key or
+ * signature algorithm that node:crypto cannot check is refused as bad (422), never a 500 (R19-10). No network, no
+ * OCSP.
  */
 import { X509Certificate, createHash, createPrivateKey } from "node:crypto";
+import { rootCertificates } from "node:tls";
 
+import { EdgeError } from "../common/errors";
 import { certsError } from "./errors";
 
 /** How far in the future a certificate's start of validity may be (clocks differ between the CA and here). */
@@ -40,6 +45,28 @@ export function parseRoots(pem: string, source: string): X509Certificate[] {
   });
 }
 
+let publicRoots: X509Certificate[] | undefined;
+
+/** Node's bundled public roots (`tls.rootCertificates`), parsed once; one that does not parse is left out. */
+export function nodeRoots(): X509Certificate[] {
+  return (publicRoots ??= rootCertificates.flatMap((pem) => {
+    try {
+      return [new X509Certificate(pem)];
+    } catch {
+      return [];
+    }
+  }));
+}
+
+/** Runs a node:crypto check that may throw on a key or algorithm it does not support: false then. */
+function attempt(check: () => boolean): boolean {
+  try {
+    return check();
+  } catch {
+    return false;
+  }
+}
+
 export const leafFingerprint = (leaf: X509Certificate): string => createHash("sha256").update(leaf.raw).digest("hex");
 
 function parseChain(text: string): X509Certificate[] {
@@ -65,13 +92,32 @@ function parseKey(pem: string) {
   }
 }
 
-/** The uploaded chain and key checked for `domain` at `now`, or a CERTS_* EdgeError (422) saying what is wrong. */
+/**
+ * The uploaded chain and key checked for `domain` at `now`, or a CERTS_* EdgeError (422) saying what is wrong.
+ * `roots`: the trusted roots (nodeRoots() and --trust's); with none, every chain is refused as untrusted.
+ */
 export function checkCertificate(
   domain: string,
   chainText: string,
   keyText: string,
   now: number,
-  roots: readonly X509Certificate[] = [],
+  roots: readonly X509Certificate[],
+): CheckedCertificate {
+  try {
+    return check(domain, chainText, keyText, now, roots);
+  } catch (error) {
+    if (error instanceof EdgeError) throw error;
+    // Whatever node:crypto could not handle (an algorithm, an extension) is the upload's fault: 422, not 500.
+    throw certsError("CERTS_BAD_CHAIN", "the chain or key uses something that cannot be checked");
+  }
+}
+
+function check(
+  domain: string,
+  chainText: string,
+  keyText: string,
+  now: number,
+  roots: readonly X509Certificate[],
 ): CheckedCertificate {
   const chain = parseChain(chainText);
   const leaf = chain[0];
@@ -80,10 +126,10 @@ export function checkCertificate(
       details: { subjectAltName: leaf.subjectAltName ?? null },
     });
   const key = parseKey(keyText);
-  if (key.asymmetricKeyType === undefined || !leaf.checkPrivateKey(key))
+  if (key.asymmetricKeyType === undefined || !attempt(() => leaf.checkPrivateKey(key)))
     throw certsError("CERTS_KEY_MISMATCH", "the private key does not match the certificate");
   for (let i = 0; i + 1 < chain.length; i++) {
-    if (!chain[i].checkIssued(chain[i + 1]) || !chain[i].verify(chain[i + 1].publicKey))
+    if (!attempt(() => chain[i].checkIssued(chain[i + 1]) && chain[i].verify(chain[i + 1].publicKey)))
       throw certsError("CERTS_BAD_CHAIN", `certificate ${i + 1} of the chain is not signed by certificate ${i + 2}`);
   }
   for (const [i, cert] of chain.entries()) {
@@ -98,11 +144,17 @@ export function checkCertificate(
         },
       );
   }
-  if (roots.length > 0 && !anchored(chain[chain.length - 1], roots, now))
-    throw certsError("CERTS_UNTRUSTED", "the chain does not verify to a trusted root (--trust)");
+  if (!anchored(chain[chain.length - 1], roots, now))
+    throw certsError("CERTS_UNTRUSTED", "the chain does not verify to a trusted root (public roots or --trust)");
+  let keyPem: string;
+  try {
+    keyPem = key.export({ type: "pkcs8", format: "pem" }).toString();
+  } catch {
+    throw certsError("CERTS_BAD_KEY", "the private key cannot be exported as PKCS#8");
+  }
   return {
     chain: chain.map((c) => c.toString().trim()).join("\n") + "\n",
-    keyPem: key.export({ type: "pkcs8", format: "pem" }).toString(),
+    keyPem,
     fingerprint: leafFingerprint(leaf),
     notBefore: Date.parse(leaf.validFrom),
     notAfter: Date.parse(leaf.validTo),
@@ -115,8 +167,7 @@ function anchored(last: X509Certificate, roots: readonly X509Certificate[], now:
   return roots.some(
     (root) =>
       root.fingerprint256 === fingerprint ||
-      (last.checkIssued(root) &&
-        last.verify(root.publicKey) &&
+      (attempt(() => last.checkIssued(root) && last.verify(root.publicKey)) &&
         Date.parse(root.validFrom) <= now &&
         now <= Date.parse(root.validTo)),
   );

@@ -31,6 +31,7 @@ export const CertsConfigSchema = Type.Object(
     maxChallengesPerGateway: Count(1, 1_000_000, 1000),
     maxLeasesPerGateway: Count(1, 1_000_000, 100),
     maxChallenges: Count(1, 10_000_000, 100_000),
+    maxLeaseHoldSeconds: Count(60, 86_400, 1800),
     challengeReadsPerMinute: Count(1, 1_000_000, 600),
     confirmations: Count(0, 1000, 2),
     pollIntervalMs: Count(10, 600_000, 1000),
@@ -57,7 +58,7 @@ export const CERTS_OPTIONS: OptionSpec[] = [
   {
     flag: "trust",
     key: "trust",
-    help: "PEM file of root certificates: an uploaded chain must verify to one of them (default: any chain that verifies in itself)",
+    help: "PEM file of root certificates trusted besides Node's public roots: an uploaded chain must verify to one of them",
   },
   number("challenge-ttl-seconds", "challengeTtlSeconds", "how long a challenge response is kept (default 600)"),
   number(
@@ -73,6 +74,11 @@ export const CERTS_OPTIONS: OptionSpec[] = [
   ),
   number("max-leases-per-gateway", "maxLeasesPerGateway", "order leases one gateway may hold (default 100)"),
   number("max-challenges", "maxChallenges", "live challenges of all gateways together (default 100000)"),
+  number(
+    "max-lease-hold-seconds",
+    "maxLeaseHoldSeconds",
+    "the longest one gateway holds a domain's order lease without a lapse, from its first take (default 1800)",
+  ),
   number(
     "challenge-reads-per-minute",
     "challengeReadsPerMinute",

@@ -19,7 +19,7 @@ import { KeyedLimiter } from "../common/tokenBucket";
 import { certsAppOptions } from "./app";
 import { RequestAuth } from "./auth";
 import { CertsBook, type CertsLimits } from "./book";
-import { parseRoots } from "./chain";
+import { nodeRoots, parseRoots } from "./chain";
 import type { CertsConfig } from "./config";
 import { dataKeyCheck, loadDataKey } from "./dataKey";
 import { EdgeError } from "../common/errors";
@@ -40,12 +40,13 @@ export function limitsOf(config: CertsConfig): CertsLimits {
     maxChallengesPerGateway: config.maxChallengesPerGateway,
     maxLeasesPerGateway: config.maxLeasesPerGateway,
     maxChallenges: config.maxChallenges,
+    maxLeaseHoldMs: config.maxLeaseHoldSeconds * 1000,
   };
 }
 
-/** The trusted roots of --trust (none without it); a file that is unreadable or holds none stops the start. */
+/** Node's public roots and --trust's; a --trust file that is unreadable or holds none stops the start. */
 export function loadRoots(file: string | undefined) {
-  if (file === undefined) return [];
+  if (file === undefined) return nodeRoots();
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -53,7 +54,7 @@ export function loadRoots(file: string | undefined) {
     throw new EdgeError("CONFIG_INVALID", `cannot read --trust ${file}: ${(error as Error).message}`);
   }
   try {
-    return parseRoots(text, file);
+    return [...nodeRoots(), ...parseRoots(text, file)];
   } catch (error) {
     throw new EdgeError("CONFIG_INVALID", (error as Error).message);
   }

@@ -13,7 +13,7 @@ create table if not exists challenges (
 create index if not exists challenges_writer on challenges (writer);
 create index if not exists challenges_expiry on challenges (expires_at);
 create table if not exists leases (
-  domain text primary key, holder text not null, expires_at integer not null);
+  domain text primary key, holder text not null, expires_at integer not null, taken_at integer not null default 0);
 create index if not exists leases_holder on leases (holder);
 create table if not exists backoffs (
   domain text primary key, failures integer not null, until integer not null, reason text not null);
@@ -36,6 +36,8 @@ export interface LeaseRow {
   domain: string;
   holder: string;
   expiresAt: number;
+  /** When the holder first took it (its continuous hold is capped from there, R19-3). */
+  takenAt: number;
 }
 
 export interface BackoffRow {
@@ -57,6 +59,10 @@ export class CertsStore extends SqliteStore {
   constructor(file: string) {
     super(file);
     this.db.exec(SCHEMA);
+    // A database from before R19-3 has no taken_at: added (old leases count as taken at 0, so capped already).
+    const columns = this.db.pragma("table_info(leases)") as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === "taken_at"))
+      this.db.exec("alter table leases add column taken_at integer not null default 0");
   }
 
   challenge(token: string): ChallengeRow | undefined {
@@ -92,15 +98,17 @@ export class CertsStore extends SqliteStore {
   }
 
   lease(domain: string): LeaseRow | undefined {
-    return this.statement("select domain, holder, expires_at as expiresAt from leases where domain = ?").get(domain) as
-      LeaseRow | undefined;
+    return this.statement(
+      "select domain, holder, expires_at as expiresAt, taken_at as takenAt from leases where domain = ?",
+    ).get(domain) as LeaseRow | undefined;
   }
 
   putLease(row: LeaseRow): void {
     this.statement(
-      `insert into leases (domain, holder, expires_at) values (?, ?, ?)
-       on conflict (domain) do update set holder = excluded.holder, expires_at = excluded.expires_at`,
-    ).run(row.domain, row.holder, row.expiresAt);
+      `insert into leases (domain, holder, expires_at, taken_at) values (?, ?, ?, ?)
+       on conflict (domain) do update set holder = excluded.holder, expires_at = excluded.expires_at,
+       taken_at = excluded.taken_at`,
+    ).run(row.domain, row.holder, row.expiresAt, row.takenAt);
   }
 
   /** Deletes `domain`'s lease if `holder` holds it; whether it did. */

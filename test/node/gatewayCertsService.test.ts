@@ -11,7 +11,15 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 
 import { CertServiceClient } from "../../node/roles/gateway/certClient";
 import { EdgeError } from "../../offchain/common/errors";
-import { CHAIN_ID, deployForCerts, gatewayAccount, gatewayKey, startCerts, tempDir } from "../offchain/certs/helpers";
+import {
+  CHAIN_ID,
+  deployForCerts,
+  gatewayAccount,
+  gatewayKey,
+  startCerts,
+  tempDir,
+  trustFile,
+} from "../offchain/certs/helpers";
 import { waitUntil } from "../shared/gatewayHarness";
 import { type GatewayRole, startGatewayRole } from "../shared/gatewayRole";
 import { handshake, httpGet, sitesFile } from "../shared/gatewayTls";
@@ -57,7 +65,7 @@ describe("the gateway against the real certificate service (D64, D65)", function
     const p = await loadFixture(network);
     const dir = join(tmp.dir, "service");
     mkdirSync(dir, { recursive: true });
-    const { service, url } = await startCerts(rpc.url, p.book, dir);
+    const { service, url } = await startCerts(rpc.url, p.book, dir, ["--trust", trustFile(dir, ca)]);
     closing.push(() => service.close());
     const one = new CertServiceClient({ account: gatewayAccount(1), chainId: CHAIN_ID }, url);
     const two = new CertServiceClient({ account: gatewayAccount(2), chainId: CHAIN_ID }, url);

@@ -3,7 +3,8 @@
  * 1 and 2 admitted, gateway 3 unbonding (staked, not admitted) and device 4 an admitted stargate; the service
  * in-process over real HTTP with an injected clock; requests signed as gateway N with signCertRequest.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ethers } from "hardhat";
@@ -61,6 +62,13 @@ export async function startCerts(
   const service = await CertsService.create(loadCertsConfig(certsArgs(rpc, book, dir, extra), {}), deps);
   const url = await service.start();
   return { service, url };
+}
+
+/** The test CA's root as a PEM file in `dir` (the service's --trust: chains must verify to a trusted root, R19-1). */
+export function trustFile(dir: string, ca: { rootPem: string }): string {
+  const file = join(dir, `trust-${createHash("sha256").update(ca.rootPem).digest("hex").slice(0, 12)}.pem`);
+  writeFileSync(file, ca.rootPem);
+  return file;
 }
 
 export const tempDir = (prefix: string) => {

@@ -26,6 +26,7 @@ import {
   startCerts,
   tempDir,
   token,
+  trustFile,
 } from "./helpers";
 
 const SITE = "site.edge.test";
@@ -61,7 +62,8 @@ describe("certificate service (offchain/certs)", function () {
   async function certs(c: Clock, extra: string[] = [], dir = join(tmp.dir, `run-${++runs}`)) {
     mkdirSync(dir, { recursive: true });
     const p = await loadFixture(network);
-    const started = await startCerts(rpc.url, p.book, dir, extra, { now: c.now });
+    const trusted = extra.includes("--trust") ? extra : ["--trust", trustFile(tmp.dir, ca), ...extra];
+    const started = await startCerts(rpc.url, p.book, dir, trusted, { now: c.now });
     running.push(started.service);
     return { ...started, dir, api: gatewayClient(started.url, c) };
   }
@@ -153,7 +155,9 @@ describe("certificate service (offchain/certs)", function () {
     // A stored certificate resets the backoff: the next failure waits the first step again.
     expect((await api.takeLease(1, SITE)).status).to.equal(200);
     const cert = ca.issue(SITE);
-    expect((await api.putCertificate(1, SITE, cert.chain, cert.keyPem)).status).to.equal(200);
+    const stored = await api.putCertificate(1, SITE, cert.chain, cert.keyPem);
+    expect(stored.status).to.equal(200);
+    c.t = stored.json.renewAt; // due for renewal: a lease is granted again (R19-3)
     expect((await api.takeLease(1, SITE)).status).to.equal(200);
     const failed = await api.orderFailed(1, SITE);
     expect([failed.json.failures, failed.json.backoffUntil - c.t]).to.deep.equal([1, 60_000]);
@@ -177,14 +181,15 @@ describe("certificate service (offchain/certs)", function () {
     const { fingerprint, notBefore, notAfter, renewAt } = stored.json;
     expect(fingerprint).to.match(/^[0-9a-f]{64}$/);
     expect(renewAt).to.equal(notBefore + Math.floor(((notAfter - notBefore) * 2) / 3));
-    expect((await api.takeLease(2, SITE)).status, "the lease was released").to.equal(200);
-    await api.releaseLease(2, SITE);
+    // The lease was released; a new one is refused while the certificate is far from renewal (R19-3).
+    expect(codeOf(await api.takeLease(2, SITE)), "released, not due").to.deep.equal([409, "CERTS_NOT_DUE"]);
 
     const reply = await api.query(2, [SITE, "other.edge.test"]);
     expect(reply.status).to.equal(200);
     const [issued, none] = reply.json.certificates;
     expect(none).to.deep.equal({ domain: "other.edge.test", status: "none" });
     expect(issued).to.include({ domain: SITE, status: "issued", fingerprint, notBefore, notAfter, renewAt });
+    expect(issued).not.to.have.property("leasedUntil");
     expect(issued.chain).to.include(cert.leaf.trim());
     const opened = unseal(gatewayKey(2), issued.sealedKey, SITE).toString();
     expect(createPrivateKey(opened).export({ format: "jwk" })).to.deep.equal(
