@@ -20,3 +20,4 @@ export * from "./netConfig";
 export * from "./configMessages";
 export * from "./certs";
 export * from "./regions";
+export * from "./placement";
