@@ -9,13 +9,11 @@
  * of the list (the stargate is not trusted); a delta that skips a seq drops the stream to resume from the held
  * one. A verified configuration is handed to `apply` (the role's applyConfig): throwing refuses it (Nack with the
  * message; the last good one stays in force), returning accepts it (Ack, and it is persisted atomically when a
- * file is given, so a restart resumes from it after verifying it again).
- *
- * The stream's Challenge must name a stargate the chain view admits (`isStargate`) before a hello is signed over
- * it, and a Catalogue is applied only from such a stream (R17-10, R17-4). The stream is plaintext: an on-path
- * attacker can still relay it (no TLS yet).
- *
- * The connection reconnects with a capped, jittered back-off, moving along the list after a failure.
+ * file is given, so a restart resumes from it after verifying it again). The stream's Challenge must name a
+ * stargate the chain view admits (`isStargate`) before a hello is signed over it, and a Catalogue is applied only
+ * from such a stream (R17-10, R17-4). The stream is plaintext: an on-path attacker can still relay it (no TLS
+ * yet). The hello signs the node's region too (--region, D68). The connection reconnects with a capped, jittered
+ * back-off, moving along the list after a failure.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -30,7 +28,9 @@ import {
   documentHash,
   parseDeltaBody,
   parseDocument,
+  type Region,
   recoverDeltaSigner,
+  regionFields,
   signHello,
 } from "../offchain/common/protocol";
 import {
@@ -66,6 +66,7 @@ export interface ConfigSubscriberOptions {
   role: "gateway" | "host" | "stargate";
   /** Read at each connection (a node on port 0 learns its URL once it listens). */
   url: () => string;
+  region?: Region /* --region, signed into each hello; undefined: undeclared */;
   stargates: readonly string[];
   anchor: AnchorReader;
   /** Whether the chain view admits `address` as a stargate: a challenge from anyone else gets no hello (R17-10). */
@@ -254,6 +255,7 @@ export class ConfigSubscriber {
         const hello = {
           role: this.options.role,
           url: this.options.url(),
+          ...regionFields(this.options.region),
           version: this.good?.version ?? 0,
           seq: seqOf(this.good),
         };

@@ -13,7 +13,7 @@ import * as protoLoader from "@grpc/proto-loader";
 
 import type { Address } from "viem";
 
-import { MAX_DOCUMENT_BYTES } from "../offchain/common/protocol";
+import { MAX_DOCUMENT_BYTES, type Region, readRegionFields, regionFields } from "../offchain/common/protocol";
 import type { Catalogue, CatalogueEndpoint } from "./context";
 
 export interface HelloMsg {
@@ -23,6 +23,9 @@ export interface HelloMsg {
   version: number;
   seq: number;
   signature: string;
+  /** D68: both "" when undeclared. */
+  country: string;
+  region: string;
 }
 export interface AckMsg {
   version: number;
@@ -50,6 +53,8 @@ export interface EndpointMsg {
   url: string;
   healthy: boolean;
   version: number;
+  country: string;
+  region: string;
 }
 export interface CatalogueMsg {
   atMs: number;
@@ -152,6 +157,21 @@ export function catalogueOf(message: CatalogueMsg): Catalogue {
       url: e.url,
       healthy: e.healthy,
       version: e.version,
+      ...regionOf(e),
     })),
+  };
+}
+
+/** An endpoint's declared region from its two strings (D68); a malformed one is dropped (undeclared). */
+function regionOf(e: EndpointMsg): { region?: Region } {
+  const read = readRegionFields(e);
+  return "region" in read && read.region ? { region: read.region } : {};
+}
+
+/** The catalogue as a stream carries it: regions as their two strings ("" when undeclared). */
+export function catalogueMsgOf(catalogue: Catalogue): CatalogueMsg {
+  return {
+    atMs: catalogue.atMs,
+    endpoints: catalogue.endpoints.map(({ region, ...e }) => ({ ...e, ...regionFields(region) })),
   };
 }

@@ -16,7 +16,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Address, Hex, LocalAccount, PublicClient } from "viem";
 
 import type { EpochClock } from "../offchain/common/epochs";
-import type { NetworkConfig } from "../offchain/common/protocol";
+import type { NetworkConfig, Region } from "../offchain/common/protocol";
 import type { Sealed } from "../offchain/common/seal";
 import type { Tracing } from "../offchain/common/tracing";
 import type { TypedApp } from "../offchain/common/http";
@@ -93,6 +93,7 @@ export type HostConfig = Pick<
   | "cacheDiskMb"
   | "allowPrivateOrigins"
   | "jobTimeoutMs"
+  | "region"
 >;
 
 export type GatewayConfig = Pick<
@@ -144,6 +145,7 @@ export type StargateConfig = Pick<
   | "dnsSiteTtl"
   | "dnsNameserver"
   | "dnsAnnounce"
+  | "region"
 >;
 
 /**
@@ -196,6 +198,8 @@ export interface CatalogueEndpoint {
   healthy: boolean;
   /** The configuration version it last acknowledged (0: none). */
   version: number;
+  /** Where it says it runs, from its signed hello (D68); absent: undeclared. */
+  region?: Region;
 }
 
 export interface Catalogue {

@@ -260,6 +260,7 @@ export class EdgeNode {
     return new ConfigSubscriber(ctx, {
       role: config.role,
       url: () => config.publicUrl,
+      region: config.region,
       stargates: config.stargates,
       anchor: this.anchor!,
       isStargate: (address) => senderStanding(this.view, address, StakeType.Stargate) === "admitted",

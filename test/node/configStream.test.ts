@@ -419,7 +419,7 @@ describe("node/configStream", function () {
     it("R17-10: a challenger the chain does not admit as a stargate gets no hello; a catalogue is taken only after a stargate's challenge", async function () {
       const catalogue: StargateMessage = {
         body: "catalogue",
-        catalogue: { atMs: 1, endpoints: [{ device: nodeKey(3).address, role: "host", url: "http://evil", healthy: true, version: 0 }] }, // prettier-ignore
+        catalogue: { atMs: 1, endpoints: [{ device: nodeKey(3).address, role: "host", url: "http://evil", healthy: true, version: 0, country: "", region: "" }] }, // prettier-ignore
       };
       // A gateway (admitted, but not as a stargate) relaying a real stargate's stream would need the node's hello.
       const relayer = await startHostile([catalogue], { challenger: nodeKey(2).address });
@@ -546,7 +546,7 @@ describe("node/configStream", function () {
         stargate: message.challenge.stargate as Address,
         nonce: `0x${message.challenge.nonce.toString("hex")}` as Hex,
       };
-      const hello = { role: "gateway", url: "http://127.0.0.1:9", version: 0, seq: 0 };
+      const hello = { role: "gateway", url: "http://127.0.0.1:9", country: "", region: "", version: 0, seq: 0 };
       const signature = await signHello(account, CHAIN, hello, challenge);
       const sent = await edit({ ...hello, node: account.address, signature });
       if (sent) call.write({ body: "hello", hello: sent } as unknown as NodeMessage);

@@ -6,7 +6,7 @@ import type { Address, Hex, LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
 import { createTypedApp } from "../../offchain/common/http";
-import { signHello } from "../../offchain/common/protocol";
+import { type Region, regionFields, signHello } from "../../offchain/common/protocol";
 import type { Catalogue } from "../../node/context";
 import {
   CatalogueProducer,
@@ -25,10 +25,17 @@ const device = (): Address => privateKeyToAccount(generatePrivateKey()).address;
 const signer = () => ({ account: privateKeyToAccount(generatePrivateKey()), chainId: CHAIN_ID });
 
 /** `key`'s hello for `role` at `url`, signed over `stargate`'s challenge, as the stargate keeps it. */
-async function helloOf(key: LocalAccount, stargate: Address, url: string, role = "host" as const): Promise<HelloProof> {
+async function helloOf(
+  key: LocalAccount,
+  stargate: Address,
+  url: string,
+  role = "host" as const,
+  region?: Region,
+): Promise<HelloProof> {
   const nonce = generatePrivateKey() as Hex;
-  const signature = await signHello(key, CHAIN_ID, { role, url, version: 1, seq: 0 }, { stargate, nonce });
-  return { stargate, version: 1, seq: 0, nonce, signature };
+  const hello = { role, url, ...regionFields(region), version: 1, seq: 0 };
+  const signature = await signHello(key, CHAIN_ID, hello, { stargate, nonce });
+  return { stargate, version: 1, seq: 0, nonce, signature, ...(region ? { region } : {}) };
 }
 
 /** A stargate's proofs of `keys`' hellos at `urlOf` their address. */

@@ -16,12 +16,13 @@
  *   target) only with the device's own signed hello for its role and URL (helloProofs.ts, R17-5): a lying
  *   stargate cannot make the others probe, or the catalogue name, a URL the device never signed.
  * - The catalogue is rebuilt every min(interval, 1 s) and published (`publish`) only when an endpoint's health,
- *   URL, role or version changed, or one came or went.
+ *   URL, role, version or region changed, or one came or went. An endpoint's region (D68) is the one its hello
+ *   proof signs (this stargate's own subscribers' first, then its peers' proven ones); none: undeclared.
  */
 import { type Static, Type } from "@fastify/type-provider-typebox";
 import type { Registry } from "prom-client";
 import { Counter } from "prom-client";
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import { Value } from "typebox/value";
 import { type Address, type Hex, keccak256 } from "viem";
 
@@ -31,11 +32,13 @@ import {
   SignatureSchema,
   canonicalBytes,
   checkSignature,
+  regionKey,
   signMessage,
 } from "../../../offchain/common/protocol";
 import type { Catalogue, CatalogueEndpoint, Signer } from "../../context";
 import type { EndpointRole, HealthTarget, Verdict } from "./health";
 import * as proofs from "./helloProofs";
+import { getJson } from "./peerFetch";
 
 export const FRESH_INTERVALS = 3;
 /** 10,000 verdicts take about 2 MB. */
@@ -166,18 +169,19 @@ export function majority(sets: readonly VerdictSet[], opts: MajorityOptions): Ca
       url: first.url,
       version: first.version,
       healthy: yes >= no && opts.admits(first.device, first.role),
+      ...(first.hello?.region ? { region: first.hello.region } : {}), // signed by the device (D68)
     };
   });
 }
 
-/** Destroys a response body nobody reads; its "aborted" error has nobody to go to. */
-function discard(body: NodeJS.ReadableStream & { destroy(): void }): void {
-  body.on("error", () => {});
-  body.destroy();
-}
-
+const keyOf = (e: CatalogueEndpoint) => (e.region ? regionKey(e.region) : "");
 const sameEndpoint = (a: CatalogueEndpoint, b: CatalogueEndpoint) =>
-  a.device === b.device && a.role === b.role && a.url === b.url && a.healthy === b.healthy && a.version === b.version;
+  a.device === b.device &&
+  a.role === b.role &&
+  a.url === b.url &&
+  a.healthy === b.healthy &&
+  a.version === b.version &&
+  keyOf(a) === keyOf(b);
 
 export function sameEndpoints(a: readonly CatalogueEndpoint[], b: readonly CatalogueEndpoint[]): boolean {
   return a.length === b.length && a.every((e, i) => sameEndpoint(e, b[i]));
@@ -303,10 +307,7 @@ export class CatalogueProducer {
     const nowMs = this.now();
     const maxAge = FRESH_INTERVALS * this.opts.intervalMs;
     for (const [key, set] of this.peerSets) if (nowMs - set.atMs >= maxAge) this.peerSets.delete(key);
-    const own: VerdictSet = {
-      stargate: this.opts.signer.account.address,
-      verdicts: this.opts.ownVerdicts().map(toPeerVerdict),
-    };
+    const own: VerdictSet = { stargate: this.opts.signer.account.address, verdicts: this.ownWithProofs() };
     const endpoints = majority([own, ...this.peerSets.values()], {
       nowMs,
       intervalMs: this.opts.intervalMs,
@@ -325,17 +326,21 @@ export class CatalogueProducer {
 
   private async sign(): Promise<{ atMs: number; json: string }> {
     const atMs = this.now();
-    const mine = this.opts.helloProofs?.() ?? new Map();
-    const peers = proofs.proofsIn([...this.peerSets.values()].map((set) => set.verdicts));
-    const verdicts = proofs.withProofs(this.opts.ownVerdicts().map(toPeerVerdict), mine, peers);
-    const body = await signVerdicts(this.opts.signer, atMs, verdicts);
+    const body = await signVerdicts(this.opts.signer, atMs, this.ownWithProofs());
     this.signed = { atMs, json: JSON.stringify(body) };
     return this.signed;
   }
 
+  /** This stargate's verdicts, each with the device's signed hello (its subscribers', then its peers' proven). */
+  private ownWithProofs(): PeerVerdict[] {
+    const mine = this.opts.helloProofs?.() ?? new Map();
+    const peers = proofs.proofsIn([...this.peerSets.values()].map((set) => set.verdicts));
+    return proofs.withProofs(this.opts.ownVerdicts().map(toPeerVerdict), mine, peers);
+  }
+
   private async fetchPeer(peer: PeerState): Promise<void> {
     try {
-      const body = await this.download(`${peer.url}/health/verdicts`);
+      const body = await getJson(this.agent, `${peer.url}/health/verdicts`, this.timeoutMs, this.maxBodyBytes);
       const verified = await verifyVerdicts(body, {
         chainId: this.opts.signer.chainId,
         admitsStargate: (stargate) => this.opts.admits(stargate, "stargate"),
@@ -363,36 +368,5 @@ export class CatalogueProducer {
   private peerFailed(peer: PeerState, message: string): void {
     peer.error = message;
     this.opts.onPeerError?.(peer.url, message);
-  }
-
-  /** GETs `url` as JSON, within `timeoutMs` and `maxBodyBytes`. */
-  private async download(url: string): Promise<unknown> {
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-    try {
-      const response = await request(url, { dispatcher: this.agent, signal: abort.signal });
-      const declared = Number(response.headers["content-length"] ?? 0);
-      if (response.statusCode !== 200 || declared > this.maxBodyBytes) {
-        discard(response.body);
-        throw new Error(
-          response.statusCode !== 200
-            ? `answered ${response.statusCode}`
-            : `its answer is ${declared} bytes, over the ${this.maxBodyBytes} allowed`,
-        );
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.maxBodyBytes) {
-          discard(response.body);
-          throw new Error(`its answer is over the ${this.maxBodyBytes} bytes allowed`);
-        }
-        chunks.push(chunk as Buffer);
-      }
-      return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

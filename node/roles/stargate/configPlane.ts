@@ -35,7 +35,7 @@ export interface ConfigPlane {
 
 export type ConfigPlaneConfig = Pick<
   StargateConfig,
-  "dataDir" | "listenHost" | "grpcPort" | "configKey" | "anchorIntervalMs" | "stargates" | "publicUrl"
+  "dataDir" | "listenHost" | "grpcPort" | "configKey" | "anchorIntervalMs" | "stargates" | "publicUrl" | "region"
 >;
 
 export function createConfigPlane(
@@ -55,6 +55,7 @@ export function createConfigPlane(
       ? new ConfigSubscriber(ctx, {
           role: "stargate",
           url: () => config.publicUrl,
+          region: config.region,
           stargates: config.stargates,
           anchor,
           isStargate: (address) => ctx.chainAdmits(address, StakeType.Stargate),

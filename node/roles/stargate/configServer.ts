@@ -3,7 +3,7 @@
  *
  * Each Subscribe call: the stargate speaks first with a Challenge (32 fresh random bytes and its address); the
  * node answers with a Hello signed over it by the device it names. Cheap checks come before the signature (shape,
- * sizes, role, the device admitted for its role: a map lookup), so an unknown device costs no signature recovery;
+ * sizes, role, region (D68), the device admitted for its role: a map lookup), so an unknown device costs no recovery;
  * a refusal ends the call with a gRPC status and a message (INVALID_ARGUMENT, PERMISSION_DENIED). A hello not sent
  * within `helloTimeoutMs` ends it with DEADLINE_EXCEEDED. Then the node gets what it lacks (a Snapshot if it holds
  * an older version, then the deltas after its seq), then every change as the store makes it, and the latest
@@ -24,7 +24,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Counter, Gauge } from "prom-client";
 import { type Address, type Hex, getAddress } from "viem";
 
-import { recoverHelloSigner } from "../../../offchain/common/protocol";
+import { type Region, recoverHelloSigner, regionFields } from "../../../offchain/common/protocol";
 import { StakeType } from "../../../offchain/common/stakeMap";
 import { TokenBucket } from "../../../offchain/common/tokenBucket";
 import {
@@ -35,13 +35,14 @@ import {
   SERVER_OPTIONS,
   type StargateMessage,
   type SubscribeCall,
+  catalogueMsgOf,
   configStream,
   statusError,
 } from "../../configWire";
 import type { Catalogue, StargateContext } from "../../context";
 import type { ConfigStore } from "./configStore";
 import type { EndpointRole } from "./health";
-import type { HelloProof, ProvenHellos } from "./helloProofs";
+import { type HelloProof, type ProvenHellos, helloProblem } from "./helloProofs";
 
 export interface SubscriberView {
   device: Address;
@@ -53,6 +54,8 @@ export interface SubscriberView {
   connected: boolean;
   lastAckAt: number | null;
   lastNack?: { version: number; seq: number; reason: string; at: number };
+  /** Where it said it runs, in its signed hello (D68); absent: undeclared. */
+  region?: Region;
 }
 
 export interface ConfigServerOptions {
@@ -79,9 +82,6 @@ const ROLES: Record<string, StakeType> = {
   host: StakeType.Host,
   stargate: StakeType.Stargate,
 };
-const MAX_URL = 512;
-const HELLO_SHAPE = /^0x[0-9a-fA-F]{40}$/;
-const SIGNATURE_SHAPE = /^0x[0-9a-fA-F]{130}$/;
 
 type Ctx = Pick<StargateContext, "signer" | "log" | "chainAdmits" | "metrics">;
 
@@ -174,9 +174,10 @@ export class ConfigServer {
   }
 
   subscribers(): SubscriberView[] {
-    return [...this.sessions.values()].map(({ device, role, url, version, seq, connected, lastAckAt, lastNack }) => {
+    return [...this.sessions.values()].map((s) => {
+      const { device, role, url, version, seq, connected, lastAckAt, lastNack, region } = s;
       const view: SubscriberView = { device, role, url, version, seq, connected, lastAckAt };
-      return lastNack ? { ...view, lastNack } : view;
+      return { ...view, ...(lastNack ? { lastNack } : {}), ...(region ? { region } : {}) };
     });
   }
 
@@ -194,10 +195,7 @@ export class ConfigServer {
 
   /** Pushes the catalogue to every subscriber when it differs from the last one. */
   publishCatalogue(catalogue: Catalogue): void {
-    const message: CatalogueMsg = {
-      atMs: catalogue.atMs,
-      endpoints: catalogue.endpoints.map((e) => ({ ...e })),
-    };
+    const message: CatalogueMsg = catalogueMsgOf(catalogue);
     const same =
       this.catalogue !== undefined && JSON.stringify(this.catalogue.endpoints) === JSON.stringify(message.endpoints);
     this.catalogue = message;
@@ -287,25 +285,16 @@ export class ConfigServer {
     const now = Date.now();
     if (bucket && now < bucket.lastUsed + bucket.waitMs())
       return fail(grpc.status.RESOURCE_EXHAUSTED, `too many failed hellos from ${client}: retry later`);
-    if (!HELLO_SHAPE.test(hello.node)) return fail(grpc.status.INVALID_ARGUMENT, "hello.node is not an address");
-    const type = ROLES[hello.role];
-    if (type === undefined)
-      return fail(
-        grpc.status.INVALID_ARGUMENT,
-        `hello.role "${hello.role.slice(0, 32)}" is not gateway, host or stargate`,
-      );
-    if (hello.url.length > MAX_URL || !/^https?:\/\/[^\s]+$/.test(hello.url))
-      return fail(grpc.status.INVALID_ARGUMENT, `hello.url must be an http(s) URL of at most ${MAX_URL} characters`);
-    if (!Number.isSafeInteger(hello.version) || !Number.isSafeInteger(hello.seq))
-      return fail(grpc.status.INVALID_ARGUMENT, "hello.version and hello.seq must be safe integers");
-    if (!SIGNATURE_SHAPE.test(hello.signature))
-      return fail(grpc.status.INVALID_ARGUMENT, "hello.signature is not 65 bytes of hex");
+    const shape = helloProblem(hello); // the region's shape too (D68): before any signature work
+    if ("problem" in shape) return fail(grpc.status.INVALID_ARGUMENT, shape.problem);
+    const { region } = shape;
     const device = getAddress(hello.node);
-    if (!this.ctx.chainAdmits(device, type))
+    if (!this.ctx.chainAdmits(device, ROLES[hello.role]))
       return fail(grpc.status.PERMISSION_DENIED, `${device} is not admitted as a ${hello.role}`);
+    const { role, url, version, seq } = hello;
     const signer = await recoverHelloSigner(
       this.ctx.signer.chainId,
-      { node: device, role: hello.role, url: hello.url, version: hello.version, seq: hello.seq },
+      { node: device, role, url, ...regionFields(region), version, seq },
       challenge,
       hello.signature as Hex,
     ).catch(() => undefined);
@@ -331,7 +320,8 @@ export class ConfigServer {
       call,
       sentVersion: hello.version,
       sentSeq: hello.seq,
-      hello: { ...challenge, version: hello.version, seq: hello.seq, signature: hello.signature as Hex },
+      hello: { ...challenge, version, seq, signature: hello.signature as Hex, ...(region ? { region } : {}) },
+      ...(region ? { region } : {}),
     };
     this.sessions.set(key, session);
     this.catchUp(session);

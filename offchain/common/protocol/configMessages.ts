@@ -73,6 +73,9 @@ export interface Hello {
   node: Address;
   role: string;
   url: string;
+  /** Where the node says it runs (D68, regions.ts `regionFields`): both "" when undeclared. */
+  country: string;
+  region: string;
   version: number;
   seq: number;
 }
@@ -102,6 +105,8 @@ function helloMessage(hello: Hello, challenge: { stargate: Address; nonce: Hex }
     stargate: challenge.stargate,
     role: hello.role,
     url: hello.url,
+    country: hello.country,
+    region: hello.region,
     version: BigInt(hello.version),
     seq: BigInt(hello.seq),
     nonce: challenge.nonce,

@@ -73,12 +73,17 @@ export const MESSAGE_TYPES = {
     { name: "seq", type: "uint256" },
     { name: "bodyHash", type: "bytes32" },
   ],
-  /** A node subscribing to a stargate's configuration stream, over the stargate's fresh challenge. */
+  /**
+   * A node subscribing to a stargate's configuration stream, over the stargate's fresh challenge; `country` and
+   * `region` are where it says it runs (D68; both "" when undeclared).
+   */
   ConfigHello: [
     { name: "node", type: "address" },
     { name: "stargate", type: "address" },
     { name: "role", type: "string" },
     { name: "url", type: "string" },
+    { name: "country", type: "string" },
+    { name: "region", type: "string" },
     { name: "version", type: "uint256" },
     { name: "seq", type: "uint256" },
     { name: "nonce", type: "bytes32" },

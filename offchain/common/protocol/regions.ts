@@ -69,3 +69,27 @@ export function parseRegion(text: string): Region {
 export function regionProblem(region: Region): string | undefined {
   return isCountry(region.country) ? undefined : `"${region.country}" is not an ISO 3166-1 alpha-2 country code`;
 }
+
+/** How a region travels in signed messages (ConfigHello, HostRegistration): two strings, both "" when undeclared. */
+export interface RegionFields {
+  country: string;
+  region: string;
+}
+
+export function regionFields(region: Region | undefined): RegionFields {
+  return region ? { country: region.country, region: region.region } : { country: "", region: "" };
+}
+
+/**
+ * The region two signed strings declare (none when both are ""), or the reason they are not one: checked before
+ * any signature work, so a malformed region costs no key recovery.
+ */
+export function readRegionFields(fields: RegionFields): { region?: Region } | { problem: string } {
+  const { country, region } = fields;
+  if (country === "" && region === "") return {};
+  if (!COUNTRY_PATTERN.test(country) || !isCountry(country))
+    return { problem: `"${country.slice(0, 8)}" is not an ISO 3166-1 alpha-2 country code (upper case, e.g. DE)` };
+  if (!REGION_NAME_PATTERN.test(region))
+    return { problem: `"${region.slice(0, 40)}" is not a region name (a-z, 0-9 and dashes, up to 32)` };
+  return { region: { country, region } };
+}
