@@ -60,20 +60,19 @@ describe("gateway certificates (D65)", function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("answers a challenge written to the service for any Host, before the site lookup", async () => {
+  it("answers a challenge written to the service for a site's Host, before the site lookup", async () => {
     const writer = new CertServiceClient(
       { account: privateKeyToAccount(`0x${"72".repeat(32)}`), chainId: 31337 },
       service.url,
     );
     await writer.putChallenge(TOKEN, "a.example.test", `${TOKEN}.${THUMB}`);
-    const gateway = await start({ config: { certs: service.url } });
-    for (const host of ["a.example.test", "no-such-site.example", "127.0.0.1"]) {
+    const gateway = await start({ config: { certs: service.url, sites: sitesFile(dir, ["a.example.test"]) } });
+    for (const host of ["a.example.test", "A.Example.Test"]) {
       const reply = await httpGet(gateway.frontDoor, `/.well-known/acme-challenge/${TOKEN}`, host);
       expect(reply, host).to.deep.equal({ status: 200, body: `${TOKEN}.${THUMB}` });
     }
-    expect((await httpGet(gateway.frontDoor, `/.well-known/acme-challenge/${"x".repeat(30)}`, "a")).status).to.equal(
-      404,
-    );
+    const path = `/.well-known/acme-challenge/${"x".repeat(30)}`;
+    expect((await httpGet(gateway.frontDoor, path, "a.example.test")).status).to.equal(404);
     // Any other path still goes to the site lookup.
     expect((await httpGet(gateway.frontDoor, "/", "no-such-site.example")).body).to.contain("EDGE_NODE_UNKNOWN_SITE");
   });
@@ -92,9 +91,11 @@ describe("gateway certificates (D65)", function () {
 
   it("one fetch answers many requests for a token; fetches beyond 32 in flight are 503", async () => {
     service.challenges.set(TOKEN, { domain: "a.example.test", keyAuthorization: `${TOKEN}.${THUMB}`, writer: "x" });
-    const gateway = await start({ config: { certs: service.url } });
+    const gateway = await start({ config: { certs: service.url, sites: sitesFile(dir, ["a.example.test"]) } });
     const many = await Promise.all(
-      Array.from({ length: 50 }, () => httpGet(gateway.frontDoor, `/.well-known/acme-challenge/${TOKEN}`, "a")),
+      Array.from({ length: 50 }, () =>
+        httpGet(gateway.frontDoor, `/.well-known/acme-challenge/${TOKEN}`, "a.example.test"),
+      ),
     );
     expect(many.every((r) => r.status === 200)).to.equal(true);
     expect(challengeGets(service)).to.equal(1);
@@ -102,7 +103,7 @@ describe("gateway certificates (D65)", function () {
     service.challengeDelayMs = 500;
     const tokens = Array.from({ length: 40 }, (_, i) => `flood${String(i).padStart(3, "0")}abcdefghijklmnopq`);
     const flood = await Promise.all(
-      tokens.map((t) => httpGet(gateway.frontDoor, `/.well-known/acme-challenge/${t}`, "a")),
+      tokens.map((t) => httpGet(gateway.frontDoor, `/.well-known/acme-challenge/${t}`, "a.example.test")),
     );
     expect(flood.filter((r) => r.status === 404).length).to.equal(32);
     expect(flood.filter((r) => r.status === 503).length).to.equal(8);

@@ -30,7 +30,8 @@ import { CertServiceClient } from "../../node/roles/gateway/certClient";
 import { waitUntil } from "../shared/gatewayHarness";
 import { type GatewayRole, startGatewayRole } from "../shared/gatewayRole";
 import { promtoolProblems } from "../shared/promtool";
-import { handshake, sitesFile } from "../shared/gatewayTls";
+import { handshake, httpGet, sitesFile } from "../shared/gatewayTls";
+import { privateKeyToAccount } from "viem/accounts";
 
 const KEY = `0x${"75".repeat(32)}` as const;
 const OK = "ok.example.test";
@@ -152,7 +153,8 @@ describe("gateway ACME orders against Pebble (D65)", function () {
     const renewed = service.certificates.get(RENEW)!.fingerprint;
     const https = gateway.status().tlsFrontDoor as string;
     expect(await handshake(https, RENEW, await pebble.root())).to.equal(renewed);
-    expect(callsFor(RENEW).filter((c) => c.path.endsWith("/lease") && c.method === "POST")).to.have.length(1);
+    // One order: its lease taken, and taken again just before the certificate was stored (R19-7).
+    expect(callsFor(RENEW).filter((c) => c.path.endsWith("/lease") && c.method === "POST")).to.have.length(2);
   });
 
   it("orders placed at once by a new account, then by the same account after a restart, all issue (the account is registered once, before them)", async () => {
@@ -164,10 +166,23 @@ describe("gateway ACME orders against Pebble (D65)", function () {
         { directory: pebble.directory, caFile: pebble.caFile, dataDir: accountDir, device: gateway.account.address },
         quiet,
       );
-    for (const [round, count] of [
+    const rounds = [
       ["new", 4],
       ["restarted", 3],
-    ] as const) {
+    ] as const;
+    const burst = rounds.flatMap(([round, count]) =>
+      Array.from({ length: count }, (_, i) => `${round}-${i}.burst.example.test`),
+    );
+    // The gateway answers challenges only for its sites (R19-2): these join them (the file is re-read within 2 s).
+    sitesFile(dir, [OK, UNREACHABLE, RENEW, ...burst]);
+    await waitUntil(
+      "the burst names are sites",
+      async () =>
+        (await httpGet(gateway.frontDoor, `/.well-known/acme-challenge/${"b".repeat(30)}`, burst[0])).body ===
+        "no such challenge",
+      10_000,
+    );
+    for (const [round, count] of rounds) {
       const domains = Array.from({ length: count }, (_, i) => `${round}-${i}.burst.example.test`);
       const first = orderer();
       const results = await Promise.all(domains.map((d) => first.order(d)));
@@ -177,6 +192,37 @@ describe("gateway ACME orders against Pebble (D65)", function () {
       ).to.deep.equal(domains.map(() => "issued"));
       for (const d of domains) expect(service.certificates.has(d), d).to.equal(true);
     }
+  });
+
+  it("R19-7: the lease is taken again just before the certificate is stored: an order outlasting its first lease stores it", async () => {
+    await waitUntil("the first order stored", () => service.certificates.has(OK), 60_000);
+    const account = privateKeyToAccount(`0x${"76".repeat(32)}`);
+    const client = new CertServiceClient({ account, chainId: 31337 }, service.url);
+    // The lease runs out while the CA validates (as a slow order's would): the double's lease expires then.
+    const slow: ConstructorParameters<typeof AcmeOrderer>[0] = {
+      takeLease: (d, ttl) => client.takeLease(d, ttl),
+      deleteChallenge: (t) => client.deleteChallenge(t),
+      orderFailed: (d, r) => client.orderFailed(d, r),
+      putCertificate: (d, c, k) => client.putCertificate(d, c, k),
+      putChallenge: async (t, d, k) => {
+        await client.putChallenge(t, d, k);
+        service.leases.get(d)!.expiresAt = Date.now() - 1;
+      },
+    };
+    const quiet = { info: () => undefined, warn: () => undefined };
+    const accountDir = mkdtempSync(join(dir, "slow-"));
+    const orderer = new AcmeOrderer(
+      slow,
+      { directory: pebble.directory, caFile: pebble.caFile, dataDir: accountDir, device: account.address },
+      quiet,
+    );
+    const result = await orderer.order(OK);
+    expect(result.outcome === "issued" ? "issued" : result.reason).to.equal("issued");
+    const mine = service.calls.filter((c) => c.device === account.address.toLowerCase() && c.path.includes(`/${OK}`));
+    expect(mine.slice(-2).map((c) => `${c.method} ${c.path} ${c.status}`)).to.deep.equal([
+      `POST /orders/${OK}/lease 200`,
+      `PUT /certificates/${OK} 204`,
+    ]);
   });
 
   const gatewayLoaded = () => (gateway.status().certificates as { loaded: number }).loaded;

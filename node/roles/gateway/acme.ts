@@ -23,8 +23,15 @@ import type { GatewayContext } from "../../context";
 import type { CertServiceClient } from "./certClient";
 import { certErrorCode } from "./certClient";
 
-/** How long an order's lease is asked for (the service allows 10 to 900 s). */
+/**
+ * How long an order's lease is asked for (the service allows 10 to 900 s). The lease is taken again (extended)
+ * just before the certificate is stored (R19-7), so an order may last up to the service's cap on one holder's
+ * hold (--max-lease-hold-seconds, 1,800 s by default: three of these).
+ */
 export const LEASE_SECONDS = 600;
+
+/** Lease refusals that mean "not this gateway's order now", not a fault: skipped quietly. */
+const NOT_OURS = new Set(["CERTS_LEASE_HELD", "CERTS_BACKOFF", "CERTS_NOT_DUE", "CERTS_LEASE_CAPPED"]);
 
 export interface Issued {
   chain: string;
@@ -97,8 +104,7 @@ export class AcmeOrderer {
     } catch (error) {
       const code = certErrorCode(error);
       const reason = messageOf(error);
-      if (code !== "CERTS_LEASE_HELD" && code !== "CERTS_BACKOFF")
-        this.log.warn({ domain, err: reason }, "could not take the order's lease");
+      if (!NOT_OURS.has(code ?? "")) this.log.warn({ domain, err: reason }, "could not take the order's lease");
       return { outcome: "skipped", reason };
     }
     let issued: Issued;
@@ -112,6 +118,11 @@ export class AcmeOrderer {
         .catch((e: Error) => this.log.warn({ domain, err: e.message }, "could not report the failed order"));
       return { outcome: "failed", reason };
     }
+    // The order may have outlasted the lease asked for at its start: extend it first (R19-7). A refusal (the cap
+    // reached, say) is logged; the store below still succeeds while the lease has not lapsed.
+    await this.service
+      .takeLease(domain, LEASE_SECONDS)
+      .catch((error: Error) => this.log.warn({ domain, err: messageOf(error) }, "could not extend the order's lease"));
     try {
       await this.service.putCertificate(domain, issued.chain, issued.privateKey);
     } catch (error) {

@@ -5,7 +5,10 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 
 export interface CertMetrics {
-  /** /.well-known/acme-challenge/ requests by outcome (served, not_found, malformed, busy, failed, disabled). */
+  /**
+   * /.well-known/acme-challenge/ requests by outcome (served, not_found, malformed, unknown_host, limited, busy,
+   * failed, disabled).
+   */
   challenges: Counter<"outcome">;
   /** TLS handshakes at the HTTPS front door by outcome (ok, unknown_name, failed). */
   handshakes: Counter<"outcome">;

@@ -146,7 +146,8 @@ function certServing(ctx: FrontDoorContext, config: CertConfig, sites: SiteSelec
   const store = new CertStore();
   const metrics = createCertMetrics(ctx.metrics.registry, { certificates: () => store.all() });
   const client = config.certs ? new CertServiceClient(ctx.signer, config.certs) : undefined;
-  const challenges = new ChallengeResponder(client, metrics, ctx.log);
+  // Only the gateway's own sites' challenges are answered (R19-2).
+  const challenges = new ChallengeResponder(client, metrics, ctx.log, (host) => sites.lookup(host) !== undefined);
   if (!client) return { challenges, status: () => ({ certificates: null }) };
   const device = ctx.signer.account.address;
   const orderer = config.acmeDirectory

@@ -33,8 +33,9 @@ export class CertStore {
   private readonly byDomain = new Map<string, LoadedCertificate>();
 
   /**
-   * Checks and loads a certificate for `domain`: the leaf names it, is valid now, and matches `keyPem`. Throws
-   * (with no key material in the message) otherwise; the certificate held before stays.
+   * Checks and loads a certificate for `domain`: the leaf names it, is valid now, matches `keyPem`, and ends no
+   * earlier than the one held (R19-1: never replaced by an older one). Throws (with no key material in the
+   * message) otherwise; the certificate held before stays.
    */
   load(domain: string, chain: string, keyPem: string, now = Date.now()): LoadedCertificate {
     const pems = splitChain(chain);
@@ -44,6 +45,11 @@ export class CertStore {
     const notBefore = Date.parse(leaf.validFrom);
     const notAfter = Date.parse(leaf.validTo);
     if (!(notAfter > now)) throw new Error(`the certificate of ${domain} expired at ${leaf.validTo}`);
+    const held = this.byDomain.get(domain);
+    if (held && held.notAfter > notAfter && held.fingerprint !== leafFingerprint(leaf))
+      throw new Error(
+        `the certificate of ${domain} ends at ${leaf.validTo}, before the one held (${new Date(held.notAfter).toISOString()})`,
+      );
     let key;
     try {
       key = createPrivateKey(keyPem);
@@ -84,10 +90,15 @@ export interface TlsFrontDoor {
   readonly url: string | undefined;
 }
 
+/** A TLS handshake must end within this (R19-9): a client that stalls it is dropped. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** At most this many connections open at the HTTPS front door at once (R19-9); more are refused. */
+export const MAX_TLS_CONNECTIONS = 10_000;
+
 export function createTlsFrontDoor(
   store: CertStore,
   handler: (request: IncomingMessage, response: ServerResponse) => void,
-  options: { port: number; host: string },
+  options: { port: number; host: string; maxConnections?: number; handshakeTimeoutMs?: number },
   metrics: Pick<CertMetrics, "handshakes">,
 ): TlsFrontDoor {
   let server: Server | undefined;
@@ -100,6 +111,7 @@ export function createTlsFrontDoor(
       const listening = createServer(
         {
           minVersion: "TLSv1.2",
+          handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
           SNICallback: (servername, callback) => {
             const loaded = store.get(servername);
             if (loaded) callback(null, loaded.context);
@@ -111,6 +123,7 @@ export function createTlsFrontDoor(
       listening.keepAliveTimeout = 65_000;
       listening.headersTimeout = 10_000;
       listening.requestTimeout = 30_000;
+      listening.maxConnections = options.maxConnections ?? MAX_TLS_CONNECTIONS;
       listening.on("secureConnection", () => metrics.handshakes.inc({ outcome: "ok" }));
       listening.on("tlsClientError", (error, socket) => {
         metrics.handshakes.inc({ outcome: error instanceof UnknownServerName ? "unknown_name" : "failed" });
