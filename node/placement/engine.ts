@@ -56,6 +56,9 @@ export class PlacementEngine {
   // The running choice of one decision (reset by each; no allocation per region).
   private best: HostEntry | undefined;
   private exists = 0;
+  // The last origin's key (a gateway passes its own region object each time: no string built per decision).
+  private lastOrigin: Region | undefined;
+  private lastOriginKey = "";
 
   /** Measured latency from this gateway to each region (region key -> ms); reorders dynamic sites' regions. */
   setLatency(table: Readonly<Record<string, number>> | ReadonlyMap<string, number>): void {
@@ -160,12 +163,15 @@ export class PlacementEngine {
   ): Decision {
     const t = c.dynamic!;
     let fallback: HostEntry | undefined;
+    // Fetched once: the walk below may add states (a new Map for the site), which `spilled` then looks up itself.
+    let states = this.spill.of(site);
     for (const bucket of this.order(origin)) {
       const mine = skip?.bucket === bucket ? 1 : 0;
       this.exists += bucket.hosts - mine;
       if (bucket.healthy - (mine && skip!.healthy ? 1 : 0) <= 0) continue;
       const top = bucket.free.topExcept(avoid);
-      if (this.spill.spilled(site, bucket.key, t, now)) {
+      if (this.spill.spilled(site, bucket.key, t, now, states)) {
+        states ??= this.spill.of(site);
         fallback ??= top;
         continue;
       }
@@ -183,7 +189,11 @@ export class PlacementEngine {
       this.orders.clear();
       this.ordersVersion = this.hosts.version;
     }
-    const key = origin ? regionKey(origin) : "";
+    if (origin !== this.lastOrigin) {
+      this.lastOrigin = origin;
+      this.lastOriginKey = origin ? regionKey(origin) : "";
+    }
+    const key = this.lastOriginKey;
     let order = this.orders.get(key);
     if (order === undefined) {
       const rank = (b: RegionBucket) => (b.key === key ? -1 : (this.latency.get(b.key) ?? Infinity));
