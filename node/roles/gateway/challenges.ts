@@ -6,7 +6,7 @@
  *
  * Cheap first: the token's shape (ACME_TOKEN_PATTERN) before anything else (a malformed one is 404 with no fetch);
  * the Host; then the cache (answers kept 30 s, misses 1 s, at most 10,000 tokens, least recently used out first);
- * then a per-client budget of fetches (R19-2: 60 a minute per client address, IPv6 by /64, at most 10,000
+ * then a per-client budget of fetches (R19-2: 120 a minute per client address, IPv6 by /64, at most 10,000
  * addresses kept; over it 429 with no fetch, so a flood of random tokens cannot spend the service's per-address
  * budget of this gateway); then one fetch per token at a time (others asking for it wait on the same fetch), at
  * most 32 fetches in flight (503 beyond, the CA retries). Without --certs the path is 404.
@@ -39,7 +39,7 @@ export const CHALLENGE_LIMITS: ChallengeLimits = {
   negativeMs: 1_000,
   maxEntries: 10_000,
   maxInFlight: 32,
-  fetchesPerClientPerMinute: 60,
+  fetchesPerClientPerMinute: 120,
   maxClients: 10_000,
 };
 
