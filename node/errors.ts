@@ -73,6 +73,7 @@ export const NODE_ERRORS = {
   EDGE_NODE_CERTS_UNREACHABLE: 502,
   EDGE_NODE_NO_ELIGIBLE_HOST: 503,
   EDGE_NODE_PLACEMENT: 421,
+  EDGE_NODE_BAD_REGION: 400,
 } as const;
 
 export type NodeErrorCode = keyof typeof NODE_ERRORS;

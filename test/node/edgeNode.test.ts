@@ -347,6 +347,8 @@ describe("edge-node", function () {
         host: account.address,
         gateway: gw.device,
         url: "http://127.0.0.1:1",
+        country: "",
+        region: "",
         leaving: false,
         timestamp: BigInt(Date.now()),
       };

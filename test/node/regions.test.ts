@@ -11,8 +11,9 @@ import { Registry } from "prom-client";
 import { type Address, type Hex, type LocalAccount, zeroHash } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
-import { createTypedApp } from "../../offchain/common/http";
-import { type Region, regionFields, signHello } from "../../offchain/common/protocol";
+import { createTypedApp, errorHandler } from "../../offchain/common/http";
+import { EdgeError } from "../../offchain/common/errors";
+import { type Region, regionFields, signHello, signHostRegistration } from "../../offchain/common/protocol";
 import { ConfigSubscriber } from "../../node/configSubscriber";
 import {
   CLIENT_OPTIONS,
@@ -21,7 +22,12 @@ import {
   type SubscribeClientCall,
   configStream,
 } from "../../node/configWire";
-import type { Catalogue, StargateContext } from "../../node/context";
+import type { Catalogue, CatalogueEndpoint, StargateContext } from "../../node/context";
+import { HostRegistry } from "../../node/roles/gateway/hosts";
+import type { HostLink } from "../../node/roles/gateway/links";
+import { NetworkApi } from "../../node/roles/stargate/api";
+import { type RegionsView, regionsView } from "../../node/roles/stargate/apiRegions";
+import { registerApiRoutes } from "../../node/roles/stargate/apiRoutes";
 import { CatalogueProducer } from "../../node/roles/stargate/catalogue";
 import { ConfigServer } from "../../node/roles/stargate/configServer";
 import { ConfigStore } from "../../node/roles/stargate/configStore";
@@ -228,6 +234,155 @@ describe("regions (D68)", function () {
       // A stargate's own catalogue names its subscribers' regions from their hellos (checked when they came).
       liar.rebuild();
       expect(liar.catalogue().endpoints.find((e) => e.device === honest.address)?.region).to.deep.equal(US);
+    });
+  });
+
+  describe("host registrations", function () {
+    const gateway = account();
+    const registry = () =>
+      new HostRegistry({
+        signer: { account: gateway, chainId: CHAIN },
+        log: silentLog,
+        chainAdmits: () => true,
+        stale: () => false,
+        serving: () => true,
+      });
+    const registration = (key: LocalAccount, region?: Region, timestamp = Date.now()) =>
+      signHostRegistration(key, CHAIN, {
+        gateway: gateway.address,
+        url: "http://127.0.0.1:9",
+        leaving: false,
+        timestamp: BigInt(timestamp),
+        region,
+      });
+    const refusal = (promise: Promise<unknown>) =>
+      promise.then(
+        () => expect.fail("registered"),
+        (error: EdgeError<string>) => ({ code: error.code, message: error.message }),
+      );
+
+    it("the gateway keeps each host's signed region: on its link, in /hosts' entries and counted by region", async function () {
+      const hosts = registry();
+      const [de, us, none] = [account(), account(), account()];
+      for (const [key, region] of [
+        [de, DE],
+        [us, US],
+        [none, undefined],
+      ] as const)
+        await hosts.register(await registration(key, region));
+      const link = { host: de.address, close() {} } as unknown as HostLink;
+      hosts.attach(de.address, link);
+      expect(link.region).to.deep.equal(DE);
+      expect(hosts.routable().map(([host, entry]) => [host, entry.region])).to.deep.equal([[de.address, DE]]);
+      expect(hosts.regions()).to.deep.equal({ "DE/eu-central": 1, "US/us-east": 1, undeclared: 1 });
+    });
+
+    it("a host registration with its region changed after signing is refused (EDGE_NODE_BAD_SIGNATURE)", async function () {
+      const hosts = registry();
+      const key = account();
+      const signed = await registration(key, DE);
+      for (const moved of [
+        { ...signed, ...regionFields(US) },
+        { ...signed, region: "eu-west" },
+        { ...signed, ...regionFields(undefined) },
+      ])
+        expect(await refusal(hosts.register(moved))).to.include({ code: "EDGE_NODE_BAD_SIGNATURE" });
+      const borrowed = { ...(await registration(account(), DE)), host: key.address };
+      expect(await refusal(hosts.register(borrowed))).to.include({ code: "EDGE_NODE_BAD_SIGNATURE" });
+      expect(await hosts.register(signed)).to.equal(key.address);
+    });
+
+    it('a host registration with an unassigned country ("EU", "ZZ") is EDGE_NODE_BAD_REGION before its signature is checked', async function () {
+      const hosts = registry();
+      const signed = await registration(account(), DE);
+      for (const country of ["EU", "ZZ", "UK"]) {
+        const got = await refusal(hosts.register({ ...signed, country, signature: `0x${"11".repeat(65)}` }));
+        expect(got.code, country).to.equal("EDGE_NODE_BAD_REGION");
+        expect(got.message).to.include(`"${country}" is not an ISO 3166-1 alpha-2 country code`);
+      }
+      const half = await refusal(hosts.register({ ...signed, region: "" }));
+      expect(half.code).to.equal("EDGE_NODE_BAD_REGION");
+    });
+  });
+
+  describe("GET /api/regions", function () {
+    const stargate = account();
+    const [gwDe, gwUs, hostDe, hostNone, evicted] = [account(), account(), account(), account(), account()];
+    const ep = (key: LocalAccount, role: CatalogueEndpoint["role"], healthy: boolean, region?: Region) => ({
+      device: key.address,
+      role,
+      url: `http://${key.address.slice(2, 8).toLowerCase()}.example:7000`,
+      healthy,
+      version: 1,
+      ...(region ? { region } : {}),
+    });
+    const endpoints: CatalogueEndpoint[] = [
+      ep(gwDe, "gateway", true, DE),
+      ep(gwUs, "gateway", false, US),
+      ep(hostDe, "host", true, DE),
+      ep(hostNone, "host", true),
+      ep(evicted, "host", false, DE),
+      ep(stargate, "stargate", true, US),
+    ];
+    const admits = (d: Address) => d !== evicted.address;
+    let app: ReturnType<typeof createTypedApp>;
+
+    before(async function () {
+      app = createTypedApp({ logger: false });
+      app.setErrorHandler(errorHandler({ codePrefix: "EDGE_NODE" }));
+      const api = new NetworkApi({
+        ctx: { signer: { account: stargate, chainId: CHAIN }, log: app.log, chainAdmits: (d) => admits(d as Address) },
+        users: undefined,
+        tokenTtlMs: 600_000,
+        peers: [],
+        publicUrl: () => "http://stargate.example:8080",
+        authority: () => undefined,
+        configSigner: () => undefined,
+        anchor: undefined,
+        effectiveConfig: () => undefined,
+        catalogue: () => ({ atMs: 7, endpoints }),
+      });
+      registerApiRoutes(app, api);
+      await app.ready();
+    });
+    after(() => app.close());
+
+    async function walletToken(who: LocalAccount): Promise<string> {
+      const nonce = (await app.inject({ url: `/api/nonce?address=${who.address}` })).json().message as string;
+      const payload = { message: nonce, signature: await who.signMessage({ message: nonce }) };
+      return (await app.inject({ method: "POST", url: "/api/login/wallet", payload })).json().token;
+    }
+
+    it("groups the catalogue's admitted endpoints by their signed region and role, undeclared last; needs a token", async function () {
+      expect((await app.inject({ url: "/api/regions" })).statusCode).to.equal(401);
+      const token = await walletToken(account());
+      const r = await app.inject({ url: "/api/regions", headers: { authorization: `Bearer ${token}` } });
+      expect(r.statusCode).to.equal(200);
+      const view = r.json() as RegionsView;
+      expect(view.atMs).to.equal(7);
+      expect(Object.keys(view.regions)).to.deep.equal(["DE/eu-central", "US/us-east", "undeclared"]);
+      const de = view.regions["DE/eu-central"];
+      expect(de).to.include({ country: "DE", region: "eu-central" });
+      expect(de.gateway).to.deep.include({ count: 1, healthy: 1, truncated: false });
+      expect(de.gateway.endpoints).to.deep.equal([{ device: gwDe.address, url: ep(gwDe, "gateway", true).url, healthy: true }]); // prettier-ignore
+      expect(de.host.endpoints.map((e) => e.device)).to.deep.equal([hostDe.address]); // the evicted one is left out
+      expect(view.regions["US/us-east"].gateway).to.deep.include({ count: 1, healthy: 0 });
+      expect(view.regions["US/us-east"].stargate.count).to.equal(1);
+      expect(view.regions.undeclared.host.endpoints.map((e) => e.device)).to.deep.equal([hostNone.address]);
+      expect(view.regions.undeclared).not.to.have.property("country");
+      const bad = await app.inject({ url: "/api/regions?limit=0", headers: { authorization: `Bearer ${token}` } });
+      expect(bad.statusCode).to.equal(400);
+    });
+
+    it("is bounded: at most `limit` endpoints listed per region and role, with the counts and `truncated`", function () {
+      const many = Array.from({ length: 250 }, () => ({ ...ep(account(), "host", true, DE) }));
+      const view = regionsView({ atMs: 1, endpoints: many }, () => true);
+      expect(view.regions["DE/eu-central"].host).to.deep.include({ count: 250, healthy: 250, truncated: true });
+      expect(view.regions["DE/eu-central"].host.endpoints).to.have.length(100);
+      const listed = view.regions["DE/eu-central"].host.endpoints.map((e) => e.device);
+      expect(listed).to.deep.equal([...listed].sort((a, b) => a.localeCompare(b)));
+      expect(regionsView({ atMs: 1, endpoints: many }, () => true, 1_000).regions["DE/eu-central"].host.truncated).to.equal(false); // prettier-ignore
+      expect(regionsView(undefined, () => true)).to.deep.equal({ atMs: 0, regions: {} });
     });
   });
 });

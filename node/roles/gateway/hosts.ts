@@ -18,7 +18,13 @@
  */
 import { getAddress } from "viem";
 
-import { type HostRegistrationBody, checkHostRegistration } from "../../../offchain/common/protocol";
+import {
+  type HostRegistrationBody,
+  type Region,
+  checkHostRegistration,
+  readRegionFields,
+  regionKey,
+} from "../../../offchain/common/protocol";
 import { StakeType } from "../../../offchain/common/stakeMap";
 import type { GatewayContext } from "../../context";
 import { nodeError } from "../../errors";
@@ -29,6 +35,8 @@ import type { JobQueue } from "./queue";
 export interface HostEntry {
   /** The URL the host named in its registration (its own API: status, metrics), for operators. */
   url: string;
+  /** Where the host says it runs, from its signed registration (D68); absent: undeclared. */
+  region?: Region;
   link: HostLink | null;
   since: number;
 }
@@ -98,6 +106,9 @@ export class HostRegistry {
     if (timestamp > now + window || timestamp < now - window) {
       throw nodeError("EDGE_NODE_SIGNATURE_EXPIRED", "the registration's timestamp is too far from now");
     }
+    const declared = readRegionFields(body); // an unassigned country ("EU", "ZZ") costs no recovery either (D68)
+    if ("problem" in declared)
+      throw nodeError("EDGE_NODE_BAD_REGION", `the registration's region: ${declared.problem}`);
     const host = getAddress(body.host);
     // Cheap before costly: a device the chain does not admit costs no signature recovery (a flood of made-up keys).
     if (!body.leaving && !this.admitted(host)) {
@@ -137,7 +148,8 @@ export class HostRegistry {
     }
     if (!entry && !this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
     this.remember(host, timestamp);
-    this.hosts.set(host, { url: body.url, link: entry?.link ?? null, since: entry?.since ?? this.nowMs() });
+    const since = entry?.since ?? this.nowMs();
+    this.hosts.set(host, { url: body.url, link: entry?.link ?? null, since, ...declared });
     return host;
   }
 
@@ -148,6 +160,7 @@ export class HostRegistry {
     if (entry.link && entry.link !== link) entry.link.close();
     if (entry.link !== link) this.ctx.log.info({ host, url: entry.url, capacity: link.capacity }, "host linked");
     entry.link = link;
+    link.region = entry.region;
   }
 
   /** The link closed: the host is not routable until it connects again. */
@@ -327,6 +340,16 @@ export class HostRegistry {
 
   get registered(): number {
     return this.hosts.size;
+  }
+
+  /** Registered hosts by the region they signed (D68): `DE/eu-central` -> count; "undeclared" for none. */
+  regions(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const { region } of this.hosts.values()) {
+      const key = region ? regionKey(region) : "undeclared";
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
   }
 
   /** Registrations refused because the chain does not admit the host. */

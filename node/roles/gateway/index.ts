@@ -126,6 +126,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       return {
         hosts: hosts.routable().length,
         registeredHosts: hosts.registered,
+        hostRegions: hosts.regions(),
         rejectedHosts: hosts.rejectedCount,
         bannedHosts: hosts.bannedHosts(),
         resultsVerified: dispatcher.checked.verified,

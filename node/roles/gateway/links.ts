@@ -17,7 +17,7 @@ import type { Duplex } from "node:stream";
 import { Value } from "typebox/value";
 
 import { EdgeError } from "../../../offchain/common/errors";
-import { type HostRegistrationBody, HostRegistrationBodySchema } from "../../../offchain/common/protocol";
+import { type HostRegistrationBody, HostRegistrationBodySchema, type Region } from "../../../offchain/common/protocol";
 import type { GatewayContext } from "../../context";
 import { nodeError } from "../../errors";
 import type { Slot } from "./queue";
@@ -39,6 +39,8 @@ export class HostLink implements Slot {
   readonly connectedAt = Date.now();
   /** Jobs started on this link (GET /hosts shows it). */
   started = 0;
+  /** Where its host says it runs, from its signed registration (D68, set when routed); undefined: undeclared. */
+  region: Region | undefined;
 
   constructor(
     readonly host: string,

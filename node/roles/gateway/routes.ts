@@ -13,6 +13,7 @@ export function registerGatewayRoutes(app: TypedApp, hosts: HostRegistry, jobs: 
     hosts: hosts.routable().map(([host, entry]) => ({
       host,
       url: entry.url,
+      ...(entry.region ? { region: entry.region } : {}),
       since: entry.since,
       capacity: entry.link.capacity,
       inFlight: entry.link.inflight,

@@ -52,7 +52,7 @@ export function createHost(
   const link: GatewayLink = new GatewayLink(
     { signer: ctx.signer, log },
     config.gateway.replace(/\/$/, ""),
-    { capacity: config.capacity, publicUrl: () => config.publicUrl },
+    { capacity: config.capacity, publicUrl: () => config.publicUrl, region: config.region },
     (request, response) => jobs.handle(request, response),
   );
 

@@ -18,7 +18,7 @@ import http2 from "node:http2";
 import type { Socket } from "node:net";
 import type { Address } from "viem";
 
-import { signHostRegistration } from "../../../offchain/common/protocol";
+import { type Region, signHostRegistration } from "../../../offchain/common/protocol";
 import type { RoleContext } from "../../context";
 
 /** The upgrade token of the job link's protocol. */
@@ -31,6 +31,8 @@ export interface LinkOptions {
   capacity: number;
   /** Read at each connection: a node listening on port 0 learns its URL only once it listens. */
   publicUrl: () => string;
+  /** Where the host says it runs (--region, D68): signed into each registration; undefined: undeclared. */
+  region?: Region;
   pingMs?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -145,6 +147,7 @@ export class GatewayLink {
       url: this.options.publicUrl(),
       leaving: false,
       timestamp: BigInt(Date.now()),
+      region: this.options.region,
     });
     const socket = await upgrade(`${this.gatewayUrl}/hosts/connect`, {
       connection: "upgrade",

@@ -13,6 +13,7 @@ import type { DeltaOp, TokenClaims } from "../../../offchain/common/protocol";
 import { clientKey } from "../../../offchain/common/tokenBucket";
 import type { NetworkApi, SiteInput, WriteOp } from "./api";
 import { registerNodeApiRoutes } from "./apiNodes";
+import { registerRegionApiRoutes } from "./apiRegions";
 import { registerZoneApiRoutes } from "./apiZones";
 import { MAX_PASSWORD_LENGTH, USER_NAME_PATTERN } from "./users";
 
@@ -114,4 +115,5 @@ export function registerApiRoutes(app: TypedApp, api: NetworkApi): void {
   });
   registerNodeApiRoutes(app, api, write);
   registerZoneApiRoutes(app, api, write);
+  registerRegionApiRoutes(app, api);
 }

@@ -49,11 +49,16 @@ export const MESSAGE_TYPES = {
     { name: "sequence", type: "uint256" },
     { name: "recordsHash", type: "bytes32" },
   ],
-  /** A host asking a gateway to route jobs to it (or, with `leaving`, to stop); timestamp in milliseconds. */
+  /**
+   * A host asking a gateway to route jobs to it (or, with `leaving`, to stop); timestamp in milliseconds;
+   * `country` and `region` where it says it runs (D68; both "" when undeclared).
+   */
   HostRegistration: [
     { name: "host", type: "address" },
     { name: "gateway", type: "address" },
     { name: "url", type: "string" },
+    { name: "country", type: "string" },
+    { name: "region", type: "string" },
     { name: "leaving", type: "bool" },
     { name: "timestamp", type: "uint256" },
   ],

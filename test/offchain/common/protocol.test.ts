@@ -84,6 +84,26 @@ describe("offchain/common/protocol: one signer and verifier per message", functi
     expect(await verifyHostRegistration(CHAIN, { ...body, url: "http://127.0.0.1:2" })).to.equal(false);
     expect(await verifyHostRegistration(CHAIN, { ...body, gateway: host })).to.equal(false);
     expect(await verifyHostRegistration(CHAIN, { ...body, host: mallory.address })).to.equal(false);
+    expect(body).to.include({ country: "", region: "" }); // undeclared (D68)
+  });
+
+  it("host registrations sign the host's region (D68): another region, or a region added, does not verify", async function () {
+    const region = { country: "DE", region: "eu-central" };
+    const body = await signHostRegistration(alice, CHAIN, {
+      gateway,
+      url: "http://127.0.0.1:1",
+      leaving: false,
+      timestamp: 5n,
+      region,
+    });
+    expect(body).to.include({ country: "DE", region: "eu-central" });
+    expect(Value.Check(HostRegistrationBodySchema, body)).to.equal(true);
+    expect(await verifyHostRegistration(CHAIN, body)).to.equal(true);
+    expect(await verifyHostRegistration(CHAIN, { ...body, country: "FR" })).to.equal(false);
+    expect(await verifyHostRegistration(CHAIN, { ...body, region: "eu-west" })).to.equal(false);
+    expect(await verifyHostRegistration(CHAIN, { ...body, country: "", region: "" })).to.equal(false);
+    expect(Value.Check(HostRegistrationBodySchema, { ...body, country: "de" })).to.equal(false);
+    expect(Value.Check(HostRegistrationBodySchema, { ...body, region: "EU" })).to.equal(false);
   });
 
   it("job requests: signed by the customer for this gateway and body, the customer header in any letter case", async function () {
