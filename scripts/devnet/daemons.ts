@@ -49,6 +49,9 @@ export interface Services {
   https: Promise<HttpsShown>;
 }
 
+/** Two simulated regions (D68): gateways alternate between them by address (127.0.0.11, .12, ...). */
+export const DEVNET_REGIONS = ["DE/eu-central", "US/us-east"];
+
 export async function startServices(
   run: { dir: string; opts: Options; tracingEnv: Record<string, string> },
   chain: Chain,
@@ -256,13 +259,22 @@ async function startNodes(
   const { dir, common, oracleUrl, billingUrl, users, grpcPort, dnsPort, cdnPort } = context;
   const stargates = ["--stargates", `127.0.0.1:${grpcPort}`];
   const nodes: Node[] = [];
+  const regions = new Map<string, string>();
   let gateways = 0;
   for (const device of devices) {
     // Gateways on addresses of their own, so that an A record reaches one; the rest on 127.0.0.1.
+    if (device.role === "gateway") regions.set(device.name, DEVNET_REGIONS[gateways % DEVNET_REGIONS.length]);
     const ip = device.role === "gateway" ? `127.0.0.${11 + gateways++}` : "127.0.0.1";
     nodes.push({ ...device, url: `http://${ip}:${await freePort()}` });
   }
   const url = (name: string) => nodes.find((n) => n.name === name)!.url;
+  // A host is in its gateway's region; the stargate in the first.
+  const regionOf = (node: Node) =>
+    node.role === "gateway"
+      ? regions.get(node.name)!
+      : node.role === "host"
+        ? regions.get(gatewayOf(nodes, node.name))!
+        : DEVNET_REGIONS[0];
   for (const node of nodes) {
     const roleArgs =
       node.role === "gateway"
@@ -293,7 +305,7 @@ async function startNodes(
         ...tsNode,
         "node/cli.ts",
         ...["--role", node.role, ...common, "--port", port(node.url)],
-        ...["--data-dir", join(dir, node.name), ...roleArgs],
+        ...["--data-dir", join(dir, node.name), "--region", regionOf(node), ...roleArgs],
       ],
       {
         EDGE_NODE_DEVICE_KEY: node.key,
