@@ -98,7 +98,7 @@ describe("certificates against Pebble through Edge DNS (test/scripts/certsPebble
     await pebble?.stop();
   });
 
-  it("a challenge written by gateway A (gateway-1) is answered by gateway B (gateway-2), for any Host", async function () {
+  it("a challenge written by gateway A (gateway-1) is answered by gateway B (gateway-2), for the site's Host only (R19-2)", async function () {
     const token = randomBytes(32).toString("base64url");
     const keyAuthorization = `${token}.${randomBytes(32).toString("base64url")}`;
     const put = await signed("gateway-1", "PUT", `/challenges/${token}`, "challenge.put", token, {
@@ -106,15 +106,18 @@ describe("certificates against Pebble through Edge DNS (test/scripts/certsPebble
       keyAuthorization,
     });
     expect(put.status, JSON.stringify(put.body)).to.be.oneOf([200, 201, 204]);
-    for (const host of [net.site, "unrelated.example.test"]) {
+    for (const [host, status, body] of [
+      [net.site, 200, keyAuthorization],
+      ["unrelated.example.test", 404, "not a site of this gateway"],
+    ] as const) {
       const response = await request(
         `http://${GATEWAY_IPS["gateway-2"]}:${net.cdnPort}/.well-known/acme-challenge/${token}`,
         {
           headers: { host },
         },
       );
-      expect(response.statusCode, host).to.equal(200);
-      expect((await response.body.text()).trim(), host).to.equal(keyAuthorization);
+      expect(response.statusCode, host).to.equal(status);
+      expect((await response.body.text()).trim(), host).to.equal(body);
     }
     const unknown = randomBytes(32).toString("base64url");
     const missing = await request(
