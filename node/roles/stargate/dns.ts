@@ -14,13 +14,13 @@ import type { Address, Hex, LocalAccount } from "viem";
 
 import type { NetworkConfig } from "../../../offchain/common/protocol";
 import type { Catalogue, StargateConfig, StargateContext } from "../../context";
-import { type DnsIndex, RCODE, type Reply, answer } from "./dnsAnswer";
+import { type DnsIndex, RCODE, type Reply, answerClient } from "./dnsAnswer";
 import { DnsGroup } from "./dnsGroup";
 import { DnsIndexer, servingGateways } from "./dnsIndex";
 import { AnswerLimits, BillingTally, ClientBuckets, DEFAULT_LIMITS, type DnsLimits, clientKey } from "./dnsLimits";
 import { createDnsMetrics } from "./dnsMetrics";
 import { type Listeners, listen } from "./dnsTransport";
-import { type ResponseCache, respond } from "./dnsWire";
+import { type ClientSubnet, type ResponseCache, respond } from "./dnsWire";
 import { zoneOf } from "./dnsZones";
 
 export interface DnsSources {
@@ -133,13 +133,14 @@ export function createDns(
   const cache: ResponseCache = new Map();
   let cachedFor: DnsIndex | undefined;
   let index: DnsIndex | undefined;
-  function lookup(qname: string, qtype: string): Reply {
-    if (!index) return { ...unready(), rotated: true };
+  let asker = ""; // the address of the query being answered: its region when it sent no client subnet (D69)
+  function lookup(qname: string, qtype: string, subnet?: ClientSubnet): Reply & { scope?: number } {
     rotation = (rotation + 1) % 1_000_000;
-    return answer(index, qname, qtype, rotation);
+    return index ? answerClient(index, qname, qtype, rotation, asker, subnet) : { ...unready(), rotated: true };
   }
 
   function handle(msg: Buffer, tcp: boolean, ip: string): Buffer | undefined {
+    asker = ip;
     const now = Date.now();
     const network = clientKey(ip);
     if (!buckets.take(network, now)) {

@@ -6,7 +6,8 @@
  *   names, which are ours too), at most 8 links; a name below an NS cut is a referral (no aa, the NS in authority,
  *   glue in additional); NXDOMAIN or NODATA carry the zone's SOA in authority, its TTL the lesser of the SOA's TTL
  *   and its minimum (RFC 2308).
- * - A site's hostname: A/AAAA with the serving gateways, rotated per query, TTL --dns-site-ttl; no serving gateway
+ * - A site's hostname: A/AAAA with the serving gateways its placement allows, the nearest region's when the
+ *   client's region is known (dnsIndex.ts), rotated per query, TTL --dns-site-ttl; no serving gateway
  *   at all is SERVFAIL (a resolver tries another server). Other types: inside a customer's zone the zone's
  *   records, else the site is its own apex with a synthesized SOA (and NS --dns-nameserver).
  * - ANY: one record set (RFC 8482, R18-6): the apex's SOA, else the name's first set (an alias: its CNAME).
@@ -16,6 +17,7 @@ import type { Answer, SoaData } from "dns-packet";
 import type { Address } from "viem";
 
 import type { ZoneRecord } from "../../../offchain/common/protocol/zones";
+import type { ClientRegions } from "./dnsRegions";
 import { type IndexedZone, type ZoneType, type ZonesIndex, inside, txtStrings, zoneOf } from "./dnsZones";
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -31,7 +33,12 @@ export interface DnsIndex {
   version: number;
   zones: ZonesIndex;
   sites: Set<string>;
+  /** Every serving gateway (whatever the site or client). */
   gateways: Gateways;
+  /** The client regions table (dnsRegions.ts) of the configuration. */
+  regions: ClientRegions;
+  /** The gateways answered for `site` to a client in region `client` (a region key; undefined: unknown). */
+  gatewaysFor(site: string, client: string | undefined): Gateways;
   siteTtl: number;
   nameserver: string;
 }
@@ -88,9 +95,12 @@ function siteSoa(index: DnsIndex, site: string): Answer {
   return soaRecord(site, index.siteTtl, { ...data, expire: 86_400, minimum: index.siteTtl });
 }
 
-/** A/AAAA records of the serving gateways at `name`, rotated by `rotation`; undefined when none serves. */
-function siteRecords(index: DnsIndex, name: string, type: "A" | "AAAA", rotation: number): Answer[] | undefined {
-  const { a, aaaa } = index.gateways;
+/**
+ * A/AAAA records of the gateways answered at `name` for a client in region `client`, rotated by `rotation`;
+ * undefined when none serves.
+ */
+function siteRecords(index: DnsIndex, name: string, type: "A" | "AAAA", rotation: number, client?: string) {
+  const { a, aaaa } = index.gatewaysFor(name, client);
   if (a.length + aaaa.length === 0) return undefined;
   const list = type === "A" ? a : aaaa;
   const out: Answer[] = [];
@@ -145,8 +155,16 @@ function referral(zone: IndexedZone, cut: string, out: Reply): Reply {
 }
 
 /** Adds a site's A/AAAA to `out`; SERVFAIL when no gateway serves, NODATA (with `soa`) when none of this type. */
-function siteAnswer(index: DnsIndex, name: string, type: "A" | "AAAA", rotation: number, out: Reply, soa: Answer) {
-  const records = siteRecords(index, name, type, rotation);
+function siteAnswer(
+  index: DnsIndex,
+  name: string,
+  type: "A" | "AAAA",
+  rotation: number,
+  out: Reply,
+  soa: Answer,
+  client?: string,
+) {
+  const records = siteRecords(index, name, type, rotation, client);
   if (!records) return { ...reply(out.kind, RCODE.SERVFAIL, false, out.owner), rotated: true };
   out.rotated = true;
   out.answers.push(...records);
@@ -154,7 +172,14 @@ function siteAnswer(index: DnsIndex, name: string, type: "A" | "AAAA", rotation:
   return out;
 }
 
-function zoneAnswer(index: DnsIndex, zone: IndexedZone, qname: string, qtype: string, rotation: number): Reply {
+function zoneAnswer(
+  index: DnsIndex,
+  zone: IndexedZone,
+  qname: string,
+  qtype: string,
+  rotation: number,
+  client?: string,
+): Reply {
   const out = reply("zone", RCODE.NOERROR, true, zone.owner);
   const visited = new Set<string>();
   for (let name = qname; visited.size < MAX_CHAIN && !visited.has(name);) {
@@ -162,7 +187,7 @@ function zoneAnswer(index: DnsIndex, zone: IndexedZone, qname: string, qtype: st
     const cut = cutOf(zone, name);
     if (cut) return referral(zone, cut, out);
     if ((qtype === "A" || qtype === "AAAA") && index.sites.has(name))
-      return siteAnswer(index, name, qtype, rotation, out, zoneSoa(zone));
+      return siteAnswer(index, name, qtype, rotation, out, zoneSoa(zone), client);
     const types = zone.names.get(name);
     const before = out.answers.length;
     if (name === zone.apex && (qtype === "SOA" || qtype === "ANY")) out.answers.push(zoneSoa(zone));
@@ -176,7 +201,7 @@ function zoneAnswer(index: DnsIndex, zone: IndexedZone, qname: string, qtype: st
       const target = (cname.data[0] as string).toLowerCase();
       out.answers.push(record(name, "CNAME", cname.ttl, cname.data[0]));
       if ((qtype === "A" || qtype === "AAAA") && index.sites.has(target) && !inside(target, zone.apex))
-        return siteAnswer(index, target, qtype, rotation, out, siteSoa(index, target));
+        return siteAnswer(index, target, qtype, rotation, out, siteSoa(index, target), client);
       if (!inside(target, zone.apex)) return out;
       name = target;
       continue;
@@ -197,13 +222,16 @@ function siteAbove(sites: Set<string>, name: string): string | undefined {
   return undefined;
 }
 
-/** The answer to one question: `qname` lower-case without the trailing dot, `qtype` dns-packet's type name. */
-export function answer(index: DnsIndex, qname: string, qtype: string, rotation: number): Reply {
+/**
+ * The answer to one question: `qname` lower-case without the trailing dot, `qtype` dns-packet's type name, from a
+ * client in region `client` (a region key; undefined when unknown).
+ */
+export function answer(index: DnsIndex, qname: string, qtype: string, rotation: number, client?: string): Reply {
   const zone = zoneOf(index.zones.zones, qname);
   const site = index.sites.has(qname);
   if (site && (qtype === "A" || qtype === "AAAA")) {
     const soa = zone ? zoneSoa(zone) : siteSoa(index, qname);
-    return siteAnswer(index, qname, qtype, rotation, reply("site", RCODE.NOERROR, true), soa);
+    return siteAnswer(index, qname, qtype, rotation, reply("site", RCODE.NOERROR, true), soa, client);
   }
   const apex = site ? qname : siteAbove(index.sites, qname);
   // A site is its own apex unless a customer's zone below it holds the name (the closest enclosing apex wins).
@@ -217,5 +245,29 @@ export function answer(index: DnsIndex, qname: string, qtype: string, rotation: 
     return out;
   }
   if (!zone) return refused();
-  return zoneAnswer(index, zone, qname, qtype, rotation);
+  return zoneAnswer(index, zone, qname, qtype, rotation, client);
+}
+
+/**
+ * `answer` for a client: placed by its client subnet when the query has one, else by `asker` (the resolver's
+ * address), through the configuration's regions table (D69). With a subnet, `scope` is what to echo: a site's
+ * answer holds for the range that placed the client (only its own subnet when none did); any other for all (0).
+ */
+export function answerClient(
+  index: DnsIndex,
+  qname: string,
+  qtype: string,
+  rotation: number,
+  asker: string,
+  subnet?: { ip: string; sourcePrefixLength: number },
+): Reply & { scope?: number } {
+  const { regions } = index;
+  const client = regions.empty
+    ? undefined
+    : subnet
+      ? regions.regionOf(subnet.ip, subnet.sourcePrefixLength)
+      : regions.regionOf(asker);
+  const reply: Reply & { scope?: number } = answer(index, qname, qtype, rotation, client?.region);
+  if (subnet) reply.scope = reply.kind === "site" ? (client?.scope ?? subnet.sourcePrefixLength) : 0;
+  return reply;
 }

@@ -134,7 +134,16 @@ function record(w: Writer, r: Answer): void {
     w.u8(opt.extendedRcode);
     w.u8(opt.ednsVersion);
     w.u16(opt.flags);
+    // Options given as wire data (the client subnet echoed, dnsWire.ts); others are not sent.
+    const lengthAt = w.at;
     w.u16(0);
+    for (const o of (opt.options ?? []) as Array<{ code: number; data?: Buffer }>) {
+      if (!o.data) continue;
+      w.u16(o.code);
+      w.u16(o.data.length);
+      w.bytes(o.data);
+    }
+    w.buf.writeUInt16BE(w.at - lengthAt - 2, lengthAt);
     return;
   }
   w.name(r.name);

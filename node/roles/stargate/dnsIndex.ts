@@ -9,15 +9,24 @@
  * - Gateways: the catalogue's endpoints of role gateway, healthy, not in the configuration's `draining`; the
  *   address is the IP literal of the endpoint's URL (the URL its signed hello names: no stargate invents one). A URL
  *   naming a host instead of an IP is not answered.
+ * - Regions (issue 20, D69): a site's answer is the serving gateways its placement allows (static: the gateways or
+ *   regions listed; enforced: gateways declaring a listed country, never any other, SERVFAIL when none serves),
+ *   and of those, when the client's region is known (dnsRegions.ts), only the nearest region's: the client's own,
+ *   else the closest by the configuration's latency table, undeclared gateways last. Each (policy, client region)
+ *   pair is worked out once per index. A site whose placement is malformed is not served (as gateways refuse it).
  */
 import { isIPv4, isIPv6 } from "node:net";
 
 import type { FastifyBaseLogger } from "fastify";
 
-import type { NetworkConfig } from "../../../offchain/common/protocol";
+import { type NetworkConfig, placementProblem } from "../../../offchain/common/protocol";
+import type { Placement } from "../../../offchain/common/protocol/placement";
+import { type Region, regionKey } from "../../../offchain/common/protocol/regions";
+import { type CompiledPolicy, allows, compilePolicy } from "../../placement";
 import type { Zone } from "../../../offchain/common/protocol/zones";
 import type { Catalogue } from "../../context";
 import type { DnsIndex, Gateways } from "./dnsAnswer";
+import { ClientRegions } from "./dnsRegions";
 import { ZoneIndexCache, type ZonesIndex } from "./dnsZones";
 
 const NAME = /^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
@@ -62,18 +71,78 @@ export function urlAddress(url: string): { a?: string; aaaa?: string } {
   return isIPv6(bare) ? { aaaa: bare } : {};
 }
 
-/** The serving gateways' addresses: gateway, healthy, not draining, an IP literal URL; sorted, no duplicates. */
-export function servingGateways(catalogue: Catalogue, draining: readonly string[] | undefined): Gateways {
+/** A serving gateway: its device, declared region and the address its URL names. */
+export interface ServingGateway {
+  device: string;
+  region?: Region;
+  a?: string;
+  aaaa?: string;
+}
+
+/** The serving gateways: gateway, healthy, not draining, an IP literal URL. */
+export function servingEndpoints(catalogue: Catalogue, draining: readonly string[] | undefined): ServingGateway[] {
   const drained = new Set((draining ?? []).map((d) => d.toLowerCase()));
-  const a = new Set<string>();
-  const aaaa = new Set<string>();
+  const out: ServingGateway[] = [];
   for (const e of catalogue.endpoints) {
     if (e.role !== "gateway" || !e.healthy || drained.has(e.device.toLowerCase())) continue;
     const address = urlAddress(e.url);
-    if (address.a) a.add(address.a);
-    if (address.aaaa) aaaa.add(address.aaaa);
+    if (address.a || address.aaaa) out.push({ device: e.device.toLowerCase(), region: e.region, ...address });
+  }
+  return out;
+}
+
+/** The addresses of `gateways`, sorted, no duplicates. */
+export function addressesOf(gateways: readonly ServingGateway[]): Gateways {
+  const a = new Set<string>();
+  const aaaa = new Set<string>();
+  for (const g of gateways) {
+    if (g.a) a.add(g.a);
+    if (g.aaaa) aaaa.add(g.aaaa);
   }
   return { a: [...a].sort(), aaaa: [...aaaa].sort() };
+}
+
+/** The serving gateways' addresses: gateway, healthy, not draining, an IP literal URL; sorted, no duplicates. */
+export function servingGateways(catalogue: Catalogue, draining: readonly string[] | undefined): Gateways {
+  return addressesOf(servingEndpoints(catalogue, draining));
+}
+
+/** The sites' valid placement policies by hostname, and the hostnames whose placement is malformed. */
+export function sitePolicies(sites: readonly unknown[]): { policies: Map<string, CompiledPolicy>; bad: Set<string> } {
+  const policies = new Map<string, CompiledPolicy>();
+  const bad = new Set<string>();
+  for (const site of sites) {
+    const { hostname, placement } = (site ?? {}) as { hostname?: unknown; placement?: unknown };
+    if (typeof hostname !== "string" || placement === undefined) continue;
+    const name = hostname.toLowerCase().replace(/\.$/, "");
+    if (placementProblem(placement) !== undefined) bad.add(name);
+    else policies.set(name, compilePolicy(placement as Placement));
+  }
+  return { policies, bad };
+}
+
+/**
+ * The gateways answered for a site with `policy` (undefined: none) to a client in `client` (a region key, or
+ * undefined when unknown): those the policy allows, then, with a known client region, the nearest region's only.
+ */
+export function choose(
+  serving: readonly ServingGateway[],
+  regions: ClientRegions,
+  policy: CompiledPolicy | undefined,
+  client: string | undefined,
+): Gateways {
+  const allowed = policy ? serving.filter((g) => allows(policy, g.region, g.device, "gateway")) : serving;
+  if (client === undefined || allowed.length === 0) return addressesOf(allowed);
+  const byRegion = new Map<string, ServingGateway[]>();
+  for (const g of allowed) {
+    const key = g.region ? regionKey(g.region) : "";
+    const list = byRegion.get(key);
+    if (list) list.push(g);
+    else byRegion.set(key, [g]);
+  }
+  const declared = [...byRegion.keys()].filter((k) => k !== "");
+  const nearest = declared.length > 0 ? regions.orderFrom(client, declared)[0] : "";
+  return addressesOf(byRegion.get(nearest)!);
 }
 
 export interface IndexOptions {
@@ -91,6 +160,9 @@ export class DnsIndexer {
   /** The configuration `zones` was built from. */
   private zonesOf: NetworkConfig | undefined;
   private sites = new Set<string>();
+  private policies: ReturnType<typeof sitePolicies> | undefined;
+  private clientRegions: ClientRegions | undefined;
+  private regionsFor: NetworkConfig | undefined;
   private index: DnsIndex | undefined;
   /** zone name -> its problems as last logged */
   private readonly logged = new Map<string, string>();
@@ -114,7 +186,11 @@ export class DnsIndexer {
     if (config === this.config && catalogue === this.catalogue) return this.index;
     if (!config) return (this.index = undefined);
     if (config !== this.config) {
+      this.policies = sitePolicies(config.sites);
       this.sites = siteNames(config.sites, config.zones);
+      for (const name of this.policies.bad) this.sites.delete(name);
+      if (this.policies.bad.size > 0)
+        this.options.log.warn({ sites: [...this.policies.bad].slice(0, 10) }, "DNS: sites with a malformed placement are not served"); // prettier-ignore
       if (!this.zones || !this.options.background) this.zonesFor(config, this.cache.buildSync(config.zones, config.version)); // prettier-ignore
     }
     this.config = config;
@@ -130,14 +206,39 @@ export class DnsIndexer {
   }
 
   private assemble(): DnsIndex {
+    const serving = servingEndpoints(this.catalogue!, this.config!.draining);
+    const gateways = addressesOf(serving);
+    const regions = this.regionsOf(this.config!);
+    const { policies } = this.policies!;
+    const chosen = new Map<CompiledPolicy | undefined, Map<string, Gateways>>();
     return {
       version: this.config!.version,
       zones: this.zones!,
       sites: this.sites,
-      gateways: servingGateways(this.catalogue!, this.config!.draining),
+      gateways,
+      regions,
+      gatewaysFor(site: string, client: string | undefined): Gateways {
+        const policy = policies.get(site);
+        if (policy === undefined && (client === undefined || regions.empty)) return gateways;
+        let byClient = chosen.get(policy);
+        if (!byClient) chosen.set(policy, (byClient = new Map()));
+        const key = client ?? "";
+        let answer = byClient.get(key);
+        if (!answer) byClient.set(key, (answer = choose(serving, regions, policy, client)));
+        return answer;
+      },
       siteTtl: this.options.siteTtl,
       nameserver: this.options.nameserver,
     };
+  }
+
+  /** The client regions table of `config`, rebuilt only when the configuration changes. */
+  private regionsOf(config: NetworkConfig): ClientRegions {
+    if (this.regionsFor !== config) {
+      this.clientRegions = new ClientRegions(config.regions);
+      this.regionsFor = config;
+    }
+    return this.clientRegions!;
   }
 
   private zonesFor(config: NetworkConfig, zones: ZonesIndex): void {

@@ -5,13 +5,15 @@
  *   records: FORMERR (the header's id echoed). An opcode other than QUERY: NOTIMP. A class other than IN, and
  *   AXFR/IXFR: REFUSED.
  * - EDNS (RFC 6891): an OPT in the query is answered with one (payload size 1232, version 0); a version above 0
- *   is BADVERS. The UDP limit is 512 bytes without EDNS, else the client's size between 512 and 1232.
+ *   is BADVERS. A client subnet option (RFC 7871) goes to the lookup (the client's region, D69) and is echoed
+ *   with the scope the answer holds for; a malformed one, or two, is FORMERR. The UDP limit is 512 bytes without EDNS, else the client's size between 512 and 1232.
  * - Over the limit: the additional section goes first; if still over, TC with the question only (the client
  *   retries over TCP, where the limit is 65535).
  * - The question is echoed as asked (case and all), and answers at the asked name carry its case (dnsEncode.ts).
  */
 import * as packet from "dns-packet";
 import type { Answer, DecodedPacket, OptAnswer, Question } from "dns-packet";
+import ipaddr from "ipaddr.js";
 
 import { type Kind, RCODE, type Reply, refused } from "./dnsAnswer";
 import { encodeResponse, questionBytes } from "./dnsEncode";
@@ -33,7 +35,39 @@ export interface Outcome {
   qtype?: string;
 }
 
-export type Lookup = (qname: string, qtype: string) => Reply;
+/** A query's EDNS client subnet (RFC 7871): the client's network as its resolver gave it. */
+export interface ClientSubnet {
+  family: 1 | 2;
+  sourcePrefixLength: number;
+  ip: string;
+}
+
+/** `scope`: for a client subnet's echo, the prefix length the answer holds for (set by the lookup). */
+export type Lookup = (qname: string, qtype: string, subnet?: ClientSubnet) => Reply & { scope?: number };
+
+const CLIENT_SUBNET = 8;
+
+/**
+ * The query's client subnet; undefined when it has none; "bad" when it is malformed (a family other than IPv4 or
+ * IPv6, a source prefix longer than the family's, a scope other than 0: FORMERR, RFC 7871 7.1.1), or more than one.
+ */
+function clientSubnet(query: OptAnswer | undefined): ClientSubnet | "bad" | undefined {
+  const found = (query?.options ?? []).filter((o) => o.code === CLIENT_SUBNET);
+  if (found.length === 0) return undefined;
+  if (found.length > 1) return "bad";
+  const o = found[0] as { family?: number; sourcePrefixLength?: number; scopePrefixLength?: number; ip?: string };
+  const max = o.family === 1 ? 32 : o.family === 2 ? 128 : -1;
+  const source = o.sourcePrefixLength ?? -1;
+  if (max < 0 || source < 0 || source > max || o.scopePrefixLength !== 0 || typeof o.ip !== "string") return "bad";
+  return { family: o.family as 1 | 2, sourcePrefixLength: source, ip: o.ip };
+}
+
+/** The client subnet option echoed with `scope` (RFC 7871 7.2.1): family, source, scope, the source's bytes. */
+function subnetEcho(subnet: ClientSubnet, scope: number): { code: number; data: Buffer } {
+  const head = Buffer.from([0, subnet.family, subnet.sourcePrefixLength, scope]);
+  const address = Buffer.from(ipaddr.parse(subnet.ip).toByteArray());
+  return { code: CLIENT_SUBNET, data: Buffer.concat([head, address.subarray(0, Math.ceil(subnet.sourcePrefixLength / 8))]) }; // prettier-ignore
+}
 
 /** A header-only response (FORMERR/NOTIMP to what could not be read). */
 function bare(msg: Buffer, rcode: number): Buffer {
@@ -50,7 +84,11 @@ const malformed = (msg: Buffer, rcode: number = RCODE.FORMERR): Outcome => ({
   truncated: false,
 });
 
-function opt(query: OptAnswer | undefined, extendedRcode = 0): Answer[] {
+function opt(
+  query: OptAnswer | undefined,
+  extendedRcode = 0,
+  options: Array<{ code: number; data: Buffer }> = [],
+): Answer[] {
   if (!query) return [];
   return [
     {
@@ -61,7 +99,8 @@ function opt(query: OptAnswer | undefined, extendedRcode = 0): Answer[] {
       ednsVersion: 0,
       flags: 0,
       flag_do: false,
-      options: [],
+      // Wire-form options: dnsEncode.ts writes `data` as is.
+      options: options as unknown as OptAnswer["options"],
     },
   ];
 }
@@ -130,7 +169,9 @@ export function respond(msg: Buffer, tcp: boolean, lookup: Lookup, cache?: Respo
   if (opcode !== 0) return malformed(msg, RCODE.NOTIMP);
   const opts = (query.additionals ?? []).filter((a): a is OptAnswer => a.type === "OPT");
   if (query.questions?.length !== 1 || opts.length > 1) return malformed(msg);
-  const edns = opt(opts[0]);
+  const subnet = clientSubnet(opts[0]);
+  if (subnet === "bad") return malformed(msg);
+  let edns = opt(opts[0]);
   const question: Question = query.questions[0];
   const raw = questionBytes(msg);
   if (!raw) return malformed(msg);
@@ -144,15 +185,17 @@ export function respond(msg: Buffer, tcp: boolean, lookup: Lookup, cache?: Respo
     const lower = question.name.toLowerCase().replace(/\.$/, "");
     const limit = tcp ? 65_535 : opts[0] ? Math.min(EDNS_MAX_UDP, Math.max(512, opts[0].udpPayloadSize)) : 512;
     const key = `${limit}|${opts.length}|${question.type}|${question.class}|${lower}`;
-    const hit = cache?.get(key);
+    const hit = subnet ? undefined : cache?.get(key);
     if (hit && hit.questionLength === raw.length) return reuse(hit, msg, raw);
     const reply =
       (question.class ?? "IN") !== "IN" || question.type === "AXFR" || question.type === "IXFR"
         ? refused()
-        : lookup(lower, question.type);
+        : lookup(lower, question.type, subnet);
+    // The subnet is echoed with the scope the answer holds for (0: any client), and such answers are not kept.
+    if (subnet) edns = opt(opts[0], 0, [subnetEcho(subnet, (reply as { scope?: number }).scope ?? 0)]);
     const { bytes, tc } = sized(query, reply, edns, limit);
     const outcome = { response: bytes, kind: reply.kind, rcode: reply.rcode, truncated: tc, reply, qname: lower, qtype: question.type }; // prettier-ignore
-    if (cache && !reply.rotated) {
+    if (cache && !reply.rotated && !subnet) {
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(key, { ...outcome, questionLength: raw.length });
     }

@@ -9,7 +9,8 @@
  *   (customers' DNS zones the stargates serve, zones.ts, D57), `dispatch` (queue and check policy), `prices` (per
  *   usage metric), the `blocklist` (IP ranges and site paths every gateway refuses), `revoked` (Network API tokens
  *   withdrawn before their expiry) and `draining` (devices taken out of DNS answers by a rollout, D59; absent
- *   means none, so documents from before it keep their hash).
+ *   means none, so documents from before it keep their hash), and `regions` (where DNS clients are and the latency
+ *   between regions, D69; absent likewise).
  * - A delta names its base version and a sequence from 1; its body is one operation. `applyDeltas` is the one
  *   implementation of what deltas do, used by nodes applying them and by the stargate folding them into the next
  *   anchored version.
@@ -68,6 +69,33 @@ export const PricesSchema = Type.Record(
   Type.String({ pattern: "^\\d{1,78}$" }),
 );
 
+/** Client address ranges a regions table may map. */
+export const MAX_CLIENT_RANGES = 10_000;
+/** Region pairs a latency table may hold (50 regions: 2,450 ordered pairs). */
+export const MAX_LATENCY_PAIRS = 10_000;
+const RegionKey = Type.String({ maxLength: 35, pattern: "^[A-Z]{2}/[a-z0-9][a-z0-9-]{0,31}$" });
+/**
+ * The regions table (issue 20, D69): which region a DNS client's address (its EDNS client subnet, else the
+ * resolver's own address) is in, longest prefix first; and the measured latency between regions, which orders the
+ * regions after the client's own (a pair not listed counts as farther than any listed one).
+ */
+export const RegionsConfigSchema = Type.Object(
+  {
+    clients: Type.Array(Type.Object({ range: IpRangeSchema, region: RegionKey }, { additionalProperties: false }), {
+      maxItems: MAX_CLIENT_RANGES,
+    }),
+    latency: Type.Array(
+      Type.Object(
+        { from: RegionKey, to: RegionKey, ms: Type.Integer({ minimum: 0, maximum: 60_000 }) },
+        { additionalProperties: false },
+      ),
+      { maxItems: MAX_LATENCY_PAIRS },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type RegionsConfig = Static<typeof RegionsConfigSchema>;
+
 export const NetworkConfigSchema = Type.Object(
   {
     version: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
@@ -79,6 +107,8 @@ export const NetworkConfigSchema = Type.Object(
     revoked: Type.Array(RevokedSchema, { maxItems: MAX_REVOKED }),
     /** Gateways (and stargates) a rollout took out of DNS answers (D59), lower-case addresses. */
     draining: Type.Optional(Type.Array(AddressSchema, { maxItems: MAX_DRAINING })),
+    /** Where DNS clients are and how far regions are from each other (D69); absent: no preference. */
+    regions: Type.Optional(RegionsConfigSchema),
   },
   { additionalProperties: false },
 );
