@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 
-import { type Decision, PlacementEngine, type SiteRef } from "../../../node/placement";
+import { type Decision, PlacementEngine, type SiteRef, gatewayRefusal } from "../../../node/placement";
 import { type Placement, type Region, parseRegion } from "../../../offchain/common/protocol";
 import { FC_SEED, fcRuns } from "../../shared/fastcheck";
 
@@ -126,6 +126,13 @@ function run(sites: (Placement | undefined)[], ops: Op[]): void {
         const s = o.site % sites.length;
         const d = e.decide(refs[s], parseRegion("DE/r1"), 0, o.avoid === null ? undefined : `h${o.avoid}`);
         check(d, sites[s], model, o.avoid);
+        if (o.avoid !== null) {
+          // takes(): a slot freed on a host suits a waiting job of the site exactly when the host is eligible.
+          const h = model.get(o.avoid);
+          const want = h !== undefined && eligible(sites[s], h);
+          if (e.takes(refs[s], `h${o.avoid}`, parseRegion("DE/r1"), 0) !== want)
+            throw new Error(`takes(h${o.avoid}) is not ${want}`);
+        }
         if ("host" in d && o.start) {
           e.started(d.host);
           model.get(Number(d.host.slice(1)))!.inflight += 1;
@@ -177,7 +184,8 @@ describe("placement properties", function () {
         fc.array(op(3), { minLength: 1, maxLength: 80 }),
         (sites, ops) => run(sites, ops),
       ),
-      { seed: FC_SEED, numRuns: fcRuns(1_000) },
+      // At least 1,000 cases whatever FC_RUNS_SCALE says (issue 20's bar); more when it scales up.
+      { seed: FC_SEED, numRuns: Math.max(1_000, fcRuns(1_000)) },
     );
   });
 
@@ -190,6 +198,32 @@ describe("placement properties", function () {
         (sites, ops) => run(sites, ops),
       ),
       { seed: FC_SEED + 1, numRuns: fcRuns(300) },
+    );
+  });
+});
+
+describe("placement properties: gateways", function () {
+  it("GATEWAYS: gatewayRefusal admits exactly the gateways a policy names, by address, region or country", function () {
+    const address = fc.constantFrom("0x" + "ab".repeat(20), "0x" + "cd".repeat(20), "0x" + "ef".repeat(20));
+    fc.assert(
+      fc.property(
+        fc.option(fc.oneof(enforced, staticPolicy), { freq: 5, nil: undefined }),
+        address,
+        region,
+        (policy, device, r) => {
+          const at = r === null ? undefined : parseRegion(KEYS[r]);
+          const key = at ? `${at.country}/${at.region}` : undefined;
+          let want = policy === undefined;
+          if (policy?.mode === "enforced") want = at !== undefined && policy.countries.includes(at.country);
+          if (policy?.mode === "static")
+            want =
+              at !== undefined && ((policy.gateways ?? []).includes(device) || (policy.regions ?? []).includes(key!));
+          const refusal = gatewayRefusal(policy, at, device.toUpperCase().replace("0X", "0x"));
+          if ((refusal === undefined) !== want) throw new Error(`refusal ${JSON.stringify(refusal)}, want ${want}`);
+          if (refusal && refusal.code !== "EDGE_NODE_PLACEMENT") throw new Error(refusal.code);
+        },
+      ),
+      { seed: FC_SEED + 3, numRuns: fcRuns(500) },
     );
   });
 });
