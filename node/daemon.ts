@@ -230,6 +230,7 @@ export class EdgeNode {
     const status = nodeStatus({
       device: this.device,
       role: this.config.role,
+      region: this.config.region,
       chainId: this.chainId,
       confirmations: this.config.confirmations,
       admission: this.admission.state,

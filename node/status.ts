@@ -1,17 +1,20 @@
 /**
- * The daemon's /status answer: the device and role, the admission decision and its reason, the stake, the chain
- * view's sync state, work in flight, the outbox, and the role's own figures under the role's name.
+ * The daemon's /status answer: the device, role and declared region (D68; null when undeclared), the admission
+ * decision and its reason, the stake, the chain view's sync state, work in flight, the outbox, and the role's own
+ * figures under the role's name.
  */
 import type { Address } from "viem";
 
 import type { ChainView } from "../offchain/common/chainView";
 import { stakeKindName } from "../offchain/common/service/admittedSender";
 import type { AdmissionState } from "./admission";
+import type { Region } from "../offchain/common/protocol";
 import type { Role } from "./config";
 
 export interface StatusSources {
   device: Address;
   role: Role;
+  region?: Region;
   chainId: number;
   confirmations: number;
   admission: Readonly<AdmissionState>;
@@ -31,6 +34,7 @@ export function nodeStatus(s: StatusSources): Record<string, unknown> {
   return {
     device: s.device,
     role: s.role,
+    region: s.region ?? null,
     chainId: s.chainId,
     admitted: s.admission.admitted,
     serving: s.serving,

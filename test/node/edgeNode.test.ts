@@ -197,10 +197,12 @@ describe("edge-node", function () {
     const receiver = await startReceiver();
     try {
       const gw = await startNode("gateway", key(1), ["--oracle", receiver.url, "--billing", receiver.url]);
-      await startNode("host", key(2), ["--gateway", gw.url]);
+      const de = await startNode("host", key(2), ["--gateway", gw.url, "--region", "DE/eu-central"]);
       await startNode("host", key(3), ["--gateway", gw.url]);
       const sg = await startNode("stargate", key(4), ["--oracle", receiver.url]);
       await waitFor("two routable hosts", async () => (await status(gw.url)).gateway.hosts === 2);
+      expect((await status(de.url)).region).to.deep.equal({ country: "DE", region: "eu-central" }); // D68: signed
+      expect((await status(gw.url)).gateway.hostRegions).to.deep.equal({ "DE/eu-central": 1, undeclared: 1 });
       expect(await status(gw.url)).to.include({ admitted: true, serving: true, role: "gateway" });
       expect((await fetch(`${gw.url}/ready`)).status).to.equal(200);
 
