@@ -122,6 +122,7 @@ export type GatewayConfig = Pick<
   | "acmeCa"
   | "acmeEmail"
   | "certSyncMs"
+  | "region"
 >;
 
 export type StargateConfig = Pick<

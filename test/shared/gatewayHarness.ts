@@ -49,7 +49,7 @@ export async function startGatewayHarness(
   const queue = new JobQueue<HostLink>(
     { maxLength: options.queueMax ?? 1_000, maxWaitMs: options.queueWaitMs ?? 5_000 },
     (link) => hosts.usable(link),
-    (except) => hosts.anyRoutable(except),
+    (except, eligible) => hosts.anyRoutable(except, eligible),
   );
   const links = new HostLinks(
     { log: silentLog },

@@ -32,6 +32,7 @@ import { type EdgeSpan, traceLogFields } from "../../../offchain/common/tracing"
 import type { RoleContext } from "../../context";
 import { nodeError } from "../../errors";
 import {
+  type Attempt,
   ClientGone,
   forwardedHeaders,
   hostFailure,
@@ -39,6 +40,7 @@ import {
   readBody,
   requestTarget,
   responseHeaders,
+  startAttempt,
 } from "./cdnHttp";
 import { type CompiledBlocklist, blockedError } from "./blocklist";
 import type { CdnMetrics } from "./cdnMetrics";
@@ -51,6 +53,8 @@ import type { JobQueue } from "./queue";
 import type { JobReports } from "./reports";
 import type { Site, SiteSource } from "./sites";
 import type { UsageMeter } from "../../usage";
+import type { Region } from "../../../offchain/common/protocol/regions";
+import { checkPlacement, hostsFor } from "./sitePlacement";
 
 /** Egress is reserved against the owner's credit this many bytes at a time, ahead of the bytes sent (R8). */
 export const EGRESS_STEP = 1024 * 1024;
@@ -70,12 +74,8 @@ export interface CdnParts {
   credit?: Pick<CreditLimiter, "reserve" | "extend" | "complete" | "release">;
   checker?: Pick<ContentChecker, "sample" | "check">;
   metrics: CdnMetrics;
-}
-
-interface Attempt {
-  link: HostLink;
-  stream?: http2.ClientHttp2Stream;
-  error?: Error;
+  /** This gateway's declared region (--region, D68): what sites' placements are checked against (D69). */
+  region?: Region;
 }
 
 export class CdnFrontDoor {
@@ -124,6 +124,7 @@ export class CdnFrontDoor {
       );
     const byPath = blocklist?.path(site.hostname, target.path);
     if (byPath) throw blockedError(byPath, this.parts.metrics.blocked);
+    checkPlacement(site, this.parts.region, this.ctx.signer.account.address);
     if (!this.ctx.serving()) throw nodeError("EDGE_NODE_NOT_SERVING", "this gateway is not serving");
     if (request.rawHeaders.length / 2 > MAX_REQUEST_HEADERS)
       throw nodeError("EDGE_NODE_TOO_MANY_HEADERS", `a request carries at most ${MAX_REQUEST_HEADERS} headers`);
@@ -181,7 +182,8 @@ export class CdnFrontDoor {
         const queued = performance.now();
         let started: Attempt;
         try {
-          started = await this.start(headers, body, avoid, client);
+          const hosts = hostsFor(site, this.parts.region);
+          started = await startAttempt(this.parts.queue, { headers, body, avoid, client }, hosts);
         } catch (error) {
           // No other host for the retry: the client learns why the first one failed.
           if (failed.length > 0 && isEdgeError(error) && error.code === "EDGE_NODE_NO_HOSTS") throw failed[0].error;
@@ -231,41 +233,6 @@ export class CdnFrontDoor {
     const fields = { site: site.id, host: outcome.host, status, cache, bytes, seconds: seconds() };
     this.ctx.log.debug({ ...traceLogFields(job.span), ...fields }, "site request served");
     if (sample && outcome.sha256) this.samples?.check(site, job.path, headers, outcome, bytes);
-  }
-
-  /**
-   * Waits for a host's slot and opens the job's stream on its link; a stream that cannot be opened (a link going
-   * away) resolves with the error, so the caller retries elsewhere. A job whose client left while it waited is
-   * dropped from the queue, never started.
-   */
-  private start(
-    headers: http2.OutgoingHttpHeaders,
-    body: Buffer | null,
-    avoid: string | undefined,
-    client: { gone: boolean },
-  ): Promise<Attempt> {
-    return new Promise((resolve, reject) =>
-      this.parts.queue.submit({
-        avoid,
-        expire: (error) => reject(client.gone ? new ClientGone() : error),
-        cancelled: () => client.gone,
-        run: (link) => {
-          if (client.gone) {
-            this.parts.queue.done(link);
-            return reject(new ClientGone());
-          }
-          try {
-            const stream = link.request(headers, body === null);
-            if (body !== null) stream.end(body);
-            stream.on("close", () => this.parts.queue.done(link));
-            resolve({ link, stream });
-          } catch {
-            this.parts.queue.done(link);
-            resolve({ link, error: nodeError("EDGE_NODE_HOST_FAILED", `host ${link.host}'s link cannot take a job`) });
-          }
-        },
-      }),
-    );
   }
 
   /**

@@ -7,6 +7,8 @@ import type http2 from "node:http2";
 
 import { type EdgeError, isEdgeError } from "../../../offchain/common/errors";
 import { NODE_ERRORS, type NodeErrorCode, nodeError } from "../../errors";
+import type { HostLink } from "./links";
+import type { JobQueue, QueuedJob } from "./queue";
 import type { Site } from "./sites";
 
 /** Largest request body a site's request may carry (it is held until a host takes the job, for a retry). */
@@ -124,4 +126,46 @@ export function forwardedHeaders(
     "x-edge-max-object": String(site.cache.maxObjectBytes),
     "x-edge-job": jobId,
   };
+}
+
+export interface Attempt {
+  link: HostLink;
+  stream?: http2.ClientHttp2Stream;
+  error?: Error;
+}
+
+/**
+ * Waits for a host's slot (one `hosts` allows: the site's placement, sitePlacement.ts) and opens the job's stream
+ * on its link; a stream that cannot be opened (a link going away) resolves with the error, so the caller retries
+ * elsewhere. A job whose client left while it waited is dropped from the queue, never started.
+ */
+export function startAttempt(
+  queue: Pick<JobQueue<HostLink>, "submit" | "done">,
+  job: { headers: http2.OutgoingHttpHeaders; body: Buffer | null; avoid?: string; client: { gone: boolean } },
+  hosts: Pick<QueuedJob<HostLink>, "eligible" | "rank">,
+): Promise<Attempt> {
+  const { headers, body, avoid, client } = job;
+  return new Promise((resolve, reject) =>
+    queue.submit({
+      avoid,
+      ...hosts,
+      expire: (error) => reject(client.gone ? new ClientGone() : error),
+      cancelled: () => client.gone,
+      run: (link) => {
+        if (client.gone) {
+          queue.done(link);
+          return reject(new ClientGone());
+        }
+        try {
+          const stream = link.request(headers, body === null);
+          if (body !== null) stream.end(body);
+          stream.on("close", () => queue.done(link));
+          resolve({ link, stream });
+        } catch {
+          queue.done(link);
+          resolve({ link, error: nodeError("EDGE_NODE_HOST_FAILED", `host ${link.host}'s link cannot take a job`) });
+        }
+      },
+    }),
+  );
 }

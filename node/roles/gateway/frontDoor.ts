@@ -43,8 +43,8 @@ type CertConfig = Pick<
 export function siteServing(
   ctx: FrontDoorContext,
   config: CertConfig &
-    Pick<GatewayConfig, "sites" | "stargates" | "cdnPort" | "verifyOneIn" | "queueWaitMs" | "jobTimeoutMs">,
-  parts: Omit<CdnParts, "sites" | "checker" | "blocklist" | "queue" | "hosts"> & {
+    Pick<GatewayConfig, "sites" | "stargates" | "cdnPort" | "verifyOneIn" | "queueWaitMs" | "jobTimeoutMs" | "region">,
+  parts: Omit<CdnParts, "sites" | "checker" | "blocklist" | "queue" | "hosts" | "region"> & {
     queue: CdnParts["queue"] & SettingsParts["queue"];
     hosts: CdnParts["hosts"] & SettingsParts["hosts"];
   },
@@ -59,7 +59,10 @@ export function siteServing(
     ...{ sites, checker, queue: parts.queue, hosts: parts.hosts, log: ctx.log },
     defaults: { verifyOneIn: config.verifyOneIn, queueWaitMs: config.queueWaitMs },
   });
-  const frontDoor = createFrontDoor(ctx, config, { ...parts, sites, checker, blocklist: settings.currentBlocklist });
+  const frontDoor = createFrontDoor(ctx, config, {
+    ...{ ...parts, sites, checker, blocklist: settings.currentBlocklist },
+    region: config.region,
+  });
   return { frontDoor, settings };
 }
 

@@ -308,9 +308,10 @@ export class HostRegistry {
     return this.ctx.chainAdmits(host, StakeType.Host);
   }
 
-  /** Whether any host (other than `except`) can take jobs now (stops at the first). */
-  anyRoutable(except?: string): boolean {
-    for (const [host, entry] of this.hosts) if (host !== except && entry.link && this.usable(entry.link)) return true;
+  /** Whether any host (other than `except`, and `eligible` when given) can take jobs now (stops at the first). */
+  anyRoutable(except?: string, eligible?: (link: HostLink) => boolean): boolean {
+    for (const [host, entry] of this.hosts)
+      if (host !== except && entry.link && this.usable(entry.link) && (!eligible || eligible(entry.link))) return true;
     return false;
   }
 

@@ -188,7 +188,7 @@ function routing(
       onStart: (waitedMs) => metrics?.queueWait.observe(waitedMs / 1000),
     },
     (link) => hosts.usable(link),
-    (except) => hosts.anyRoutable(except),
+    (except, eligible) => hosts.anyRoutable(except, eligible),
   );
   const links = new HostLinks({ log }, routeLinks(hosts, queue), config.linkPingMs);
   metrics = createCdnMetrics(ctx.metrics.registry, {

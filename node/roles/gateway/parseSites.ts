@@ -9,7 +9,8 @@ import { Type } from "@fastify/type-provider-typebox";
 import { Value } from "typebox/value";
 import { type Address, getAddress } from "viem";
 
-import { AddressSchema } from "../../../offchain/common/protocol";
+import { AddressSchema, placementProblem } from "../../../offchain/common/protocol";
+import type { Placement } from "../../../offchain/common/protocol/placement";
 import { nodeError } from "../../errors";
 
 export interface CacheRules {
@@ -25,6 +26,8 @@ export interface Site {
   owner: Address /* checksummed */;
   origin: string /* no trailing slash */;
   cache: CacheRules;
+  /** Where its jobs may run (D69); absent: any gateway, any host. */
+  placement?: Placement;
 }
 
 export const MAX_SITES = 10_000;
@@ -50,6 +53,8 @@ const SiteSchema = Type.Object(
     owner: AddressSchema,
     origin: Type.String({ minLength: 1, maxLength: 2048 }),
     cache: Type.Optional(CacheSchema),
+    /** Checked by placementProblem (its own messages). */
+    placement: Type.Optional(Type.Unknown()),
   },
   { additionalProperties: false },
 );
@@ -166,6 +171,8 @@ function siteProblems(items: unknown[], problems: string[]): Site[] {
       else if (first !== undefined) problems.push(`${at("hostname")} repeats the hostname of sites[${first}]`);
       else hosts.set(item.hostname, i);
     }
+    const placement = item.placement === undefined ? undefined : placementProblem(item.placement);
+    if (placement !== undefined) problems.push(`${at("placement")} ${placement}`);
     const origin = typeof item.origin === "string" ? parseOrigin(item.origin) : undefined;
     if (origin && "problem" in origin) problems.push(`${at("origin")} ${origin.problem}`);
     let owner: Address | undefined;
@@ -188,6 +195,7 @@ function siteProblems(items: unknown[], problems: string[]): Site[] {
           defaultTtlSeconds: cache.defaultTtlSeconds ?? 0,
           maxObjectBytes: cache.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES,
         },
+        ...(item.placement === undefined ? {} : { placement: item.placement as Placement }),
       });
     }
   });

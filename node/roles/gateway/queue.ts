@@ -9,6 +9,9 @@
  *
  * Bounds: at most `maxLength` jobs wait (then 503 EDGE_NODE_QUEUE_FULL at once) and none longer than
  * `maxWaitMs` (then 503 EDGE_NODE_QUEUE_TIMEOUT). A retried job names the host to avoid (the one that failed it).
+ * A site's placement (D69) makes a job `eligible` for some hosts only: it never starts anywhere else, it waits for
+ * one of them (a host freeing a slot takes the first waiting job it may run), and fails at once (503
+ * EDGE_NODE_NO_ELIGIBLE_HOST) when no linked host may run it at all.
  * Slots of a host that left, was evicted or banned, or lowered its capacity are dropped when they come up.
  */
 import { nodeError } from "../../errors";
@@ -30,6 +33,10 @@ export interface Slot {
 export interface QueuedJob<L extends Slot> {
   /** A host this job must not go to (the one a retry comes from). */
   readonly avoid?: string;
+  /** Whether `link`'s host may run this job (its site's placement, D69); absent: any host. Never bypassed. */
+  readonly eligible?: (link: L) => boolean;
+  /** Among free hosts, lower first (a dynamic site's own region before others, D69); absent: all equal. */
+  readonly rank?: (link: L) => number;
   /** Starts the job on `link` (already counted in flight); the job calls `queue.done(link)` once it ends. */
   run(link: L): void;
   /** The job waited too long (or was cancelled): it was never started. */
@@ -95,8 +102,11 @@ export class JobQueue<L extends Slot> {
     private readonly options: QueueOptions,
     /** Whether a link may take jobs now (open, its host admitted and not banned). */
     private readonly usable: (link: L) => boolean,
-    /** Whether any host (other than `except`) may take jobs: without one a job fails at once instead of waiting. */
-    private readonly anyHost: (except?: string) => boolean = () => true,
+    /**
+     * Whether any host (other than `except`, and `eligible` for the job when given) may take jobs: without one a
+     * job fails at once instead of waiting.
+     */
+    private readonly anyHost: (except?: string, eligible?: (link: L) => boolean) => boolean = () => true,
   ) {}
 
   /** The wait bound for jobs submitted from now on (a configuration's `dispatch.queueWaitMs`, D54). */
@@ -110,19 +120,29 @@ export class JobQueue<L extends Slot> {
     return this.waitingCount;
   }
 
-  /** Starts `job` on the least loaded host with a free slot, or queues it; throws 503 when the queue is full. */
+  /**
+   * Starts `job` on the best free host it may go to (lowest rank, then least loaded), or queues it; throws 503
+   * when the queue is full, or when no linked host may ever take it.
+   */
   submit(job: QueuedJob<L>): void {
     let best: L | undefined;
+    let bestRank = Infinity;
     let bestLoad = Infinity;
     for (const link of this.free) {
       if (!this.hasSlot(link)) {
         this.free.delete(link);
         continue;
       }
-      if (link.host === job.avoid) continue;
+      if (link.host === job.avoid || (job.eligible && !job.eligible(link))) continue;
+      const rank = job.rank?.(link) ?? 0;
       const load = link.inflight / link.capacity;
-      if (load < bestLoad || (load === bestLoad && (link.lastStart ?? 0) < (best!.lastStart ?? 0))) {
+      const better =
+        rank < bestRank ||
+        (rank === bestRank &&
+          (load < bestLoad || (load === bestLoad && (link.lastStart ?? 0) < (best!.lastStart ?? 0))));
+      if (better) {
         best = link;
+        bestRank = rank;
         bestLoad = load;
       }
     }
@@ -132,6 +152,8 @@ export class JobQueue<L extends Slot> {
         "EDGE_NODE_NO_HOSTS",
         `no admitted host${job.avoid ? " other than the one that failed" : ""} is linked`,
       );
+    if (job.eligible && !this.anyHost(job.avoid, job.eligible))
+      throw nodeError("EDGE_NODE_NO_ELIGIBLE_HOST", "no linked host may run this site's jobs under its placement");
     if (this.waitingCount >= this.options.maxLength) {
       throw nodeError("EDGE_NODE_QUEUE_FULL", `${this.waitingCount} jobs are waiting for a host: retry shortly`);
     }
@@ -190,7 +212,7 @@ export class JobQueue<L extends Slot> {
         continue;
       }
       live += 1;
-      if (job.avoid === link.host) continue;
+      if (job.avoid === link.host || (job.eligible && !job.eligible(link))) continue;
       this.drop(entry);
       if (i === 0) this.waiting.shift();
       return this.start(job, link, Date.now() - entry.at);

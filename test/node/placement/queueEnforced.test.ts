@@ -1,0 +1,140 @@
+/**
+ * The gateway's job queue under sites' placements (issue 20, D69): the property the issue asks for, on the queue
+ * that really dispatches content jobs (node/roles/gateway/queue.ts) with the eligibility the front door gives it
+ * (sitePlacement.ts `hostsFor`): an enforced site's job never starts on a host outside its countries, nor on an
+ * undeclared one, under any mix of load (jobs submitted, finished), host failures (the breaker), evictions, leaves,
+ * joins and retries; and it is refused at once (503 EDGE_NODE_NO_ELIGIBLE_HOST) exactly when no linked host may
+ * run it. 1,000 cases in CI, fixed seed.
+ */
+import { expect } from "chai";
+import fc from "fast-check";
+
+import { isEdgeError } from "../../../offchain/common/errors";
+import type { Placement, Region } from "../../../offchain/common/protocol";
+import type { HostLink } from "../../../node/roles/gateway/links";
+import { JobQueue, type Slot } from "../../../node/roles/gateway/queue";
+import { hostsFor } from "../../../node/roles/gateway/sitePlacement";
+import type { Site } from "../../../node/roles/gateway/sites";
+import { FC_SEED, fcRuns } from "../../shared/fastcheck";
+
+const REGIONS: Array<Region | undefined> = [
+  { country: "DE", region: "eu-central" },
+  { country: "FR", region: "eu-west" },
+  { country: "US", region: "us-east" },
+  { country: "JP", region: "ap-northeast" },
+  undefined,
+];
+const COUNTRIES = ["DE", "FR", "US", "JP"];
+
+interface TestLink extends Slot {
+  region: Region | undefined;
+  linked: boolean;
+  evicted: boolean;
+}
+
+type Op =
+  | { kind: "submit"; site: number; avoid: number | null }
+  | { kind: "finish" | "fail"; job: number }
+  | { kind: "evict" | "leave" | "join"; host: number };
+
+const site = (n: number, placement?: Placement): Site =>
+  ({ id: `s${n}`, hostname: `s${n}.test`, owner: "0x", origin: "http://o", cache: {}, placement }) as unknown as Site;
+
+describe("gateway queue under placements (D69)", () => {
+  it("ENFORCED: a job never starts outside its site's countries under any load, failures, evictions and joins; refused exactly when no linked host may run it", () => {
+    const arbitrary = fc.record({
+      hosts: fc.array(fc.record({ region: fc.nat(REGIONS.length - 1), capacity: fc.integer({ min: 1, max: 3 }) }), {
+        minLength: 1,
+        maxLength: 10,
+      }),
+      countries: fc.subarray(COUNTRIES, { minLength: 1 }),
+      ops: fc.array(
+        fc.oneof(
+          { weight: 5, arbitrary: fc.record({ kind: fc.constant("submit" as const), site: fc.nat(2), avoid: fc.option(fc.nat(9)) }) }, // prettier-ignore
+          { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom("finish" as const, "fail" as const), job: fc.nat(40) }) }, // prettier-ignore
+          { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("evict" as const, "leave" as const, "join" as const), host: fc.nat(9) }) }, // prettier-ignore
+        ),
+        { maxLength: 60 },
+      ) as fc.Arbitrary<Op[]>,
+    });
+    fc.assert(
+      fc.property(arbitrary, ({ hosts, countries, ops }) => {
+        const links: TestLink[] = hosts.map((h, i) => ({
+          host: `h${i}`,
+          region: REGIONS[h.region],
+          capacity: h.capacity,
+          inflight: 0,
+          linked: true,
+          evicted: false,
+        }));
+        const usable = (l: TestLink) => l.linked && !l.evicted;
+        const queue = new JobQueue<TestLink>({ maxLength: 1_000, maxWaitMs: 60_000 }, usable, (except, eligible) =>
+          links.some((l) => usable(l) && l.host !== except && (!eligible || eligible(l))),
+        );
+        // Site 0: enforced; site 1: no policy; site 2: dynamic (declared hosts only).
+        const sites = [
+          site(0, { mode: "enforced", countries }),
+          site(1),
+          site(2, { mode: "dynamic", queueDepth: 1, p99Ms: 10 }),
+        ];
+        const allowed = new Set(countries);
+        const running: Array<{ link: TestLink; site: number }> = [];
+        for (const link of links) queue.offer(link, link.capacity);
+        for (const o of ops) {
+          if (o.kind === "submit") {
+            const eligible = hostsFor(sites[o.site], REGIONS[0]) as { eligible?: (l: TestLink) => boolean };
+            const avoid = o.avoid === null ? undefined : `h${o.avoid}`;
+            const couldRun = links.some((l) => usable(l) && l.host !== avoid && (!eligible.eligible || eligible.eligible(l))); // prettier-ignore
+            try {
+              queue.submit({
+                avoid,
+                ...(eligible as object),
+                run: (link) => {
+                  expect(link.inflight, "over capacity").to.be.at.most(link.capacity);
+                  expect(usable(link), "started on an unusable link").to.equal(true);
+                  if (o.site === 0) {
+                    expect(link.region, `enforced job on undeclared ${link.host}`).not.to.equal(undefined);
+                    expect(allowed.has(link.region!.country), `enforced job on ${link.region!.country}`).to.equal(true); // prettier-ignore
+                  }
+                  if (o.site === 2) expect(link.region, "dynamic job on an undeclared host").not.to.equal(undefined);
+                  running.push({ link, site: o.site });
+                },
+                expire: () => undefined,
+              });
+            } catch (error) {
+              if (!isEdgeError(error)) throw error;
+              if (error.code === "EDGE_NODE_NO_ELIGIBLE_HOST" || error.code === "EDGE_NODE_NO_HOSTS")
+                expect(couldRun, `${error.code} while a linked host could run it`).to.equal(false);
+              else expect(error.code).to.equal("EDGE_NODE_QUEUE_FULL");
+            }
+          } else if (o.kind === "finish" || o.kind === "fail") {
+            if (running.length === 0) continue;
+            const [job] = running.splice(o.job % running.length, 1);
+            if (o.kind === "fail") queue.failed(job.link);
+            queue.done(job.link);
+          } else {
+            const link = links[(o as { host: number }).host % links.length];
+            if (o.kind === "evict") link.evicted = true;
+            else if (o.kind === "leave") link.linked = false;
+            else if (!link.linked) {
+              link.linked = true;
+              queue.offer(link, link.capacity - link.inflight);
+            }
+          }
+        }
+      }),
+      { seed: FC_SEED, numRuns: fcRuns(1_000) },
+    );
+  });
+
+  it("prefers a dynamic site's own-region hosts while one is free, and never ranks for other policies", () => {
+    const de: Region = { country: "DE", region: "eu-central" };
+    const us: Region = { country: "US", region: "us-east" };
+    const link = (host: string, region: Region) => ({ host, region }) as HostLink;
+    const dynamic = hostsFor(site(0, { mode: "dynamic", queueDepth: 5, p99Ms: 100 }), de);
+    expect(dynamic.rank!(link("a", de))).to.equal(0);
+    expect(dynamic.rank!(link("b", us))).to.equal(1);
+    expect(hostsFor(site(1, { mode: "enforced", countries: ["DE"] }), de).rank).to.equal(undefined);
+    expect(hostsFor(site(2), de)).to.deep.equal({});
+  });
+});
