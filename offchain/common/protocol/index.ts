@@ -21,3 +21,4 @@ export * from "./configMessages";
 export * from "./certs";
 export * from "./regions";
 export * from "./placement";
+export * from "./storageManifest";
