@@ -1,7 +1,8 @@
 /**
  * The Console's command line: serves the wallet users' web page until SIGINT/SIGTERM.
  *
- *   npm run -s console -- --rpc URL --addresses FILE [--port N] [--host 127.0.0.1] [--log-level info]
+ *   npm run -s console -- --rpc URL --addresses FILE [--stargate-url URL] [--port N] [--host 127.0.0.1]
+ *     [--log-level info]
  *
  * Exit codes: 0 after a clean shutdown, 2 bad input (flags, address book), 1 cannot start (RPC unreachable or
  * on another chain).
@@ -25,6 +26,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const server = await ConsoleServer.create({
       rpcUrl: config.rpc,
       book,
+      stargateUrl: config.stargateUrl,
       port: config.port,
       host: config.host,
       logLevel: config.logLevel,

@@ -9,6 +9,7 @@ export const ConsoleConfigSchema = Type.Object(
   {
     rpc: Type.String({ pattern: "^https?://\\S+$" }),
     addresses: Type.String({ minLength: 1 }),
+    stargateUrl: Type.Optional(Type.String({ pattern: "^https?://\\S+$" })),
     host: Type.String({ minLength: 1, default: "127.0.0.1" }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_CONSOLE_PORT }),
     logLevel: LogLevelSchema,
@@ -30,6 +31,12 @@ export const CONSOLE_OPTIONS: OptionSpec[] = [
     key: "addresses",
     help: "the deployment's address book (scripts/deploy/addresses/<chainId>.json)",
   },
+  {
+    flag: "stargate-url",
+    key: "stargateUrl",
+    help: "a stargate's node URL: its public catalogue (GET /health/catalogue) feeds the map of regions, GET /api/regions",
+    expect: "an http(s) URL",
+  },
   { flag: "host", key: "host", help: "interface to listen on (default 127.0.0.1)" },
   {
     flag: "port",
@@ -49,7 +56,7 @@ const CONSOLE_CONFIG = defineConfig<ConsoleServerConfig>({
   envPrefix: CONSOLE_ENV_PREFIX,
   required: ["rpc", "addresses"],
   summary: "console: the wallet users' web page (stakes, devices, earnings, prepaid balance).",
-  usage: "npm run -s console -- --rpc URL --addresses FILE [--port N] [--host 127.0.0.1]",
+  usage: "npm run -s console -- --rpc URL --addresses FILE [--stargate-url URL] [--port N] [--host 127.0.0.1]",
 });
 
 export const loadConsoleConfig = CONSOLE_CONFIG.load;

@@ -1,9 +1,10 @@
 /**
- * The Console server: the bundled page, its stylesheet and script, and /config.json (the chain id, the RPC URL
- * and the address book): nothing else. The page talks to the chain through the user's wallet, so the server
- * holds no keys and proxies nothing.
+ * The Console server: the bundled page, its stylesheet and script, /config.json (the chain id, the RPC URL and the
+ * address book) and, given a stargate's URL, GET /api/regions (the map of regions, regionsApi.ts, read from the
+ * stargate's public catalogue and the chain). The page talks to the chain through the user's wallet, so the
+ * server holds no keys and proxies nothing.
  *
- *   const console = await startConsole({ rpcUrl, addressesFile, port: 0 });   // { url, close }
+ *   const console = await startConsole({ rpcUrl, addressesFile, stargateUrl, port: 0 });   // { url, close }
  */
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { Type } from "@fastify/type-provider-typebox";
@@ -11,11 +12,12 @@ import { Registry } from "prom-client";
 import { http, createPublicClient } from "viem";
 
 import { type AddressBook, AddressBookError, readAddressBook } from "../offchain/common/addressBook";
-import { errorClass } from "../offchain/common/errors";
 import { createServiceApp } from "../offchain/common/http";
 import type { Runnable } from "../offchain/common/serve";
 import { type ConsoleAssets, consoleAssets } from "./bundle";
 import { DEFAULT_CONSOLE_PORT } from "./config";
+import { ConsoleChainError, RegionSource, type RegionSourceOptions } from "./regionSource";
+import { registerRegionRoutes } from "./regionsApi";
 
 export interface ConsoleOptions {
   rpcUrl: string;
@@ -28,6 +30,10 @@ export interface ConsoleOptions {
   logger?: FastifyBaseLogger;
   /** Refuse to start when the RPC's chain id differs from the address book's (default true). */
   checkChain?: boolean;
+  /** A stargate's node URL: its public catalogue feeds GET /api/regions (none: that route answers 503). */
+  stargateUrl?: string;
+  /** The map's cache and limits (regionSource.ts), for tests. */
+  regions?: Partial<Pick<RegionSourceOptions, "ttlMs" | "failureTtlMs" | "timeoutMs" | "maxBytes">>;
 }
 
 /** What the page reads at start. */
@@ -38,7 +44,7 @@ export interface PageConfig {
 }
 
 /**
- * Content-Security-Policy: the page may load only its own script and stylesheet and fetch only /config.json;
+ * Content-Security-Policy: the page may load only its own script and stylesheet and fetch only its own server;
  * wallets inject their provider, so no connection to the chain is needed from the page itself.
  */
 export const CONTENT_SECURITY_POLICY = [
@@ -65,6 +71,7 @@ const PageConfigSchema = Type.Object({
 export function buildConsoleApp(options: {
   page: PageConfig;
   assets: ConsoleAssets;
+  regions?: RegionSource;
   logLevel?: string;
   logger?: FastifyBaseLogger;
 }): FastifyInstance {
@@ -99,6 +106,7 @@ export function buildConsoleApp(options: {
           return page;
         },
       );
+      registerRegionRoutes(api, options.regions);
     },
   });
   app.setNotFoundHandler((request, reply) => {
@@ -120,6 +128,7 @@ export class ConsoleServer implements Runnable {
     readonly app: FastifyInstance,
     private readonly host: string,
     private readonly port: number,
+    readonly regions?: RegionSource,
   ) {}
 
   /** Reads the address book, checks the RPC serves its chain, and bundles the page. */
@@ -127,13 +136,17 @@ export class ConsoleServer implements Runnable {
     const book = options.book ?? readBook(options.addressesFile);
     if (options.checkChain ?? true) await checkChain(options.rpcUrl, book);
     const assets = await consoleAssets();
+    const regions = options.stargateUrl
+      ? new RegionSource({ ...options.regions, stargateUrl: options.stargateUrl, rpcUrl: options.rpcUrl, book })
+      : undefined;
     const app = buildConsoleApp({
       page: { chainId: book.chainId, rpcUrl: options.rpcUrl, addresses: book },
       assets,
+      regions,
       logLevel: options.logLevel,
       logger: options.logger,
     });
-    return new ConsoleServer(app, options.host ?? "127.0.0.1", options.port ?? DEFAULT_CONSOLE_PORT);
+    return new ConsoleServer(app, options.host ?? "127.0.0.1", options.port ?? DEFAULT_CONSOLE_PORT, regions);
   }
 
   async start(): Promise<string> {
@@ -146,6 +159,7 @@ export class ConsoleServer implements Runnable {
 
   async close(): Promise<void> {
     await this.app.close();
+    await this.regions?.close();
   }
 }
 
@@ -161,8 +175,7 @@ function readBook(file: string | undefined): AddressBook {
   return readAddressBook(file);
 }
 
-export const ConsoleChainError = errorClass("ConsoleChainError", "CONSOLE_CHAIN_UNAVAILABLE", 502);
-export type ConsoleChainError = InstanceType<typeof ConsoleChainError>;
+export { ConsoleChainError };
 
 async function checkChain(rpcUrl: string, book: AddressBook): Promise<void> {
   const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 1, timeout: 5_000 }) });

@@ -21,6 +21,7 @@ import {
 import { edgeTokenAbi } from "../../offchain/common/generated/abis";
 import type { SignedDeviceConsent } from "../../offchain/common/consent";
 import { PERMIT_TYPES } from "../../offchain/common/permit";
+import { PostedScores } from "../../offchain/common/postedScores";
 import { type ChainReader, eip712DomainOf } from "./chainReader";
 import { checkConsent } from "./checkConsent";
 import { type ConsoleConfig, type Contracts, NATIVE_CURRENCY, chainName, contractsOf } from "./pageConfig";
@@ -40,7 +41,7 @@ export class EdgeChain implements ChainReader {
   readonly publicClient: PublicClient;
   readonly walletClient: WalletClient;
   readonly chain: Chain;
-  readonly postedScores = new Map<string, Map<bigint, bigint>>();
+  readonly postedScores?: PostedScores;
 
   constructor(
     readonly provider: EIP1193Provider,
@@ -56,6 +57,8 @@ export class EdgeChain implements ChainReader {
     const transport = custom(provider, { retryCount: 0 });
     this.publicClient = createPublicClient({ chain: this.chain, transport, pollingInterval: 250 }) as PublicClient;
     this.walletClient = createWalletClient({ chain: this.chain, transport, account });
+    const { rewards, rewardsFromBlock } = this.contracts;
+    if (rewards) this.postedScores = new PostedScores(this.publicClient, rewards, rewardsFromBlock);
   }
 
   get contracts(): Contracts {

@@ -5,6 +5,7 @@
  */
 import type { Address, PublicClient } from "viem";
 
+import type { PostedScores } from "../../offchain/common/postedScores";
 import type { edgeTokenAbi, stakeManagerAbi } from "../../offchain/common/generated/abis";
 import type { Contracts } from "./pageConfig";
 
@@ -12,8 +13,8 @@ export interface ChainReader {
   readonly publicClient: PublicClient;
   readonly account: Address;
   readonly contracts: Contracts;
-  /** Posted scores by epoch (then stake id), read once per epoch: the batches of an ended epoch never change. */
-  readonly postedScores: Map<string, Map<bigint, bigint>>;
+  /** Posted scores, read back from the chain (absent without RewardsManager). */
+  readonly postedScores?: PostedScores;
 }
 
 /** A contract's EIP-712 domain (ERC-5267 `eip712Domain`), for checking and making typed signatures. */

@@ -6,10 +6,12 @@
  * The page is rendered from one state object (state.ts): every change re-renders <main>, keeping what the user
  * typed (drafts) and where the keyboard focus was. The parts: the wallet connection and chain check
  * (session.ts), the header, notices and wallet card (walletView.ts), the stakes (stakes.ts, stakeCreate.ts,
- * earnings.ts), the customer's payments (payments.ts); each transaction's status line (txStatus.ts).
+ * earnings.ts), the customer's payments (payments.ts); each transaction's status line (txStatus.ts); and, with or
+ * without a wallet, the map of regions (regions.ts, from the server's GET /api/regions).
  */
 import { byId, h } from "./dom";
 import { renderCustomer } from "./payments";
+import { REFRESH_MS, loadRegions, renderRegions } from "./regions";
 import type { ConsoleConfig } from "./pageConfig";
 import { connect } from "./session";
 import { renderStakes } from "./stakes";
@@ -34,7 +36,7 @@ function render(): void {
         "Connect your wallet to see and manage your stakes, devices and earnings, and your prepaid balance as a customer. Transactions are signed in your wallet; this page holds no keys.",
       ),
     );
-  parts.push(renderDeployment());
+  parts.push(renderRegions(), renderDeployment());
   main.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
   main.setAttribute("aria-busy", state.loading ? "true" : "false");
   if (focusedId) {
@@ -62,6 +64,8 @@ async function start(): Promise<void> {
   }
   (byId("connect") as HTMLButtonElement).disabled = false;
   render();
+  void loadRegions();
+  setInterval(() => void loadRegions(), REFRESH_MS);
 }
 
 void start();

@@ -5,6 +5,7 @@
  */
 import type { Address, EIP1193Provider, Hex } from "viem";
 
+import type { RegionMap } from "../regionsView";
 import type { EdgeChain } from "./chain";
 import type { ConsoleConfig } from "./pageConfig";
 import type { Overview } from "./readOverview";
@@ -18,6 +19,16 @@ export interface TxRecord {
   text: string;
   hash?: Hex;
   errorName?: string;
+}
+
+/** The map of regions (regions.ts), read from the Console server: no wallet needed. */
+export interface RegionsState {
+  map?: RegionMap;
+  /** Why the map could not be read (the server's message). */
+  error?: string;
+  /** The server has no map (started without --stargate-url). */
+  off?: boolean;
+  loading: boolean;
 }
 
 export interface State {
@@ -38,6 +49,7 @@ export interface State {
   expressOpen: Set<string>;
   /** Controls (keys) with a transaction under way. */
   busy: Set<string>;
+  regions: RegionsState;
 }
 
 export const state: State = {
@@ -47,6 +59,7 @@ export const state: State = {
   drafts: new Map(),
   expressOpen: new Set(),
   busy: new Set(),
+  regions: { loading: false },
 };
 
 let renderer: () => void = () => {};

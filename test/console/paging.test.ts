@@ -9,6 +9,7 @@ import { type Address, type PublicClient, createPublicClient, custom } from "vie
 
 import { readStakes } from "../../console/web/readStakes";
 import { getLogsPaged } from "../../offchain/common/logPages";
+import { PostedScores } from "../../offchain/common/postedScores";
 import { postBatch } from "../shared/fixtures";
 import { scoredFixture } from "../contracts/rewards/helpers";
 
@@ -71,8 +72,9 @@ describe("Console: paged log reads", function () {
     await postBatch(f, 0n, [{ stakeId: 1n, score: 12_345n }]);
     await mine(3_000); // a history longer than the provider serves in one getLogs
     const ranges: bigint[] = [];
+    const client = strictClient(ranges);
     const reader = {
-      publicClient: strictClient(ranges),
+      publicClient: client,
       account: f.alice.address as Address,
       contracts: {
         token: (await f.token.getAddress()) as Address,
@@ -81,7 +83,7 @@ describe("Console: paged log reads", function () {
         stakingFromBlock: 0n,
         rewardsFromBlock: 0n,
       },
-      postedScores: new Map(),
+      postedScores: new PostedScores(client, (await f.rewards.getAddress()) as Address, 0n),
     };
     const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
     const rows = await readStakes(reader, now);
