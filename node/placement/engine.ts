@@ -44,6 +44,8 @@ export interface Placed {
 export interface Wait {
   wait: true;
   message: string;
+  /** Dynamic: the region the site is routed to, whose hosts the job waits for (its queue depth counts it). */
+  region?: string;
 }
 export type Decision = Placed | Wait | Refusal;
 
@@ -177,7 +179,8 @@ export class PlacementEngine {
       }
       if (top !== undefined) return { host: top.id, region: bucket.key };
       const other = avoid === undefined ? "" : " other than the one that failed";
-      return { wait: true, message: `every host${other} in ${bucket.key}, where the site is routed, is busy` };
+      const message = `every host${other} in ${bucket.key}, where the site is routed, is busy`;
+      return { wait: true, message, region: bucket.key };
     }
     this.best = fallback;
     return this.outcome(c, avoid);

@@ -3,7 +3,7 @@
  * measured last (`observe`: jobs waiting for its hosts, p99 job latency); time is passed in, there are no timers.
  *
  *   home ──(queue depth > queueDepth or p99 > p99Ms, seen by a decision)──> spilled
- *   spilled ──(both < returnBelow x threshold continuously for holdMs, seen by a decision)──> home
+ *   spilled ──(both < returnBelow x threshold continuously for holdMs, seen by a decision or `settle`)──> home
  *
  * "Continuously" counts from the first observation below after the last one that was not: every observation of a
  * region updates its spilled states (`belowSince`), so a single bad sample restarts the hold. A site therefore
@@ -99,6 +99,26 @@ export class SpillTracker {
   /** The regions `site` is spilled away from now, with when it spilled (for metrics and tests). */
   spilledRegions(site: string): { region: string; since: number }[] {
     return [...(this.states.get(site)?.values() ?? [])].map((s) => ({ region: s.region, since: s.since }));
+  }
+
+  /** Every spilled (site, region) pair now, with when it spilled (the gateway's gauge and /status). */
+  *all(): IterableIterator<{ site: string; region: string; since: number }> {
+    for (const perSite of this.states.values())
+      for (const s of perSite.values()) yield { site: s.site, region: s.region, since: s.since };
+  }
+
+  /**
+   * Returns every pair whose hold has passed at `now` (below the return level for holdMs, under the thresholds it
+   * was last seen with), as a decision reaching it would: the gateway calls it on its tick, so a site with no
+   * jobs any more does not stay shown as spilled. O(spilled pairs).
+   */
+  settle(now: number): void {
+    for (const perSite of [...this.states.values()])
+      for (const s of [...perSite.values()]) {
+        const t = s.thresholds;
+        if (s.belowSince !== undefined && now - s.belowSince >= t.holdMs && belowReturn(this.load(s.region), t))
+          this.drop(s);
+      }
   }
 
   /** Forgets a site (removed from the configuration). */

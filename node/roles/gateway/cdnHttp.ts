@@ -135,14 +135,14 @@ export interface Attempt {
 }
 
 /**
- * Waits for a host's slot (one `hosts` allows: the site's placement, sitePlacement.ts) and opens the job's stream
+ * Waits for a host's slot (where the queue's engine places the site's job, sitePlacement.ts) and opens the job's stream
  * on its link; a stream that cannot be opened (a link going away) resolves with the error, so the caller retries
  * elsewhere. A job whose client left while it waited is dropped from the queue, never started.
  */
 export function startAttempt(
   queue: Pick<JobQueue<HostLink>, "submit" | "done">,
   job: { headers: http2.OutgoingHttpHeaders; body: Buffer | null; avoid?: string; client: { gone: boolean } },
-  hosts: Pick<QueuedJob<HostLink>, "eligible" | "rank">,
+  hosts: Pick<QueuedJob<HostLink>, "site" | "origin">,
 ): Promise<Attempt> {
   const { headers, body, avoid, client } = job;
   return new Promise((resolve, reject) =>
@@ -151,7 +151,7 @@ export function startAttempt(
       ...hosts,
       expire: (error) => reject(client.gone ? new ClientGone() : error),
       cancelled: () => client.gone,
-      run: (link) => {
+      run: (link, startedAt) => {
         if (client.gone) {
           queue.done(link);
           return reject(new ClientGone());
@@ -159,7 +159,7 @@ export function startAttempt(
         try {
           const stream = link.request(headers, body === null);
           if (body !== null) stream.end(body);
-          stream.on("close", () => queue.done(link));
+          stream.on("close", () => queue.done(link, startedAt));
           resolve({ link, stream });
         } catch {
           queue.done(link);

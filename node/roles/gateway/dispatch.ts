@@ -87,7 +87,7 @@ export class Dispatcher {
       this.queue.submit({
         avoid,
         expire: reject,
-        run: (link) => {
+        run: (link, startedAt) => {
           const answer = exchange(
             link,
             {
@@ -99,7 +99,7 @@ export class Dispatcher {
             },
             Buffer.from(JSON.stringify(job)),
             this.jobTimeoutMs,
-          ).finally(() => this.queue.done(link));
+          ).finally(() => this.queue.done(link, startedAt));
           resolve({ link, answer });
         },
       });

@@ -25,6 +25,7 @@ import { siteServing } from "./frontDoor";
 import { HostRegistry, routeLinks } from "./hosts";
 import { JobFrontDoor } from "./jobs";
 import { type HostLink, HostLinks } from "./links";
+import { createPlacementMetrics } from "./placementMetrics";
 import { JobQueue } from "./queue";
 import { JobReports } from "./reports";
 import { registerGatewayRoutes } from "./routes";
@@ -133,7 +134,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
         wrongResults: dispatcher.checked.wrong,
         replayEntries: { jobs: customers.replayEntries, hosts: hosts.replayEntries },
         jobsDispatched: jobs.dispatchedCount,
-        queueDepth: queue.depth,
+        ...queue.status(), // queueDepth, placement (D69)
         linksRefused: links.refused,
         ...(frontDoor?.status() ?? { frontDoor: null }),
         ...settings.status(),
@@ -196,5 +197,6 @@ function routing(
     linkedHosts: () => hosts.routable().length,
     capacity: () => hosts.routable().reduce((sum, [, entry]) => sum + entry.link.capacity, 0),
   });
+  createPlacementMetrics(ctx.metrics.registry, queue);
   return { queue, links, metrics };
 }

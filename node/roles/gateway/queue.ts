@@ -1,83 +1,33 @@
 /**
- * The gateway's job queue (D44): jobs wait here in arrival order until a host has a free slot, and a host takes
- * the next job the moment one of its jobs ends. Each host's link says how many jobs it runs at once (its
- * capacity, the HTTP/2 concurrent-stream limit it announced); the queue never gives a host more. While hosts
- * have free slots a new job goes to the least loaded (jobs in flight over capacity; the one that started a job
- * least recently on a tie, so idle hosts take turns); once none has, jobs wait and each host pulls the next one
- * the moment one of its jobs ends. So at saturation a host that returns jobs faster (more capacity, less
- * latency) is given more of them, which is what its score then counts.
+ * The gateway's job queue (D44), placing jobs with the placement engine (node/placement, D69). Each host's link
+ * says how many jobs it runs at once (its capacity, the HTTP/2 concurrent-stream limit it announced); the queue
+ * never gives a host more. A new job is placed by `PlacementEngine.decide` under its site's placement: without
+ * one, the least loaded host (most free slots; the one that started a job least recently on a tie, so idle hosts
+ * take turns); static and enforced, the least loaded host the policy allows, never another; dynamic, the
+ * gateway's own region until its queue depth or p99 passes the site's thresholds, then the next region, back
+ * after the hold. When no host it may use has a free slot the job waits (waitLists.ts: one FIFO per placement
+ * class) and a host freeing a slot takes the oldest waiting job it may run. So at saturation a host that returns
+ * jobs faster is given more of them, which is what its score then counts.
+ *
+ * The engine is fed here: a link joins when offered (its signed region, its capacity), its health follows the
+ * breaker and `usable` (checked before a job starts on it: a link found closed, banned, evicted or unhealthy is
+ * marked unhealthy and the decision taken again), `started`/`finished` where `inflight` is counted. Regions'
+ * loads are observed when their queue depth changes and on a tick (every `tickMs` while jobs wait, run or a site
+ * is spilled), which also recomputes p99s (placementLoad.ts), returns spilled sites whose hold passed, and moves
+ * dynamic sites' waiting jobs where their spill state now routes them. No latency table is set (`setLatency`):
+ * after the gateway's own region, a dynamic site's regions go by key.
  *
  * Bounds: at most `maxLength` jobs wait (then 503 EDGE_NODE_QUEUE_FULL at once) and none longer than
- * `maxWaitMs` (then 503 EDGE_NODE_QUEUE_TIMEOUT). A retried job names the host to avoid (the one that failed it).
- * A site's placement (D69) makes a job `eligible` for some hosts only: it never starts anywhere else, it waits for
- * one of them (a host freeing a slot takes the first waiting job it may run), and fails at once (503
- * EDGE_NODE_NO_ELIGIBLE_HOST) when no linked host may run it at all.
- * Slots of a host that left, was evicted or banned, or lowered its capacity are dropped when they come up.
+ * `maxWaitMs` (then 503 EDGE_NODE_QUEUE_TIMEOUT); a job no linked host may run fails at once (503
+ * EDGE_NODE_NO_HOSTS, or EDGE_NODE_NO_ELIGIBLE_HOST under a placement). A retried job names the host to avoid.
  */
 import { nodeError } from "../../errors";
+import { type Decision, PlacementEngine, allows } from "../../placement";
+import { RegionLatency } from "./placementLoad";
+import type { QueuedJob, Slot } from "./queueTypes";
+import { type WaitClass, WaitLists } from "./waitLists";
 
-/** What the queue needs of a host's link. */
-export interface Slot {
-  readonly host: string;
-  /** Jobs running on the link now (the queue counts them). */
-  inflight: number;
-  /** Jobs the host runs at once. */
-  readonly capacity: number;
-  /** When the queue last started a job on it (the queue sets it). */
-  lastStart?: number;
-  /** Jobs failed in a row by this host (the queue's breaker), and until when it takes none. */
-  failures?: number;
-  pausedUntil?: number;
-}
-
-export interface QueuedJob<L extends Slot> {
-  /** A host this job must not go to (the one a retry comes from). */
-  readonly avoid?: string;
-  /** Whether `link`'s host may run this job (its site's placement, D69); absent: any host. Never bypassed. */
-  readonly eligible?: (link: L) => boolean;
-  /** Among free hosts, lower first (a dynamic site's own region before others, D69); absent: all equal. */
-  readonly rank?: (link: L) => number;
-  /** Starts the job on `link` (already counted in flight); the job calls `queue.done(link)` once it ends. */
-  run(link: L): void;
-  /** The job waited too long (or was cancelled): it was never started. */
-  expire(error: Error): void;
-  /** True once nobody waits for the job any more (its client left): it is dropped, never started. */
-  cancelled?(): boolean;
-}
-
-interface Waiting<L extends Slot> {
-  /** Dropped once the entry is gone, so an expired job holds no request or body while it waits to be shifted. */
-  job: QueuedJob<L> | null;
-  at: number;
-  timer: NodeJS.Timeout;
-  gone: boolean;
-}
-
-/** A FIFO with O(1) push and shift (an array and a moving head, compacted as it goes). */
-class Fifo<T> {
-  private items: T[] = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(item: T): void {
-    this.items.push(item);
-  }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined as T;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-  /** The item at position i from the head. */
-  at(i: number): T | undefined {
-    return this.items[this.head + i];
-  }
-}
+export type { QueuedJob, Slot } from "./queueTypes";
 
 /** Failures in a row after which a host is paused, and the pause's range. */
 export const BREAKER_AFTER = 3;
@@ -89,14 +39,22 @@ export interface QueueOptions {
   maxWaitMs: number;
   /** Called with each job's wait in the queue (ms) when it starts. */
   onStart?: (waitedMs: number) => void;
+  /** The clock of placement decisions and loads (ms); Date.now by default (tests pass their own). */
+  now?: () => number;
+  /** The tick's period (ms; 1,000 by default); 0: no timer (the owner calls `tick`). */
+  tickMs?: number;
 }
 
 export class JobQueue<L extends Slot> {
-  private readonly waiting = new Fifo<Waiting<L>>();
-  /** Links that had a free slot when last seen. */
-  private readonly free = new Set<L>();
-  private starts = 0;
-  private waitingCount = 0;
+  readonly engine = new PlacementEngine();
+  private readonly waiting: WaitLists<L>;
+  private readonly latency = new RegionLatency();
+  /** host -> the link joined in the engine for it. */
+  private readonly links = new Map<string, L>();
+  /** Links the engine holds unhealthy (unusable or paused when last seen), rechecked on the tick. */
+  private readonly parked = new Set<L>();
+  private readonly now: () => number;
+  private ticker: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: QueueOptions,
@@ -107,7 +65,10 @@ export class JobQueue<L extends Slot> {
      * job fails at once instead of waiting.
      */
     private readonly anyHost: (except?: string, eligible?: (link: L) => boolean) => boolean = () => true,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+    this.waiting = new WaitLists<L>((region) => this.observe(region, this.now()));
+  }
 
   /** The wait bound for jobs submitted from now on (a configuration's `dispatch.queueWaitMs`, D54). */
   setMaxWait(ms: number): void {
@@ -117,115 +78,71 @@ export class JobQueue<L extends Slot> {
 
   /** Jobs waiting for a host. */
   get depth(): number {
-    return this.waitingCount;
+    return this.waiting.length;
+  }
+
+  /** Dynamic jobs waiting for region `key`'s hosts (its queue depth, D69). */
+  depthOf(key: string): number {
+    return this.waiting.waitingIn(key);
+  }
+
+  /** Region `key`'s p99 job latency as last computed (ms). */
+  p99Of(key: string): number {
+    return this.latency.p99(key);
   }
 
   /**
-   * Starts `job` on the best free host it may go to (lowest rank, then least loaded), or queues it; throws 503
-   * when the queue is full, or when no linked host may ever take it.
+   * Starts `job` where the engine places it, or queues it; throws 503 when the queue is full, or when no linked
+   * host may ever take it.
    */
   submit(job: QueuedJob<L>): void {
-    let best: L | undefined;
-    let bestRank = Infinity;
-    let bestLoad = Infinity;
-    for (const link of this.free) {
-      if (!this.hasSlot(link)) {
-        this.free.delete(link);
-        continue;
-      }
-      if (link.host === job.avoid || (job.eligible && !job.eligible(link))) continue;
-      const rank = job.rank?.(link) ?? 0;
-      const load = link.inflight / link.capacity;
-      const better =
-        rank < bestRank ||
-        (rank === bestRank &&
-          (load < bestLoad || (load === bestLoad && (link.lastStart ?? 0) < (best!.lastStart ?? 0))));
-      if (better) {
-        best = link;
-        bestRank = rank;
-        bestLoad = load;
-      }
-    }
-    if (best) return this.start(job, best, 0);
+    const now = this.now();
+    const cls = this.waiting.classOf(job);
+    // Older jobs of its class first (FIFO): a spill, a return or a freed slot may have made room for them.
+    if (cls.live > 0) this.pump(cls, now);
+    const d = cls.live > 0 ? this.behind(cls) : this.place(cls, job.avoid, now);
+    if ("link" in d) return this.start(job, d.link, 0, now);
+    const eligible = job.site?.placement ? (link: L) => allows(cls.policy, link.region, link.host, "host") : undefined;
     if (!this.anyHost(job.avoid))
       throw nodeError(
         "EDGE_NODE_NO_HOSTS",
         `no admitted host${job.avoid ? " other than the one that failed" : ""} is linked`,
       );
-    if (job.eligible && !this.anyHost(job.avoid, job.eligible))
-      throw nodeError("EDGE_NODE_NO_ELIGIBLE_HOST", "no linked host may run this site's jobs under its placement");
-    if (this.waitingCount >= this.options.maxLength) {
-      throw nodeError("EDGE_NODE_QUEUE_FULL", `${this.waitingCount} jobs are waiting for a host: retry shortly`);
+    if (eligible && !this.anyHost(job.avoid, eligible)) {
+      const said = "refuse" in d && d.code === "EDGE_NODE_NO_ELIGIBLE_HOST" ? d.message : undefined;
+      throw nodeError("EDGE_NODE_NO_ELIGIBLE_HOST", said ?? "no linked host may run this site's jobs under its placement"); // prettier-ignore
     }
-    const entry: Waiting<L> = {
-      job,
-      at: Date.now(),
-      gone: false,
-      timer: setTimeout(() => {
-        entry.gone = true;
-        entry.job = null;
-        this.waitingCount -= 1;
-        job.expire(
-          nodeError("EDGE_NODE_QUEUE_TIMEOUT", `no host took the job within ${this.options.maxWaitMs} ms: retry later`),
-        );
-      }, this.options.maxWaitMs),
-    };
-    this.waiting.push(entry);
-    this.waitingCount += 1;
+    if (this.waiting.length >= this.options.maxLength) {
+      throw nodeError("EDGE_NODE_QUEUE_FULL", `${this.waiting.length} jobs are waiting for a host: retry shortly`);
+    }
+    const entry = this.waiting.push(cls, job, now, "wait" in d ? d.region : undefined);
+    entry.timer = setTimeout(() => {
+      this.waiting.drop(entry);
+      job.expire(
+        nodeError("EDGE_NODE_QUEUE_TIMEOUT", `no host took the job within ${this.options.maxWaitMs} ms: retry later`),
+      );
+    }, this.options.maxWaitMs);
+    this.wake();
+    // Its wait may have pushed the region over the site's threshold: the engine then routes the site elsewhere.
+    if (cls.dynamic) this.pump(cls, now);
   }
 
-  /** `count` new free slots on `link` (it connected or raised its capacity): it takes waiting jobs. */
+  /** `count` new free slots on `link` (it connected, raised its capacity, or is usable again): it takes jobs. */
   offer(link: L, count: number): void {
-    for (let i = 0; i < count; i++) this.hand(link);
+    if (!this.track(link)) return;
+    this.engine.join(link.host, { region: link.region, capacity: link.capacity }); // its region or capacity may be new
+    for (let i = 0; i < count; i++) if (!this.hand(link)) break;
   }
 
-  /** A job on `link` ended: the link takes the next waiting job, or its slot waits for one. */
-  done(link: L): void {
+  /** A job on `link` ended (`startedAt`: what `run` was given): the link takes the next waiting job it may run. */
+  done(link: L, startedAt?: number): void {
     link.inflight -= 1;
+    if (this.links.get(link.host) === link) this.engine.finished(link.host);
+    if (startedAt !== undefined) {
+      this.latency.add(link.region, this.now() - startedAt, this.now());
+      this.wake();
+    }
     this.hand(link);
-  }
-
-  private hasSlot(link: L): boolean {
-    return link.inflight < link.capacity && (link.pausedUntil ?? 0) <= Date.now() && this.usable(link);
-  }
-
-  private hand(link: L): void {
-    if (!this.hasSlot(link)) {
-      this.free.delete(link);
-      return;
-    }
-    // The first waiting job this host may take (a retry avoids the host it comes from): a short scan.
-    for (let i = 0, live = 0; i < this.waiting.length && live < 16; i++) {
-      const entry = this.waiting.at(i)!;
-      if (entry.gone) {
-        if (i === 0) {
-          this.waiting.shift();
-          i -= 1;
-        }
-        continue;
-      }
-      const job = entry.job!;
-      if (job.cancelled?.()) {
-        this.drop(entry);
-        job.expire(new Error("cancelled: nobody waits for the job"));
-        i -= 1; // re-read this position: a dropped head was shifted
-        continue;
-      }
-      live += 1;
-      if (job.avoid === link.host || (job.eligible && !job.eligible(link))) continue;
-      this.drop(entry);
-      if (i === 0) this.waiting.shift();
-      return this.start(job, link, Date.now() - entry.at);
-    }
-    this.free.add(link);
-  }
-
-  /** Takes an entry out of the count (its slot in the FIFO is skipped, or shifted if at the head). */
-  private drop(entry: Waiting<L>): void {
-    entry.gone = true;
-    entry.job = null;
-    clearTimeout(entry.timer);
-    this.waitingCount -= 1;
   }
 
   /**
@@ -239,7 +156,8 @@ export class JobQueue<L extends Slot> {
     if (link.failures < BREAKER_AFTER) return;
     const pause = Math.min(BREAKER_MAX_MS, BREAKER_MIN_MS * 2 ** (link.failures - BREAKER_AFTER));
     link.pausedUntil = Date.now() + pause;
-    this.free.delete(link);
+    if (this.links.get(link.host) === link) this.engine.setHealthy(link.host, false);
+    this.parked.add(link);
     setTimeout(() => this.offer(link, link.capacity - link.inflight), pause).unref();
   }
 
@@ -248,11 +166,178 @@ export class JobQueue<L extends Slot> {
     link.failures = 0;
   }
 
-  private start(job: QueuedJob<L>, link: L, waitedMs: number): void {
+  /**
+   * The periodic work (every `tickMs` while there is some): parked links rechecked, every region's load observed
+   * with a fresh p99, spilled sites whose hold passed returned, dynamic sites' waiting jobs moved where they are
+   * routed now.
+   */
+  tick(now = this.now()): void {
+    for (const link of [...this.parked]) {
+      if (link.closed === true) this.forget(link);
+      else if (this.links.get(link.host) !== link) this.parked.delete(link);
+      else if (this.healthy(link)) this.offer(link, link.capacity - link.inflight);
+    }
+    this.latency.refresh(now);
+    const regions = new Set([...this.latency.regions(), ...this.waiting.waitingRegions()]);
+    for (const bucket of this.engine.hosts.allDeclared()) regions.add(bucket.key);
+    for (const key of regions) this.observe(key, now);
+    this.engine.spill.settle(now);
+    for (const cls of [...this.waiting.all()]) if (cls.dynamic) this.pump(cls, now);
+    if (this.waiting.length === 0 && !this.latency.measuring && this.engine.spill.all().next().done) this.sleep();
+  }
+
+  /** Stops the tick (the gateway stopping). */
+  close(): void {
+    this.sleep();
+  }
+
+  /** The gateway's /status fields of the queue: jobs waiting, and the placement state. */
+  status(): { queueDepth: number; placement: ReturnType<JobQueue<L>["placement"]> } {
+    return { queueDepth: this.depth, placement: this.placement() };
+  }
+
+  /** The placement state for /status: spilled (site, region) pairs and each region's hosts and load. */
+  placement(): {
+    spilled: Array<{ site: string; region: string; since: number }>;
+    regions: Record<string, { hosts: number; healthy: number; free: number; waiting: number; p99Ms: number }>;
+  } {
+    const regions: Record<string, { hosts: number; healthy: number; free: number; waiting: number; p99Ms: number }> = {}; // prettier-ignore
+    for (const b of this.engine.hosts.allDeclared()) {
+      const { hosts, healthy } = b;
+      regions[b.key] = { hosts, healthy, free: b.free.size, waiting: this.depthOf(b.key), p99Ms: this.p99Of(b.key) };
+    }
+    return { spilled: [...this.engine.spill.all()], regions };
+  }
+
+  /** The engine's place for a job of `cls` (a host with a slot checked usable now), or why not. */
+  private place(
+    cls: WaitClass<L>,
+    avoid: string | undefined,
+    now: number,
+  ): { link: L } | Exclude<Decision, { host: string }> {
+    // prettier-ignore
+    for (;;) {
+      const d = this.engine.decide(cls.site, cls.origin, now, avoid);
+      if (!("host" in d)) return d;
+      const link = this.links.get(d.host);
+      if (link !== undefined && this.ready(link)) return { link };
+      // Not what the engine believed (closed, unhealthy, paused, capacity lowered): corrected, decided again.
+      if (link === undefined) this.engine.leave(d.host);
+    }
+  }
+
+  /** A new job of a class that still has jobs waiting waits behind them. */
+  private behind(cls: WaitClass<L>): Decision {
+    const message = `jobs of the same placement (${cls.policy.label}) are waiting for a host`;
+    return { wait: true, message, region: cls.region };
+  }
+
+  /**
+   * Starts `cls`'s waiting jobs, oldest first, while the engine places them; stops at the first that must wait
+   * (a later one would get the same answer), unless that one avoids a host (a retry's): the next may use it.
+   */
+  private pump(cls: WaitClass<L>, now: number): void {
+    for (let progressed = true; progressed;) {
+      progressed = false;
+      for (const entry of this.waiting.firstLive(cls)) {
+        if (entry.gone) continue; // started meanwhile (a job's run can free a slot at once)
+        const job = entry.job!;
+        const d = this.place(cls, job.avoid, now);
+        if ("link" in d) {
+          this.waiting.drop(entry);
+          this.start(job, d.link, now - entry.at, now);
+          progressed = true;
+          continue;
+        }
+        if ("wait" in d && d.region !== undefined) this.waiting.route(cls, d.region);
+        if (job.avoid === undefined) return;
+      }
+    }
+  }
+
+  /** A slot may have freed on `link`: it takes the oldest waiting job it may run. False: it took none. */
+  private hand(link: L): boolean {
+    if (!this.track(link) || !this.ready(link)) return false;
+    const now = this.now();
+    let best: ReturnType<WaitLists<L>["headFor"]>;
+    for (const cls of this.waiting.all()) {
+      const entry = this.waiting.headFor(cls, link.host);
+      if (entry === undefined || (best !== undefined && best.seq < entry.seq)) continue;
+      const fits = cls.dynamic
+        ? this.engine.takes(cls.site, link.host, cls.origin, now)
+        : allows(cls.policy, link.region, link.host, "host");
+      if (fits) best = entry;
+    }
+    if (best === undefined) return false;
+    const job = best.job!;
+    this.waiting.drop(best);
+    this.start(job, link, now - best.at, now);
+    return true;
+  }
+
+  /** Makes `link` the one the engine holds for its host (a link that replaced another); false if unusable. */
+  private track(link: L): boolean {
+    if (this.links.get(link.host) === link) return true;
+    if (!this.usable(link) || link.closed === true) return false;
+    const old = this.links.get(link.host);
+    if (old !== undefined) this.parked.delete(old);
+    this.engine.leave(link.host);
+    this.engine.join(link.host, { region: link.region, capacity: link.capacity });
+    for (let i = 0; i < link.inflight; i++) this.engine.started(link.host);
+    this.links.set(link.host, link);
+    return true;
+  }
+
+  /** Whether `link` may take a job now; if not, the engine is told what holds it back (capacity or health). */
+  private ready(link: L): boolean {
+    const entry = this.engine.hosts.host(link.host);
+    if (entry === undefined) return false;
+    if (entry.capacity !== link.capacity) this.engine.setCapacity(link.host, link.capacity);
+    const healthy = this.healthy(link);
+    this.engine.setHealthy(link.host, healthy);
+    if (healthy) this.parked.delete(link);
+    else this.parked.add(link);
+    if (healthy && link.inflight < link.capacity) return true;
+    // The engine counted a free slot the link does not have: it takes no job until offered again.
+    if (entry.free > 0) {
+      this.engine.setHealthy(link.host, false);
+      this.parked.add(link);
+    }
+    return false;
+  }
+
+  private healthy(link: L): boolean {
+    return (link.pausedUntil ?? 0) <= Date.now() && link.closed !== true && this.usable(link);
+  }
+
+  private forget(link: L): void {
+    this.parked.delete(link);
+    if (this.links.get(link.host) !== link) return;
+    this.links.delete(link.host);
+    this.engine.leave(link.host);
+  }
+
+  private start(job: QueuedJob<L>, link: L, waitedMs: number, now: number): void {
     link.inflight += 1;
-    link.lastStart = ++this.starts;
-    if (link.inflight >= link.capacity) this.free.delete(link);
+    this.engine.started(link.host);
     this.options.onStart?.(waitedMs);
-    job.run(link);
+    job.run(link, now);
+  }
+
+  /** Region `key`'s load now into the engine (its waiting dynamic jobs, its last p99). */
+  private observe(key: string, now: number): void {
+    this.engine.observe(key, { queueDepth: this.waiting.waitingIn(key), p99Ms: this.latency.p99(key) }, now);
+  }
+
+  private wake(): void {
+    const ms = this.options.tickMs ?? 1_000;
+    if (this.ticker !== undefined || ms <= 0) return;
+    this.ticker = setInterval(() => this.tick(), ms);
+    this.ticker.unref();
+  }
+
+  private sleep(): void {
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.ticker = undefined;
   }
 }

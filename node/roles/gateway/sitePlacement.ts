@@ -1,11 +1,11 @@
 /**
  * A site's placement at the gateway (issue 20, D69): whether this gateway serves the site at all (else 421
- * EDGE_NODE_PLACEMENT: another gateway does), and which hosts its jobs may run on, for the queue (queue.ts
- * `eligible`, never bypassed; `rank`, a dynamic site's own-region hosts first). The rules are node/placement's.
+ * EDGE_NODE_PLACEMENT: another gateway does), and what the queue places its jobs by (queue.ts: the placement
+ * engine's decisions, never bypassed). The rules are node/placement's.
  */
 import type { Region } from "../../../offchain/common/protocol/regions";
 import { nodeError } from "../../errors";
-import { allows, compilePolicy, gatewayRefusal } from "../../placement";
+import { gatewayRefusal } from "../../placement";
 import type { HostLink } from "./links";
 import type { QueuedJob } from "./queue";
 import type { Site } from "./sites";
@@ -16,14 +16,9 @@ export function checkPlacement(site: Site, region: Region | undefined, device: s
   if (refusal) throw nodeError(refusal.code, refusal.message);
 }
 /**
- * The hosts a site's jobs may run on (D69): with a placement, only those it allows (`eligible`, never bypassed by
- * the queue); a dynamic site's own-region hosts first (`rank`). Without one, nothing: any host.
+ * What the queue needs to place a site's job (D69): the site (its id, the key of its spill state, and its
+ * placement: the engine never places a job outside it) and this gateway's region (a dynamic site's first region).
  */
-export function hostsFor(site: Site, region: Region | undefined): Pick<QueuedJob<HostLink>, "eligible" | "rank"> {
-  if (!site.placement) return {};
-  const policy = compilePolicy(site.placement);
-  const eligible = (link: HostLink) => allows(policy, link.region, link.host, "host");
-  if (policy.mode !== "dynamic" || !region) return { eligible };
-  const own = (link: HostLink) => (link.region?.country === region.country && link.region.region === region.region ? 0 : 1); // prettier-ignore
-  return { eligible, rank: own };
+export function hostsFor(site: Site, region: Region | undefined): Pick<QueuedJob<HostLink>, "site" | "origin"> {
+  return { site: { name: site.id, placement: site.placement }, origin: region };
 }

@@ -11,7 +11,7 @@ import fc from "fast-check";
 
 import { isEdgeError } from "../../../offchain/common/errors";
 import type { Placement, Region } from "../../../offchain/common/protocol";
-import type { HostLink } from "../../../node/roles/gateway/links";
+import { allows } from "../../../node/placement";
 import { JobQueue, type Slot } from "../../../node/roles/gateway/queue";
 import { hostsFor } from "../../../node/roles/gateway/sitePlacement";
 import type { Site } from "../../../node/roles/gateway/sites";
@@ -35,7 +35,8 @@ interface TestLink extends Slot {
 type Op =
   | { kind: "submit"; site: number; avoid: number | null }
   | { kind: "finish" | "fail"; job: number }
-  | { kind: "evict" | "leave" | "join"; host: number };
+  | { kind: "evict" | "leave" | "join"; host: number }
+  | { kind: "tick" };
 
 const site = (n: number, placement?: Placement): Site =>
   ({ id: `s${n}`, hostname: `s${n}.test`, owner: "0x", origin: "http://o", cache: {}, placement }) as unknown as Site;
@@ -53,6 +54,7 @@ describe("gateway queue under placements (D69)", () => {
           { weight: 5, arbitrary: fc.record({ kind: fc.constant("submit" as const), site: fc.nat(2), avoid: fc.option(fc.nat(9)) }) }, // prettier-ignore
           { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom("finish" as const, "fail" as const), job: fc.nat(40) }) }, // prettier-ignore
           { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("evict" as const, "leave" as const, "join" as const), host: fc.nat(9) }) }, // prettier-ignore
+          { weight: 1, arbitrary: fc.record({ kind: fc.constant("tick" as const) }) },
         ),
         { maxLength: 60 },
       ) as fc.Arbitrary<Op[]>,
@@ -68,7 +70,9 @@ describe("gateway queue under placements (D69)", () => {
           evicted: false,
         }));
         const usable = (l: TestLink) => l.linked && !l.evicted;
-        const queue = new JobQueue<TestLink>({ maxLength: 1_000, maxWaitMs: 60_000 }, usable, (except, eligible) =>
+        let clock = 0;
+        const options = { maxLength: 1_000, maxWaitMs: 60_000, tickMs: 0, now: () => clock };
+        const queue = new JobQueue<TestLink>(options, usable, (except, eligible) =>
           links.some((l) => usable(l) && l.host !== except && (!eligible || eligible(l))),
         );
         // Site 0: enforced; site 1: no policy; site 2: dynamic (declared hosts only).
@@ -82,14 +86,15 @@ describe("gateway queue under placements (D69)", () => {
         for (const link of links) queue.offer(link, link.capacity);
         for (const o of ops) {
           if (o.kind === "submit") {
-            const eligible = hostsFor(sites[o.site], REGIONS[0]) as { eligible?: (l: TestLink) => boolean };
+            const placed = hostsFor(sites[o.site], REGIONS[0]);
             const avoid = o.avoid === null ? undefined : `h${o.avoid}`;
-            const couldRun = links.some((l) => usable(l) && l.host !== avoid && (!eligible.eligible || eligible.eligible(l))); // prettier-ignore
+            const couldRun = links.some((l) => usable(l) && l.host !== avoid && allows(sites[o.site].placement, l.region, l.host)); // prettier-ignore
             try {
               queue.submit({
                 avoid,
-                ...(eligible as object),
+                ...placed,
                 run: (link) => {
+                  expect(link.host, "started on the avoided host").not.to.equal(avoid);
                   expect(link.inflight, "over capacity").to.be.at.most(link.capacity);
                   expect(usable(link), "started on an unusable link").to.equal(true);
                   if (o.site === 0) {
@@ -107,11 +112,14 @@ describe("gateway queue under placements (D69)", () => {
                 expect(couldRun, `${error.code} while a linked host could run it`).to.equal(false);
               else expect(error.code).to.equal("EDGE_NODE_QUEUE_FULL");
             }
+          } else if (o.kind === "tick") {
+            clock += 700;
+            queue.tick();
           } else if (o.kind === "finish" || o.kind === "fail") {
             if (running.length === 0) continue;
             const [job] = running.splice(o.job % running.length, 1);
             if (o.kind === "fail") queue.failed(job.link);
-            queue.done(job.link);
+            queue.done(job.link, clock - 5);
           } else {
             const link = links[(o as { host: number }).host % links.length];
             if (o.kind === "evict") link.evicted = true;
@@ -127,14 +135,10 @@ describe("gateway queue under placements (D69)", () => {
     );
   });
 
-  it("prefers a dynamic site's own-region hosts while one is free, and never ranks for other policies", () => {
+  it("hostsFor gives the queue the site (its id and placement) and this gateway's region", () => {
     const de: Region = { country: "DE", region: "eu-central" };
-    const us: Region = { country: "US", region: "us-east" };
-    const link = (host: string, region: Region) => ({ host, region }) as HostLink;
-    const dynamic = hostsFor(site(0, { mode: "dynamic", queueDepth: 5, p99Ms: 100 }), de);
-    expect(dynamic.rank!(link("a", de))).to.equal(0);
-    expect(dynamic.rank!(link("b", us))).to.equal(1);
-    expect(hostsFor(site(1, { mode: "enforced", countries: ["DE"] }), de).rank).to.equal(undefined);
-    expect(hostsFor(site(2), de)).to.deep.equal({});
+    const placement: Placement = { mode: "dynamic", queueDepth: 5, p99Ms: 100 };
+    expect(hostsFor(site(0, placement), de)).to.deep.equal({ site: { name: "s0", placement }, origin: de });
+    expect(hostsFor(site(2), undefined)).to.deep.equal({ site: { name: "s2", placement: undefined }, origin: undefined }); // prettier-ignore
   });
 });
