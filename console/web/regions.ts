@@ -33,7 +33,8 @@ export async function loadRegions(): Promise<void> {
 }
 
 const rowId = (key: string) => `region-${key.replace(/[^A-Za-z0-9-]/g, "-")}`;
-const scoreText = (f: RoleFigures) => (f.averageScore === null ? "no scores yet" : formatBps(f.averageScore));
+const scoreText = (f: RoleFigures) =>
+  f.admitted === 0 ? "—" : f.averageScore === null ? "no scores yet" : formatBps(f.averageScore);
 const aprText = (f: RoleFigures) => (f.aprBps === null ? "—" : formatBps(f.aprBps));
 
 function loadText(load: LoadFigures, admitted: number): string {
@@ -81,11 +82,7 @@ function mapTable(map: RegionMap): HTMLElement {
     h(
       "table",
       { id: "region-table" },
-      h(
-        "caption",
-        {},
-        `Best place for a new host first. Scores from epoch ${map.epoch ?? "— (none posted yet)"}; APR of a new stake at the average score, before tenure.`,
-      ),
+      h("caption", {}, "Best place for a new host first"),
       h(
         "thead",
         {},
@@ -138,6 +135,11 @@ export function renderRegions(): HTMLElement {
           )
         : null,
       h("p", { id: "regions-best" }, bestSentence(map)),
+      h(
+        "p",
+        { class: "hint", id: "regions-basis" },
+        `Scores: epoch ${map.epoch ?? "— (none posted yet)"}, in % of the peer average. APR: what a new stake earns at the region's average score, before its tenure bonus. Capacity used: jobs in flight of the capacity reported by the stargates' health probe.`,
+      ),
       map.regions.length ? mapTable(map) : null,
       map.truncated ? h("p", {}, `Showing ${map.regions.length} of ${map.regionCount} regions.`) : null,
     ];

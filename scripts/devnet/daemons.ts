@@ -117,12 +117,14 @@ export async function startServices(
   const zone = demoZone(accounts.customers[0].address);
   const configHash = await publishInitialConfig(chain, accounts, stargate.url, sites, [zone]);
   log.step(`configuration version 1 (${configHash.slice(0, 10)}…) anchored in ConfigRegistry and on the stargate`);
-  // The Console: wallet users manage stakes and payments from a browser, through their own wallet.
+  // The Console: wallet users manage stakes and payments from a browser, through their own wallet; its map of
+  // regions reads the stargate's public catalogue.
   const consoleUrl = `http://127.0.0.1:${await freePort()}`;
   procs.start("console", process.execPath, [
     ...tsNode,
     "console/cli.ts",
     ...["--rpc", chain.rpc, "--addresses", chain.bookFile, "--port", port(consoleUrl)],
+    ...["--stargate-url", stargate.url],
   ]);
   const frontDoors = await waitUntilReady({ oracleUrl, consoleUrl, nodes, hosts: opts.hosts });
   await waitFor("the certificate service", () => certsHealthy(certs), 60_000);
@@ -159,7 +161,8 @@ export async function startServices(
         .join(", "),
   );
   log.step(
-    `console ${consoleUrl} (a browser wallet on chain ${CHAIN_ID} at ${chain.rpc}; development accounts hold tokens)`,
+    `console ${consoleUrl} (a browser wallet on chain ${CHAIN_ID} at ${chain.rpc}; development accounts hold tokens; ` +
+      `the map of regions, no wallet needed, also at ${consoleUrl}/api/regions)`,
   );
   procs.check();
   log.step(`Network API ${stargate.url}/api: user "${TEAM_USER}", password ${users.password} (this run's only)`);
