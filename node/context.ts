@@ -22,6 +22,7 @@ import type { Tracing } from "../offchain/common/tracing";
 import type { TypedApp } from "../offchain/common/http";
 import type { StakeType } from "../offchain/common/stakeMap";
 import type { NodeConfig } from "./config";
+import type { LoadReport } from "./loadReport";
 import type { NodeMetrics } from "./metrics";
 import type { OutboxItem } from "./outbox";
 import type { WorkTracker } from "./workTracker";
@@ -172,6 +173,11 @@ export interface RoleModule {
   status(): Record<string, unknown>;
   routableHosts(): number;
   /**
+   * The capacity the role offers and the jobs waiting for it (D71: /ready's x-edge-load): a host's --capacity, a
+   * gateway's linked hosts' total and its queue. Roles that run no jobs omit it.
+   */
+  load?(): { capacity: number; queueDepth: number };
+  /**
    * Applies a configuration the node verified (anchored hash, delta signer). Throwing refuses it: the node
    * answers NACK with the error's message and keeps its last good configuration. Roles that use no configuration
    * omit it.
@@ -201,6 +207,11 @@ export interface CatalogueEndpoint {
   version: number;
   /** Where it says it runs, from its signed hello (D68); absent: undeclared. */
   region?: Region;
+  /**
+   * Its load as this stargate's probe last read it (D71; x-edge-load): only in GET /health/catalogue's answer,
+   * never in the catalogue the stargates publish (it changes at every check).
+   */
+  load?: LoadReport;
 }
 
 export interface Catalogue {

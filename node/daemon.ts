@@ -33,6 +33,7 @@ import { unseal } from "../offchain/common/seal";
 import { createGateway } from "./roles/gateway";
 import { createHost } from "./roles/host";
 import { createStargate } from "./roles/stargate";
+import type { LoadReport } from "./loadReport";
 import { type DrainReply, registerNodeRoutes } from "./routes";
 import { nodeStatus } from "./status";
 import { TokenVerifier } from "./tokens";
@@ -144,6 +145,7 @@ export class EdgeNode {
       serving: () => this.serving(),
       notServingReason: () => (this.draining ? "draining" : this.admission.state.reason),
       status: () => this.status(),
+      load: () => this.load(),
       registry: this.metrics.registry,
       adminToken: config.adminToken,
       // Network API tokens with node:drain (D56): revoked ids from the configuration this node holds.
@@ -226,6 +228,12 @@ export class EdgeNode {
     return ms !== null && ms > this.config.staleAfterMs;
   }
 
+  /** Jobs in flight, the role's capacity and queue, the p99 of recent work (D71). */
+  load(): LoadReport {
+    const role = this.role.load?.() ?? { capacity: 0, queueDepth: 0 };
+    return { inFlight: this.work.inFlight, ...role, p99Ms: this.work.latency.p99() };
+  }
+
   status(): Record<string, unknown> {
     const status = nodeStatus({
       device: this.device,
@@ -240,6 +248,7 @@ export class EdgeNode {
       view: this.view,
       inFlight: this.work.inFlight,
       outboxPending: this.outbox.size,
+      load: this.load(),
       roleStatus: this.role.status(),
     });
     return this.configSubscriber ? { ...status, config: this.configSubscriber.status() } : status;

@@ -1,6 +1,6 @@
 /**
  * The daemon's own routes, whatever its role: /health (the process runs), /ready (200 while serving, else 503
- * with the reason), /status, /metrics (Prometheus text), POST /admin/drain (the bearer token of
+ * with the reason; either way with the node's load in x-edge-load, D71), /status, /metrics (Prometheus text), POST /admin/drain (the bearer token of
  * EDGE_NODE_ADMIN_TOKEN, or a Network API token with the scope node:drain: D56), and POST /admin/leave and
  * /admin/join (the same authorisation; a stargate leaves or rejoins its serving group for a rollout, D59; other
  * roles answer 404). Errors answer through the one error handler, under EDGE_NODE_* codes.
@@ -10,6 +10,7 @@ import type { Registry } from "prom-client";
 
 import { type TypedApp, bearerMatches, errorHandler } from "../offchain/common/http";
 import { nodeError } from "./errors";
+import { LOAD_HEADER, type LoadReport, formatLoadHeader } from "./loadReport";
 import type { TokenVerifier } from "./tokens";
 
 export interface DrainReply {
@@ -22,6 +23,8 @@ export interface NodeRoutesSource {
   /** Why the node does not serve ("draining", or the admission's reason). */
   notServingReason(): string;
   status(): Record<string, unknown>;
+  /** The node's load, sent with /ready (x-edge-load, D71) for the stargates' probes; without it, no header. */
+  load?(): LoadReport;
   registry: Registry;
   /** Without one (and without `tokens`), /admin/drain is disabled. */
   adminToken: string | undefined;
@@ -37,6 +40,7 @@ export function registerNodeRoutes(app: TypedApp, node: NodeRoutesSource): void 
   app.setErrorHandler(errorHandler({ codePrefix: "EDGE_NODE" }));
   app.get("/health", async () => ({ ok: true }));
   app.get("/ready", async (_request, reply) => {
+    if (node.load) reply.header(LOAD_HEADER, formatLoadHeader(node.load()));
     if (node.serving()) return { ready: true };
     return reply.code(503).send({ ready: false, reason: node.notServingReason() });
   });

@@ -8,6 +8,7 @@ import type { Address } from "viem";
 import type { ChainView } from "../offchain/common/chainView";
 import { stakeKindName } from "../offchain/common/service/admittedSender";
 import type { AdmissionState } from "./admission";
+import type { LoadReport } from "./loadReport";
 import type { Region } from "../offchain/common/protocol";
 import type { Role } from "./config";
 
@@ -24,6 +25,7 @@ export interface StatusSources {
   view: Pick<ChainView, "map" | "status">;
   inFlight: number;
   outboxPending: number;
+  load: LoadReport;
   roleStatus: Record<string, unknown>;
 }
 
@@ -64,6 +66,7 @@ export function nodeStatus(s: StatusSources): Record<string, unknown> {
     },
     inFlight: s.inFlight,
     outboxPending: s.outboxPending,
+    load: s.load,
     [s.role]: s.roleStatus,
   };
 }

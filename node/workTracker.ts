@@ -1,5 +1,9 @@
-/** Counts work in flight, so draining and shutdown can wait for it. */
+import { LatencyWindow } from "./latencyWindow";
+
+/** Counts work in flight, so draining and shutdown can wait for it, and times it (the p99 of /ready's load, D71). */
 export class WorkTracker {
+  /** How long recent pieces of work took (ms). */
+  readonly latency = new LatencyWindow();
   private count = 0;
   private waiters: Array<() => void> = [];
 
@@ -11,9 +15,11 @@ export class WorkTracker {
   begin(): () => void {
     this.count += 1;
     let done = false;
+    const timed = this.latency.start();
     return () => {
       if (done) return;
       done = true;
+      timed();
       this.count -= 1;
       if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
     };

@@ -20,6 +20,7 @@ import { documentHash, emptyConfig, encodeDocument } from "../../offchain/common
 import { loadConfig } from "../../node/config";
 import { EdgeNode } from "../../node/daemon";
 import type { Catalogue } from "../../node/context";
+import { LOAD_HEADER, parseLoadHeader } from "../../node/loadReport";
 import { StakeType } from "../shared/constants";
 import { bookContracts, signConsent } from "../shared/fixtures";
 import { type RpcServer, publicClient, startRpcServer } from "../shared/rpc";
@@ -141,6 +142,16 @@ describe("Stargate health across daemons (D55)", function () {
       const status = (await json(`${b.url}/status`)).stargate.health;
       return status.targets >= 1 && (await healthOf(b.url, gateway)) === true;
     });
+    // The gateway reports its load with /ready (D71); A's probe reads it into its public catalogue, B's own too.
+    const ready = await fetch(`${gw.url}/ready`);
+    expect(parseLoadHeader(ready.headers.get(LOAD_HEADER) ?? undefined)).to.deep.equal({ inFlight: 0, capacity: 0, queueDepth: 0, p99Ms: 0 }); // prettier-ignore
+    const idle = { inFlight: 0, capacity: 0, queueDepth: 0, p99Ms: 0 };
+    for (const url of [a.url, b.url])
+      await waitFor(`${url}'s catalogue shows the load its own probe read`, async () => {
+        const entry = (await catalogue(url)).endpoints.find((e) => e.device === gateway);
+        return JSON.stringify(entry?.load) === JSON.stringify(idle);
+      });
+    expect((await json(`${gw.url}/status`)).load).to.include({ inFlight: 0, queueDepth: 0 });
     const bPeers = (await json(`${b.url}/status`)).stargate.health.catalogue.peers;
     expect(bPeers[0]).to.include({ stargate: privateKeyToAccount(key(1)).address });
     await waitFor(

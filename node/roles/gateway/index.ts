@@ -147,6 +147,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       };
     },
     routableHosts: () => hosts.routable().length,
+    load: () => ({ capacity: linkedCapacity(hosts), queueDepth: queue.depth }),
     /** Sites, blocklist and dispatch policy from a verified configuration (configured.ts, D54); throws: NACK. */
     applyConfig: (applied: AppliedConfig) => settings.apply(applied),
     /** Hosts the stargates call unhealthy get no new job (configured.ts, D54). */
@@ -174,6 +175,10 @@ function creditLimiter(
   );
 }
 
+/** The jobs the linked hosts run at once, together. */
+const linkedCapacity = (hosts: HostRegistry) =>
+  hosts.routable().reduce((sum, [, entry]) => sum + entry.link.capacity, 0);
+
 /** The job queue hosts pull from, their links, and the content delivery metrics (D44). */
 function routing(
   ctx: GatewayContext,
@@ -195,7 +200,7 @@ function routing(
   metrics = createCdnMetrics(ctx.metrics.registry, {
     queueDepth: () => queue.depth,
     linkedHosts: () => hosts.routable().length,
-    capacity: () => hosts.routable().reduce((sum, [, entry]) => sum + entry.link.capacity, 0),
+    capacity: () => linkedCapacity(hosts),
   });
   createPlacementMetrics(ctx.metrics.registry, queue);
   return { queue, links, metrics };

@@ -90,6 +90,7 @@ export function createHost(
       };
     },
     routableHosts: () => 0,
+    load: () => ({ capacity: config.capacity, queueDepth: 0 }),
     /**
      * A host uses no section of the network configuration today (D54): it validates nothing it does not use, so
      * every version the subscriber verified (anchored hash, delta signer) is acknowledged as it is.

@@ -36,6 +36,7 @@ import {
   signMessage,
 } from "../../../offchain/common/protocol";
 import type { Catalogue, CatalogueEndpoint, Signer } from "../../context";
+import type { LoadReport } from "../../loadReport";
 import type { EndpointRole, HealthTarget, Verdict } from "./health";
 import * as proofs from "./helloProofs";
 import { getJson } from "./peerFetch";
@@ -200,6 +201,8 @@ export interface CatalogueOptions {
   intervalMs: number;
   /** Called with each new catalogue (only when it changed). */
   publish?(catalogue: Catalogue): void;
+  /** An endpoint's load from this stargate's own last check (D71), added to GET /health/catalogue's answer only. */
+  loadOf?(device: Address): LoadReport | undefined;
   onPeerError?(peer: string, message: string): void;
   registry?: Registry;
   timeoutMs?: number;
@@ -257,7 +260,7 @@ export class CatalogueProducer {
       reply.header("content-type", "application/json; charset=utf-8");
       return reply.send(signed.json);
     });
-    app.get("/health/catalogue", async () => this.current);
+    app.get("/health/catalogue", async () => this.withLoad());
   }
 
   catalogue(): Catalogue {
@@ -332,6 +335,20 @@ export class CatalogueProducer {
   }
 
   /** This stargate's verdicts, each with the device's signed hello (its subscribers', then its peers' proven). */
+  /**
+   * The catalogue with each endpoint's load as this stargate last measured it (D71). Load is never part of the
+   * catalogue itself: it changes at every check, and the catalogue is published only when health changes.
+   */
+  withLoad(): Catalogue {
+    const loadOf = this.opts.loadOf;
+    if (!loadOf) return this.current;
+    const endpoints = this.current.endpoints.map((e) => {
+      const load = loadOf(e.device);
+      return load ? { ...e, load } : e;
+    });
+    return { atMs: this.current.atMs, endpoints };
+  }
+
   private ownWithProofs(): PeerVerdict[] {
     const mine = this.opts.helloProofs?.() ?? new Map();
     const peers = proofs.proofsIn([...this.peerSets.values()].map((set) => set.verdicts));

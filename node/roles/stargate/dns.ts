@@ -5,6 +5,7 @@
  * - dnsIndex.ts: the index answers are read from (zones, site names, serving gateways), rebuilt on change only;
  * - dnsAnswer.ts: the answer to one question; dnsWire.ts: bytes in, bytes out (EDNS, truncation, FORMERR);
  * - dnsTransport.ts: the sockets; dnsLimits.ts: per-client buckets, TCP caps, RRL, billing per second;
+ * - dnsSpill.ts: dynamic sites' spill between regions by their gateways' reported load (D71);
  * - dnsGroup.ts: announcing to and withdrawing from the serving group; dnsMetrics.ts: the metrics.
  * This file wires them to the stargate (its configuration, catalogue and usage meter).
  */
@@ -14,11 +15,13 @@ import type { Address, Hex, LocalAccount } from "viem";
 
 import type { NetworkConfig } from "../../../offchain/common/protocol";
 import type { Catalogue, StargateConfig, StargateContext } from "../../context";
+import type { LoadReport } from "../../loadReport";
 import { type DnsIndex, RCODE, type Reply, answerClient } from "./dnsAnswer";
 import { DnsGroup } from "./dnsGroup";
-import { DnsIndexer, servingGateways } from "./dnsIndex";
+import { DnsIndexer, servingEndpoints, servingGateways } from "./dnsIndex";
 import { AnswerLimits, BillingTally, ClientBuckets, DEFAULT_LIMITS, type DnsLimits, clientKey } from "./dnsLimits";
 import { createDnsMetrics } from "./dnsMetrics";
+import { DnsSpill } from "./dnsSpill";
 import { type Listeners, listen } from "./dnsTransport";
 import { type ClientSubnet, type ResponseCache, respond } from "./dnsWire";
 import { zoneOf } from "./dnsZones";
@@ -28,6 +31,8 @@ export interface DnsSources {
   config(): NetworkConfig | undefined;
   /** The stargates' catalogue (healthy by the majority rule, admitted endpoints). */
   catalogue(): Catalogue;
+  /** A gateway's load from this stargate's last health check of it (D71): dynamic sites spill by it. */
+  loadOf?(device: Address): LoadReport | undefined;
   /** Counts answered queries of a customer zone for billing (`dns` `queries`, billed to the zone's owner). */
   bill(owner: Address, queries: bigint): void;
   /** All owners' counts of a flush at once (one journal append, R18-10); used instead of `bill` when given. */
@@ -53,6 +58,14 @@ export interface DnsOptions {
   billEveryMs?: number;
   /** The group's announcement retry (default 1000 ms). */
   announceRetryMs?: number;
+  /** How often regions' loads are observed for dynamic sites' spill (default 1000 ms, D71). */
+  spillObserveMs?: number;
+}
+
+/** The serving gateways of the configuration and catalogue in force (undefined before a configuration). */
+function servingNow(sources: DnsSources) {
+  const held = sources.config();
+  return held && servingEndpoints(sources.catalogue(), held.draining);
 }
 
 const unready = (): Reply => ({
@@ -89,6 +102,25 @@ function signWithDevice(ctx: StargateContext, message: string): Promise<Hex> {
 }
 
 /** The DNS server, or undefined without --dns-port. */
+/** The serving group's announcer (dnsGroup.ts) of this stargate. */
+function announcer(
+  ctx: StargateContext,
+  config: StargateConfig,
+  sources: DnsSources,
+  options: DnsOptions,
+  where: () => { host: string; port: number } | undefined,
+): DnsGroup {
+  return new DnsGroup({
+    announce: config.dnsAnnounce,
+    member: ctx.signer.account.address.toLowerCase(),
+    where,
+    ready: settledFor(config, sources),
+    log: ctx.log.child({ component: "dns" }),
+    retryMs: options.announceRetryMs,
+    sign: (message) => signWithDevice(ctx, message),
+  });
+}
+
 export function createDns(
   ctx: StargateContext,
   config: StargateConfig,
@@ -98,22 +130,15 @@ export function createDns(
   if (config.dnsPort === undefined) return undefined;
   const log = ctx.log.child({ component: "dns" });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const indexer = new DnsIndexer({ siteTtl: config.dnsSiteTtl, nameserver: config.dnsNameserver, log, background: true }); // prettier-ignore
+  const spill = new DnsSpill();
+  const indexer = new DnsIndexer({ siteTtl: config.dnsSiteTtl, nameserver: config.dnsNameserver, log, background: true, spill }); // prettier-ignore
   const buckets = new ClientBuckets(limits);
   const billFailed = (error: Error) => log.warn({ err: error.message }, "DNS: billing the zones' queries failed");
   const tally = new BillingTally(sources.bill, billFailed, options.billEveryMs, sources.billMany);
   let listeners: Listeners | undefined;
   let queries = 0;
   let rotation = 0;
-  const group = new DnsGroup({
-    announce: config.dnsAnnounce,
-    member: ctx.signer.account.address.toLowerCase(),
-    where: () => listeners && { host: listeners.host, port: listeners.port },
-    ready: settledFor(config, sources),
-    log,
-    retryMs: options.announceRetryMs,
-    sign: (message) => signWithDevice(ctx, message),
-  });
+  const group = announcer(ctx, config, sources, options, () => listeners && { host: listeners.host, port: listeners.port }); // prettier-ignore
   const current = () => indexer.current(sources.config(), sources.catalogue());
   const answers = new AnswerLimits(limits, {
     dropped: () => metrics.dropped("rrl"),
@@ -186,9 +211,11 @@ export function createDns(
       });
       tally.start();
       group.start();
+      spill.start(options.spillObserveMs ?? 1_000, () => servingNow(sources), sources.loadOf);
       log.info({ host: listeners.host, port: listeners.port }, "DNS: listening on UDP and TCP");
     },
     async stop() {
+      spill.stop();
       await group.stop();
       await listeners?.close();
       listeners = undefined;
@@ -210,6 +237,7 @@ export function createDns(
         gateways: index ? index.gateways.a.length + index.gateways.aaaa.length : 0,
         tcpConnections: listeners?.tcpConnections() ?? 0,
         tcpUnsentBytes: listeners?.tcpUnsentBytes() ?? 0,
+        spill: spill.status(),
       };
     },
   };

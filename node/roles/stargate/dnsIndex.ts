@@ -12,8 +12,9 @@
  * - Regions (issue 20, D69): a site's answer is the serving gateways its placement allows (static: the gateways or
  *   regions listed; enforced: gateways declaring a listed country, never any other, SERVFAIL when none serves),
  *   and of those, when the client's region is known (dnsRegions.ts), only the nearest region's: the client's own,
- *   else the closest by the configuration's latency table, undeclared gateways last. Each (policy, client region)
- *   pair is worked out once per index. A site whose placement is malformed is not served (as gateways refuse it).
+ *   else the closest by the configuration's latency table, undeclared gateways last; a dynamic site's, the nearest
+ *   region its gateways' load has not spilled it from (dnsSpill.ts, D71). Each (policy, client region) pair is
+ *   grouped once per index. A site whose placement is malformed is not served (as gateways refuse it).
  */
 import { isIPv4, isIPv6 } from "node:net";
 
@@ -27,6 +28,7 @@ import type { Zone } from "../../../offchain/common/protocol/zones";
 import type { Catalogue } from "../../context";
 import type { DnsIndex, Gateways } from "./dnsAnswer";
 import { ClientRegions } from "./dnsRegions";
+import type { DnsSpill } from "./dnsSpill";
 import { ZoneIndexCache, type ZonesIndex } from "./dnsZones";
 
 const NAME = /^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
@@ -122,17 +124,26 @@ export function sitePolicies(sites: readonly unknown[]): { policies: Map<string,
 }
 
 /**
- * The gateways answered for a site with `policy` (undefined: none) to a client in `client` (a region key, or
- * undefined when unknown): those the policy allows, then, with a known client region, the nearest region's only.
+ * The gateways a site with `policy` (undefined: none) may be answered with for a client in `client` (a region key,
+ * or undefined when unknown): those the policy allows; with a known client region, grouped by region in order from
+ * the client's (`order`, nearest first: undeclared gateways only when no allowed gateway declared a region). The
+ * answer is `byRegion.get(order[0])`, or, for a dynamic site, the region DnsSpill picks.
  */
-export function choose(
+export interface Choice {
+  all: Gateways;
+  order: readonly string[];
+  byRegion: ReadonlyMap<string, Gateways>;
+}
+
+export function choices(
   serving: readonly ServingGateway[],
   regions: ClientRegions,
   policy: CompiledPolicy | undefined,
   client: string | undefined,
-): Gateways {
+): Choice {
   const allowed = policy ? serving.filter((g) => allows(policy, g.region, g.device, "gateway")) : serving;
-  if (client === undefined || allowed.length === 0) return addressesOf(allowed);
+  const all = addressesOf(allowed);
+  if (client === undefined || allowed.length === 0) return { all, order: [], byRegion: new Map() };
   const byRegion = new Map<string, ServingGateway[]>();
   for (const g of allowed) {
     const key = g.region ? regionKey(g.region) : "";
@@ -141,8 +152,15 @@ export function choose(
     else byRegion.set(key, [g]);
   }
   const declared = [...byRegion.keys()].filter((k) => k !== "");
-  const nearest = declared.length > 0 ? regions.orderFrom(client, declared)[0] : "";
-  return addressesOf(byRegion.get(nearest)!);
+  const order = declared.length > 0 ? regions.orderFrom(client, declared) : [""];
+  return { all, order, byRegion: new Map(order.map((k) => [k, addressesOf(byRegion.get(k)!)])) };
+}
+
+/** The answer of a choice: the nearest region's gateways (a dynamic site's: the region `spill` picks). */
+export function answerOf(choice: Choice, site: string, policy: CompiledPolicy | undefined, spill?: DnsSpill): Gateways {
+  if (choice.order.length === 0) return choice.all;
+  const key = policy?.dynamic && spill ? spill.pick(site, choice.order, policy.dynamic) : choice.order[0];
+  return choice.byRegion.get(key)!;
 }
 
 export interface IndexOptions {
@@ -151,6 +169,8 @@ export interface IndexOptions {
   /** Index a changed configuration's zones off the query path (the server); tests' indexers build at once. */
   background?: boolean;
   log: Pick<FastifyBaseLogger, "warn">;
+  /** Dynamic sites' spill between regions (D71); without it a dynamic site's clients go to the nearest region. */
+  spill?: DnsSpill;
 }
 
 export class DnsIndexer {
@@ -193,6 +213,7 @@ export class DnsIndexer {
         this.options.log.warn({ sites: [...this.policies.bad].slice(0, 10) }, "DNS: sites with a malformed placement are not served"); // prettier-ignore
       if (!this.zones || !this.options.background) this.zonesFor(config, this.cache.buildSync(config.zones, config.version)); // prettier-ignore
     }
+    if (config !== this.config) this.options.spill?.retain(new Set(this.policies!.policies.keys()));
     this.config = config;
     this.catalogue = catalogue;
     this.index = this.assemble();
@@ -210,7 +231,8 @@ export class DnsIndexer {
     const gateways = addressesOf(serving);
     const regions = this.regionsOf(this.config!);
     const { policies } = this.policies!;
-    const chosen = new Map<CompiledPolicy | undefined, Map<string, Gateways>>();
+    const spill = this.options.spill;
+    const chosen = new Map<CompiledPolicy | undefined, Map<string, Choice>>();
     return {
       version: this.config!.version,
       zones: this.zones!,
@@ -223,9 +245,9 @@ export class DnsIndexer {
         let byClient = chosen.get(policy);
         if (!byClient) chosen.set(policy, (byClient = new Map()));
         const key = client ?? "";
-        let answer = byClient.get(key);
-        if (!answer) byClient.set(key, (answer = choose(serving, regions, policy, client)));
-        return answer;
+        let choice = byClient.get(key);
+        if (!choice) byClient.set(key, (choice = choices(serving, regions, policy, client)));
+        return answerOf(choice, site, policy, spill);
       },
       siteTtl: this.options.siteTtl,
       nameserver: this.options.nameserver,

@@ -68,6 +68,7 @@ export function createHealthPlane(
     signer: ctx.signer,
     admits,
     ownVerdicts: () => checker.verdicts(),
+    loadOf: (device) => checker.verdict(device)?.load,
     helloProofs: () => sink.helloProofs(),
     peers: config.peers,
     intervalMs,

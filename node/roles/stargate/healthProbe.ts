@@ -2,6 +2,8 @@
 import type { Dispatcher } from "undici";
 import type { Address } from "viem";
 
+import { LOAD_HEADER, type LoadReport, parseLoadHeader } from "../../loadReport";
+
 export type EndpointRole = "gateway" | "host" | "stargate";
 
 /** An endpoint to check: a configuration subscriber, or one a peer stargate checks. */
@@ -27,6 +29,8 @@ export interface Verdict extends HealthTarget {
   /** Wall clock (ms) of the last check's end. */
   checkedAt: number;
   consecutiveFailures: number;
+  /** What the endpoint reported with its last answer (x-edge-load, D71); absent: none, or no answer. */
+  load?: LoadReport;
 }
 
 export type CheckResult = "ready" | "not_ready" | "bad_status" | "timeout" | "unreachable";
@@ -71,6 +75,8 @@ export class Probe implements Dispatcher.DispatchHandler {
   queuedAt = 0;
   startedAt = 0;
   status = 0;
+  /** The load reported by the last answer (the check in flight's, once its headers arrive). */
+  load: LoadReport | undefined;
   controller: Dispatcher.DispatchController | undefined;
   abandoned: Dispatcher.DispatchController | undefined;
   live = false;
@@ -129,6 +135,7 @@ export class Probe implements Dispatcher.DispatchHandler {
       latencyMs: this.latencyMs,
       checkedAt: this.checkedAt,
       consecutiveFailures: this.consecutiveFailures,
+      ...(this.load ? { load: this.load } : {}),
     };
   }
 
@@ -140,8 +147,14 @@ export class Probe implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     if (!this.isAbandoned(controller)) this.controller = controller;
   }
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
-    if (!this.isAbandoned(controller)) this.status = statusCode;
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (this.isAbandoned(controller)) return;
+    this.status = statusCode;
+    this.load = parseLoadHeader(headers[LOAD_HEADER]);
   }
   onResponseData(): void {}
   onResponseEnd(controller: Dispatcher.DispatchController): void {
@@ -150,6 +163,7 @@ export class Probe implements Dispatcher.DispatchHandler {
   }
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
     if (this.isAbandoned(controller)) return;
+    if (this.status === 0) this.load = undefined; // no answer: its load is unknown
     const code = (error as { code?: string }).code;
     this.checker.finish(this, code !== undefined && TIMEOUT_CODES.has(code) ? "timeout" : "unreachable");
   }

@@ -38,6 +38,7 @@ export function createStargate(ctx: StargateContext, config: StargateConfig): Ro
   const dns = createDns(ctx, config, {
     config: () => plane.effectiveConfig()?.document,
     catalogue: () => health.catalogue.catalogue(),
+    loadOf: (device) => health.checker.verdict(device)?.load,
     bill: (owner, queries) => usage.add(owner, "dns", "queries", queries),
     billMany: (counts) =>
       usage.addMany(counts.map(([customer, quantity]) => ({ customer, service: "dns", metric: "queries", quantity }))),

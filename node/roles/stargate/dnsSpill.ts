@@ -1,0 +1,102 @@
+/**
+ * Dynamic sites' spill between regions in Edge DNS answers (issue 20, D71). A dynamic site's client is sent to the
+ * nearest region's gateways (its own, then by the configuration's latency table, dnsRegions.ts) until that region's
+ * gateways pass the site's thresholds (queue depth or p99), then to the next region's, and back once the region's
+ * load stayed below `returnBelow` x both thresholds for `holdMs`: the placement engine's state machine
+ * (node/placement/spill.ts), one per (site, region), fed here instead of by a gateway's queue.
+ *
+ * A region's load is the mean, over its serving gateways that reported one, of what each reported with its last
+ * health check (x-edge-load, node/loadReport.ts): jobs waiting in its queue and the p99 of its recent requests. A
+ * region none of whose gateways reported is observed idle (its gateways are healthy by the stargates' majority,
+ * else they would not be served). Observations run on a timer (`observe`, every second by default), never per query;
+ * a query walks the site's regions in order and reads one state each (O(regions)).
+ */
+import type { Address } from "viem";
+
+import { regionKey } from "../../../offchain/common/protocol/regions";
+import type { LoadReport } from "../../loadReport";
+import { type CompiledDynamic, SpillTracker } from "../../placement";
+import type { ServingGateway } from "./dnsIndex";
+
+/** Spilled (site, region) pairs listed by status at most. */
+const MAX_LISTED = 100;
+
+export class DnsSpill {
+  readonly tracker = new SpillTracker();
+  /** Dynamic sites asked about (the configuration's, pruned by `retain`). */
+  private readonly sites = new Set<string>();
+  private observations = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Observes `serving()` (undefined: nothing to observe yet) every `everyMs` until `stop`. */
+  start(
+    everyMs: number,
+    serving: () => readonly ServingGateway[] | undefined,
+    loadOf: ((device: Address) => LoadReport | undefined) | undefined,
+  ): void {
+    if (!loadOf || this.timer) return;
+    this.timer = setInterval(() => {
+      const gateways = serving();
+      if (gateways) this.observe(gateways, loadOf);
+    }, everyMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Feeds each region's load: the mean of its serving gateways' last reports (`loadOf`). */
+  observe(serving: readonly ServingGateway[], loadOf: (device: Address) => LoadReport | undefined): void {
+    const sums = new Map<string, { queueDepth: number; p99Ms: number; n: number }>();
+    for (const g of serving) {
+      if (!g.region) continue;
+      const key = regionKey(g.region);
+      let sum = sums.get(key);
+      if (!sum) sums.set(key, (sum = { queueDepth: 0, p99Ms: 0, n: 0 }));
+      const load = loadOf(g.device as Address);
+      if (!load) continue;
+      sum.queueDepth += load.queueDepth;
+      sum.p99Ms += load.p99Ms;
+      sum.n += 1;
+    }
+    const now = this.now();
+    for (const [key, { queueDepth, p99Ms, n }] of sums) {
+      this.tracker.observe(key, n === 0 ? { queueDepth: 0, p99Ms: 0 } : { queueDepth: queueDepth / n, p99Ms: p99Ms / n }, now); // prettier-ignore
+    }
+    this.observations += 1;
+  }
+
+  /**
+   * The region a dynamic site's client is answered from: the first of `order` (nearest first) the site is not
+   * spilled from; when it is spilled from all, the nearest.
+   */
+  pick(site: string, order: readonly string[], t: CompiledDynamic): string {
+    const now = this.now();
+    this.sites.add(site);
+    const states = this.tracker.of(site);
+    for (const key of order) if (!this.tracker.spilled(site, key, t, now, states)) return key;
+    return order[0];
+  }
+
+  /** Forgets the sites no longer in the configuration. */
+  retain(sites: ReadonlySet<string>): void {
+    for (const site of this.sites) {
+      if (sites.has(site)) continue;
+      this.tracker.forget(site);
+      this.sites.delete(site);
+    }
+  }
+
+  status(): { observations: number; spilled: { site: string; region: string; since: number }[] } {
+    const spilled: { site: string; region: string; since: number }[] = [];
+    for (const site of this.sites) {
+      for (const s of this.tracker.spilledRegions(site)) {
+        if (spilled.length < MAX_LISTED) spilled.push({ site, ...s });
+      }
+    }
+    return { observations: this.observations, spilled };
+  }
+}
