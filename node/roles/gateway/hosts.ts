@@ -361,11 +361,11 @@ export class HostRegistry {
 
 /**
  * The link events that route through `hosts` and feed `queue`: a host is attached on its first SETTINGS, and
- * each rise of its capacity offers the queue that many new slots.
+ * each rise of its capacity offers the queue that many new slots; a closed link leaves the queue's placement.
  */
 export function routeLinks(
   hosts: Pick<HostRegistry, "register" | "attach" | "detach">,
-  queue: Pick<JobQueue<HostLink>, "offer">,
+  queue: Pick<JobQueue<HostLink>, "offer" | "leave">,
 ): LinkEvents {
   const capacities = new WeakMap<HostLink, number>();
   return {
@@ -376,6 +376,9 @@ export function routeLinks(
       capacities.set(link, link.capacity);
       if (link.capacity > before) queue.offer(link, link.capacity - before);
     },
-    disconnected: (link) => hosts.detach(link),
+    disconnected(link) {
+      hosts.detach(link);
+      queue.leave(link);
+    },
   };
 }

@@ -134,6 +134,11 @@ export class JobQueue<L extends Slot> {
     for (let i = 0; i < count; i++) if (!this.hand(link)) break;
   }
 
+  /** `link` closed (its host left, was evicted or banned, or linked again): the engine forgets it. */
+  leave(link: L): void {
+    this.forget(link);
+  }
+
   /** A job on `link` ended (`startedAt`: what `run` was given): the link takes the next waiting job it may run. */
   done(link: L, startedAt?: number): void {
     link.inflight -= 1;
