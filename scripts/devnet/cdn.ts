@@ -18,6 +18,7 @@ import type { LoadPlan, LoadRow } from "./load";
 import { LIVE_LATENCY_MS, OBJECTS } from "./origin";
 import type { Options } from "./options";
 import { type Processes, freePort, tsNode } from "./processes";
+import { DYNAMIC_PLACEMENT, DYNAMIC_SITE } from "./spill";
 
 export const SITE = { id: "demo", hostname: "demo.edge.test" };
 export const FAST_HOST = "host-2";
@@ -51,11 +52,13 @@ export async function startOrigin(procs: Processes): Promise<string> {
   return url;
 }
 
-/** The gateways' sites file (docs/cdn.md "Sites file"): the demo site, owned by `owner`. */
+/** The gateways' sites file (docs/cdn.md "Sites file"): the demo site and the dynamic one, owned by `owner`. */
 export function writeSites(dir: string, owner: DevAccount, origin: string): string {
   const file = join(dir, "sites.json");
   const site = { ...SITE, owner: owner.address, origin, cache: { defaultTtlSeconds: 0 } };
-  writeFileSync(file, JSON.stringify({ sites: [site] }, null, 2));
+  // The dynamic site of the spill step (spill.ts, D71): the same origin, placed by region.
+  const dynamic = { ...DYNAMIC_SITE, owner: owner.address, origin, cache: { defaultTtlSeconds: 0 }, placement: DYNAMIC_PLACEMENT }; // prettier-ignore
+  writeFileSync(file, JSON.stringify({ sites: [site, dynamic] }, null, 2));
   return file;
 }
 

@@ -18,6 +18,7 @@ import { uploadTo } from "../tasks/configLib";
 import type { Chain } from "./chain";
 import { type Accounts, DevnetError, type StepLog, waitFor } from "./common";
 import { getJson } from "./observe";
+import { DEVNET_CLIENT_REGIONS } from "./spill";
 
 export const TEAM_USER = "ops";
 const TEAM_SCOPES = ["config:publish", "blocklist:write", "sites:write", "tokens:revoke", "node:drain"];
@@ -32,7 +33,7 @@ export async function writeUsers(dir: string): Promise<{ file: string; password:
 }
 
 /**
- * Publishes version 1: the sites file's sites and `zones` in an otherwise empty document, anchored with the configuration
+ * Publishes version 1: the sites file's sites, `zones` and the client regions table in an otherwise empty document, anchored with the configuration
  * key and uploaded to the stargate. Returns the document's hash.
  */
 export async function publishInitialConfig(
@@ -45,6 +46,7 @@ export async function publishInitialConfig(
   const doc = emptyConfig(1);
   doc.sites = (JSON.parse(readFileSync(sitesFile, "utf8")) as { sites: unknown[] }).sites;
   doc.zones = zones;
+  doc.regions = DEVNET_CLIENT_REGIONS; // clients placed by address for Edge DNS (spill.ts, D69, D71)
   const bytes = encodeDocument(doc);
   const hash = documentHash(bytes);
   await anchorVersion(chain.wallet(accounts.config), chain.client, chain.address("ConfigRegistry"), 1, hash);

@@ -20,7 +20,8 @@
  * the end of the epochs), checks.ts and cdnChecks.ts, summary.ts; processes.ts runs the child processes. HTTPS
  * (issue 19, https.ts): Pebble and the certificate service start before the nodes, every gateway orders and serves
  * the site over HTTPS by SNI, checked with curl against Pebble's root while the epochs run; without pebble
- * installed the devnet runs over HTTP only and says why.
+ * installed the devnet runs over HTTP only and says why. Last, spill.ts shows dynamic placement between the two
+ * simulated regions: a DE client of fast.edge.test moved to the US gateway while the DE one is loaded, and back.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -36,6 +37,7 @@ import { startServices } from "./daemons";
 import { EpochScores, type ViewCustomer, startLiveView } from "./observe";
 import { type Options, parseOptions } from "./options";
 import { Processes } from "./processes";
+import { showSpill } from "./spill";
 import { stakeDevices } from "./stakes";
 import { printCdn, printEndpoints, printHttps, printSummary } from "./summary";
 import { finishEpochs, unstakeMidway } from "./timeline";
@@ -118,6 +120,9 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   if (behind.length > 0) throw new DevnetError(`not on configuration version 1 at the end: ${behind.join(", ")}`);
   checkOutcome(outcome, accounts.customers, traffic.jobs);
   checkCdn(cdn, services.dns.billable);
+  // Dynamic placement by region (issue 20): spill and return, once the epochs' load is over.
+  const gatewayUrls = Object.fromEntries(nodes.filter((n) => n.role === "gateway").map((n) => [n.name, n.url]));
+  await showSpill({ stargateUrl: stargate.url, frontDoors: services.frontDoors, gatewayUrls }, log);
 
   if (opts.keepRunning) {
     printEndpoints(chain.rpc, services);

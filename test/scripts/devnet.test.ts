@@ -14,7 +14,9 @@ const ROOT = join(__dirname, "..", "..");
  * conserved over every holder; and content delivery, issue 16: Newton's requests for the demo site through both
  * gateways' front doors all answered 200, the host with twice the capacity scoring above its peer on its gateway
  * in every epoch, the site owner's bill carrying cdn lines equal to what the gateways served; and HTTPS, issue 19:
- * every gateway serving the site over HTTPS with one certificate Pebble issued through the certificate service).
+ * every gateway serving the site over HTTPS with one certificate Pebble issued through the certificate service;
+ * and dynamic placement, issue 20: a DE client of the dynamic site sent to the US gateway while the DE one is
+ * loaded, and back after the hold).
  * Here: it exits 0, says so, and leaves no process behind.
  */
 describe("devnet (npm start, end to end)", function () {
@@ -64,6 +66,10 @@ describe("devnet (npm start, end to end)", function () {
     expect(output).to.match(/accrued yield/);
     expect(output).to.match(/usage p\d+/);
     expect(output).to.match(/devnet: console http:\/\/127\.0\.0\.1:\d+/);
+    // Dynamic placement between the two simulated regions (issue 20, D71): spill under load, and return after it.
+    expect(output).to.match(
+      /dynamic placement: fast\.edge\.test answered DE's clients with gateway-1 \(127\.0\.0\.11\) and US's with gateway-2 \(127\.0\.0\.12\); 48 requests in flight at gateway-1 spilled DE's clients to gateway-2 after \d+ ms \(gateway-1's queue \d+; US's clients not moved\), and they returned \d+ ms after the load stopped/,
+    );
     // Content delivery (issue 16): Newton through both front doors, per gateway and path, with its figures.
     expect(output).to.match(/newton: demo\.edge\.test through both front doors for \d+ s/);
     expect(output).to.match(/content delivery: demo\.edge\.test through 2 gateways and 4 hosts/);

@@ -13,10 +13,15 @@
  */
 import type { Address } from "viem";
 
-import { regionKey } from "../../../offchain/common/protocol/regions";
+import { type Region, regionKey } from "../../../offchain/common/protocol/regions";
 import type { LoadReport } from "../../loadReport";
 import { type CompiledDynamic, SpillTracker } from "../../placement";
-import type { ServingGateway } from "./dnsIndex";
+
+/** A serving gateway as the spill needs it (dnsIndex.ts GatewayRegion). */
+export interface GatewayRegion {
+  device: string;
+  region?: Region;
+}
 
 /** Spilled (site, region) pairs listed by status at most. */
 const MAX_LISTED = 100;
@@ -33,7 +38,7 @@ export class DnsSpill {
   /** Observes `serving()` (undefined: nothing to observe yet) every `everyMs` until `stop`. */
   start(
     everyMs: number,
-    serving: () => readonly ServingGateway[] | undefined,
+    serving: () => readonly GatewayRegion[] | undefined,
     loadOf: ((device: Address) => LoadReport | undefined) | undefined,
   ): void {
     if (!loadOf || this.timer) return;
@@ -49,7 +54,7 @@ export class DnsSpill {
   }
 
   /** Feeds each region's load: the mean of its serving gateways' last reports (`loadOf`). */
-  observe(serving: readonly ServingGateway[], loadOf: (device: Address) => LoadReport | undefined): void {
+  observe(serving: readonly GatewayRegion[], loadOf: (device: Address) => LoadReport | undefined): void {
     const sums = new Map<string, { queueDepth: number; p99Ms: number; n: number }>();
     for (const g of serving) {
       if (!g.region) continue;
