@@ -30,12 +30,17 @@ const applied = (seq: number, doc: Partial<NetworkConfig>): AppliedConfig => ({
   document: { ...emptyConfig(1), ...doc },
 });
 
-/** GET `path` of the site at the front door: the status and which host served it. */
-function get(front: string, path: string): Promise<{ status: number; servedBy: string | undefined }> {
+/** GET `path` of the site (`host`) at the front door: the status, which host served it, and the body. */
+function get(
+  front: string,
+  path: string,
+  host = SITE,
+): Promise<{ status: number; servedBy: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${front}${path}`, { headers: { host: SITE } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve({ status: res.statusCode!, servedBy: res.headers["x-served-by"] as string }));
+    const req = request(`${front}${path}`, { headers: { host } }, (res) => {
+      let body = "";
+      res.on("data", (chunk) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode!, servedBy: res.headers["x-served-by"] as string, body })); // prettier-ignore
     });
     req.on("error", reject);
     req.end();
@@ -79,7 +84,13 @@ describe("gateway: a dynamic site spills to the next region and returns (D69)", 
     await connect(hostAccount(0x32), "B", B, 4);
     const placement = { mode: "dynamic", queueDepth: 2, p99Ms: 600_000, holdMs: 200 };
     const site = { id: "shop", hostname: SITE, owner: OWNER, origin: "http://127.0.0.1:9", placement };
-    gateway.role.applyConfig!(applied(0, { sites: [site] } as Partial<NetworkConfig>));
+    // Enforced sites: one in the gateway's country but not its hosts' other one, one outside it (D69: 421).
+    const enforced = (id: string, countries: string[]) => ({
+      ...{ id, hostname: `${id}.example.test`, owner: OWNER, origin: "http://127.0.0.1:9" },
+      placement: { mode: "enforced", countries },
+    });
+    const sites = [site, enforced("german", ["DE"]), enforced("french", ["FR"]), enforced("american", ["US"])];
+    gateway.role.applyConfig!(applied(0, { sites } as Partial<NetworkConfig>));
   });
 
   after(async function () {
@@ -121,5 +132,27 @@ describe("gateway: a dynamic site spills to the next region and returns (D69)", 
     await waitUntil("the site returned to A", () => placement().spilled.length === 0, 10_000);
     expect(await gateway.registry.metrics()).not.to.include("edge_placement_spilled{");
     expect((await get(gateway.frontDoor, "/6")).servedBy).to.equal("A");
+  });
+
+  it("at the front door: 421 for an enforced site outside the gateway's country, its hosts only inside it", async function () {
+    for (const id of ["french", "american"]) {
+      const refused = await get(gateway.frontDoor, "/x", `${id}.example.test`);
+      expect(refused.status, id).to.equal(421);
+      expect(JSON.parse(refused.body), id).to.include({ code: "EDGE_NODE_PLACEMENT" });
+      expect(JSON.parse(refused.body).error, id).to.equal(
+        `this gateway (in DE/eu-central) does not serve the site: its placement is enforced ${id === "french" ? "FR" : "US"}`,
+      );
+    }
+    // DE's site is served here, only by host A (DE), never by host B (FR, idle), even while A is busy.
+    holdA = true;
+    const jobs = [1, 2, 3].map((n) => get(gateway.frontDoor, `/g${n}`, "german.example.test"));
+    await waitUntil("host A holds one job and two wait for it", () => held.length === 1 && gateway.status().queueDepth === 2); // prettier-ignore
+    holdA = false;
+    for (const answer of held.splice(0)) answer();
+    expect((await Promise.all(jobs)).map((r) => [r.status, r.servedBy])).to.deep.equal([
+      [200, "A"],
+      [200, "A"],
+      [200, "A"],
+    ]);
   });
 });
