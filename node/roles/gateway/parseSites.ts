@@ -11,6 +11,9 @@ import { type Address, getAddress } from "viem";
 
 import { AddressSchema, placementProblem } from "../../../offchain/common/protocol";
 import type { Placement } from "../../../offchain/common/protocol/placement";
+import { compilePolicy } from "../../placement";
+
+const compiled = (placement: Placement): Placement => (compilePolicy(placement), placement);
 import { nodeError } from "../../errors";
 
 export interface CacheRules {
@@ -195,7 +198,8 @@ function siteProblems(items: unknown[], problems: string[]): Site[] {
           defaultTtlSeconds: cache.defaultTtlSeconds ?? 0,
           maxObjectBytes: cache.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES,
         },
-        ...(item.placement === undefined ? {} : { placement: item.placement as Placement }),
+        // Compiled now (cached per policy object, D69): no request pays for it.
+        ...(item.placement === undefined ? {} : { placement: compiled(item.placement as Placement) }),
       });
     }
   });
