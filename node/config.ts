@@ -52,6 +52,7 @@ export const ConfigSchema = Type.Object(
     capacity: Type.Integer({ minimum: 1, maximum: 256, default: 64 }),
     cacheMemoryMb: Type.Integer({ minimum: 1, maximum: 65_536, default: 64 }),
     cacheDiskMb: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 1_024 }),
+    storageMemoryMb: Type.Integer({ minimum: 0, maximum: 65_536, default: 256 }),
     allowPrivateOrigins: Type.Boolean({ default: false }),
     sites: Type.Optional(Type.String({ minLength: 1 })),
     cdnPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
@@ -174,6 +175,12 @@ export const OPTIONS: OptionSpec[] = [
     flag: "cache-disk-mb",
     key: "cacheDiskMb",
     help: "host: the content cache's disk tier in MiB, under --data-dir (default 1024; 0: memory only)",
+    kind: "number",
+  },
+  {
+    flag: "storage-memory-mb",
+    key: "storageMemoryMb",
+    help: "host: Edge Storage fragments kept in memory (and mirrored under --data-dir) in MiB; full: puts refused (default 256; 0: none)",
     kind: "number",
   },
   {

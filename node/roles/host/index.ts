@@ -12,6 +12,8 @@ import type { TypedApp } from "../../../offchain/common/http";
 import type { NodeConfig } from "../../config";
 import type { HostConfig, RoleContext, RoleModule } from "../../context";
 import { HostCache } from "./cache";
+import { FragmentStore } from "./fragments";
+import { createFragmentMetrics } from "./fragmentsMetrics";
 import { HostJobs } from "./jobs";
 import { GatewayLink } from "./link";
 import { createOriginFetcher } from "./origin";
@@ -23,7 +25,7 @@ const MB = 1024 * 1024;
 
 export function createHost(
   ctx: RoleContext,
-  config: HostConfig & Pick<NodeConfig, "dataDir">,
+  config: HostConfig & Pick<NodeConfig, "dataDir" | "storageMemoryMb">,
   clock: EpochClock | null = null,
 ): RoleModule {
   if (!config.gateway) throw new Error("a host needs the URL of its gateway (--gateway)");
@@ -43,6 +45,13 @@ export function createHost(
     diskBytes: config.cacheDiskMb * MB,
     log,
   });
+  // Edge Storage fragments (issue 21): opened (loaded from disk) now, not yet reachable over the link.
+  const fragments = new FragmentStore({
+    dir: join(dir, "fragments"),
+    budgetBytes: config.storageMemoryMb * MB,
+    log: log.child({ component: "host-storage" }),
+  });
+  createFragmentMetrics(ctx.metrics.registry, () => fragments.stats());
   const gateway = () => link.gatewayDevice;
   const memoryBytes = config.cacheMemoryMb * MB;
   const jobs = new HostJobs(
@@ -64,6 +73,7 @@ export function createHost(
     async stop() {
       await link.leave();
       await cache.close();
+      await fragments.close();
       await origin.close();
     },
     async onAdmission(admitted: boolean) {
@@ -85,6 +95,7 @@ export function createHost(
         capacity,
         jobsExecuted: jobs.executed,
         cache: cache.stats(),
+        storage: fragments.stats(),
         lastError,
         ...tallies?.status(),
       };
