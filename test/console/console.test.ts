@@ -5,7 +5,7 @@
  * Screenshots of each main state go to test-output/console/.
  */
 import { expect } from "chai";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hre, { ethers } from "hardhat";
@@ -21,10 +21,9 @@ import { deployProtocol } from "../../scripts/deploy/deployProtocol";
 import type { EdgeToken, PaymentVault, RewardsManager, StakeManager } from "../../typechain";
 import { COMMITTEE_KEYS, eip712Domain } from "../shared/fixtures";
 import { type RpcServer, startRpcServer } from "../shared/rpc";
+import { CHROMIUM, SHOTS, requireChromium } from "./browser";
 import { TestWallet } from "./testWallet";
 
-const CHROMIUM = process.env.EDGE_CHROMIUM ?? "/usr/bin/chromium";
-const SHOTS = join(__dirname, "..", "..", "test-output", "console");
 const ONE = ethers.parseEther("1");
 const EPOCH = 60n;
 const USER_KEY = ethers.zeroPadValue(ethers.toBeHex(0xc0501e0001), 32) as Hex;
@@ -113,13 +112,7 @@ describe("Console (browser)", function () {
   };
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      // CI installs Chromium: there a missing browser is a failure, not a skipped test.
-      if (process.env.CI) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-      console.log(`    (skipped: no Chromium at ${CHROMIUM}; apt-get install chromium)`);
-      this.skip();
-    }
-    mkdirSync(SHOTS, { recursive: true });
+    requireChromium(this);
     dir = mkdtempSync(join(tmpdir(), "edge-console-"));
     rpc = await startRpcServer();
     const committee = new ethers.Wallet(COMMITTEE_KEYS[0]);

@@ -5,15 +5,12 @@
  * keeps the last map and says why when a refresh fails. Screenshots go to test-output/console/.
  */
 import { expect } from "chai";
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, type Page, chromium } from "playwright-core";
 
 import { startConsole } from "../../console/server";
+import { CHROMIUM, SHOTS, requireChromium } from "./browser";
 import { type RegionsChain, type StandInStargate, json, regionsChain, standInStargate } from "./regionsFixture";
-
-const CHROMIUM = process.env.EDGE_CHROMIUM ?? "/usr/bin/chromium";
-const SHOTS = join(__dirname, "..", "..", "test-output", "console");
 
 describe("Console (browser): the map of regions", function () {
   this.timeout(60_000);
@@ -27,12 +24,7 @@ describe("Console (browser): the map of regions", function () {
   const cells = (key: string) => page.locator(`#region-${key.replace(/[^A-Za-z0-9-]/g, "-")} > *`).allInnerTexts();
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-      console.log(`    (skipped: no Chromium at ${CHROMIUM}; apt-get install chromium)`);
-      this.skip();
-    }
-    mkdirSync(SHOTS, { recursive: true });
+    requireChromium(this);
     chain = await regionsChain();
     stargate = await standInStargate(json(chain.catalogue));
     consoleServer = await startConsole({
