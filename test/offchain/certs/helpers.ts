@@ -16,6 +16,8 @@ import { loadCertsConfig } from "../../../offchain/certs/config";
 import { type CertsDeps, CertsService } from "../../../offchain/certs/service";
 import { type CertAction, signCertRequest } from "../../../offchain/common/protocol/certs";
 import { signConsent } from "../../shared/fixtures";
+import { type RpcServer, startRpcServer } from "../../shared/rpc";
+import { type TestCa, createTestCa } from "../../shared/testCa";
 import { MINIMUM, StakeType } from "../../shared/constants";
 import { type BillingProtocol, CHAIN_ID, deployForBilling, gatewayAccount, gatewayKey } from "../billing/helpers";
 
@@ -143,3 +145,36 @@ export function gatewayClient(url: string, c: Clock) {
 export const token = (i: number) => `tok${String(i).padStart(8, "0")}${"A".repeat(32)}`;
 
 export const codeOf = (r: Reply) => [r.status, r.json?.code];
+
+/** What a certificate service test file shares: the chain's RPC, a temporary folder, a test CA, the services to close. */
+export interface CertsSuite {
+  rpc: RpcServer;
+  tmp: ReturnType<typeof tempDir>;
+  ca: TestCa;
+  /** Services started by a test: closed after it. */
+  running: CertsService[];
+  /** The deployment (for loadFixture: one function, so one snapshot). */
+  network(): Promise<BillingProtocol>;
+}
+
+/** Registers the suite's hooks (call inside `describe`); the fields are set once `before` ran. */
+export function certsSuite(prefix: string): CertsSuite {
+  const suite = {
+    running: [] as CertsService[],
+    network: () => deployForCerts(suite.tmp.dir),
+  } as CertsSuite;
+  before(async function () {
+    suite.tmp = tempDir(prefix);
+    suite.rpc = await startRpcServer();
+    suite.ca = createTestCa();
+  });
+  after(async function () {
+    suite.ca.close();
+    await suite.rpc.close();
+    suite.tmp.remove();
+  });
+  afterEach(async function () {
+    for (const service of suite.running.splice(0)) await service.close();
+  });
+  return suite;
+}

@@ -13,65 +13,42 @@ import { CertsService } from "../../../offchain/certs/service";
 import { unseal } from "../../../offchain/common/seal";
 import { promtoolProblems } from "../../shared/promtool";
 import { spawnServe } from "../../shared/spawn";
-import { type RpcServer, startRpcServer } from "../../shared/rpc";
-import { type TestCa, createTestCa } from "../../shared/testCa";
 import {
   type Clock,
   certsArgs,
   clock,
   codeOf,
-  deployForCerts,
   gatewayAccount,
   gatewayClient,
   gatewayKey,
   startCerts,
   trustFile,
-  tempDir,
   token,
+  certsSuite,
 } from "./helpers";
 
 const SITE = "site.edge.test";
 
 describe("certificate service: restarts, keys at rest, metrics", function () {
   this.timeout(120_000);
-  let rpc: RpcServer;
-  let tmp: ReturnType<typeof tempDir>;
-  let ca: TestCa;
+  const suite = certsSuite("edge-certs-state-");
+  const { running } = suite;
   let runs = 0;
-  const running: CertsService[] = [];
-
-  async function network() {
-    return deployForCerts(tmp.dir);
-  }
-
-  before(async function () {
-    tmp = tempDir("edge-certs-state-");
-    rpc = await startRpcServer();
-    ca = createTestCa();
-  });
-  after(async function () {
-    ca.close();
-    await rpc.close();
-    tmp.remove();
-  });
-  afterEach(async function () {
-    for (const service of running.splice(0)) await service.close();
-  });
 
   async function certs(c: Clock, dir: string, extra: string[] = []) {
     mkdirSync(dir, { recursive: true });
-    const p = await loadFixture(network);
-    const trusted = extra.includes("--trust") ? extra : ["--trust", trustFile(tmp.dir, ca), ...extra];
-    const started = await startCerts(rpc.url, p.book, dir, trusted, { now: c.now });
+    const p = await loadFixture(suite.network);
+    const trusted = extra.includes("--trust") ? extra : ["--trust", trustFile(suite.tmp.dir, suite.ca), ...extra];
+    const started = await startCerts(suite.rpc.url, p.book, dir, trusted, { now: c.now });
     running.push(started.service);
     return { ...started, p, api: gatewayClient(started.url, c) };
   }
 
   it("D64: a restart keeps certificates, leases, backoffs and challenges; the key is encrypted at rest (no PEM in the files) and the data key file is 0600", async function () {
     const c = clock();
-    const dir = join(tmp.dir, `run-${++runs}`);
+    const dir = join(suite.tmp.dir, `run-${++runs}`);
     const first = await certs(c, dir, ["--backoff-seconds", "60"]);
-    const cert = ca.issue(SITE);
+    const cert = suite.ca.issue(SITE);
     await first.api.takeLease(1, SITE);
     expect((await first.api.putCertificate(1, SITE, cert.chain, cert.keyPem)).status).to.equal(200);
     await first.api.takeLease(1, "held.edge.test");
@@ -104,15 +81,15 @@ describe("certificate service: restarts, keys at rest, metrics", function () {
 
   it("D64: a start with another data key stops (the stored keys do not open with it); a data key file of the wrong size or readable by others stops the start", async function () {
     const c = clock();
-    const dir = join(tmp.dir, `run-${++runs}`);
+    const dir = join(suite.tmp.dir, `run-${++runs}`);
     const first = await certs(c, dir);
-    const cert = ca.issue(SITE);
+    const cert = suite.ca.issue(SITE);
     await first.api.takeLease(1, SITE);
     await first.api.putCertificate(1, SITE, cert.chain, cert.keyPem);
     await first.service.close();
     running.splice(0);
-    const p = await loadFixture(network);
-    const config = (extra: string[]) => loadCertsConfig(certsArgs(rpc.url, p.book, dir, extra), {});
+    const p = await loadFixture(suite.network);
+    const config = (extra: string[]) => loadCertsConfig(certsArgs(suite.rpc.url, p.book, dir, extra), {});
     const otherKey = join(dir, "other.key");
     writeFileSync(otherKey, Buffer.alloc(16), { mode: 0o600 });
     await expectStartError(config(["--data-key-file", otherKey]), /holds 16 bytes, not 32/);
@@ -145,9 +122,9 @@ describe("certificate service: restarts, keys at rest, metrics", function () {
 
   it("D64: metrics: orders by outcome, failures, days to expiry per certificate, challenges, leases, refusals by code; promtool finds nothing but the days unit the issue names", async function () {
     const c = clock();
-    const { api, url, service } = await certs(c, join(tmp.dir, `run-${++runs}`), ["--backoff-seconds", "1"]);
-    const a = ca.issue("a.edge.test", 7);
-    const b = ca.issue("b.edge.test", 3);
+    const { api, url, service } = await certs(c, join(suite.tmp.dir, `run-${++runs}`), ["--backoff-seconds", "1"]);
+    const a = suite.ca.issue("a.edge.test", 7);
+    const b = suite.ca.issue("b.edge.test", 3);
     for (const [domain, cert] of [
       ["a.edge.test", a],
       ["b.edge.test", b],
@@ -192,9 +169,9 @@ describe("certificate service: restarts, keys at rest, metrics", function () {
   });
 
   it("D64: npm run certs -- serve runs the service as its own process until SIGTERM (exit 0); a bad configuration exits 2", async function () {
-    const p = await loadFixture(network);
-    const dir = join(tmp.dir, `run-${++runs}`);
-    const args = certsArgs(rpc.url, p.book, dir).map((a) => (a === "silent" ? "info" : a));
+    const p = await loadFixture(suite.network);
+    const dir = join(suite.tmp.dir, `run-${++runs}`);
+    const args = certsArgs(suite.rpc.url, p.book, dir).map((a) => (a === "silent" ? "info" : a));
     const child = spawnServe("offchain/certs/cli.ts", args, {}, "certs started");
     try {
       const url = await child.url;

@@ -9,61 +9,28 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 
-import type { CertsService } from "../../../offchain/certs/service";
-import { type RpcServer, startRpcServer } from "../../shared/rpc";
-import { type TestCa, createTestCa } from "../../shared/testCa";
-import {
-  type Clock,
-  clock,
-  codeOf,
-  deployForCerts,
-  gatewayAccount,
-  gatewayClient,
-  startCerts,
-  tempDir,
-  trustFile,
-} from "./helpers";
+import { type Clock, clock, codeOf, gatewayAccount, gatewayClient, startCerts, trustFile, certsSuite } from "./helpers";
 
 const SITE = "site.edge.test";
 
 describe("certificate service: review of issue 19 (D70)", function () {
   this.timeout(120_000);
-  let rpc: RpcServer;
-  let tmp: ReturnType<typeof tempDir>;
-  let ca: TestCa;
+  const suite = certsSuite("edge-certs-review-");
+  const { running } = suite;
   let runs = 0;
-  const running: CertsService[] = [];
-
-  async function network() {
-    return deployForCerts(tmp.dir);
-  }
-
-  before(async function () {
-    tmp = tempDir("edge-certs-review-");
-    rpc = await startRpcServer();
-    ca = createTestCa();
-  });
-  after(async function () {
-    ca.close();
-    await rpc.close();
-    tmp.remove();
-  });
-  afterEach(async function () {
-    for (const service of running.splice(0)) await service.close();
-  });
 
   async function certs(c: Clock, extra: string[] = []) {
-    const dir = join(tmp.dir, `run-${++runs}`);
+    const dir = join(suite.tmp.dir, `run-${++runs}`);
     mkdirSync(dir, { recursive: true });
-    const p = await loadFixture(network);
-    const started = await startCerts(rpc.url, p.book, dir, extra, { now: c.now });
+    const p = await loadFixture(suite.network);
+    const started = await startCerts(suite.rpc.url, p.book, dir, extra, { now: c.now });
     running.push(started.service);
     return { ...started, dir, api: gatewayClient(started.url, c) };
   }
 
   /** A self-signed certificate for `SITE` with an openssl key of `algorithm` (and its options). */
   function selfSigned(name: string, algorithm: string[]): { pem: string; key: string } {
-    const dir = join(tmp.dir, `self-${name}`);
+    const dir = join(suite.tmp.dir, `self-${name}`);
     mkdirSync(dir, { recursive: true });
     const key = join(dir, "key.pem");
     const cert = join(dir, "cert.pem");
@@ -93,12 +60,12 @@ describe("certificate service: review of issue 19 (D70)", function () {
     const c = clock();
     const { api } = await certs(c);
     const self = selfSigned("ec", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    const chained = ca.issue(SITE);
+    const chained = suite.ca.issue(SITE);
     await api.takeLease(1, SITE);
     for (const [what, chain, key] of [
       ["a self-signed leaf", self.pem, self.key],
       ["a chain to an unknown root", chained.chain, chained.keyPem],
-      ["the chain with its unknown root", chained.chain + ca.rootPem, chained.keyPem],
+      ["the chain with its unknown root", chained.chain + suite.ca.rootPem, chained.keyPem],
     ]) {
       const reply = await api.putCertificate(1, SITE, chain, key);
       expect(codeOf(reply), what).to.deep.equal([422, "CERTS_UNTRUSTED"]);
@@ -108,14 +75,14 @@ describe("certificate service: review of issue 19 (D70)", function () {
 
   it("R19-1: a certificate ending no later than the stored one is 409 CERTS_NOT_NEWER (the same one again is a no-op); a later one replaces it", async function () {
     const c = clock();
-    const { api } = await certs(c, ["--trust", trustFile(tmp.dir, ca)]);
-    const stored = ca.issue(SITE, 7);
+    const { api } = await certs(c, ["--trust", trustFile(suite.tmp.dir, suite.ca)]);
+    const stored = suite.ca.issue(SITE, 7);
     await api.takeLease(1, SITE);
     const first = await api.putCertificate(1, SITE, stored.chain, stored.keyPem);
     expect(first.status).to.equal(200);
     c.t = first.json.renewAt; // due: another gateway may order
     expect((await api.takeLease(2, SITE)).status).to.equal(200);
-    const shorter = ca.issue(SITE, 6);
+    const shorter = suite.ca.issue(SITE, 6);
     const refused = await api.putCertificate(2, SITE, shorter.chain, shorter.keyPem);
     expect(codeOf(refused)).to.deep.equal([409, "CERTS_NOT_NEWER"]);
     expect(refused.json.storedNotAfter).to.equal(first.json.notAfter);
@@ -127,7 +94,7 @@ describe("certificate service: review of issue 19 (D70)", function () {
       first.json.fingerprint,
     ]);
     expect((await api.takeLease(2, SITE)).status).to.equal(200);
-    const later = ca.issue(SITE, 9);
+    const later = suite.ca.issue(SITE, 9);
     const replaced = await api.putCertificate(2, SITE, later.chain, later.keyPem);
     expect(replaced.status).to.equal(200);
     expect(replaced.json.notAfter).to.be.above(first.json.notAfter);
@@ -135,8 +102,8 @@ describe("certificate service: review of issue 19 (D70)", function () {
 
   it("R19-3: a lease is refused (409 CERTS_NOT_DUE with renewAt) while the stored certificate is before its renewal point; granted at it", async function () {
     const c = clock();
-    const { api } = await certs(c, ["--trust", trustFile(tmp.dir, ca)]);
-    const cert = ca.issue(SITE, 3);
+    const { api } = await certs(c, ["--trust", trustFile(suite.tmp.dir, suite.ca)]);
+    const cert = suite.ca.issue(SITE, 3);
     await api.takeLease(1, SITE);
     const stored = (await api.putCertificate(1, SITE, cert.chain, cert.keyPem)).json;
     for (const n of [1, 2]) {
@@ -191,7 +158,7 @@ describe("certificate service: review of issue 19 (D70)", function () {
       pss: selfSigned("pss", ["-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"]),
       ed448: selfSigned("ed448", ["-algorithm", "ED448"]),
     };
-    const roots = join(tmp.dir, "odd-roots.pem");
+    const roots = join(suite.tmp.dir, "odd-roots.pem");
     writeFileSync(
       roots,
       Object.values(kinds)
@@ -199,9 +166,9 @@ describe("certificate service: review of issue 19 (D70)", function () {
         .join(""),
     );
     const { api } = await certs(c, ["--trust", roots]);
-    const x25519 = join(tmp.dir, "x25519.pem");
+    const x25519 = join(suite.tmp.dir, "x25519.pem");
     execFileSync("openssl", ["genpkey", "-algorithm", "X25519", "-out", x25519], { stdio: "pipe" });
-    const sm2 = join(tmp.dir, "sm2.pem");
+    const sm2 = join(suite.tmp.dir, "sm2.pem");
     execFileSync("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", sm2], {
       stdio: "pipe",
     });

@@ -8,25 +8,22 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 
-import type { CertsService } from "../../../offchain/certs/service";
 import { unseal } from "../../../offchain/common/seal";
-import { type RpcServer, startRpcServer } from "../../shared/rpc";
-import { type TestCa, createTestCa } from "../../shared/testCa";
+import { createTestCa } from "../../shared/testCa";
 import {
   type Clock,
   STARGATE,
   clock,
   codeOf,
-  deployForCerts,
   gatewayAccount,
   gatewayClient,
   gatewayKey,
   headersOf,
   send,
   startCerts,
-  tempDir,
   token,
   trustFile,
+  certsSuite,
 } from "./helpers";
 
 const SITE = "site.edge.test";
@@ -34,36 +31,16 @@ const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 describe("certificate service (offchain/certs)", function () {
   this.timeout(120_000);
-  let rpc: RpcServer;
-  let tmp: ReturnType<typeof tempDir>;
-  let ca: TestCa;
+  const suite = certsSuite("edge-certs-");
+  const { running } = suite;
   let runs = 0;
-  const running: CertsService[] = [];
-
-  async function network() {
-    return deployForCerts(tmp.dir);
-  }
-
-  before(async function () {
-    tmp = tempDir("edge-certs-");
-    rpc = await startRpcServer();
-    ca = createTestCa();
-  });
-  after(async function () {
-    ca.close();
-    await rpc.close();
-    tmp.remove();
-  });
-  afterEach(async function () {
-    for (const service of running.splice(0)) await service.close();
-  });
 
   /** A service on a fresh directory (or `dir`) with the clock `c`. */
-  async function certs(c: Clock, extra: string[] = [], dir = join(tmp.dir, `run-${++runs}`)) {
+  async function certs(c: Clock, extra: string[] = [], dir = join(suite.tmp.dir, `run-${++runs}`)) {
     mkdirSync(dir, { recursive: true });
-    const p = await loadFixture(network);
-    const trusted = extra.includes("--trust") ? extra : ["--trust", trustFile(tmp.dir, ca), ...extra];
-    const started = await startCerts(rpc.url, p.book, dir, trusted, { now: c.now });
+    const p = await loadFixture(suite.network);
+    const trusted = extra.includes("--trust") ? extra : ["--trust", trustFile(suite.tmp.dir, suite.ca), ...extra];
+    const started = await startCerts(suite.rpc.url, p.book, dir, trusted, { now: c.now });
     running.push(started.service);
     return { ...started, dir, api: gatewayClient(started.url, c) };
   }
@@ -154,7 +131,7 @@ describe("certificate service (offchain/certs)", function () {
     expect(waits).to.deep.equal([60_000, 120_000, 200_000]);
     // A stored certificate resets the backoff: the next failure waits the first step again.
     expect((await api.takeLease(1, SITE)).status).to.equal(200);
-    const cert = ca.issue(SITE);
+    const cert = suite.ca.issue(SITE);
     const stored = await api.putCertificate(1, SITE, cert.chain, cert.keyPem);
     expect(stored.status).to.equal(200);
     c.t = stored.json.renewAt; // due for renewal: a lease is granted again (R19-3)
@@ -166,7 +143,7 @@ describe("certificate service (offchain/certs)", function () {
   it("D64: the holder's certificate is checked and stored, its lease released; the query answers issued (key sealed to the asker), current, or none", async function () {
     const c = clock();
     const { api } = await certs(c);
-    const cert = ca.issue([SITE, `www.${SITE}`]);
+    const cert = suite.ca.issue([SITE, `www.${SITE}`]);
     expect(codeOf(await api.putCertificate(1, SITE, cert.chain, cert.keyPem)), "no lease").to.deep.equal([
       403,
       "CERTS_NOT_HOLDER",
@@ -210,15 +187,15 @@ describe("certificate service (offchain/certs)", function () {
 
   it("D64: a certificate for another domain, a key not matching, a chain not verifying to --trust, a broken or expired chain: 422, nothing stored, the lease kept", async function () {
     const c = clock();
-    const trust = join(tmp.dir, "trust.pem");
-    require("node:fs").writeFileSync(trust, ca.rootPem);
+    const trust = join(suite.tmp.dir, "trust.pem");
+    require("node:fs").writeFileSync(trust, suite.ca.rootPem);
     const { api } = await certs(c, ["--trust", trust]);
     const other = createTestCa("Other");
     try {
-      const good = ca.issue(SITE, 1);
+      const good = suite.ca.issue(SITE, 1);
       const cases: Array<[string, string, string, string]> = [
-        ["another domain", ca.issue("other.edge.test").chain, good.keyPem, "CERTS_WRONG_DOMAIN"],
-        ["a key not matching", good.chain, ca.issue(SITE).keyPem, "CERTS_KEY_MISMATCH"],
+        ["another domain", suite.ca.issue("other.edge.test").chain, good.keyPem, "CERTS_WRONG_DOMAIN"],
+        ["a key not matching", good.chain, suite.ca.issue(SITE).keyPem, "CERTS_KEY_MISMATCH"],
         ["not a key", good.chain, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "CERTS_BAD_KEY"],
         ["another CA", other.issue(SITE).chain, "", "CERTS_UNTRUSTED"],
         ["a broken chain", good.leaf + other.intermediatePem, good.keyPem, "CERTS_BAD_CHAIN"],
