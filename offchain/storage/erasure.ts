@@ -44,10 +44,24 @@ function context(k: number, n: number): ReedSolomon.Context {
   return found;
 }
 
-function run(k: number, n: number, sources: number, targets: number, data: Buffer, parity: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ReedSolomon.encode(context(k, n), sources, targets, data, 0, data.length, parity, 0, parity.length, (error) =>
-      error ? reject(error) : resolve(),
+/**
+ * Runs the codec over `shards`: n fragments of `fragmentSize` bytes back to back, data then parity (one buffer for
+ * both halves: one allocation per object, and no zeroing of what is about to be written).
+ */
+function run(k: number, n: number, sources: number, targets: number, shards: Buffer, fragmentSize: number) {
+  const dataSize = fragmentSize * k;
+  return new Promise<void>((resolve, reject) => {
+    ReedSolomon.encode(
+      context(k, n),
+      sources,
+      targets,
+      shards,
+      0,
+      dataSize,
+      shards,
+      dataSize,
+      fragmentSize * (n - k),
+      (error) => (error ? reject(error) : resolve()),
     );
   });
 }
@@ -62,7 +76,7 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 
 /**
  * Splits `payload` into k data fragments (the last zero-padded) and n - k parity fragments, all `fragmentSize`
- * bytes; fragment i is data for i < k, parity after. The fragments are views of two fresh buffers.
+ * bytes; fragment i is data for i < k, parity after. The fragments are views of one fresh buffer.
  */
 export async function encodeFragments(
   payload: Uint8Array,
@@ -71,15 +85,12 @@ export async function encodeFragments(
 ): Promise<{ fragmentSize: number; fragments: Buffer[] }> {
   checkCodingParameters(k, n);
   const fragmentSize = storageFragmentSize(payload.length, k);
-  const data = Buffer.alloc(fragmentSize * k);
-  data.set(payload);
-  const parity = Buffer.alloc(fragmentSize * (n - k));
-  await run(k, n, bits(range(0, k)), bits(range(k, n)), data, parity);
-  const fragments = range(0, n).map((i) =>
-    i < k
-      ? data.subarray(i * fragmentSize, (i + 1) * fragmentSize)
-      : parity.subarray((i - k) * fragmentSize, (i - k + 1) * fragmentSize),
-  );
+  // Not zeroed: the payload and its zero padding fill the data half, and the codec writes all of the parity half.
+  const shards = Buffer.allocUnsafeSlow(fragmentSize * n);
+  shards.set(payload);
+  shards.fill(0, payload.length, fragmentSize * k);
+  await run(k, n, bits(range(0, k)), bits(range(k, n)), shards, fragmentSize);
+  const fragments = range(0, n).map((i) => shards.subarray(i * fragmentSize, (i + 1) * fragmentSize));
   return { fragmentSize, fragments };
 }
 
@@ -105,13 +116,14 @@ export async function decodeFragments(
       `${present.length} of ${n} fragments are usable and ${k} are needed to rebuild the object`,
       { details: { usable: present.length, needed: k, total: n } },
     );
-  const data = Buffer.alloc(fragmentSize * k);
-  const parity = Buffer.alloc(fragmentSize * (n - k));
-  for (const i of present) {
-    if (i < k) data.set(fragments[i]!, i * fragmentSize);
-    else parity.set(fragments[i]!, (i - k) * fragmentSize);
+  // Not zeroed: every slot is a fragment copied in, a data fragment the codec rebuilds, or a missing parity
+  // fragment zeroed here (the codec neither reads nor returns it).
+  const shards = Buffer.allocUnsafeSlow(fragmentSize * n);
+  for (let i = 0; i < n; i++) {
+    if (present.includes(i)) shards.set(fragments[i]!, i * fragmentSize);
+    else if (i >= k) shards.fill(0, i * fragmentSize, (i + 1) * fragmentSize);
   }
-  const missingData = range(0, k).filter((i) => fragments[i]?.length !== fragmentSize);
-  if (missingData.length > 0) await run(k, n, bits(present), bits(missingData), data, parity);
-  return data.subarray(0, payloadLength);
+  const missingData = range(0, k).filter((i) => !present.includes(i));
+  if (missingData.length > 0) await run(k, n, bits(present), bits(missingData), shards, fragmentSize);
+  return shards.subarray(0, payloadLength);
 }
