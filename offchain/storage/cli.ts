@@ -139,7 +139,7 @@ export async function decodeCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   });
 }
 
-export const storageMain = subcommands(
+const commands = subcommands(
   {
     keygen: printed(keygenCommand),
     encode: printed((argv) => encodeCommand(argv)),
@@ -147,5 +147,14 @@ export const storageMain = subcommands(
   },
   USAGE,
 );
+
+/** The commands; `--help` (alone) prints the usage and exits 0. */
+export async function storageMain(argv: string[]): Promise<number> {
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "help")) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  return commands(argv);
+}
 
 if (require.main === module) runMain("edge-storage", storageMain);

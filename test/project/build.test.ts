@@ -20,6 +20,7 @@ const HELP: Record<string, string[]> = {
   "edge-oracle": ["serve", "--help"],
   "edge-billing": ["serve", "--help"],
   "edge-certs": ["serve", "--help"],
+  "edge-storage": ["--help"],
   "edge-newton": ["serve", "--help"],
   "edge-rollout": ["--help"],
   "edge-console": ["--help"],
