@@ -71,16 +71,16 @@ describe("dynamic sites' spill in Edge DNS (issue 20, D71)", function () {
 
   beforeEach(() => setup());
 
-  it("answers the nearest region until its gateways' mean queue passes the threshold, then the next by latency", () => {
+  it("answers the nearest region until its gateways' median queue passes the threshold, then the next by latency", () => {
     observe();
     expect(addresses("DE/eu-central")).to.deep.equal(["127.0.0.11", "127.0.0.14"]);
-    // One DE gateway over, the mean (15 + 0) / 2 = 7.5 is not: no spill.
+    // One DE gateway over, the region (the lower median of 15 and 0, R20-1) is not: no spill.
     report(1, load(15));
     report(4, load(0));
     observe();
     expect(addresses("DE/eu-central")).to.deep.equal(["127.0.0.11", "127.0.0.14"]);
-    // Both over (mean 12.5 > 10): DE's clients go to FR (10 ms), not US (90 ms).
-    report(4, load(10));
+    // Both over (the lower median 11 > 10): DE's clients go to FR (10 ms), not US (90 ms).
+    report(4, load(11));
     observe();
     expect(addresses("DE/eu-central")).to.deep.equal(["127.0.0.13"]);
     expect(spill.status().spilled).to.deep.equal([{ site: DYNAMIC, region: "DE/eu-central", since: now }]);
@@ -114,8 +114,10 @@ describe("dynamic sites' spill in Edge DNS (issue 20, D71)", function () {
     observe();
     expect(addresses("DE/eu-central")).to.deep.equal(["127.0.0.13"]);
     report(1, load(12));
+    report(4, load(12));
     observe();
     report(1, load(2));
+    report(4, load(2));
     now += 1_000;
     observe();
     expect(addresses("DE/eu-central")).to.deep.equal(["127.0.0.13"]);

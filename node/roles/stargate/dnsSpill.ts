@@ -5,9 +5,12 @@
  * load stayed below `returnBelow` x both thresholds for `holdMs`: the placement engine's state machine
  * (node/placement/spill.ts), one per (site, region), fed here instead of by a gateway's queue.
  *
- * A region's load is the mean, over its serving gateways that reported one, of what each reported with its last
- * health check (x-edge-load, node/loadReport.ts): jobs waiting in its queue and the p99 of its recent requests. A
- * region none of whose gateways reported is observed idle (its gateways are healthy by the stargates' majority,
+ * A region's load is the lower median, over its serving gateways that reported one, of what each reported with its
+ * last health check (x-edge-load, node/loadReport.ts): jobs waiting in its queue and the p99 of its recent requests,
+ * each taken apart. The median, not the mean (R20-1): the reports are unsigned and unchecked, so with a mean one
+ * gateway reporting 10^9 spilled its whole region, moving every other gateway's clients; with the lower median a
+ * region is over only when more than half of its reporting gateways are over. A region none of whose gateways
+ * reported is observed idle (its gateways are healthy by the stargates' majority,
  * else they would not be served). Observations run on a timer (`observe`, every second by default), never per query;
  * a query walks the site's regions in order and reads one state each (O(regions)).
  */
@@ -21,6 +24,13 @@ import { type CompiledDynamic, SpillTracker } from "../../placement";
 export interface GatewayRegion {
   device: string;
   region?: Region;
+}
+
+/** The lower median of `values` (0 when empty): more than half of them are at or above it. */
+function lowerMedian(values: number[]): number {
+  if (values.length === 0) return 0;
+  values.sort((a, b) => a - b);
+  return values[(values.length - 1) >> 1];
 }
 
 /** Spilled (site, region) pairs listed by status at most. */
@@ -53,23 +63,22 @@ export class DnsSpill {
     this.timer = undefined;
   }
 
-  /** Feeds each region's load: the mean of its serving gateways' last reports (`loadOf`). */
+  /** Feeds each region's load: the lower median of its serving gateways' last reports (`loadOf`), R20-1. */
   observe(serving: readonly GatewayRegion[], loadOf: (device: Address) => LoadReport | undefined): void {
-    const sums = new Map<string, { queueDepth: number; p99Ms: number; n: number }>();
+    const reports = new Map<string, { queueDepth: number[]; p99Ms: number[] }>();
     for (const g of serving) {
       if (!g.region) continue;
       const key = regionKey(g.region);
-      let sum = sums.get(key);
-      if (!sum) sums.set(key, (sum = { queueDepth: 0, p99Ms: 0, n: 0 }));
+      let r = reports.get(key);
+      if (!r) reports.set(key, (r = { queueDepth: [], p99Ms: [] }));
       const load = loadOf(g.device as Address);
       if (!load) continue;
-      sum.queueDepth += load.queueDepth;
-      sum.p99Ms += load.p99Ms;
-      sum.n += 1;
+      r.queueDepth.push(load.queueDepth);
+      r.p99Ms.push(load.p99Ms);
     }
     const now = this.now();
-    for (const [key, { queueDepth, p99Ms, n }] of sums) {
-      this.tracker.observe(key, n === 0 ? { queueDepth: 0, p99Ms: 0 } : { queueDepth: queueDepth / n, p99Ms: p99Ms / n }, now); // prettier-ignore
+    for (const [key, r] of reports) {
+      this.tracker.observe(key, { queueDepth: lowerMedian(r.queueDepth), p99Ms: lowerMedian(r.p99Ms) }, now);
     }
     this.observations += 1;
   }

@@ -1,0 +1,79 @@
+/**
+ * Review of issue 20 (regions, placement, spill, the map): regression tests, each titled with its finding (R20-n,
+ * docs/decisions.md).
+ */
+import { expect } from "chai";
+import type { Address } from "viem";
+
+import type { NetworkConfig } from "../../offchain/common/protocol";
+import type { Catalogue } from "../../node/context";
+import type { LoadReport } from "../../node/loadReport";
+import { RCODE, answer } from "../../node/roles/stargate/dnsAnswer";
+import { DnsIndexer, servingEndpoints } from "../../node/roles/stargate/dnsIndex";
+import { DnsSpill } from "../../node/roles/stargate/dnsSpill";
+import { gateway, networkConfig } from "./dnsFixture";
+
+const DE = { country: "DE", region: "eu-central" };
+const FR = { country: "FR", region: "eu-west" };
+const DYNAMIC = "fast.edge.test";
+
+describe("review of issue 20", function () {
+  describe("R20-1: one gateway's unsigned load report cannot spill its whole region in Edge DNS", () => {
+    // Gateways 1, 4 and 5 in DE, 3 in FR; a DE client's nearest region is DE.
+    const catalogue: Catalogue = {
+      atMs: 1,
+      endpoints: [
+        { ...gateway(1), region: DE },
+        { ...gateway(3), region: FR },
+        { ...gateway(4), region: DE },
+        { ...gateway(5), region: DE },
+      ],
+    };
+    const base = networkConfig(7, {
+      regions: {
+        clients: [{ range: "127.0.1.0/24", region: "DE/eu-central" }],
+        latency: [{ from: "DE/eu-central", to: "FR/eu-west", ms: 10 }],
+      },
+    });
+    const placement = { mode: "dynamic" as const, queueDepth: 10, p99Ms: 500, returnBelow: 0.5, holdMs: 5_000 };
+    const cfg: NetworkConfig = { ...base, sites: [...base.sites, { id: "fast", hostname: DYNAMIC, placement }] };
+    const load = (queueDepth: number, p99Ms = 0): LoadReport => ({ inFlight: 0, capacity: 8, queueDepth, p99Ms });
+
+    let loads: Map<string, LoadReport>;
+    let spill: DnsSpill;
+    let indexer: DnsIndexer;
+    beforeEach(() => {
+      loads = new Map();
+      spill = new DnsSpill(() => 1_000_000);
+      indexer = new DnsIndexer({ siteTtl: 5, nameserver: "ns.edge.test", log: { warn: () => undefined }, spill });
+    });
+    const report = (n: number, value: LoadReport) => loads.set(gateway(n).device.toLowerCase(), value);
+    const observe = () =>
+      spill.observe(servingEndpoints(catalogue, cfg.draining), (device: Address) => loads.get(device.toLowerCase()));
+    const addresses = () => {
+      const reply = answer(indexer.current(cfg, catalogue)!, DYNAMIC, "A", 0, "DE/eu-central");
+      expect(reply.rcode).to.equal(RCODE.NOERROR);
+      return reply.answers.map((a) => (a as { data: string }).data).sort();
+    };
+    const home = ["127.0.0.11", "127.0.0.14", "127.0.0.15"];
+
+    it("a lone liar reporting the largest queue or p99 the header allows moves no other gateway's clients", () => {
+      for (const lie of [load(1_000_000_000), load(0, 1_000_000_000)]) {
+        report(1, lie);
+        report(4, load(0));
+        report(5, load(0));
+        observe();
+        expect(addresses(), JSON.stringify(lie)).to.deep.equal(home);
+      }
+      expect(spill.status().spilled).to.deep.equal([]);
+    });
+
+    it("still spills when most of the region's gateways are over", () => {
+      report(1, load(0));
+      report(4, load(20));
+      report(5, load(30));
+      observe();
+      expect(addresses()).to.deep.equal(["127.0.0.13"]);
+    });
+  });
+});
