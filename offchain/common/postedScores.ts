@@ -6,7 +6,8 @@
  * - `refresh()` reads the ScoresPosted logs of blocks not scanned yet, in pages like the chain view's (a wallet's
  *   provider refuses one getLogs over a long history), and then only new blocks; concurrent callers share one scan.
  * - `scoresOf(epoch)` decodes the epoch's posting transactions once each (later batches of the same epoch are
- *   decoded when they appear). A transaction that is not a direct `postScores` call (a multisig's) is skipped: its
+ *   decoded when they appear). A stake's score is its first entry of the epoch at most MAX_SCORE, the one the
+ *   contract accrues (a later one is AlreadyScored, one over MAX_SCORE skipped without marking the stake). A transaction that is not a direct `postScores` call (a multisig's) is skipped: its
  *   scores stay unknown. RPC failures are thrown.
  *
  * The Console's page (per stake, through the wallet's provider) and its server (the map of regions, through its
@@ -17,6 +18,7 @@ import { type Address, type Hash, type PublicClient, decodeFunctionData } from "
 import { rewardsManagerAbi } from "./generated/abis";
 import { getLogsPaged } from "./logPages";
 import { unpackEntries } from "./scoreBatch";
+import { MAX_SCORE } from "./yield";
 
 export type ScoresClient = Pick<PublicClient, "getBlockNumber" | "getContractEvents" | "getTransaction">;
 
@@ -121,7 +123,12 @@ export class PostedScores {
       try {
         const call = decodeFunctionData({ abi: rewardsManagerAbi, data: tx.input });
         if (call.functionName === "postScores")
-          for (const entry of unpackEntries(call.args[2])) state.scores.set(entry.stakeId, BigInt(entry.score));
+          for (const entry of unpackEntries(call.args[2])) {
+            // As the contract accrues (R20-2): an entry over MAX_SCORE is skipped without marking the stake, and a
+            // stake's later entry in the same epoch is skipped (AlreadyScored): its first valid one counts.
+            const score = BigInt(entry.score);
+            if (score <= MAX_SCORE && !state.scores.has(entry.stakeId)) state.scores.set(entry.stakeId, score);
+          }
       } catch {
         // Not a direct postScores call (a multisig's): its scores stay unknown.
       }

@@ -3,9 +3,12 @@
  * docs/decisions.md).
  */
 import { expect } from "chai";
-import type { Address } from "viem";
+import { type Address, type Hash, encodeFunctionData } from "viem";
 
+import { rewardsManagerAbi } from "../../offchain/common/generated/abis";
+import { PostedScores, type ScoresClient } from "../../offchain/common/postedScores";
 import type { NetworkConfig } from "../../offchain/common/protocol";
+import { packEntries } from "../../offchain/common/scoreBatch";
 import type { Catalogue } from "../../node/context";
 import type { LoadReport } from "../../node/loadReport";
 import { RCODE, answer } from "../../node/roles/stargate/dnsAnswer";
@@ -74,6 +77,45 @@ describe("review of issue 20", function () {
       report(5, load(30));
       observe();
       expect(addresses()).to.deep.equal(["127.0.0.13"]);
+    });
+  });
+
+  describe("R20-2: posted scores read back as RewardsManager accrues them", () => {
+    const REWARDS = "0x00000000000000000000000000000000000000aa" as Address;
+    /** A chain of `batches` (one postScores transaction each, all for epoch 3), in log order. */
+    function chain(batches: Array<Array<{ stakeId: bigint; score: bigint }>>): ScoresClient {
+      const hashes = batches.map((_, i) => `0x${(i + 1).toString(16).padStart(64, "0")}` as Hash);
+      return {
+        getBlockNumber: async () => 10n,
+        getContractEvents: (async () =>
+          hashes.map((transactionHash) => ({ args: { epoch: 3n }, transactionHash }))) as never,
+        getTransaction: (async ({ hash }: { hash: Hash }) => ({
+          input: encodeFunctionData({
+            abi: rewardsManagerAbi,
+            functionName: "postScores",
+            args: [3n, BigInt(hashes.indexOf(hash)), packEntries(batches[hashes.indexOf(hash)]), []],
+          }),
+        })) as never,
+      };
+    }
+
+    it("a stake's first entry of an epoch counts (the contract skips a later one as AlreadyScored)", async () => {
+      const scores = new PostedScores(chain([[{ stakeId: 1n, score: 12_000n }], [{ stakeId: 1n, score: 20_000n }]]), REWARDS, 0n); // prettier-ignore
+      await scores.refresh();
+      expect((await scores.scoresOf(3n)).get(1n)).to.equal(12_000n);
+    });
+
+    it("an entry over 20,000 is skipped without marking the stake: a later valid entry counts", async () => {
+      const batches = [
+        [
+          { stakeId: 2n, score: 30_000n },
+          { stakeId: 2n, score: 9_000n },
+          { stakeId: 2n, score: 15_000n },
+        ],
+      ];
+      const scores = new PostedScores(chain(batches), REWARDS, 0n);
+      await scores.refresh();
+      expect((await scores.scoresOf(3n)).get(2n)).to.equal(9_000n);
     });
   });
 });
