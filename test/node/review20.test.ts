@@ -3,6 +3,7 @@
  * docs/decisions.md).
  */
 import { expect } from "chai";
+import { Registry } from "prom-client";
 import { type Address, type Hash, encodeFunctionData } from "viem";
 
 import { rewardsManagerAbi } from "../../offchain/common/generated/abis";
@@ -11,6 +12,8 @@ import type { NetworkConfig } from "../../offchain/common/protocol";
 import { packEntries } from "../../offchain/common/scoreBatch";
 import type { Catalogue } from "../../node/context";
 import type { LoadReport } from "../../node/loadReport";
+import { createPlacementMetrics } from "../../node/roles/gateway/placementMetrics";
+import { JobQueue, type Slot } from "../../node/roles/gateway/queue";
 import { RCODE, answer } from "../../node/roles/stargate/dnsAnswer";
 import { DnsIndexer, servingEndpoints } from "../../node/roles/stargate/dnsIndex";
 import { DnsSpill } from "../../node/roles/stargate/dnsSpill";
@@ -116,6 +119,28 @@ describe("review of issue 20", function () {
       const scores = new PostedScores(chain(batches), REWARDS, 0n);
       await scores.refresh();
       expect((await scores.scoresOf(3n)).get(2n)).to.equal(9_000n);
+    });
+  });
+
+  describe("R20-3: a host re-registering under ever new regions does not grow the gateway's /status or metrics", () => {
+    it("lists only the regions of linked hosts (or with jobs waiting) in placement() and edge_placement_region_*", async () => {
+      const queue = new JobQueue<Slot>({ maxLength: 10, maxWaitMs: 60_000, tickMs: 0 }, (l) => l.closed !== true);
+      const registry = new Registry();
+      createPlacementMetrics(registry, queue);
+      for (let i = 0; i < 200; i++) {
+        // The same admitted host, linked again with a newly signed region each time.
+        const link: Slot & { closed?: boolean } = { host: "h1", inflight: 0, capacity: 1, region: { country: "DE", region: `r${i}` } }; // prettier-ignore
+        queue.offer(link, 1);
+        link.closed = true;
+        queue.leave(link);
+      }
+      const last: Slot = { host: "h1", inflight: 0, capacity: 1, region: { country: "FR", region: "eu-west" } };
+      queue.offer(last, 1);
+      queue.tick(0);
+      expect(Object.keys(queue.placement().regions)).to.deep.equal(["FR/eu-west"]);
+      const series = (await registry.getSingleMetric("edge_placement_region_queue_depth")!.get()).values;
+      expect(series.map((v) => v.labels.region)).to.deep.equal(["FR/eu-west"]);
+      queue.close();
     });
   });
 });

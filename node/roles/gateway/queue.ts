@@ -201,7 +201,11 @@ export class JobQueue<L extends Slot> {
     return { queueDepth: this.depth, placement: this.placement() };
   }
 
-  /** The placement state for /status: spilled (site, region) pairs and each region's hosts and load. */
+  /**
+   * The placement state for /status: spilled (site, region) pairs and each region's hosts and load. Regions with no
+   * host linked now and no job waiting are left out (R20-3): a host may sign a new region at each registration, and
+   * the engine keeps every region it has seen, so listing them all grew /status and the metrics without bound.
+   */
   placement(): {
     spilled: Array<{ site: string; region: string; since: number }>;
     regions: Record<string, { hosts: number; healthy: number; free: number; waiting: number; p99Ms: number }>;
@@ -209,7 +213,9 @@ export class JobQueue<L extends Slot> {
     const regions: Record<string, { hosts: number; healthy: number; free: number; waiting: number; p99Ms: number }> = {}; // prettier-ignore
     for (const b of this.engine.hosts.allDeclared()) {
       const { hosts, healthy } = b;
-      regions[b.key] = { hosts, healthy, free: b.free.size, waiting: this.depthOf(b.key), p99Ms: this.p99Of(b.key) };
+      const waiting = this.depthOf(b.key);
+      if (hosts === 0 && waiting === 0) continue;
+      regions[b.key] = { hosts, healthy, free: b.free.size, waiting, p99Ms: this.p99Of(b.key) };
     }
     return { spilled: [...this.engine.spill.all()], regions };
   }
