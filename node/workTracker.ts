@@ -11,23 +11,26 @@ export class WorkTracker {
     return this.count;
   }
 
-  /** Counts one piece of work in; the returned function counts it out (once, however often it is called). */
-  begin(): () => void {
+  /**
+   * Counts one piece of work in; the returned function counts it out (once, however often it is called). `timed`
+   * false: its duration is not recorded (the role records the part it controls itself, R20-4).
+   */
+  begin(timed = true): () => void {
     this.count += 1;
     let done = false;
-    const timed = this.latency.start();
+    const time = timed ? this.latency.start() : () => undefined;
     return () => {
       if (done) return;
       done = true;
-      timed();
+      time();
       this.count -= 1;
       if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
     };
   }
 
-  /** Runs `work`, counted in flight until it settles. */
-  async track<T>(work: () => Promise<T>): Promise<T> {
-    const done = this.begin();
+  /** Runs `work`, counted in flight until it settles (and timed, unless `timed` is false). */
+  async track<T>(work: () => Promise<T>, timed = true): Promise<T> {
+    const done = this.begin(timed);
     try {
       return await work();
     } finally {

@@ -39,6 +39,8 @@ export interface GatewayRole {
   /** The front door for sites. */
   frontDoor: string;
   registry: Registry;
+  /** The role's work in flight and its latency window (what /ready's x-edge-load reports, D71). */
+  work: WorkTracker;
   status(): Record<string, unknown> & { hosts: number };
   /** Links a host answering jobs with `handler`; resolves once the gateway routes to it. */
   connectHost(account: LocalAccount, handler: JobHandler, capacity?: number): Promise<GatewayLink>;
@@ -106,6 +108,7 @@ export async function startGatewayRole(
     url,
     frontDoor: status().frontDoor as string,
     registry,
+    work: ctx.work,
     status,
     async connectHost(host, handler, capacity = 4) {
       const link = new GatewayLink(

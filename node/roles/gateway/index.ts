@@ -115,6 +115,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       await reports.queue();
       await queueUsage();
       store.save();
+      queue.close(); // its placement tick (R20-5)
     },
     async onAdmission(admitted: boolean) {
       if (!admitted) {
