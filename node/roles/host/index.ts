@@ -1,9 +1,10 @@
 /**
  * Host role: keeps one outbound link to its gateway while admitted and serving (link.ts, D44), and runs the jobs
- * the gateway sends over it (jobs.ts): content delivery from its cache or the site's origin, and the compute
- * job. It says how many jobs it runs at once (`--capacity`); the gateway never sends more. When it is no longer
- * admitted (or drains) it finishes what is in flight and closes the link. The gateway asks it for its signed
- * tally of the jobs it returned there (tallies.ts, F11) before each job report, when the deployment has epochs.
+ * the gateway sends over it (jobs.ts): content delivery from its cache or the site's origin, the compute job,
+ * and Edge Storage's fragments (fragmentJobs.ts, fragments.ts). It says how many jobs it runs at once
+ * (`--capacity`); the gateway never sends more. When it is no longer admitted (or drains) it finishes what is in
+ * flight and closes the link. The gateway asks it for its signed tally of the jobs it returned there (tallies.ts,
+ * F11) before each job report, when the deployment has epochs.
  */
 import { join } from "node:path";
 
@@ -12,6 +13,7 @@ import type { TypedApp } from "../../../offchain/common/http";
 import type { NodeConfig } from "../../config";
 import type { HostConfig, RoleContext, RoleModule } from "../../context";
 import { HostCache } from "./cache";
+import { FragmentJobs } from "./fragmentJobs";
 import { FragmentStore } from "./fragments";
 import { createFragmentMetrics } from "./fragmentsMetrics";
 import { HostJobs } from "./jobs";
@@ -45,7 +47,7 @@ export function createHost(
     diskBytes: config.cacheDiskMb * MB,
     log,
   });
-  // Edge Storage fragments (issue 21): opened (loaded from disk) now, not yet reachable over the link.
+  // Edge Storage fragments (issue 21): opened (loaded from disk) now; the gateway reaches them over the link.
   const fragments = new FragmentStore({
     dir: join(dir, "fragments"),
     budgetBytes: config.storageMemoryMb * MB,
@@ -56,7 +58,10 @@ export function createHost(
   const memoryBytes = config.cacheMemoryMb * MB;
   const jobs = new HostJobs(
     { ...ctx, log },
-    { cache, memoryBytes, tallies, gateway, maxJobRounds: config.maxJobRounds },
+    {
+      ...{ cache, memoryBytes, tallies, gateway, maxJobRounds: config.maxJobRounds },
+      fragments: new FragmentJobs(fragments, ctx.serving),
+    },
   );
   const link: GatewayLink = new GatewayLink(
     { signer: ctx.signer, log },

@@ -11,11 +11,13 @@
  *   answered 502 EDGE_NODE_ORIGIN_INVALID, its body dropped.
  * - `compute`: the iterated SHA-256 job (compute.ts), a JSON body {jobId, payload, rounds}, a JSON answer.
  * - `tally`: the host's signed tally for this gateway and `x-edge-epoch` (tallies.ts, F11); 204 when none.
+ * - `fragment`: Edge Storage fragments put, got, deleted and listed in the host's store (fragmentJobs.ts, issue 21);
+ *   a refused put whose body was not read to its end is answered, then its stream closed with NO_ERROR.
  * A cdn job's span is a child of the gateway's (its `traceparent`), and the origin's request carries the job's
  * own context (D47). A job counts as returned (for the tally) once its whole answer was handed to the link. Errors the host itself
  * raises (origin unreachable, bad job) answer with `x-edge-error: <code>` and a JSON body, and do not count.
  */
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { type Http2ServerRequest, type Http2ServerResponse, constants as h2 } from "node:http2";
 import type { Readable } from "node:stream";
 import { Value } from "typebox/value";
 import type { Address } from "viem";
@@ -28,6 +30,7 @@ import { nodeError } from "../../errors";
 import { assertJobSize, assertServing } from "../jobChecks";
 import type { HostCache } from "./cache";
 import { runJobAsync } from "./compute";
+import type { FragmentJobs } from "./fragmentJobs";
 import type { HostTallies } from "./tallies";
 
 /** Largest compute job body read. */
@@ -43,6 +46,8 @@ export interface HostJobsParts {
   /** The gateway's device address, once the link learnt it. */
   gateway: () => Address | null;
   maxJobRounds: number;
+  /** Edge Storage fragment jobs; null: a `fragment` job is refused as an unknown kind. */
+  fragments?: Pick<FragmentJobs, "handle"> | null;
 }
 
 const MIB = 1024 * 1024;
@@ -129,9 +134,16 @@ export class HostJobs {
           ? () => this.compute(request, response)
           : kind === "tally"
             ? () => this.tally(request, response)
-            : () => Promise.reject(nodeError("EDGE_NODE_BAD_JOB", `unknown job kind ${String(kind).slice(0, 32)}`));
+            : kind === "fragment" && this.parts.fragments
+              ? () => this.parts.fragments!.handle(request, response)
+              : () => Promise.reject(nodeError("EDGE_NODE_BAD_JOB", `unknown job kind ${String(kind).slice(0, 32)}`));
     const tracked = kind === "tally" ? run() : this.ctx.work.track(run);
-    tracked.catch((error: Error) => this.fail(response, error));
+    tracked.catch((error: Error) => {
+      this.fail(response, error);
+      // A fragment put refused mid-body (RFC 9113 8.1): the answer is whole; NO_ERROR asks the gateway to stop sending.
+      if (kind === "fragment" && !request.complete && !response.stream.destroyed)
+        response.stream.once("finish", () => response.stream.close(h2.NGHTTP2_NO_ERROR));
+    });
   }
 
   private async cdn(request: Http2ServerRequest, response: Http2ServerResponse): Promise<void> {
