@@ -41,6 +41,8 @@ export class HostLink implements Slot {
   started = 0;
   /** Where its host says it runs, from its signed registration (D68, set when routed); undefined: undeclared. */
   region: Region | undefined;
+  /** The last ping's round trip (ms): the gateway's measured latency to the host (D69). */
+  rttMs: number | undefined;
 
   constructor(
     readonly host: string,
@@ -146,14 +148,17 @@ export class HostLinks {
       this.events.connected(link);
     });
     session.on("error", (error) => this.ctx.log.debug({ host, err: error.message }, "host link error"));
-    const pinger = setInterval(() => {
+    const ping = () => {
       if (session.destroyed) return;
       const timer = setTimeout(() => session.destroy(new Error("the host did not answer a ping")), this.pingMs);
-      session.ping((error) => {
+      session.ping((error, duration) => {
         clearTimeout(timer);
         if (error && !session.destroyed) session.destroy(error);
+        else if (!error) link.rttMs = duration;
       });
-    }, this.pingMs);
+    };
+    session.once("remoteSettings", ping); // a first round trip at once, for the latency table
+    const pinger = setInterval(ping, this.pingMs);
     pinger.unref();
     session.on("close", () => {
       clearInterval(pinger);

@@ -69,3 +69,30 @@ export class RegionLatency {
     return this.samples.size > 0;
   }
 }
+
+/** How often the latency table is rebuilt from the links' round trips (ms). */
+export const LATENCY_TABLE_MS = 5_000;
+
+/**
+ * The gateway's measured latency to each region (D69): the median of the last ping round trip of its linked hosts
+ * in that region (hosts without a measurement or a declared region do not count). Region keys sorted.
+ */
+export function latencyTable(links: Iterable<{ region?: Region; rttMs?: number }>): Map<string, number> {
+  const rtts = new Map<string, number[]>();
+  for (const link of links) {
+    if (link.region === undefined || link.rttMs === undefined || !(link.rttMs >= 0)) continue;
+    const key = regionKey(link.region);
+    const list = rtts.get(key);
+    if (list) list.push(link.rttMs);
+    else rtts.set(key, [link.rttMs]);
+  }
+  const table = new Map<string, number>();
+  for (const key of [...rtts.keys()].sort()) {
+    const list = rtts.get(key)!.sort((a, b) => a - b);
+    table.set(key, list[(list.length - 1) >> 1]);
+  }
+  return table;
+}
+
+export const sameTable = (a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean =>
+  a.size === b.size && [...a].every(([key, ms]) => b.get(key) === ms);

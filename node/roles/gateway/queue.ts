@@ -14,8 +14,9 @@
  * marked unhealthy and the decision taken again), `started`/`finished` where `inflight` is counted. Regions'
  * loads are observed when their queue depth changes and on a tick (every `tickMs` while jobs wait, run or a site
  * is spilled), which also recomputes p99s (placementLoad.ts), returns spilled sites whose hold passed, and moves
- * dynamic sites' waiting jobs where their spill state now routes them. No latency table is set (`setLatency`):
- * after the gateway's own region, a dynamic site's regions go by key.
+ * dynamic sites' waiting jobs where their spill state now routes them. The tick also rebuilds the engine's latency
+ * table (`setLatency`, every 5 s at most) from the links' ping round trips, the median per region: after the
+ * gateway's own region a dynamic site's regions go nearest first, regions without a measurement last by key.
  *
  * Bounds: at most `maxLength` jobs wait (then 503 EDGE_NODE_QUEUE_FULL at once) and none longer than
  * `maxWaitMs` (then 503 EDGE_NODE_QUEUE_TIMEOUT); a job no linked host may run fails at once (503
@@ -23,7 +24,7 @@
  */
 import { nodeError } from "../../errors";
 import { type Decision, PlacementEngine, allows } from "../../placement";
-import { RegionLatency } from "./placementLoad";
+import { LATENCY_TABLE_MS, RegionLatency, latencyTable, sameTable } from "./placementLoad";
 import type { QueuedJob, Slot } from "./queueTypes";
 import { type WaitClass, WaitLists } from "./waitLists";
 
@@ -55,6 +56,8 @@ export class JobQueue<L extends Slot> {
   private readonly parked = new Set<L>();
   private readonly now: () => number;
   private ticker: NodeJS.Timeout | undefined;
+  private latencyAt = -Infinity;
+  private rtts: ReadonlyMap<string, number> = new Map();
 
   constructor(
     private readonly options: QueueOptions,
@@ -183,12 +186,23 @@ export class JobQueue<L extends Slot> {
       else if (this.healthy(link)) this.offer(link, link.capacity - link.inflight);
     }
     this.latency.refresh(now);
+    this.measureLatency(now);
     const regions = new Set([...this.latency.regions(), ...this.waiting.waitingRegions()]);
     for (const bucket of this.engine.hosts.allDeclared()) regions.add(bucket.key);
     for (const key of regions) this.observe(key, now);
     this.engine.spill.settle(now);
     for (const cls of [...this.waiting.all()]) if (cls.dynamic) this.pump(cls, now);
     if (this.waiting.length === 0 && !this.latency.measuring && this.engine.spill.all().next().done) this.sleep();
+  }
+
+  /** The engine's latency table from the links' round trips (at most every LATENCY_TABLE_MS; only when changed). */
+  measureLatency(now = this.now(), force = false): void {
+    if (!force && now - this.latencyAt < LATENCY_TABLE_MS) return;
+    this.latencyAt = now;
+    const table = latencyTable(this.links.values());
+    if (sameTable(table, this.rtts)) return;
+    this.rtts = table;
+    this.engine.setLatency(table);
   }
 
   /** Stops the tick (the gateway stopping). */
@@ -209,6 +223,8 @@ export class JobQueue<L extends Slot> {
   placement(): {
     spilled: Array<{ site: string; region: string; since: number }>;
     regions: Record<string, { hosts: number; healthy: number; free: number; waiting: number; p99Ms: number }>;
+    /** The measured latency table (median ping round trip per region, ms). */
+    latencyMs: Record<string, number>;
   } {
     const regions: Record<string, { hosts: number; healthy: number; free: number; waiting: number; p99Ms: number }> = {}; // prettier-ignore
     for (const b of this.engine.hosts.allDeclared()) {
@@ -217,7 +233,7 @@ export class JobQueue<L extends Slot> {
       if (hosts === 0 && waiting === 0) continue;
       regions[b.key] = { hosts, healthy, free: b.free.size, waiting, p99Ms: this.p99Of(b.key) };
     }
-    return { spilled: [...this.engine.spill.all()], regions };
+    return { spilled: [...this.engine.spill.all()], regions, latencyMs: Object.fromEntries(this.rtts) };
   }
 
   /** The engine's place for a job of `cls` (a host with a slot checked usable now), or why not. */

@@ -11,6 +11,8 @@ export interface Slot {
   readonly capacity: number;
   /** Where the host runs, from its signed registration (D68); undefined: undeclared. */
   readonly region?: Region;
+  /** The last ping round trip to the host (ms), measured by the gateway (D69: dynamic sites' region order). */
+  readonly rttMs?: number;
   /** True once the link is gone for good (the queue then forgets it). */
   readonly closed?: boolean;
   /** Jobs failed in a row by this host (the queue's breaker), and until when it takes none. */

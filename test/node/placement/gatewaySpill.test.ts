@@ -101,7 +101,7 @@ describe("gateway: a dynamic site spills to the next region and returns (D69)", 
   });
 
   const placement = () =>
-    gateway.status().placement as { spilled: Array<{ site: string; region: string }>; regions: Record<string, { waiting: number }> }; // prettier-ignore
+    gateway.status().placement as { spilled: Array<{ site: string; region: string }>; regions: Record<string, { waiting: number }>; latencyMs: Record<string, number> }; // prettier-ignore
 
   it("waits for the own region's host up to queueDepth, spills past it, and comes back after the hold", async function () {
     // One job on host A (held): A is busy.
@@ -132,6 +132,9 @@ describe("gateway: a dynamic site spills to the next region and returns (D69)", 
     await waitUntil("the site returned to A", () => placement().spilled.length === 0, 10_000);
     expect(await gateway.registry.metrics()).not.to.include("edge_placement_spilled{");
     expect((await get(gateway.frontDoor, "/6")).servedBy).to.equal("A");
+    // The gateway measured its latency to both regions from its links' pings (the dynamic order after its own).
+    await waitUntil("the latency table", () => Object.keys(placement().latencyMs).length === 2, 10_000);
+    expect(Object.keys(placement().latencyMs)).to.deep.equal([KEY_A, "FR/eu-west"].sort());
   });
 
   it("at the front door: 421 for an enforced site outside the gateway's country, its hosts only inside it", async function () {

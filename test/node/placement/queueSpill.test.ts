@@ -19,6 +19,7 @@ const KEY_A = "DE/eu-central";
 
 interface TestLink extends Slot {
   region: Region | undefined;
+  rttMs?: number;
 }
 const link = (host: string, region: Region | undefined, capacity: number): TestLink => ({
   host,
@@ -157,5 +158,29 @@ describe("gateway queue: the engine's placement, spill and return (D69)", () => 
     finish("u1");
     expect(where("u2")).to.equal("us1");
     expect(where("other")).to.equal(undefined);
+  });
+
+  it("DYNAMIC: spills to the nearest region by the links' measured round trips (median per region), not by key", () => {
+    // Origin A; B (FR) and US each with hosts. By key FR would come first; by round trip US is nearer.
+    const links = [link("a1", A, 1), link("b1", B, 4), link("b2", B, 4), link("u1", US, 4)];
+    links[1].rttMs = 80;
+    links[2].rttMs = 60;
+    links[3].rttMs = 5;
+    const { clock, queue, submit, where } = rig(links);
+    queue.measureLatency(clock.now, true);
+    submit("j1", dynamic);
+    submit("j2", dynamic);
+    submit("j3", dynamic);
+    submit("j4", dynamic); // A over its depth: the site spills to the nearest measured region
+    expect([where("j2"), where("j3"), where("j4")]).to.deep.equal(["u1", "u1", "u1"]);
+
+    // The round trips change (FR's median now 7 ms, US 90): the next spill goes to FR.
+    const again = rig(links);
+    links[1].rttMs = 7;
+    links[2].rttMs = 9;
+    links[3].rttMs = 90;
+    again.queue.measureLatency(again.clock.now, true);
+    for (const name of ["k1", "k2", "k3", "k4"]) again.submit(name, dynamic);
+    expect(["k2", "k3", "k4"].map(again.where).every((h) => h === "b1" || h === "b2")).to.equal(true);
   });
 });
