@@ -109,9 +109,11 @@ export async function showSpill(
   } finally {
     stop = true;
   }
-  const spilledAfterMs = Date.now() - loadStarted;
-  await Promise.all(workers);
+  // The hold runs from when gateway-1's load falls, which starts here (no new request is sent); the last requests
+  // in flight may finish well after it on a loaded machine, so the return is timed from here.
   const loadStopped = Date.now();
+  const spilledAfterMs = loadStopped - loadStarted;
+  await Promise.all(workers);
   if (usDuringSpill.join() !== gw2)
     throw new DevnetError(`US's clients were moved during DE's spill: ${usDuringSpill}`);
   await waitFor(`DE's clients of ${site} answered with gateway-1 again`, async () => {

@@ -49,89 +49,103 @@ describe("devnet (npm start, end to end)", function () {
       // the group is gone: good
     }
     expect(code, output.slice(-3000)).to.equal(0);
-    expect(output).to.match(/host-1 evicted itself \d+ ms after its unstake and ran no job after/);
-    expect(output).to.match(/billing period 0: 3 bills settled/);
-    expect(output).to.match(/referral credit of customer A's referrer: [1-9]/);
-    // D43: the gateways refuse C (402) once its 3-token deposit and the free buffer are used up.
-    expect(output).to.match(
-      /customer C refused \(402\) once its 3-token deposit was used up: \d+ jobs served, [1-9]\d* refused/,
-    );
-    expect(output).to.match(/tokens conserved: \d+ holders hold exactly the supply; billing's bills match the chain/);
-    expect(output).to.match(/yield claimed for host-2's stake: 0\.\d*[1-9]/);
-    expect(output).to.include(
-      "every stake's accrued yield equals the formula applied to its published scores, to the base unit",
-    );
-    // The live view showed scores and accrued yield per node, and usage and bills per customer.
-    expect(output).to.match(/devnet live view: epoch \d+ running; last posted epoch \d+/);
-    expect(output).to.match(/accrued yield/);
-    expect(output).to.match(/usage p\d+/);
-    expect(output).to.match(/devnet: console http:\/\/127\.0\.0\.1:\d+/);
-    // Dynamic placement between the two simulated regions (issue 20, D71): spill under load, and return after it.
-    expect(output).to.match(
-      /dynamic placement: fast\.edge\.test answered DE's clients with gateway-1 \(127\.0\.0\.11\) and US's with gateway-2 \(127\.0\.0\.12\); 48 requests in flight at gateway-1 spilled DE's clients to gateway-2 after \d+ ms \(gateway-1's queue \d+; US's clients not moved\), and they returned \d+ ms after the load stopped/,
-    );
-    // Content delivery (issue 16): Newton through both front doors, per gateway and path, with its figures.
-    expect(output).to.match(/newton: demo\.edge\.test through both front doors for \d+ s/);
-    expect(output).to.match(/content delivery: demo\.edge\.test through 2 gateways and 4 hosts/);
-    for (const gateway of ["gateway-1", "gateway-2"])
-      for (const paths of ["/static/ \\(cached\\)", "/live/ \\(no-store\\)"])
-        expect(output).to.match(
-          new RegExp(`'${gateway}'.*'${paths}'.*'200: \\d+'.* 0 .*'[\\d.]+ / [\\d.]+'.*'[\\d.]+ / [\\d.]+'`),
-        );
-    // Scores measure speed: host-2 (capacity 8) above host-4 (capacity 4), its peer on gateway-1, every epoch.
-    expect(output).to.match(
-      /epoch 0: host-2 \(capacity 8\): score \d+ = \d+\.\d\dx its peers' mean on gateway-1 \(host-4/,
-    );
-    expect(output).to.match(/epoch 1: host-2 \(capacity 8\): score \d+ = \d+\.\d\dx its peers' mean/);
-    expect(output).to.match(
-      /host-2's accrued yield [\d.]+ = \d+\.\d\dx its peers' mean .*: the faster host earns more/,
-    );
-    expect(output).to.match(
-      /customer A's bill for period 0: cdn requests [1-9]\d* \([\d.]+ tokens\), cdn egressBytes [1-9]\d* .*together exactly what the gateways served/,
-    );
-    // Traces (D47): two requests' paths from the spans the gateway and the host exported, one to the origin.
-    expect(output).to.match(
-      /gateway-1 "gateway site request" [\d.]+ ms: site demo, job \S+, queue wait [\d.]+ ms, host host-\d \(attempt 1\), status 200, cache miss, 2048 bytes/,
-    );
-    expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache miss, status 200/);
-    expect(output).to.match(/origin: GET \/live\/traced-\d+ with traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01/);
-    expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache hit, status 200/);
-    // Edge DNS (issue 18): dig at the stargate names only the serving gateways, a drained one drops out and returns.
-    expect(output).to.match(
-      /Edge DNS: dig @127\.0\.0\.1 -p \d+ demo\.edge\.test -> 127\.0\.0\.11, 127\.0\.0\.12; gateway-2 drained through the Network API -> 127\.0\.0\.11 after \d+ ms; undrained -> 127\.0\.0\.11, 127\.0\.0\.12/,
-    );
-    expect(output).to.match(/customer A's zone customer-a\.test: www\.customer-a\.test A NOERROR 192\.0\.2\.10;/);
-    expect(output).to.match(/missing\.customer-a\.test A NXDOMAIN; example\.org A REFUSED/);
-    expect(output).to.match(/customer A's dns queries billed: 4 \(the stargate's answers to its zone/);
-    // HTTPS (issue 19, D67): each gateway serves the site over HTTPS, verified by curl against Pebble's root only;
-    // the certificate service exports the certificate's days to expiry. Without pebble the devnet says HTTPS is off.
-    if (!pebbleInstalled()) {
-      expect(output).to.match(/devnet: HTTPS off: pebble is not installed/);
-      return;
+    // A broken promise below shows the devnet's own account of the run (CI keeps nothing else of it).
+    try {
+      checkOutput(output);
+    } catch (error) {
+      (error as Error).message += `\n--- the devnet's output (last 8,000 characters) ---\n${output.slice(-8000)}`;
+      throw error;
     }
-    for (const [gateway, ip] of [
-      ["gateway-1", "127.0.0.11"],
-      ["gateway-2", "127.0.0.12"],
-    ])
-      expect(output).to.match(
-        new RegExp(
-          `HTTPS: curl --cacert \\S+pebble-root\\.pem --resolve demo\\.edge\\.test:(\\d+):${ip.replace(/\./g, "\\.")} ` +
-            `https://demo\\.edge\\.test:\\1/static/1k -> 200 \\(${gateway}, after`,
-        ),
-      );
-    expect(output).to.match(
-      /HTTPS: one certificate for demo\.edge\.test at every gateway .*edge_cert_days_to_expiry\{domain="demo\.edge\.test"\} \d+\.\d\d, orders issued [1-9]/,
-    );
-    // Both gateways order; the service's lease lets one order win, and Pebble's challenge requests were answered.
-    const answered = /ordered by gateway-\d, challenge answered by gateway-1 (\d+), gateway-2 (\d+)/.exec(output);
-    expect(answered, "the ordering gateway and the challenge requests each gateway answered").to.not.equal(null);
-    expect(Number(answered![1]) + Number(answered![2])).to.be.greaterThan(0);
-    expect(output).to.match(/HTTPS at every gateway/);
-    expect(output).to.match(
-      /gateway-1 https:\/\/demo\.edge\.test:\d+\/ at 127\.0\.0\.11: 200 verified against Pebble's root/,
-    );
-    expect(output).to.match(
-      /gateway-2 https:\/\/demo\.edge\.test:\d+\/ at 127\.0\.0\.12: 200 verified against Pebble's root/,
-    );
   });
 });
+
+/** The promises the devnet's output must show. */
+function checkOutput(output: string): void {
+  expect(output).to.match(/host-1 evicted itself \d+ ms after its unstake and ran no job after/);
+  expect(output).to.match(/billing period 0: 3 bills settled/);
+  expect(output).to.match(/referral credit of customer A's referrer: [1-9]/);
+  // D43: the gateways refuse C (402) once its 3-token deposit and the free buffer are used up.
+  expect(output).to.match(
+    /customer C refused \(402\) once its 3-token deposit was used up: \d+ jobs served, [1-9]\d* refused/,
+  );
+  expect(output).to.match(/tokens conserved: \d+ holders hold exactly the supply; billing's bills match the chain/);
+  expect(output).to.match(/yield claimed for host-2's stake: 0\.\d*[1-9]/);
+  expect(output).to.include(
+    "every stake's accrued yield equals the formula applied to its published scores, to the base unit",
+  );
+  // The live view showed scores and accrued yield per node, and usage and bills per customer.
+  expect(output).to.match(/devnet live view: epoch \d+ running; last posted epoch \d+/);
+  expect(output).to.match(/accrued yield/);
+  expect(output).to.match(/usage p\d+/);
+  expect(output).to.match(/devnet: console http:\/\/127\.0\.0\.1:\d+/);
+  // Dynamic placement between the two simulated regions (issue 20, D71): spill under load, and return after it.
+  expect(output).to.match(
+    /dynamic placement: fast\.edge\.test answered DE's clients with gateway-1 \(127\.0\.0\.11\) and US's with gateway-2 \(127\.0\.0\.12\); 48 requests in flight at gateway-1 spilled DE's clients to gateway-2 after \d+ ms \(gateway-1's queue \d+; US's clients not moved\), and they returned \d+ ms after the load stopped/,
+  );
+  // Content delivery (issue 16): Newton through both front doors, per gateway and path, with its figures.
+  expect(output).to.match(/newton: demo\.edge\.test through both front doors for \d+ s/);
+  expect(output).to.match(/content delivery: demo\.edge\.test through 2 gateways and 4 hosts/);
+  for (const gateway of ["gateway-1", "gateway-2"])
+    for (const paths of ["/static/ \\(cached\\)", "/live/ \\(no-store\\)"])
+      expect(output).to.match(
+        new RegExp(`'${gateway}'.*'${paths}'.*'200: \\d+'.* 0 .*'[\\d.]+ / [\\d.]+'.*'[\\d.]+ / [\\d.]+'`),
+      );
+  // Scores measure speed: host-2 (capacity 8) above host-4 (capacity 4), its peer on gateway-1, every epoch.
+  expect(output).to.match(
+    /epoch 0: host-2 \(capacity 8\): score \d+ = \d+\.\d\dx its peers' mean on gateway-1 \(host-4/,
+  );
+  expect(output).to.match(/epoch 1: host-2 \(capacity 8\): score \d+ = \d+\.\d\dx its peers' mean/);
+  expect(output).to.match(/host-2's accrued yield [\d.]+ = \d+\.\d\dx its peers' mean .*: the faster host earns more/);
+  expect(output).to.match(
+    /customer A's bill for period 0: cdn requests [1-9]\d* \([\d.]+ tokens\), cdn egressBytes [1-9]\d* .*together exactly what the gateways served/,
+  );
+  // Traces (D47): two requests' paths from the spans the gateway and the host exported, one to the origin.
+  expect(output).to.match(
+    /gateway-1 "gateway site request" [\d.]+ ms: site demo, job \S+, queue wait [\d.]+ ms, host host-\d \(attempt 1\), status 200, cache miss, 2048 bytes/,
+  );
+  expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache miss, status 200/);
+  expect(output).to.match(/origin: GET \/live\/traced-\d+ with traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01/);
+  expect(output).to.match(/host-\d "host site job" [\d.]+ ms: cache hit, status 200/);
+  // Edge DNS (issue 18): dig at the stargate names only the serving gateways, a drained one drops out and returns.
+  expect(output).to.match(
+    /Edge DNS: dig @127\.0\.0\.1 -p \d+ demo\.edge\.test -> 127\.0\.0\.11, 127\.0\.0\.12; gateway-2 drained through the Network API -> 127\.0\.0\.11 after \d+ ms; undrained -> 127\.0\.0\.11, 127\.0\.0\.12/,
+  );
+  expect(output).to.match(/customer A's zone customer-a\.test: www\.customer-a\.test A NOERROR 192\.0\.2\.10;/);
+  expect(output).to.match(/missing\.customer-a\.test A NXDOMAIN; example\.org A REFUSED/);
+  expect(output).to.match(/customer A's dns queries billed: 4 \(the stargate's answers to its zone/);
+  // HTTPS (issue 19, D67): each gateway serves the site over HTTPS, verified by curl against Pebble's root only;
+  // the certificate service exports the certificate's days to expiry. Without pebble the devnet says HTTPS is off.
+  if (!pebbleInstalled()) {
+    expect(output).to.match(/devnet: HTTPS off: pebble is not installed/);
+    return;
+  }
+  for (const [gateway, ip] of [
+    ["gateway-1", "127.0.0.11"],
+    ["gateway-2", "127.0.0.12"],
+  ])
+    expect(output).to.match(
+      new RegExp(
+        `HTTPS: curl --cacert \\S+pebble-root\\.pem --resolve demo\\.edge\\.test:(\\d+):${ip.replace(/\./g, "\\.")} ` +
+          `https://demo\\.edge\\.test:\\1/static/1k -> 200 \\(${gateway}, after`,
+      ),
+    );
+  const issued =
+    /HTTPS: one certificate for demo\.edge\.test at every gateway .*edge_cert_days_to_expiry\{domain="demo\.edge\.test"\} \d+\.\d\d, orders issued (\d+)/.exec(
+      output,
+    );
+  expect(issued, "the certificate service's orders issued").to.not.equal(null);
+  // Both gateways order each site's certificate (demo.edge.test, and fast.edge.test of the spill step); the
+  // service's lease lets one order of each win: at most one issued order per site, placed by either gateway.
+  expect(Number(issued![1])).to.be.within(1, 2);
+  const answered =
+    /ordered by gateway-\d(?:, gateway-\d)?, challenge answered by gateway-1 (\d+), gateway-2 (\d+)/.exec(output);
+  expect(answered, "the ordering gateways and the challenge requests each gateway answered").to.not.equal(null);
+  expect(Number(answered![1]) + Number(answered![2])).to.be.greaterThan(0);
+  expect(output).to.match(/HTTPS at every gateway/);
+  expect(output).to.match(
+    /gateway-1 https:\/\/demo\.edge\.test:\d+\/ at 127\.0\.0\.11: 200 verified against Pebble's root/,
+  );
+  expect(output).to.match(
+    /gateway-2 https:\/\/demo\.edge\.test:\d+\/ at 127\.0\.0\.12: 200 verified against Pebble's root/,
+  );
+}
