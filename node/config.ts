@@ -53,6 +53,7 @@ export const ConfigSchema = Type.Object(
     cacheMemoryMb: Type.Integer({ minimum: 1, maximum: 65_536, default: 64 }),
     cacheDiskMb: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 1_024 }),
     storageMemoryMb: Type.Integer({ minimum: 0, maximum: 65_536, default: 256 }),
+    storageQuotaMb: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 256 }),
     allowPrivateOrigins: Type.Boolean({ default: false }),
     sites: Type.Optional(Type.String({ minLength: 1 })),
     cdnPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
@@ -181,6 +182,12 @@ export const OPTIONS: OptionSpec[] = [
     flag: "storage-memory-mb",
     key: "storageMemoryMb",
     help: "host: Edge Storage fragments kept in memory (and mirrored under --data-dir) in MiB; full: puts refused (default 256; 0: none)",
+    kind: "number",
+  },
+  {
+    flag: "storage-quota-mb",
+    key: "storageQuotaMb",
+    help: "gateway: Edge Storage bytes one owner may keep (fragments, n x fragment size) in MiB (default 256)",
     kind: "number",
   },
   {

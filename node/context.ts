@@ -124,6 +124,7 @@ export type GatewayConfig = Pick<
   | "acmeEmail"
   | "certSyncMs"
   | "region"
+  | "storageQuotaMb"
 >;
 
 export type StargateConfig = Pick<

@@ -16,7 +16,7 @@ import { createGateway } from "../../node/roles/gateway";
 import { GatewayLink, type JobHandler } from "../../node/roles/host/link";
 import { WorkTracker } from "../../node/workTracker";
 import { EpochClock } from "../../offchain/common/epochs";
-import { createTypedApp } from "../../offchain/common/http";
+import { createTypedApp, errorHandler } from "../../offchain/common/http";
 import { unseal } from "../../offchain/common/seal";
 import { initTracing } from "../../offchain/common/tracing";
 
@@ -92,10 +92,12 @@ export async function startGatewayRole(
     jobTimeoutMs: 5_000,
     maxJobRounds: 1_000,
     certSyncMs: 1_000,
+    storageQuotaMb: 256,
     ...options.config,
   };
   const role = createGateway(ctx, config);
   const app = createTypedApp({ logger: false });
+  app.setErrorHandler(errorHandler({ codePrefix: "EDGE_NODE" }));
   app.get("/status", async () => ({ device: account.address, roleStatus: role.status() })); // the daemon's, in short
   role.register(app);
   const url = await app.listen({ host: "127.0.0.1", port: 0 });

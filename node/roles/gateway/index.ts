@@ -30,6 +30,10 @@ import { JobQueue } from "./queue";
 import { JobReports } from "./reports";
 import { registerGatewayRoutes } from "./routes";
 import { GatewayStateFile } from "./state";
+import { DEFAULT_MAX_OBJECTS, GatewayStorage } from "./storage";
+import { StorageAuth } from "./storageAuth";
+import { StorageIndex } from "./storageIndex";
+import { registerStorageRoutes } from "./storageRoutes";
 import { collectTallies } from "./tallies";
 import { UsageMeter } from "../../usage";
 
@@ -52,6 +56,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
   const jobs = new JobFrontDoor(ctx, { customers, dispatcher, usage, credit }, config.maxJobRounds);
   const parts = { queue, hosts, reports, usage, credit, metrics };
   const { frontDoor, settings } = siteServing({ ...ctx, log }, config, parts);
+  const storage = edgeStorage(ctx, config, { hosts, usage, credit, log });
 
   if (!config.oracle) log.warn({}, "no --oracle: job reports are counted but not sent");
   if (!config.billing) log.warn({}, "no --billing: usage is not recorded");
@@ -61,44 +66,12 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       "no PaymentVault in the address book: serving the --allow-customers list",
     );
 
-  /** Queues (reports or usage), then sends what the outbox holds. */
-  const sender = (kind: "report" | "usage", queue: () => Promise<void>, intervalMs: number) =>
-    new WorkLoop(
-      async () => {
-        await queue();
-        await ctx.outgoing.flush();
-      },
-      intervalMs,
-      (error) => log.warn({ err: error.message, kind }, "could not queue or send"),
-    );
-  const loops = [
-    ...(config.oracle
-      ? [
-          sender(
-            "report",
-            async () => {
-              await collectTallies(hosts, reports, ctx.clock, config.jobTimeoutMs);
-              await reports.queue();
-            },
-            config.reportIntervalMs,
-          ),
-        ]
-      : []),
-    ...(config.billing ? [sender("usage", queueUsage, config.usageFlushMs)] : []),
-    ...(credit
-      ? [
-          new WorkLoop(
-            () => credit.refresh(),
-            config.creditRefreshMs,
-            (error) => log.warn({ err: error.message }, "could not refresh customers' credit from billing"),
-          ),
-        ]
-      : []),
-  ];
+  const loops = workLoops(ctx, config, { hosts, reports, credit, storage: storage.service, queueUsage, log });
 
   return {
     register(app: TypedApp) {
       registerGatewayRoutes(app, hosts, jobs);
+      registerStorageRoutes(app, storage.service);
       links.attach(app.server);
     },
     async start() {
@@ -116,6 +89,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       await queueUsage();
       store.save();
       queue.close(); // its placement tick (R20-5)
+      storage.index.close();
     },
     async onAdmission(admitted: boolean) {
       if (!admitted) {
@@ -145,6 +119,7 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
         counts: store.state.counts,
         reportSequence: store.state.sequence,
         pendingUsage: usage.pending,
+        storage: { ...storage.index.counts, requestsServed: storage.service.requestsServed },
       };
     },
     routableHosts: () => hosts.routable().length,
@@ -174,6 +149,99 @@ function creditLimiter(
     },
     { billingUrl: config.billing, refreshMs: config.creditRefreshMs, maxStaleMs: config.creditMaxStaleMs },
   );
+}
+
+/** The gateway's periodic work: reports and usage to their services, credit from billing, deleted fragments. */
+function workLoops(
+  ctx: GatewayContext,
+  config: GatewayConfig,
+  parts: {
+    hosts: HostRegistry;
+    reports: JobReports;
+    credit: CreditLimiter | undefined;
+    storage: GatewayStorage;
+    queueUsage: () => Promise<void>;
+    log: GatewayContext["log"];
+  },
+): WorkLoop[] {
+  const { hosts, reports, credit, storage, queueUsage, log } = parts;
+  /** Queues (reports or usage), then sends what the outbox holds. */
+  const sender = (kind: "report" | "usage", queue: () => Promise<void>, intervalMs: number) =>
+    new WorkLoop(
+      async () => {
+        await queue();
+        await ctx.outgoing.flush();
+      },
+      intervalMs,
+      (error) => log.warn({ err: error.message, kind }, "could not queue or send"),
+    );
+  return [
+    ...(config.oracle
+      ? [
+          sender(
+            "report",
+            async () => {
+              await collectTallies(hosts, reports, ctx.clock, config.jobTimeoutMs);
+              await reports.queue();
+            },
+            config.reportIntervalMs,
+          ),
+        ]
+      : []),
+    ...(config.billing
+      ? [
+          sender(
+            "usage",
+            async () => {
+              storage.accrueUsage(); // storage.byteHours (D75)
+              await queueUsage();
+            },
+            config.usageFlushMs,
+          ),
+        ]
+      : []),
+    // Fragments of deleted objects whose hosts did not answer at the delete (D75).
+    new WorkLoop(
+      async () => void (await storage.sweepDeletes()),
+      60_000,
+      (error) => log.warn({ err: error.message }, "could not sweep deleted fragments"),
+    ),
+    ...(credit
+      ? [
+          new WorkLoop(
+            () => credit.refresh(),
+            config.creditRefreshMs,
+            (error) => log.warn({ err: error.message }, "could not refresh customers' credit from billing"),
+          ),
+        ]
+      : []),
+  ];
+}
+
+/** Edge Storage's API (D75): the object index under --data-dir, owners' signed requests, placement on linked hosts. */
+function edgeStorage(
+  ctx: GatewayContext,
+  config: GatewayConfig,
+  parts: { hosts: HostRegistry; usage: UsageMeter; credit: CreditLimiter | undefined; log: GatewayContext["log"] },
+): { service: GatewayStorage; index: StorageIndex } {
+  const device = ctx.signer.account.address.toLowerCase();
+  const index = new StorageIndex(join(config.dataDir, `${device}-storage.db`));
+  const service = new GatewayStorage(
+    {
+      index,
+      auth: new StorageAuth(ctx.signer),
+      hosts: () =>
+        parts.hosts
+          .routable()
+          .map(([host, entry]) => ({ host: host.toLowerCase(), link: entry.link, region: entry.region })),
+      usage: parts.usage,
+      credit: parts.credit,
+      log: parts.log,
+    },
+    ctx.signer.chainId,
+    { quotaBytes: config.storageQuotaMb * 1024 * 1024, maxObjects: DEFAULT_MAX_OBJECTS, callTimeoutMs: 10_000 },
+  );
+  return { service, index };
 }
 
 /** The jobs the linked hosts run at once, together. */

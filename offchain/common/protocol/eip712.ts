@@ -125,6 +125,20 @@ export const MESSAGE_TYPES = {
     { name: "bodyHash", type: "bytes32" },
     { name: "timestamp", type: "uint256" },
   ],
+  /**
+   * An owner's request to a gateway's Edge Storage API (D75): `action` one of STORAGE_ACTIONS, `objectId` the
+   * object (zero for `list`), `bodyHash` sha256 of the raw request body (of no bytes without one), `nonce` 32 random
+   * bytes (two requests in one second differ), `timestamp` unix seconds. The gateway's replay guard keys on the digest.
+   */
+  StorageRequest: [
+    { name: "owner", type: "address" },
+    { name: "gateway", type: "address" },
+    { name: "action", type: "string" },
+    { name: "objectId", type: "bytes32" },
+    { name: "bodyHash", type: "bytes32" },
+    { name: "nonce", type: "bytes32" },
+    { name: "timestamp", type: "uint256" },
+  ],
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_TYPES;

@@ -22,3 +22,4 @@ export * from "./certs";
 export * from "./regions";
 export * from "./placement";
 export * from "./storageManifest";
+export * from "./storageRequest";
