@@ -19,7 +19,7 @@ import {
   storageObjectId,
 } from "../common/protocol/storageManifest";
 import { decryptObject, encryptObject } from "./cipher";
-import { decodeFragments, encodeFragments } from "./erasure";
+import { decodeFragments, encodeFragments } from "../common/erasure";
 import { storageError } from "./errors";
 import type { StorageKey } from "./keys";
 

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 
 import { STORAGE_MAX_OBJECT_BYTES } from "../../offchain/common/protocol";
-import { decodeFragments, encodeFragments } from "../../offchain/storage/erasure";
+import { decodeFragments, encodeFragments } from "../../offchain/common/erasure";
 import { StorageKey } from "../../offchain/storage/keys";
 import {
   DEFAULT_DATA_FRAGMENTS as K,

@@ -5,7 +5,7 @@ import { privateKeyToAccount } from "viem/accounts";
 
 import { STORAGE_MAX_OBJECT_BYTES, verifyStorageManifest } from "../../../offchain/common/protocol";
 import { decryptObject, encryptObject } from "../../../offchain/storage/cipher";
-import { checkCodingParameters, decodeFragments, encodeFragments } from "../../../offchain/storage/erasure";
+import { checkCodingParameters, decodeFragments, encodeFragments } from "../../../offchain/common/erasure";
 import { StorageKey } from "../../../offchain/storage/keys";
 import { checkFragments, openObject, sealObject, sha256Hex } from "../../../offchain/storage/object";
 import { FC_SEED, fcRuns } from "../../shared/fastcheck";

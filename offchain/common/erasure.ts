@@ -4,7 +4,8 @@
  * zero-padded to k fragments of `fragmentSize` bytes (storageFragmentSize: a multiple of 8, the codec's unit), and
  * n - k parity fragments are computed from them; any k of the n rebuild the payload, whose length the manifest
  * records. This module knows nothing of hashes: the caller drops a fragment that fails its sha256 before it gets
- * here, so every fragment handed in is trusted to be the one encoded.
+ * here, so every fragment handed in is trusted to be the one encoded. In common/: clients seal and open objects with
+ * it, gateways rebuild lost fragments (repair) with it.
  */
 import * as ReedSolomon from "@ronomon/reed-solomon";
 
@@ -12,8 +13,17 @@ import {
   STORAGE_MAX_DATA_FRAGMENTS,
   STORAGE_MAX_PARITY_FRAGMENTS,
   storageFragmentSize,
-} from "../common/protocol/storageManifest";
-import { storageError } from "./errors";
+} from "./protocol/storageManifest";
+import { errorFactory } from "./errors";
+
+/** The codec's error codes: part of Edge Storage's table (offchain/storage/errors.ts), thrown by the gateway too. */
+export const ERASURE_ERRORS = {
+  /** k and n outside the codec's limits (1 <= k <= 24, 1 <= n - k <= 6). */
+  STORAGE_BAD_PARAMETERS: 400,
+  /** Fewer than k fragments passed their hash check: the object cannot be rebuilt. */
+  STORAGE_NOT_ENOUGH_FRAGMENTS: 422,
+} as const;
+const storageError = errorFactory(ERASURE_ERRORS);
 
 const contexts = new Map<string, ReedSolomon.Context>();
 
