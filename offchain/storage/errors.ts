@@ -19,6 +19,16 @@ export const STORAGE_ERRORS = {
   STORAGE_KEY_FILE_INVALID: 400,
   /** A wallet signature cannot derive a key: not the wallet's, or the wallet signs non-deterministically. */
   STORAGE_WALLET_KEY_INVALID: 400,
+  /** The gateway did not answer: no connection, or no complete answer within the client's timeout. */
+  STORAGE_GATEWAY_UNREACHABLE: 503,
+  /** The gateway answered outside the API: an unexpected status or shape, a malformed frame, an answer too large. */
+  STORAGE_GATEWAY_FAILED: 502,
 } as const;
+
+/**
+ * A gateway's refusal (4xx/5xx) is raised with the gateway's own status and code (client.ts); this code stands in
+ * when its answer names none (no JSON, no well-formed code). Not in the table: its status is the gateway's.
+ */
+export const STORAGE_GATEWAY_REFUSED = "STORAGE_GATEWAY_REFUSED";
 
 export const storageError = errorFactory(STORAGE_ERRORS);
