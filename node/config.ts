@@ -21,6 +21,7 @@ import {
 } from "../offchain/common/config";
 import { AddressSchema, type Region } from "../offchain/common/protocol";
 import { optionProblems, regionOption } from "./configChecks";
+import { STORAGE_OPTIONS, STORAGE_SCHEMA } from "./configStorage";
 
 export const ROLES = ["host", "gateway", "stargate"] as const;
 export type Role = (typeof ROLES)[number];
@@ -52,8 +53,7 @@ export const ConfigSchema = Type.Object(
     capacity: Type.Integer({ minimum: 1, maximum: 256, default: 64 }),
     cacheMemoryMb: Type.Integer({ minimum: 1, maximum: 65_536, default: 64 }),
     cacheDiskMb: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 1_024 }),
-    storageMemoryMb: Type.Integer({ minimum: 0, maximum: 65_536, default: 256 }),
-    storageQuotaMb: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 256 }),
+    ...STORAGE_SCHEMA,
     allowPrivateOrigins: Type.Boolean({ default: false }),
     sites: Type.Optional(Type.String({ minLength: 1 })),
     cdnPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
@@ -176,18 +176,6 @@ export const OPTIONS: OptionSpec[] = [
     flag: "cache-disk-mb",
     key: "cacheDiskMb",
     help: "host: the content cache's disk tier in MiB, under --data-dir (default 1024; 0: memory only)",
-    kind: "number",
-  },
-  {
-    flag: "storage-memory-mb",
-    key: "storageMemoryMb",
-    help: "host: Edge Storage fragments kept in memory (and mirrored under --data-dir) in MiB; full: puts refused (default 256; 0: none)",
-    kind: "number",
-  },
-  {
-    flag: "storage-quota-mb",
-    key: "storageQuotaMb",
-    help: "gateway: Edge Storage bytes one owner may keep (fragments, n x fragment size) in MiB (default 256)",
     kind: "number",
   },
   {
@@ -366,6 +354,7 @@ export const OPTIONS: OptionSpec[] = [
     expect: "COUNTRY/name, e.g. DE/eu-central",
   },
   LOG_LEVEL_OPTION,
+  ...STORAGE_OPTIONS,
 ];
 
 const ENV_PREFIX = "EDGE_NODE";

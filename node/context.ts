@@ -125,6 +125,8 @@ export type GatewayConfig = Pick<
   | "certSyncMs"
   | "region"
   | "storageQuotaMb"
+  | "storageRepairGraceMs"
+  | "storageRepairMs"
 >;
 
 export type StargateConfig = Pick<

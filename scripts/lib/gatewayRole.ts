@@ -93,6 +93,8 @@ export async function startGatewayRole(
     maxJobRounds: 1_000,
     certSyncMs: 1_000,
     storageQuotaMb: 256,
+    storageRepairGraceMs: 60_000,
+    storageRepairMs: 5_000,
     ...options.config,
   };
   const role = createGateway(ctx, config);

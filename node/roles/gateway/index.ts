@@ -33,6 +33,7 @@ import { GatewayStateFile } from "./state";
 import { DEFAULT_MAX_OBJECTS, GatewayStorage } from "./storage";
 import { StorageAuth } from "./storageAuth";
 import { StorageIndex } from "./storageIndex";
+import { StorageRepair } from "./storageRepair";
 import { registerStorageRoutes } from "./storageRoutes";
 import { collectTallies } from "./tallies";
 import { UsageMeter } from "../../usage";
@@ -66,7 +67,15 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
       "no PaymentVault in the address book: serving the --allow-customers list",
     );
 
-  const loops = workLoops(ctx, config, { hosts, reports, credit, storage: storage.service, queueUsage, log });
+  const loops = workLoops(ctx, config, {
+    hosts,
+    reports,
+    credit,
+    storage: storage.service,
+    repair: storage.repair,
+    queueUsage,
+    log,
+  });
 
   return {
     register(app: TypedApp) {
@@ -119,7 +128,11 @@ export function createGateway(ctx: GatewayContext, config: GatewayConfig): RoleM
         counts: store.state.counts,
         reportSequence: store.state.sequence,
         pendingUsage: usage.pending,
-        storage: { ...storage.index.counts, requestsServed: storage.service.requestsServed },
+        storage: {
+          ...storage.index.counts,
+          requestsServed: storage.service.requestsServed,
+          repair: storage.repair.stats,
+        },
       };
     },
     routableHosts: () => hosts.routable().length,
@@ -160,11 +173,12 @@ function workLoops(
     reports: JobReports;
     credit: CreditLimiter | undefined;
     storage: GatewayStorage;
+    repair: StorageRepair;
     queueUsage: () => Promise<void>;
     log: GatewayContext["log"];
   },
 ): WorkLoop[] {
-  const { hosts, reports, credit, storage, queueUsage, log } = parts;
+  const { hosts, reports, credit, storage, repair, queueUsage, log } = parts;
   /** Queues (reports or usage), then sends what the outbox holds. */
   const sender = (kind: "report" | "usage", queue: () => Promise<void>, intervalMs: number) =>
     new WorkLoop(
@@ -200,6 +214,12 @@ function workLoops(
           ),
         ]
       : []),
+    // Lost fragments rebuilt elsewhere (D75).
+    new WorkLoop(
+      () => repair.round(),
+      config.storageRepairMs,
+      (error) => log.warn({ err: error.message }, "storage repair round failed"),
+    ),
     // Fragments of deleted objects whose hosts did not answer at the delete (D75).
     new WorkLoop(
       async () => void (await storage.sweepDeletes()),
@@ -223,25 +243,32 @@ function edgeStorage(
   ctx: GatewayContext,
   config: GatewayConfig,
   parts: { hosts: HostRegistry; usage: UsageMeter; credit: CreditLimiter | undefined; log: GatewayContext["log"] },
-): { service: GatewayStorage; index: StorageIndex } {
+): { service: GatewayStorage; index: StorageIndex; repair: StorageRepair } {
   const device = ctx.signer.account.address.toLowerCase();
   const index = new StorageIndex(join(config.dataDir, `${device}-storage.db`));
+  const hosts = () =>
+    parts.hosts
+      .routable()
+      .map(([host, entry]) => ({ host: host.toLowerCase(), link: entry.link, region: entry.region }));
   const service = new GatewayStorage(
     {
       index,
       auth: new StorageAuth(ctx.signer),
-      hosts: () =>
-        parts.hosts
-          .routable()
-          .map(([host, entry]) => ({ host: host.toLowerCase(), link: entry.link, region: entry.region })),
+      hosts,
       usage: parts.usage,
       credit: parts.credit,
       log: parts.log,
+      onBadFragment: (objectId, index, host) => repair.reportBad(objectId, index, host),
     },
     ctx.signer.chainId,
     { quotaBytes: config.storageQuotaMb * 1024 * 1024, maxObjects: DEFAULT_MAX_OBJECTS, callTimeoutMs: 10_000 },
   );
-  return { service, index };
+  const repair = new StorageRepair({ index, hosts, log: parts.log }, service, {
+    graceMs: config.storageRepairGraceMs,
+    maxObjects: 256,
+    callTimeoutMs: 10_000,
+  });
+  return { service, index, repair };
 }
 
 /** The jobs the linked hosts run at once, together. */

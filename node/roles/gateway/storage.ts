@@ -60,7 +60,16 @@ export interface StorageParts {
   usage: { addAll(customer: string, service: string, lines: ReadonlyArray<readonly [string, bigint]>): void };
   credit?: Pick<CreditLimiter, "reserve" | "complete" | "release">;
   log: { warn(obj: object, msg: string): void };
+  /** A get found a fragment missing (404), lost (410) or wrong (mismatch) on its host: repair rebuilds it. */
+  onBadFragment?(objectId: string, index: number, host: string): void;
 }
+
+/** What a host answers about a fragment it should hold and does not (or holds wrong). */
+const BAD_FRAGMENT = new Set([
+  "EDGE_NODE_FRAGMENT_NOT_FOUND",
+  "EDGE_NODE_FRAGMENT_LOST",
+  "EDGE_NODE_FRAGMENT_MISMATCH",
+]);
 
 export interface ListedObject {
   objectId: string;
@@ -346,6 +355,8 @@ export class GatewayStorage {
           );
           if (got.size < want) got.set(fragment, bytes);
         } catch (error) {
+          if (isEdgeError(error) && BAD_FRAGMENT.has(error.code))
+            this.parts.onBadFragment?.(manifest.objectId, fragment, host.toLowerCase());
           this.parts.log.warn(
             { host, objectId: manifest.objectId, fragment, err: (error as Error).message },
             "fragment get",

@@ -131,7 +131,10 @@ export class StorageIndex extends SqliteStore {
     })();
   }
 
-  /** Moves fragment `fragment` of an object to `host` (repair), keeping the manifest's placement current. */
+  /**
+   * Moves fragment `fragment` of an object to `host` (repair), keeping the manifest's placement current; the old
+   * host's copy joins `deletes`.
+   */
   move(objectId: string, fragment: number, host: string): void {
     this.db.transaction(() => {
       const object = this.get(objectId);
@@ -140,6 +143,14 @@ export class StorageIndex extends SqliteStore {
         .filter((p) => p.fragment !== fragment)
         .concat({ fragment, host: host.toLowerCase() })
         .sort((a, b) => a.fragment - b.fragment);
+      // The old host's copy (a host that links again, a lost copy) is deleted when it can be.
+      for (const old of object.manifest.placement)
+        if (old.fragment === fragment && old.host.toLowerCase() !== host.toLowerCase())
+          this.statement("insert or ignore into deletes (object_id, fragment, host) values (?, ?, ?)").run(
+            objectId,
+            fragment,
+            old.host.toLowerCase(),
+          );
       this.statement("update objects set manifest = ? where object_id = ?").run(
         JSON.stringify({ ...object.manifest, placement }),
         objectId,
