@@ -23,7 +23,7 @@ import {
   startStorageNetwork,
   storageCall,
   storageKey,
-} from "../shared/storageNetwork";
+} from "../../scripts/lib/storageNetwork";
 
 const alice = privateKeyToAccount(`0x${"a1".repeat(32)}`);
 const bob = privateKeyToAccount(`0x${"b2".repeat(32)}`);

@@ -16,7 +16,7 @@ import {
   startStorageNetwork,
   storageCall,
   storageKey,
-} from "../shared/storageNetwork";
+} from "../../scripts/lib/storageNetwork";
 
 const owner = privateKeyToAccount(`0x${"c3".repeat(32)}`);
 const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 17 + seed) & 0xff));

@@ -1,13 +1,15 @@
 /**
  * Edge Storage on a real gateway role (scripts/lib/gatewayRole.ts: createGateway, its HTTP API, real host links)
  * with hosts that run the real fragment jobs over real FragmentStores (node/roles/host), and an owner that signs
- * requests as the protocol says (offchain/common/protocol/storageRequest.ts). For the gateway storage tests.
+ * requests as the protocol says (offchain/common/protocol/storageRequest.ts). For the gateway storage tests and
+ * the storage benchmark (scripts/bench/storage.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Counter } from "prom-client";
 import type { LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 
 import type { GatewayConfig } from "../../node/context";
 import { FragmentJobs } from "../../node/roles/host/fragmentJobs";
@@ -25,8 +27,12 @@ import {
 import { initTracing } from "../../offchain/common/tracing";
 import { StorageKey } from "../../offchain/storage/keys";
 import { type SealOptions, sealObject } from "../../offchain/storage/object";
-import { type GatewayRole, startGatewayRole } from "../../scripts/lib/gatewayRole";
-import { CHAIN, hostAccount, silentLog } from "./gatewayHarness";
+import { type GatewayRole, startGatewayRole } from "./gatewayRole";
+
+const CHAIN = 31337;
+const silentLog = { info() {}, warn() {}, error() {}, debug() {}, child: () => silentLog } as never;
+/** Host n's account (n: 1..255): its key is the byte n repeated. */
+export const hostAccount = (n: number) => privateKeyToAccount(`0x${n.toString(16).padStart(2, "0").repeat(32)}`);
 
 export interface StorageHost {
   account: LocalAccount;
@@ -45,7 +51,11 @@ export interface StorageNetwork {
 export const storageKey = new StorageKey(Buffer.alloc(32, 7), "key-file");
 
 /** A gateway role and `count` linked hosts (accounts 0x41, 0x42, ...), each with an 8 MiB fragment store. */
-export async function startStorageNetwork(count: number, config: Partial<GatewayConfig> = {}): Promise<StorageNetwork> {
+export async function startStorageNetwork(
+  count: number,
+  config: Partial<GatewayConfig> = {},
+  budgetBytes = 8 << 20,
+): Promise<StorageNetwork> {
   const gateway = await startGatewayRole({ key: `0x${"6a".repeat(32)}`, config });
   const root = mkdtempSync(join(tmpdir(), "storage-network-"));
   const hosts: StorageHost[] = [];
