@@ -32,6 +32,7 @@ import {
   decodeObjectDownload,
   encodeObjectUpload,
   signStorageRequest,
+  storageListBody,
 } from "../common/protocol/storageRequest";
 import { STORAGE_GATEWAY_REFUSED, storageError } from "./errors";
 import type { StorageKey } from "./keys";
@@ -285,7 +286,7 @@ export class StorageClient {
   /** One signed request; `read` reads its answer within the same timeout. */
   async #request<T>(
     action: StorageAction,
-    request: { method: string; objectId?: Hex; query?: string; body?: Buffer; accept?: string },
+    request: { method: string; objectId?: Hex; query?: string; body?: Buffer; signedBody?: Buffer; accept?: string },
     read: (response: Response, what: string) => Promise<T>,
   ): Promise<T> {
     const path = request.objectId === undefined ? this.#base : `${this.#base}/${request.objectId}`;
@@ -295,7 +296,7 @@ export class StorageClient {
       gateway: this.gateway,
       action,
       objectId: request.objectId ?? NO_OBJECT,
-      body: request.body,
+      body: request.body ?? request.signedBody,
     });
     const headers: Record<string, string> = { ...signed };
     if (request.body !== undefined) headers["content-type"] = STORAGE_OBJECT_TYPE;
@@ -367,7 +368,8 @@ export class StorageClient {
       params.set("limit", String(limit));
     }
     const query = params.toString() ? `?${params.toString()}` : "";
-    const reply = await this.#request("list", { method: "GET", query }, (response, what) =>
+    const signedBody = storageListBody(params.get("after") ?? undefined, limit);
+    const reply = await this.#request("list", { method: "GET", query, signedBody }, (response, what) =>
       expectJson(response, [200], ListReplySchema, what),
     );
     const objects = reply.objects as ListedObject[];

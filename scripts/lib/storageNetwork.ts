@@ -23,6 +23,7 @@ import {
   type StorageAction,
   encodeObjectUpload,
   signStorageRequest,
+  storageListBody,
 } from "../../offchain/common/protocol";
 import { initTracing } from "../../offchain/common/tracing";
 import { StorageKey } from "../../offchain/storage/keys";
@@ -110,7 +111,7 @@ export async function storageCall(
   const signed = await signStorageRequest(
     owner,
     CHAIN,
-    { gateway: gateway.account.address, action, objectId, body: request.body },
+    { gateway: gateway.account.address, action, objectId, body: request.body ?? listBody(action, request.query) },
     request.timestamp,
   );
   const path = action === "list" ? `/storage/v1/objects${request.query ?? ""}` : `/storage/v1/objects/${objectId}`;
@@ -124,6 +125,14 @@ export async function storageCall(
     },
     body: request.body,
   });
+}
+
+/** What a list request signs: its query's canonical form (storageListBody). */
+function listBody(action: StorageAction, query = ""): Buffer | undefined {
+  if (action !== "list") return undefined;
+  const params = new URLSearchParams(query.replace(/^\?/, ""));
+  const limit = params.get("limit");
+  return storageListBody(params.get("after") ?? undefined, limit === null ? undefined : Number(limit));
 }
 
 /** An object sealed by `owner` and its upload frame. */

@@ -13,6 +13,7 @@ import {
   decodeObjectDownload,
   encodeObjectUpload,
   signStorageRequest,
+  storageListBody,
   unixSeconds,
 } from "../../offchain/common/protocol";
 import { openObject } from "../../offchain/storage/object";
@@ -136,6 +137,10 @@ describe("Edge Storage API at a gateway (issue 21)", function () {
     // A request signed for another gateway is not this one's.
     const elsewhere = await signStorageRequest(alice, CHAIN, { gateway: bob.address, action: "get", objectId: manifest.objectId as `0x${string}` }); // prettier-ignore
     await expectRefused(await fetch(`${net.gateway.url}/storage/v1/objects/${manifest.objectId}`, { headers: elsewhere }), 401, "EDGE_NODE_BAD_SIGNATURE"); // prettier-ignore
+    // A listing signed for one page size cannot be sent with another (its query is signed as its body).
+    const listing = await signStorageRequest(alice, CHAIN, { gateway: net.gateway.account.address, action: "list", body: storageListBody(undefined, 5) }); // prettier-ignore
+    await expectRefused(await fetch(`${net.gateway.url}/storage/v1/objects?limit=6`, { headers: listing }), 401, "EDGE_NODE_BAD_SIGNATURE"); // prettier-ignore
+    expect((await fetch(`${net.gateway.url}/storage/v1/objects?limit=5`, { headers: listing })).status).to.equal(200);
     await storageCall(net.gateway, alice, "delete", { objectId: manifest.objectId });
   });
 

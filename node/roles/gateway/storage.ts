@@ -27,6 +27,7 @@ import {
   checkStorageManifest,
   decodeObjectUpload,
   encodeObjectDownload,
+  storageListBody,
 } from "../../../offchain/common/protocol";
 import { type Region, regionKey } from "../../../offchain/common/protocol/regions";
 import { isEdgeError } from "../../../offchain/common/errors";
@@ -138,7 +139,8 @@ export class GatewayStorage {
   }
 
   async list(headers: StorageRequestHeaders, after: string | undefined, limit: number | undefined) {
-    const caller = await this.parts.auth.admit(headers, { action: "list", objectId: NO_OBJECT });
+    const body = storageListBody(after, limit);
+    const caller = await this.parts.auth.admit(headers, { action: "list", objectId: NO_OBJECT, body });
     const count = Math.min(LIST_MAX, Math.max(1, limit ?? 100));
     return this.charged(caller.owner, async () => {
       const linked = new Set(this.parts.hosts().map((h) => h.host));

@@ -3,8 +3,8 @@
  * and how objects travel.
  *
  * Every request carries the owner's EIP-712 `StorageRequest` signature (eip712.ts) over the owner, this gateway,
- * the action, the object id (zero for `list`), sha256 of the raw body, 32 random bytes and a timestamp (unix
- * seconds), in four headers. The gateway checks it before reading anything else and keys its replay guard on the
+ * the action, the object id (zero for `list`), sha256 of the raw body (a `list`'s canonical query:
+ * storageListBody), 32 random bytes and a timestamp (unix seconds), in four headers. The gateway checks it before reading anything else and keys its replay guard on the
  * signed digest, so a captured request cannot be sent again (to this gateway or, naming another, to any other).
  *
  * Objects travel framed, in both directions (no JSON around megabytes, no base64):
@@ -46,6 +46,13 @@ export type StorageRequestHeaders = Static<typeof StorageRequestHeadersSchema>;
 export const storageBodyHash = (body: Uint8Array = new Uint8Array(0)): Hex =>
   `0x${createHash("sha256").update(body).digest("hex")}`;
 
+/**
+ * What a `list` request signs as its body (it sends none): its query, canonical (`after` lowercase, `limit` in
+ * decimal, each empty when absent), so a captured listing cannot be replayed with another page or size.
+ */
+export const storageListBody = (after?: string, limit?: number): Buffer =>
+  Buffer.from(`after=${after?.toLowerCase() ?? ""}&limit=${limit ?? ""}`, "utf8");
+
 /** Signs one request: the headers to send with it. */
 export async function signStorageRequest(
   account: Pick<LocalAccount, "address" | "signTypedData">,
@@ -74,6 +81,7 @@ export async function signStorageRequest(
 /**
  * Whether the request is signed, canonically, by the owner its headers name for this gateway, action, object and
  * body: the signed digest (the replay key: a re-encoded signature or re-spelled header is the same request).
+ * The headers must have passed StorageRequestHeadersSchema (an address, a decimal timestamp): others throw.
  */
 export function checkStorageRequest(
   chainId: number,

@@ -11,6 +11,7 @@ import { CHAIN_ID, expectEdgeError, objectBytes } from "./helpers";
 const PRIVATE_KEY = `0x${"e7".repeat(32)}`;
 
 describe("offchain/storage cli (edge-storage keygen, local encode and decode)", function () {
+  this.timeout(30_000); // runs the CLI as a process (ts-node): seconds on a loaded machine
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let keyFile: string;

@@ -19,6 +19,7 @@ import {
   StorageFrameError,
   StorageRequestHeadersSchema,
   checkStorageRequest,
+  storageListBody,
   decodeObjectUpload,
   encodeObjectDownload,
   verifyStorageManifest,
@@ -48,7 +49,6 @@ interface Stored {
   fragments: Map<number, Buffer>;
   createdAt: number;
 }
-
 type Handler = (request: IncomingMessage, response: ServerResponse, body: Buffer) => boolean | Promise<boolean>;
 
 const json = (response: ServerResponse, status: number, body: unknown): void =>
@@ -105,7 +105,6 @@ class GatewayDouble {
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }
-
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
@@ -124,12 +123,13 @@ class GatewayDouble {
     const action = id === undefined ? (request.method === "GET" ? "list" : undefined) : ACTIONS[request.method ?? ""];
     if (!route || !action)
       return refuse(response, 404, "DOUBLE_NO_ROUTE", `no route ${request.method} ${url.pathname}`);
-    const headers = Object.fromEntries(
-      ["x-edge-owner", "x-edge-timestamp", "x-edge-nonce", "x-edge-signature"].map((h) => [h, request.headers[h]]),
-    );
+    const signatureHeaders = ["x-edge-owner", "x-edge-timestamp", "x-edge-nonce", "x-edge-signature"];
+    const headers = Object.fromEntries(signatureHeaders.map((h) => [h, request.headers[h]]));
     if (!Value.Check(StorageRequestHeadersSchema, headers))
       return refuse(response, 401, "DOUBLE_UNSIGNED", "the request is not signed");
-    const check = await checkStorageRequest(CHAIN_ID, device, headers, { action, objectId: id ?? NO_OBJECT, body });
+    const [after, limit] = ["after", "limit"].map((name) => url.searchParams.get(name) ?? undefined);
+    const signed = action === "list" ? storageListBody(after, limit === undefined ? undefined : Number(limit)) : body;
+    const check = await checkStorageRequest(CHAIN_ID, device, headers, { action, objectId: id ?? NO_OBJECT, body: signed }); // prettier-ignore
     if (!check.ok) return refuse(response, 401, "DOUBLE_BAD_SIGNATURE", check.message);
     if (this.digests.has(check.digest)) return refuse(response, 409, "DOUBLE_REPLAY", "this request was served");
     this.digests.add(check.digest);
