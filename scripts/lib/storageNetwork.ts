@@ -15,7 +15,7 @@ import type { GatewayConfig } from "../../node/context";
 import { FragmentJobs } from "../../node/roles/host/fragmentJobs";
 import { FragmentStore } from "../../node/roles/host/fragments";
 import { HostJobs } from "../../node/roles/host/jobs";
-import type { GatewayLink } from "../../node/roles/host/link";
+import type { GatewayLink, JobHandler } from "../../node/roles/host/link";
 import { WorkTracker } from "../../node/workTracker";
 import {
   NO_OBJECT,
@@ -64,25 +64,11 @@ export async function startStorageNetwork(
     const account = hostAccount(n);
     const store = new FragmentStore({
       dir: join(root, `host-${n}`),
-      budgetBytes: 8 << 20,
+      budgetBytes,
       fsync: false,
       log: silentLog,
     });
-    const jobs = new HostJobs(
-      {
-        signer: { account, chainId: CHAIN },
-        log: silentLog,
-        work: new WorkTracker(),
-        serving: () => true,
-        tracing: initTracing({ serviceName: "edge-host", env: {} }),
-        metrics: { jobs: new Counter({ name: "j", help: "j", labelNames: ["outcome"] as const, registers: [] }) },
-      },
-      {
-        ...{ cache: { serve: () => Promise.reject(new Error("no cdn here")) }, memoryBytes: 1 << 20, tallies: null },
-        ...{ gateway: () => null, maxJobRounds: 1_000, fragments: new FragmentJobs(store, () => true) },
-      },
-    );
-    const link = await gateway.connectHost(account, (req, res) => jobs.handle(req, res), 16);
+    const link = await gateway.connectHost(account, fragmentHost(account, store), 16);
     const host = { account, store, link };
     hosts.push(host);
     return host;
@@ -98,6 +84,25 @@ export async function startStorageNetwork(
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** A host's job handler that runs only the real fragment jobs over `store` (no content delivery). */
+export function fragmentHost(account: LocalAccount, store: FragmentStore): JobHandler {
+  const jobs = new HostJobs(
+    {
+      signer: { account, chainId: CHAIN },
+      log: silentLog,
+      work: new WorkTracker(),
+      serving: () => true,
+      tracing: initTracing({ serviceName: "edge-host", env: {} }),
+      metrics: { jobs: new Counter({ name: "j", help: "j", labelNames: ["outcome"] as const, registers: [] }) },
+    },
+    {
+      ...{ cache: { serve: () => Promise.reject(new Error("no cdn here")) }, memoryBytes: 1 << 20, tallies: null },
+      ...{ gateway: () => null, maxJobRounds: 1_000, fragments: new FragmentJobs(store, () => true) },
+    },
+  );
+  return (req, res) => jobs.handle(req, res);
 }
 
 /** A signed request to the gateway's storage API: the fetch Response. */

@@ -12,7 +12,6 @@ import type http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { Counter } from "prom-client";
 
 import { FRAGMENT_WIRE_MAX_BYTES } from "../../node/roles/fragmentWire";
 import {
@@ -23,13 +22,9 @@ import {
   putFragment,
 } from "../../node/roles/gateway/fragmentClient";
 import type { HostLink } from "../../node/roles/gateway/links";
-import { FragmentJobs } from "../../node/roles/host/fragmentJobs";
 import { DEFAULT_MAX_FRAGMENT_BYTES, FragmentStore } from "../../node/roles/host/fragments";
-import { HostJobs } from "../../node/roles/host/jobs";
 import type { GatewayLink } from "../../node/roles/host/link";
-import { WorkTracker } from "../../node/workTracker";
 import { isEdgeError } from "../../offchain/common/errors";
-import { initTracing } from "../../offchain/common/tracing";
 import {
   type GatewayHarness,
   connectHost,
@@ -37,6 +32,7 @@ import {
   silentLog,
   startGatewayHarness,
 } from "../shared/gatewayHarness";
+import { fragmentHost } from "../../scripts/lib/storageNetwork";
 
 const sha = (data: Uint8Array) => `0x${createHash("sha256").update(data).digest("hex")}`;
 const oid = (n: number) => `0x${createHash("sha256").update(`object ${n}`).digest("hex")}`;
@@ -96,21 +92,7 @@ describe("fragments over the host's link (issue 21)", function () {
     gateway = await startGatewayHarness({ key: `0x${"61".repeat(32)}` });
     root = mkdtempSync(join(tmpdir(), "fragment-link-"));
     store = new FragmentStore({ dir: join(root, "fragments"), budgetBytes: 8 << 20, fsync: false, log: silentLog });
-    const jobs = new HostJobs(
-      {
-        signer: { account: hostAccount(0x41), chainId: 31337 },
-        log: silentLog,
-        work: new WorkTracker(),
-        serving: () => true,
-        tracing: initTracing({ serviceName: "edge-host", env: {} }),
-        metrics: { jobs: new Counter({ name: "j", help: "j", labelNames: ["outcome"] as const, registers: [] }) },
-      },
-      {
-        ...{ cache: { serve: () => Promise.reject(new Error("no cdn here")) }, memoryBytes: 1 << 20, tallies: null },
-        ...{ gateway: () => null, maxJobRounds: 1_000, fragments: new FragmentJobs(store, () => true) },
-      },
-    );
-    hostLinks.push(await connectHost(gateway, hostAccount(0x41), (req, res) => jobs.handle(req, res), 8));
+    hostLinks.push(await connectHost(gateway, hostAccount(0x41), fragmentHost(hostAccount(0x41), store), 8));
     link = linkOf(hostAccount(0x41).address);
     const lying = (_req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
       res.writeHead(200, { "x-edge-fragment-sha256": lie.sha256 });
