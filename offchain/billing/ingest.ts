@@ -23,9 +23,12 @@ import type { OpenUsage } from "./openUsage";
 import { firstPeriodIndex, isOpen, periodAt } from "./periods";
 import type { BillingStore } from "./store";
 
-/** The services each kind of sender bills (D58): gateways run jobs and serve sites, stargates answer DNS. */
+/**
+ * The services each kind of sender bills (D58): gateways run jobs, serve sites and store objects (D75), stargates
+ * answer DNS.
+ */
 export const SENDER_SERVICES: Record<SenderKind, ReadonlySet<string>> = {
-  [StakeType.Gateway]: new Set(["compute", "cdn"]),
+  [StakeType.Gateway]: new Set(["compute", "cdn", "storage"]),
   [StakeType.Stargate]: new Set(["dns"]),
 };
 

@@ -29,7 +29,15 @@ const STARGATE = 3; // a key of the fixture's gateway series, bound to a stargat
 /** The test price list: the fixture's, and DNS at 0.4 token per million queries. */
 const DNS_PRICES = {
   ...PRICES,
-  prices: { ...PRICES.prices, dns: { queries: { unitSize: "1000000", unitPrice: ((4n * ONE) / 10n).toString() } } },
+  prices: {
+    ...PRICES.prices,
+    dns: { queries: { unitSize: "1000000", unitPrice: ((4n * ONE) / 10n).toString() } },
+    // Edge Storage (issue 21, D75): requests per thousand, byte-hours per GB-hour.
+    storage: {
+      requests: { unitSize: "1000", unitPrice: ONE.toString() },
+      byteHours: { unitSize: "1000000000", unitPrice: (2n * ONE).toString() },
+    },
+  },
 };
 
 /** Gateway 1 holds an admitted gateway stake, stargate 3 an admitted stargate stake (until a test evicts it). */
@@ -138,6 +146,24 @@ describe("billing of stargates' DNS usage (D58)", function () {
     // The same bill, hash included, as the CLI computes from the records that were sent.
     const cli = billRecords("0", [...batch, gw[0]], parsePriceList(DNS_PRICES), (t) => t < T0 + 60_000);
     expect(cli.find((b) => b.customer === owner)).to.deep.equal(bill);
+  });
+
+  it("D75: a gateway's storage.requests and storage.byteHours are accepted and billed to the owner at the price list's price", async function () {
+    const records = [
+      line(GATEWAY, 0, "g:s:0", "storage", "requests", 3_000, T0 + 100),
+      line(GATEWAY, 0, "g:s:1", "storage", "byteHours", 5_000_000_000, T0 + 200),
+    ];
+    expect(await post(GATEWAY, 1n, records)).to.deep.equal({ status: 200, json: { accepted: 2, duplicates: 0 } });
+    // A stargate may not bill storage.
+    const stargate = await post(STARGATE, 1n, [line(STARGATE, 0, "s:s", "storage", "requests", 1, T0 + 100)]);
+    expect([stargate.status, stargate.json.code]).to.deep.equal([403, "BILLING_SERVICE_NOT_ALLOWED"]);
+    const bill = closePeriod(closing, 0).find((b) => b.customer === customerAccount(0).address.toLowerCase())!;
+    // 3 thousand requests at 1 token, 5 GB-hours at 2 tokens: 13 tokens, less the 1-token free buffer.
+    expect(bill.lines.map((l) => [l.service, l.metric, l.quantity, l.amount])).to.deep.equal([
+      ["storage", "byteHours", "5000000000", (10n * ONE).toString()],
+      ["storage", "requests", "3000", (3n * ONE).toString()],
+    ]);
+    expect(bill.total).to.equal((12n * ONE).toString());
   });
 
   it("D58: a stargate billing cdn or compute, or a gateway billing dns, is refused 403 BILLING_SERVICE_NOT_ALLOWED and nothing is stored", async function () {
