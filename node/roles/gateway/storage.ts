@@ -38,6 +38,7 @@ import { deleteFragment, getFragment, putFragment } from "./fragmentClient";
 import type { HostLink } from "./links";
 import type { StorageAuth } from "./storageAuth";
 import type { StorageIndex, StoredObject } from "./storageIndex";
+import { StorageQuota } from "./storageQuota";
 import { type PlacementCandidate, placeFragment, placeObject } from "./storagePlacement";
 import { createHash } from "node:crypto";
 
@@ -50,6 +51,8 @@ export interface StorageLimits {
 }
 
 export const DEFAULT_MAX_OBJECTS = 10_000;
+/** Puts being stored at once (each holds its upload, up to 6 MiB, until its hosts answer): more are 503 (R21-1). */
+export const MAX_PUTTING = 32;
 const LIST_MAX = 1_000;
 const REQUEST = [{ service: "storage", metric: "requests", quantity: 1n }];
 
@@ -87,6 +90,7 @@ const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).di
 export class GatewayStorage {
   /** Object ids being put now: a second put of the same id waits for none (409). */
   private readonly putting = new Set<string>();
+  private readonly quota: StorageQuota;
   private served = 0;
 
   constructor(
@@ -94,7 +98,9 @@ export class GatewayStorage {
     private readonly chainId: number,
     private readonly limits: StorageLimits,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.quota = new StorageQuota(limits, (owner) => parts.index.totals(owner));
+  }
 
   get requestsServed(): number {
     return this.served;
@@ -117,14 +123,23 @@ export class GatewayStorage {
         throw nodeError("EDGE_NODE_STORAGE_CONFLICT", `object ${id} is stored with another manifest`);
       return { status: 200, reply: this.putReply(existing) };
     }
-    if (this.putting.has(id)) throw nodeError("EDGE_NODE_STORAGE_CONFLICT", `object ${id} is being stored now`);
-    this.checkQuota(caller.owner, manifest);
+    let room: { done(): void };
+    try {
+      if (this.putting.has(id)) throw nodeError("EDGE_NODE_STORAGE_CONFLICT", `object ${id} is being stored now`);
+      if (this.putting.size >= MAX_PUTTING)
+        throw nodeError("EDGE_NODE_STORAGE_BUSY", "too many uploads being stored at once: retry shortly");
+      room = this.quota.take(caller.owner, manifest);
+    } catch (error) {
+      caller.release(); // refused before anything changed: the owner may send it again
+      throw error;
+    }
     this.putting.add(id);
     try {
-      const stored = await this.charged(caller.owner, () => this.store(manifest, fragments));
+      const stored = await this.charged(caller, () => this.store(manifest, fragments));
       return { status: 201, reply: this.putReply(stored) };
     } finally {
       this.putting.delete(id);
+      room.done();
     }
   }
 
@@ -132,7 +147,7 @@ export class GatewayStorage {
     const id = objectId.toLowerCase() as Hex;
     const caller = await this.parts.auth.admit(headers, { action: "get", objectId: id });
     const object = this.owned(caller.owner, id);
-    return this.charged(caller.owner, async () => {
+    return this.charged(caller, async () => {
       const fragments = await this.fetch(object.manifest, object.manifest.k);
       return encodeObjectDownload(object.manifest, fragments);
     });
@@ -142,7 +157,7 @@ export class GatewayStorage {
     const body = storageListBody(after, limit);
     const caller = await this.parts.auth.admit(headers, { action: "list", objectId: NO_OBJECT, body });
     const count = Math.min(LIST_MAX, Math.max(1, limit ?? 100));
-    return this.charged(caller.owner, async () => {
+    return this.charged(caller, async () => {
       const linked = new Set(this.parts.hosts().map((h) => h.host));
       const objects = this.parts.index.list(caller.owner, (after ?? "").toLowerCase(), count);
       const listed: ListedObject[] = objects.map((o) => ({
@@ -162,7 +177,7 @@ export class GatewayStorage {
     const caller = await this.parts.auth.admit(headers, { action: "delete", objectId: id });
     this.owned(caller.owner, id);
     if (this.putting.has(id)) throw nodeError("EDGE_NODE_STORAGE_CONFLICT", `object ${id} is being stored now`);
-    return this.charged(caller.owner, async () => {
+    return this.charged(caller, async () => {
       this.parts.index.remove(id, this.now());
       await this.sweepDeletes(id);
       return { objectId: id, deleted: true };
@@ -178,23 +193,21 @@ export class GatewayStorage {
 
   /** Deletes fragments of removed objects on their hosts (those of `objectId` only, or a page of any). */
   async sweepDeletes(objectId?: string): Promise<number> {
-    const links = new Map(this.parts.hosts().map((h) => [h.host, h.link]));
-    const pending = this.parts.index.pendingDeletes(objectId ? 1_000_000 : 256);
+    const links = new Map(this.parts.hosts().map((h) => [h.host.toLowerCase(), h.link]));
+    // Only linked hosts' rows: the others are kept, asked again when the host is linked (R21-5).
+    const pending = this.parts.index.pendingDeletes(256, { hosts: [...links.keys()], objectId });
     let done = 0;
     await Promise.all(
-      pending
-        .filter((d) => objectId === undefined || d.objectId === objectId)
-        .map(async ({ objectId: id, fragment, host }) => {
-          const link = links.get(host);
-          if (!link) return; // kept: asked again when the host is linked (an evicted host's store goes with it)
-          try {
-            await deleteFragment(link, { objectId: id, index: fragment }, { timeoutMs: this.limits.callTimeoutMs });
-            this.parts.index.deleted(id, fragment, host);
-            done++;
-          } catch (error) {
-            this.parts.log.warn({ host, objectId: id, fragment, err: (error as Error).message }, "fragment delete");
-          }
-        }),
+      pending.map(async ({ objectId: id, fragment, host }) => {
+        const link = links.get(host)!;
+        try {
+          await deleteFragment(link, { objectId: id, index: fragment }, { timeoutMs: this.limits.callTimeoutMs });
+          this.parts.index.deleted(id, fragment, host);
+          done++;
+        } catch (error) {
+          this.parts.log.warn({ host, objectId: id, fragment, err: (error as Error).message }, "fragment delete");
+        }
+      }),
     );
     return done;
   }
@@ -224,22 +237,19 @@ export class GatewayStorage {
     return { manifest: { ...manifest, placement: [] }, fragments };
   }
 
-  private checkQuota(owner: Address, manifest: StorageManifest): void {
-    const totals = this.parts.index.totals(owner);
-    const bytes = manifest.n * manifest.fragmentSize;
-    if (totals.objects + 1 > this.limits.maxObjects)
-      throw nodeError("EDGE_NODE_STORAGE_QUOTA", `the owner stores ${totals.objects} objects, the most allowed`, {
-        details: { objects: totals.objects, maxObjects: this.limits.maxObjects },
-      });
-    if (totals.bytes + bytes > this.limits.quotaBytes)
-      throw nodeError("EDGE_NODE_STORAGE_QUOTA", "the object would take the owner over its storage quota", {
-        details: { storedBytes: totals.bytes, objectBytes: bytes, quotaBytes: this.limits.quotaBytes },
-      });
-  }
-
-  /** Runs `work` with one request's price reserved; records the request when it succeeded. */
-  private async charged<T>(owner: Address, work: () => Promise<T>): Promise<T> {
-    const reservation = await this.parts.credit?.reserve(owner, REQUEST);
+  /**
+   * Runs `work` with one request's price reserved; records the request when it succeeded. A request refused for
+   * credit frees its replay digest: unfunded keys cannot fill the replay guard (R21-6).
+   */
+  private async charged<T>(caller: { owner: Address; release(): void }, work: () => Promise<T>): Promise<T> {
+    const owner = caller.owner;
+    let reservation: Awaited<ReturnType<CreditLimiter["reserve"]>> | undefined;
+    try {
+      reservation = await this.parts.credit?.reserve(owner, REQUEST);
+    } catch (error) {
+      caller.release();
+      throw error;
+    }
     let result: T;
     try {
       result = await work();
@@ -289,13 +299,9 @@ export class GatewayStorage {
       try {
         const data = fragments.get(fragment)!;
         const sha = manifest.fragments[fragment];
-        await putFragment(
-          links.get(host)!,
-          { objectId: manifest.objectId, index: fragment, sha256: sha, data },
-          {
-            timeoutMs: this.limits.callTimeoutMs,
-          },
-        );
+        this.parts.index.stage(manifest.objectId, fragment, host); // deleted there unless indexed (R21-3)
+        const call = { timeoutMs: this.limits.callTimeoutMs };
+        await putFragment(links.get(host)!, { objectId: manifest.objectId, index: fragment, sha256: sha, data }, call);
         placed.push({ fragment, host });
       } catch (error) {
         if (isEdgeError(error) && error.code === "EDGE_NODE_FRAGMENT_HASH") throw error;
@@ -307,6 +313,7 @@ export class GatewayStorage {
     try {
       await Promise.all(chosen.map((host, fragment) => write(fragment, host)));
     } catch (error) {
+      this.parts.index.abandon(manifest.objectId); // every staged write joins `deletes`: kept until done
       await this.undo(manifest.objectId, placed, links);
       throw error;
     }
@@ -329,7 +336,8 @@ export class GatewayStorage {
   ) {
     await Promise.all(
       placed.map(({ fragment, host }) =>
-        deleteFragment(links.get(host)!, { objectId, index: fragment }, { timeoutMs: this.limits.callTimeoutMs }).catch(
+        deleteFragment(links.get(host)!, { objectId, index: fragment }, { timeoutMs: this.limits.callTimeoutMs }).then(
+          () => this.parts.index.deleted(objectId, fragment, host),
           () => this.parts.log.warn({ host, objectId, fragment }, "could not delete a fragment of a failed put"),
         ),
       ),

@@ -8,6 +8,9 @@
  * - `owners`: each owner's stored bytes and objects (the quota checks read one row), and the time its byte-hours
  *   were accrued to; `byte_ms` carries the remainder below one byte-hour.
  * - `deletes`: fragments still to delete on hosts (a host unreachable at the owner's delete is asked again later).
+ *   A row never names a fragment's current place: placing a fragment (insert, move) clears its row (R21-2).
+ * - `staged`: fragments being written for a put or a repair, not yet indexed. Those a put did not keep, and all
+ *   of them when the index opens (the gateway stopped mid-put), move to `deletes`: no orphans on hosts (R21-3).
  *
  * Every change to an object is one transaction, so the owner's totals always equal the sum of its objects.
  */
@@ -63,7 +66,41 @@ export class StorageIndex extends SqliteStore {
       create table if not exists deletes (
         object_id text not null, fragment integer not null, host text not null,
         primary key (object_id, fragment, host));
+      create table if not exists staged (
+        object_id text not null, fragment integer not null, host text not null,
+        primary key (object_id, fragment, host));
+      insert or ignore into deletes select * from staged;
+      delete from staged;
     `);
+  }
+
+  /** A fragment about to be written to `host` (a put's or a repair's): deleted there unless it is indexed. */
+  stage(objectId: string, fragment: number, host: string): void {
+    this.statement("insert or ignore into staged (object_id, fragment, host) values (?, ?, ?)").run(
+      objectId,
+      fragment,
+      host.toLowerCase(),
+    );
+  }
+
+  /** Staged fragments of `objectId` that were not indexed (a failed put or repair): to delete on their hosts. */
+  abandon(objectId: string, fragment?: number): void {
+    this.db.transaction(() => {
+      const where = fragment === undefined ? "object_id = ?" : "object_id = ? and fragment = ?";
+      const args = fragment === undefined ? [objectId] : [objectId, fragment];
+      this.statement(`insert or ignore into deletes select * from staged where ${where}`).run(...args);
+      this.statement(`delete from staged where ${where}`).run(...args);
+    })();
+  }
+
+  /** Placing fragment `fragment` of an object on `host`: neither a staged write nor a delete to do there now. */
+  private placed(objectId: string, fragment: number, host: string): void {
+    for (const table of ["staged", "deletes"])
+      this.statement(`delete from ${table} where object_id = ? and fragment = ? and host = ?`).run(
+        objectId,
+        fragment,
+        host.toLowerCase(),
+      );
   }
 
   get(objectId: string): StoredObject | undefined {
@@ -93,12 +130,15 @@ export class StorageIndex extends SqliteStore {
       this.statement(
         "insert into objects (object_id, owner, manifest, stored_bytes, created_at) values (?, ?, ?, ?, ?)",
       ).run(object.objectId, owner, JSON.stringify(object.manifest), object.storedBytes, object.createdAt);
-      for (const { fragment, host } of object.manifest.placement)
+      for (const { fragment, host } of object.manifest.placement) {
         this.statement("insert into placement (object_id, fragment, host) values (?, ?, ?)").run(
           object.objectId,
           fragment,
           host.toLowerCase(),
         );
+        this.placed(object.objectId, fragment, host);
+      }
+      this.abandon(object.objectId); // written to a host that then failed (a retry went elsewhere): delete there
       this.statement(
         `insert into owners (owner, bytes, objects, accrued_at, byte_ms) values (?, ?, 1, ?, '0')
          on conflict (owner) do update set bytes = bytes + excluded.bytes, objects = objects + 1`,
@@ -138,7 +178,9 @@ export class StorageIndex extends SqliteStore {
   move(objectId: string, fragment: number, host: string): void {
     this.db.transaction(() => {
       const object = this.get(objectId);
-      if (!object) return;
+      // Deleted while repair wrote it: the new copy is deleted too.
+      if (!object) return void this.abandon(objectId, fragment);
+      this.placed(objectId, fragment, host);
       const placement: StoragePlacement[] = object.manifest.placement
         .filter((p) => p.fragment !== fragment)
         .concat({ fragment, host: host.toLowerCase() })
@@ -179,9 +221,21 @@ export class StorageIndex extends SqliteStore {
     return new Map(rows.map((r) => [r.host, r.n]));
   }
 
-  /** Fragments still to delete on hosts (at most `limit`). */
-  pendingDeletes(limit: number): Array<{ objectId: string; fragment: number; host: string }> {
-    const rows = this.statement("select object_id, fragment, host from deletes limit ?").all(limit) as Array<{
+  /**
+   * Fragments still to delete (at most `limit`): on `hosts` only if given (the linked ones: rows for an unlinked
+   * host must not fill every page, R21-5), of `objectId` only if given.
+   */
+  pendingDeletes(
+    limit: number,
+    only: { hosts?: readonly string[]; objectId?: string } = {},
+  ): Array<{ objectId: string; fragment: number; host: string }> {
+    const hosts = only.hosts === undefined ? null : JSON.stringify(only.hosts);
+    const rows = this.statement(
+      `select object_id, fragment, host from deletes where (? is null or host in (select value from json_each(?)))
+       and (? is null or object_id = ?) and not exists (select 1 from placement p where p.object_id = deletes.object_id
+       and p.fragment = deletes.fragment and p.host = deletes.host) and not exists (select 1 from staged s where
+       s.object_id = deletes.object_id and s.fragment = deletes.fragment and s.host = deletes.host) limit ?`,
+    ).all(hosts, hosts, only.objectId ?? null, only.objectId ?? null, limit) as Array<{
       object_id: string;
       fragment: number;
       host: string;

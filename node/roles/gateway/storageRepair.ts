@@ -133,7 +133,8 @@ export class StorageRepair {
     gone: ReadonlySet<string>,
     linked: ReturnType<StorageParts["hosts"]>,
   ): Promise<void> {
-    const object = this.parts.index.get(objectId)!;
+    const object = this.parts.index.get(objectId);
+    if (!object) return; // deleted since the round began
     const { manifest } = object;
     const { k, n, fragmentSize } = manifest;
     try {
@@ -158,21 +159,24 @@ export class StorageRepair {
         const data = fragments[fragment];
         if (sha256(data) !== manifest.fragments[fragment])
           throw new Error(`rebuilt fragment ${fragment} does not match the manifest's sha256`);
-        const current = this.parts.index
-          .get(objectId)!
-          .manifest.placement.filter((p) => !missing.has(p.fragment))
+        const now = this.parts.index.get(objectId);
+        if (!now) return; // deleted meanwhile: what was moved is in `deletes` (StorageIndex.move)
+        // Every placed fragment but this one counts against its host's limit, other missing ones too (R21-7).
+        const current = now.manifest.placement
+          .filter((p) => p.fragment !== fragment && !gone.has(p.host.toLowerCase()))
           .map((p) => ({ host: p.host, region: regions.get(p.host.toLowerCase()) }));
         const avoid = new Set([...gone, ...manifest.placement.filter((p) => p.fragment === fragment).map((p) => p.host)]); // prettier-ignore
         const host = placeFragment(k, n, current, candidates, avoid);
         if (host === undefined) throw new Error(`no linked host can take fragment ${fragment}`);
         const sha = manifest.fragments[fragment];
-        await putFragment(
-          links.get(host)!,
-          { objectId, index: fragment, sha256: sha, data },
-          {
-            timeoutMs: this.options.callTimeoutMs,
-          },
-        );
+        this.parts.index.stage(objectId, fragment, host); // deleted there if it is not placed (R21-3)
+        try {
+          const call = { timeoutMs: this.options.callTimeoutMs };
+          await putFragment(links.get(host)!, { objectId, index: fragment, sha256: sha, data }, call);
+        } catch (error) {
+          this.parts.index.abandon(objectId, fragment);
+          throw error;
+        }
         this.parts.index.move(objectId, fragment, host);
         missing.delete(fragment);
         this.bad.delete(`${objectId}/${fragment}`);
