@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
+import { type Socket, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
@@ -12,8 +13,16 @@ import { privateKeyToAccount } from "viem/accounts";
 import { GatewayStorage, MAX_PUTTING } from "../../node/roles/gateway/storage";
 import { StorageAuth } from "../../node/roles/gateway/storageAuth";
 import { StorageIndex, type StoredObject } from "../../node/roles/gateway/storageIndex";
+import { MAX_UPLOADS, registerStorageRoutes } from "../../node/roles/gateway/storageRoutes";
+import { createTypedApp, errorHandler } from "../../offchain/common/http";
 import { isEdgeError } from "../../offchain/common/errors";
-import { NO_OBJECT, type StorageManifest, signStorageRequest, storageListBody } from "../../offchain/common/protocol";
+import {
+  NO_OBJECT,
+  type StorageManifest,
+  signStorageRequest,
+  storageListBody,
+  unixSeconds,
+} from "../../offchain/common/protocol";
 import { nodeError } from "../../node/errors";
 import { type StorageNetwork, sealedUpload, startStorageNetwork, storageCall } from "../../scripts/lib/storageNetwork";
 
@@ -104,7 +113,7 @@ describe("review of Edge Storage's network part (issue 21)", function () {
     index.close();
   });
 
-  it("R21-6: requests refused for credit free their replay digest: unfunded keys cannot fill the replay guard", async function () {
+  it("R21-6: requests refused for credit or for an object not held free their replay digest: unfunded keys cannot fill the replay guard", async function () {
     const auth = new StorageAuth({ account: gatewayAccount, chainId: CHAIN }, 2);
     const { index, storage } = service(dir, {
       auth,
@@ -118,6 +127,13 @@ describe("review of Edge Storage's network part (issue 21)", function () {
       const request = { gateway: gatewayAccount.address, action: "list" as const, objectId: NO_OBJECT };
       const headers = await signStorageRequest(alice, CHAIN, { ...request, body: storageListBody() });
       expect(await refusal(storage.list(headers, undefined, undefined))).to.deep.equal([402, "EDGE_NODE_CREDIT_UNKNOWN"]); // prettier-ignore
+    }
+    // Nor can gets and deletes of objects the key does not hold (404 before any charge).
+    for (const action of ["get", "delete"] as const) {
+      const objectId = `0x${"ab".repeat(32)}` as const;
+      const headers = await signStorageRequest(alice, CHAIN, { gateway: gatewayAccount.address, action, objectId });
+      const work = action === "get" ? storage.get(headers, objectId) : storage.remove(headers, objectId);
+      expect(await refusal(work)).to.deep.equal([404, "EDGE_NODE_STORAGE_NOT_FOUND"]);
     }
     expect(auth.replayEntries).to.equal(0);
     index.close();
@@ -182,5 +198,45 @@ describe("review of Edge Storage's network part (issue 21)", function () {
     ]);
     expect(index.pendingDeletes(256, { hosts: [host(1)], objectId: object(5, []).objectId })).to.deep.equal([]);
     index.close();
+  });
+
+  it("R21-8: stalled upload bodies (unsigned, from anyone) are cut after the body deadline and free their slots", async function () {
+    const app = createTypedApp({ logger: false });
+    app.setErrorHandler(errorHandler({ codePrefix: "EDGE_NODE" }));
+    const storage = { put: async () => ({ status: 201, reply: {} }) } as never;
+    registerStorageRoutes(app, storage, { bodyTimeoutMs: 300 });
+    const url = await app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = new URL(url);
+    const path = `/storage/v1/objects/0x${"cd".repeat(32)}`;
+    const headers = {
+      "x-edge-owner": alice.address,
+      "x-edge-timestamp": unixSeconds().toString(),
+      "x-edge-nonce": `0x${"00".repeat(32)}`,
+      "x-edge-signature": `0x${"11".repeat(65)}`,
+      "content-type": "application/octet-stream",
+    };
+    const stalled: Socket[] = [];
+    const closed: Array<Promise<void>> = [];
+    for (let i = 0; i < MAX_UPLOADS; i++) {
+      const socket = connect(Number(port), "127.0.0.1");
+      socket.on("error", () => {});
+      closed.push(new Promise((resolve) => socket.on("close", () => resolve())));
+      const head = Object.entries({ ...headers, "content-length": "1000" }).map(([k, v]) => `${k}: ${v}\r\n`);
+      socket.write(`PUT ${path} HTTP/1.1\r\nhost: x\r\n${head.join("")}\r\n0123456789`);
+      stalled.push(socket);
+    }
+    const put = () => fetch(`${url}${path}`, { method: "PUT", headers, body: Buffer.alloc(1000) });
+    // Every slot is held: an upload now is 503 ...
+    for (let tries = 0; ; tries++) {
+      const busy = await put();
+      if (busy.status === 503) break;
+      if (tries > 50) throw new Error(`never busy: ${busy.status}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // ... until the stalled bodies pass the deadline: their connections are closed and uploads go through again.
+    await Promise.all(closed);
+    expect((await put()).status).to.equal(201);
+    stalled.forEach((s) => s.destroy());
+    await app.close();
   });
 });

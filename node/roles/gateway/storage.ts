@@ -146,7 +146,7 @@ export class GatewayStorage {
   async get(headers: StorageRequestHeaders, objectId: string): Promise<Buffer> {
     const id = objectId.toLowerCase() as Hex;
     const caller = await this.parts.auth.admit(headers, { action: "get", objectId: id });
-    const object = this.owned(caller.owner, id);
+    const object = this.owned(caller, id);
     return this.charged(caller, async () => {
       const fragments = await this.fetch(object.manifest, object.manifest.k);
       return encodeObjectDownload(object.manifest, fragments);
@@ -175,7 +175,7 @@ export class GatewayStorage {
   async remove(headers: StorageRequestHeaders, objectId: string) {
     const id = objectId.toLowerCase() as Hex;
     const caller = await this.parts.auth.admit(headers, { action: "delete", objectId: id });
-    this.owned(caller.owner, id);
+    this.owned(caller, id);
     if (this.putting.has(id)) throw nodeError("EDGE_NODE_STORAGE_CONFLICT", `object ${id} is being stored now`);
     return this.charged(caller, async () => {
       this.parts.index.remove(id, this.now());
@@ -263,8 +263,11 @@ export class GatewayStorage {
     return result;
   }
 
-  private owned(owner: Address, id: string): StoredObject {
+  /** The caller's object, or 404 (its digest freed: ids it does not hold must not fill the replay guard, R21-6). */
+  private owned(caller: { owner: Address; release(): void }, id: string): StoredObject {
+    const { owner } = caller;
     const object = this.parts.index.get(id);
+    if (!object || object.owner !== owner.toLowerCase()) caller.release();
     if (!object || object.owner !== owner.toLowerCase())
       throw nodeError("EDGE_NODE_STORAGE_NOT_FOUND", `no object ${id} of ${owner} at this gateway`);
     return object;

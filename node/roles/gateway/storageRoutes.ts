@@ -8,6 +8,9 @@
  *
  * Before an upload's body is read (preParsing): the four signature headers are there and the timestamp is fresh,
  * the declared length is at most MAX_UPLOAD_BYTES, and at most MAX_UPLOADS bodies are being read at once (503).
+ * A body not in within UPLOAD_BODY_MS is cut (its connection closed) and frees its slot: nothing is verifiable
+ * before the body (the signature covers it), so without a deadline 16 stalled uploads from anyone, unsigned, would
+ * hold every slot for the server's whole request timeout (R21-8).
  */
 import { Type } from "@fastify/type-provider-typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -32,6 +35,8 @@ import type { GatewayStorage } from "./storage";
 export const MAX_UPLOAD_BYTES = 4 + STORAGE_MAX_MANIFEST_BYTES + 9 * 699_056;
 /** Upload bodies read at once. */
 export const MAX_UPLOADS = 16;
+/** The longest an upload's body may take to arrive (6 MiB at 100 kB/s). */
+export const UPLOAD_BODY_MS = 60_000;
 
 const ObjectParams = Type.Object({ objectId: Type.String({ pattern: "^0x[0-9a-fA-F]{64}$" }) });
 const ListQuery = Type.Object(
@@ -42,7 +47,11 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export function registerStorageRoutes(app: TypedApp, storage: GatewayStorage): void {
+export function registerStorageRoutes(
+  app: TypedApp,
+  storage: Pick<GatewayStorage, "get" | "list" | "remove" | "put">,
+  options: { bodyTimeoutMs: number } = { bodyTimeoutMs: UPLOAD_BODY_MS },
+): void {
   const schema = { headers: StorageRequestHeadersSchema, params: ObjectParams };
   app.get("/storage/v1/objects/:objectId", { schema }, async (request, reply) => {
     const frame = await storage.get(request.headers, request.params.objectId);
@@ -63,9 +72,13 @@ export function registerStorageRoutes(app: TypedApp, storage: GatewayStorage): v
   );
   void app.register(async (scope: FastifyInstance) => {
     let reading = 0;
-    const counted = new WeakSet<FastifyRequest>();
+    const counted = new WeakMap<FastifyRequest, NodeJS.Timeout>();
     const done = (request: FastifyRequest) => {
-      if (counted.delete(request)) reading -= 1;
+      const deadline = counted.get(request);
+      if (counted.delete(request)) {
+        reading -= 1;
+        clearTimeout(deadline);
+      }
     };
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: MAX_UPLOAD_BYTES }, (_request, body, next) =>
@@ -75,7 +88,11 @@ export function registerStorageRoutes(app: TypedApp, storage: GatewayStorage): v
       precheck(request);
       if (reading >= MAX_UPLOADS) throw nodeError("EDGE_NODE_STORAGE_BUSY", "too many uploads at once: retry shortly");
       reading += 1;
-      counted.add(request);
+      const cut = () => {
+        done(request);
+        request.raw.destroy(); // the body is too slow: the connection goes, the slot is free for others
+      };
+      counted.set(request, setTimeout(cut, options.bodyTimeoutMs).unref());
     });
     scope.addHook("preHandler", async (request) => done(request)); // the body is in: the slot is free
     scope.addHook("onResponse", async (request) => done(request));
