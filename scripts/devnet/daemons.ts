@@ -49,6 +49,13 @@ export interface Services {
   https: Promise<HttpsShown>;
 }
 
+/**
+ * Edge Storage's repair at the gateways (storage.ts): a host unlinked for 2 s has lost its fragments, and a round
+ * runs every 500 ms (the defaults, 60 s and 5 s, are a network's). The grace leaves the storage step time to see the
+ * loss in the gateway's list before the repair.
+ */
+export const STORAGE_REPAIR = { graceMs: 2_000, roundMs: 500 };
+
 /** Two simulated regions (D68): gateways alternate between them by address (127.0.0.11, .12, ...). */
 export const DEVNET_REGIONS = ["DE/eu-central", "US/us-east"];
 
@@ -210,7 +217,8 @@ const LEAD_SECONDS = 12;
 
 /**
  * The price list: 0.5 token a job and 0.2 token per 1,000 rounds; for sites 0.1 token per 1,000 requests and 1 token
- * per 10^9 bytes sent; 1 token free per period.
+ * per 10^9 bytes sent; for Edge Storage 0.1 token per 1,000 requests and 0.01 token per 10^9 byte-hours (a GB-hour);
+ * 1 token free per period. Billing refuses a batch with usage it has no price for.
  */
 function writePrices(dir: string): string {
   const prices = join(dir, "prices.json");
@@ -228,6 +236,10 @@ function writePrices(dir: string): string {
           egressBytes: { unitSize: "1000000000", unitPrice: TOKEN.toString() },
         },
         dns: { queries: { unitSize: "1000000", unitPrice: ((TOKEN * 4n) / 10n).toString() } },
+        storage: {
+          requests: { unitSize: "1000", unitPrice: (TOKEN / 10n).toString() },
+          byteHours: { unitSize: "1000000000", unitPrice: (TOKEN / 100n).toString() },
+        },
       },
     }),
   );
@@ -285,6 +297,8 @@ async function startNodes(
             ...["--oracle", oracleUrl, "--billing", billingUrl, "--report-interval-ms", "2000"],
             ...["--usage-flush-ms", "1000", "--cdn-port", String(cdnPort), ...stargates],
             ...["--listen-host", new URL(node.url).hostname, ...context.certArgs],
+            ...["--storage-repair-grace-ms", String(STORAGE_REPAIR.graceMs)],
+            ...["--storage-repair-ms", String(STORAGE_REPAIR.roundMs)],
           ]
         : node.role === "stargate"
           ? [

@@ -28,8 +28,9 @@ export function parseOptions(argv: string[]): Options {
     return n;
   };
   return {
-    // At least 4: the fast host needs a peer on its gateway, and the other gateway a host once host-1 has left.
-    hosts: int(values.hosts!, "hosts", 4, 20),
+    // At least 6: the fast host needs a peer on its gateway, the other gateway a host once host-1 has left, and
+    // Edge Storage (storage.ts) a gateway with 3 hosts: 2 for an object's fragments, 1 to rebuild one on.
+    hosts: int(values.hosts!, "hosts", 6, 20),
     epochs: int(values.epochs!, "epochs", 2, 50),
     epochSeconds: int(values["epoch-seconds"]!, "epoch-seconds", 6, 3600),
     keepRunning: values["keep-running"]!,

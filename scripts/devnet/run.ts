@@ -20,8 +20,13 @@
  * the end of the epochs), checks.ts and cdnChecks.ts, summary.ts; processes.ts runs the child processes. HTTPS
  * (issue 19, https.ts): Pebble and the certificate service start before the nodes, every gateway orders and serves
  * the site over HTTPS by SNI, checked with curl against Pebble's root while the epochs run; without pebble
- * installed the devnet runs over HTTP only and says why. Last, spill.ts shows dynamic placement between the two
+ * installed the devnet runs over HTTP only and says why. Then spill.ts shows dynamic placement between the two
  * simulated regions: a DE client of fast.edge.test moved to the US gateway while the DE one is loaded, and back.
+ * Last, storage.ts shows Edge Storage (issue 21): customer A puts a 1 MB object (k = 1 of n = 2, a devnet-scale
+ * choice) through the gateway with the most hosts, gets it back and lists it; one host holding a fragment is
+ * stopped and the gateway rebuilds the fragment on its third host; the object is read again, and billing's open
+ * period carries A's storage requests and byte-hours. It needs a gateway with 3 hosts after host-1 left: at least
+ * 6 hosts.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -39,6 +44,7 @@ import { type Options, parseOptions } from "./options";
 import { Processes } from "./processes";
 import { showSpill } from "./spill";
 import { stakeDevices } from "./stakes";
+import { showStorage } from "./storage";
 import { printCdn, printEndpoints, printHttps, printSummary } from "./summary";
 import { finishEpochs, unstakeMidway } from "./timeline";
 import { type TracedPath, originLog, probe, startTracer, tracedPath } from "./trace";
@@ -123,6 +129,8 @@ async function run(opts: Options, dir: string, runId: string, procs: Processes):
   // Dynamic placement by region (issue 20): spill and return, once the epochs' load is over.
   const gatewayUrls = Object.fromEntries(nodes.filter((n) => n.role === "gateway").map((n) => [n.name, n.url]));
   await showSpill({ stargateUrl: stargate.url, frontDoors: services.frontDoors, gatewayUrls }, log);
+  // Edge Storage (issue 21): store, read back, repair after a host stops, and the storage lines in the open period.
+  await showStorage({ dir, nodes, billingUrl, customer: customers[0], procs }, log);
 
   if (opts.keepRunning) {
     printEndpoints(chain.rpc, services);

@@ -7,7 +7,7 @@ import { pebbleInstalled } from "../../scripts/lib/pebble";
 const ROOT = join(__dirname, "..", "..");
 
 /**
- * The devnet end to end, shortened (4 hosts, the fewest it takes: 2 epochs of 8 s): `npm start` itself checks the
+ * The devnet end to end, shortened (6 hosts, the fewest it takes: 2 epochs of 8 s): `npm start` itself checks the
  * promises and exits non-zero on any broken one (scores posted for every epoch, the unstaked host evicted and
  * sent no job after, yield accrued and claimed exactly, every bill settled with the hash and charge the billing
  * service serves to its customer, the referral credit, the customer who ran out refused with 402 (D43), tokens
@@ -16,7 +16,10 @@ const ROOT = join(__dirname, "..", "..");
  * in every epoch, the site owner's bill carrying cdn lines equal to what the gateways served; and HTTPS, issue 19:
  * every gateway serving the site over HTTPS with one certificate Pebble issued through the certificate service;
  * and dynamic placement, issue 20: a DE client of the dynamic site sent to the US gateway while the DE one is
- * loaded, and back after the hold).
+ * loaded, and back after the hold; and Edge Storage, issue 21: customer A's object, k = 1 of n = 2 at the devnet's
+ * scale, put through the gateway with 3 hosts, got back equal and listed; a host holding a fragment stopped and
+ * the fragment rebuilt on the gateway's third host, the list healthy again and the object got back again; billing's
+ * open period carrying exactly the step's storage requests and byte-hours within what the object accrued).
  * Here: it exits 0, says so, and leaves no process behind.
  */
 describe("devnet (npm start, end to end)", function () {
@@ -30,7 +33,7 @@ describe("devnet (npm start, end to end)", function () {
         "ts-node/register/transpile-only",
         "scripts/devnet/run.ts",
         "--hosts",
-        "4",
+        "6",
         "--epochs",
         "2",
         "--epoch-seconds",
@@ -82,9 +85,33 @@ function checkOutput(output: string): void {
   expect(output).to.match(
     /dynamic placement: fast\.edge\.test answered DE's clients with gateway-1 \(127\.0\.0\.11\) and US's with gateway-2 \(127\.0\.0\.12\); 48 requests in flight at gateway-1 spilled DE's clients to gateway-2 after \d+ ms \(gateway-1's queue \d+; US's clients not moved\), and they returned \d+ ms after the load stopped/,
   );
+  // Edge Storage (issue 21, D75): put, get, list, a host stopped and its fragment rebuilt, get, the storage lines.
+  expect(output).to.match(
+    /Edge Storage: customer A put a 1000000-byte object through gateway-1 \(3 linked hosts\) as k = 1 of n = 2 .* stored as 2000032 bytes, fragment 0 on host-\d, fragment 1 on host-\d/,
+  );
+  expect(output).to.match(/Edge Storage: got it back from gateway-1 in \d+ ms: 1000000 bytes, equal to those put/);
+  expect(output).to.match(
+    /Edge Storage: gateway-1 lists customer A's 0x[0-9a-f]{8}…: 1000000 bytes, 2000032 stored, 2 of 2 fragments healthy/,
+  );
+  expect(output).to.match(
+    /Edge Storage repair: host-\d \(holding fragment 0\) stopped; gateway-1 unlinked it after \d+ ms and its list showed 1 of 2 fragments healthy/,
+  );
+  expect(output).to.match(
+    /Edge Storage repair: gateway-1 rebuilt fragment 0 on host-\d \(now holding 1000016 bytes\) \d+ ms after the stop .*: its list shows 2 of 2 fragments healthy again/,
+  );
+  expect(output).to.match(
+    /Edge Storage: got it back after the repair from gateway-1 in \d+ ms: 1000000 bytes, equal to those put/,
+  );
+  const storage =
+    /Edge Storage billing: customer A's storage lines in billing periods? [\d, ]+ .*: requests (\d+), exactly the step's successful requests \(1 put, 2 gets, (\d+) lists\); byteHours (\d+) \(2000032 bytes stored: at least (\d+),/.exec(
+      output,
+    );
+  expect(storage, "the storage lines in billing").to.not.equal(null);
+  expect(Number(storage![1])).to.equal(3 + Number(storage![2]));
+  expect(Number(storage![3])).to.be.at.least(Math.max(1, Number(storage![4])));
   // Content delivery (issue 16): Newton through both front doors, per gateway and path, with its figures.
   expect(output).to.match(/newton: demo\.edge\.test through both front doors for \d+ s/);
-  expect(output).to.match(/content delivery: demo\.edge\.test through 2 gateways and 4 hosts/);
+  expect(output).to.match(/content delivery: demo\.edge\.test through 2 gateways and 6 hosts/);
   for (const gateway of ["gateway-1", "gateway-2"])
     for (const paths of ["/static/ \\(cached\\)", "/live/ \\(no-store\\)"])
       expect(output).to.match(
