@@ -4,6 +4,7 @@
  * the index and the storage service alone where it is about what they keep.
  */
 import { expect } from "chai";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { type Socket, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -30,6 +31,7 @@ const CHAIN = 31337;
 const alice = privateKeyToAccount(`0x${"a1".repeat(32)}`);
 const gatewayAccount = privateKeyToAccount(`0x${"6a".repeat(32)}`);
 const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+const sha256hex = (b: Buffer) => `0x${createHash("sha256").update(b).digest("hex")}`;
 const host = (i: number) => `0x${i.toString(16).padStart(40, "0")}`;
 const owner = "0x00000000000000000000000000000000000000a1";
 
@@ -89,6 +91,28 @@ describe("review of Edge Storage's network part (issue 21)", function () {
       const listed = (await (await storageCall(net.gateway, alice, "list", {})).json()) as { objects: unknown[] };
       expect(listed.objects).to.have.length(1);
     });
+  });
+
+  it("R21-9: a put's retries count the writes in flight: a full host's fragments never take another over the per-host limit", async function () {
+    const net = await startStorageNetwork(5, {}, 2 << 20);
+    try {
+      // One host's store is full: every fragment placed there fails (507) and is retried on another host.
+      const full = net.hosts[0];
+      for (let i = 0; i < 2; i++) {
+        const junk = Buffer.alloc(1 << 20, i + 1);
+        await full.store.put(`0x${"ee".repeat(32)}`, i, sha256hex(junk), junk);
+      }
+      const upload = await sealedUpload(alice, bytes(300_000, 5));
+      const put = await storageCall(net.gateway, alice, "put", { objectId: upload.manifest.objectId, body: upload.body }); // prettier-ignore
+      expect(put.status).to.equal(201);
+      const { placement } = (await put.json()) as { placement: Array<{ fragment: number; host: string }> };
+      const perHost = new Map<string, number>();
+      for (const p of placement) perHost.set(p.host, (perHost.get(p.host) ?? 0) + 1);
+      expect(perHost.has(full.account.address.toLowerCase())).to.equal(false);
+      expect([...perHost.values()]).to.deep.equal([4, 4, 4, 4]); // n - k - 2 = 4 on each of the 4 others
+    } finally {
+      await net.close();
+    }
   });
 
   it("R21-1: puts in flight are bounded (each holds its upload): past MAX_PUTTING they are 503, and free their digest", async function () {

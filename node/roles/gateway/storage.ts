@@ -294,11 +294,14 @@ export class GatewayStorage {
     const chosen = placeObject(manifest.k, manifest.n, candidates);
     const placed: Array<{ fragment: number; host: string }> = [];
     const failed = new Set<string>();
+    // Where each fragment is being written: a retry counts writes in flight against the per-host limit (R21-9).
+    const assigned = new Map<number, string>();
     const write = async (fragment: number, host: string | undefined): Promise<void> => {
       if (host === undefined)
         throw nodeError("EDGE_NODE_STORAGE_NO_HOSTS", `no host could take fragment ${fragment}`, {
           details: { failedHosts: [...failed] },
         });
+      assigned.set(fragment, host);
       try {
         const data = fragments.get(fragment)!;
         const sha = manifest.fragments[fragment];
@@ -309,16 +312,18 @@ export class GatewayStorage {
       } catch (error) {
         if (isEdgeError(error) && error.code === "EDGE_NODE_FRAGMENT_HASH") throw error;
         failed.add(host);
-        const current = placed.map((p) => ({ host: p.host, region: regions.get(p.host) }));
+        assigned.delete(fragment);
+        const current = [...assigned.values()].map((h) => ({ host: h, region: regions.get(h) }));
         return write(fragment, placeFragment(manifest.k, manifest.n, current, candidates, failed));
       }
     };
-    try {
-      await Promise.all(chosen.map((host, fragment) => write(fragment, host)));
-    } catch (error) {
+    // Every write settles before a failure is undone: none lands after the undo (R21-3).
+    const results = await Promise.allSettled(chosen.map((host, fragment) => write(fragment, host)));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failure) {
       this.parts.index.abandon(manifest.objectId); // every staged write joins `deletes`: kept until done
       await this.undo(manifest.objectId, placed, links);
-      throw error;
+      throw failure.reason;
     }
     const placement = placed.sort((a, b) => a.fragment - b.fragment);
     const object: StoredObject = {
