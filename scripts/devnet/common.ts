@@ -55,6 +55,9 @@ export function devnetAccounts(): Accounts {
 export const DevnetError = errorClass("DevnetError", "DEVNET_STEP_FAILED", 500);
 export type DevnetError = InstanceType<typeof DevnetError>;
 
+/** Checks every wait runs first (Processes: a child that died throws its failure). */
+export const failureChecks = new Set<() => void>();
+
 /** Polls `check` every 250 ms until it returns something truthy (errors count as "not yet"). */
 export async function waitFor<T>(
   what: string,
@@ -63,6 +66,7 @@ export async function waitFor<T>(
 ): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
+    for (const failed of failureChecks) failed();
     try {
       const value = await check();
       if (value) return value;

@@ -4,14 +4,35 @@ import { createWriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 
-import { DevnetError, ROOT } from "./common";
+import { DevnetError, ROOT, failureChecks } from "./common";
 
 export async function freePort(): Promise<number> {
+  // Below the kernel's ephemeral range (32768-60999 here): a port the OS hands out for port 0 is free now, but any
+  // outgoing connection may take it before the node binds it (a host died with EADDRINUSE on a loaded machine).
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Ports this process handed out (never twice). */
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }
 
 /** A binary of node_modules/.bin. */
@@ -23,7 +44,10 @@ export class Processes {
   readonly children: Array<{ name: string; child: ChildProcess; log: string }> = [];
   private stopping = false;
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    // Every wait of the run ends at once when one of its processes has died, naming it (not after its timeout).
+    failureChecks.add(() => this.check());
+  }
 
   /** Starts `command args` with its output in <dir>/<name>.log; a process that dies early fails the devnet. */
   start(name: string, command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
