@@ -163,6 +163,22 @@ describe("review of Edge Storage's network part (issue 21)", function () {
     index.close();
   });
 
+  it("R21-10: a put of an object already stored (200) is charged and counted as a request, like any served", async function () {
+    const lines: Array<readonly [string, bigint]> = [];
+    let reserved = 0;
+    const { index, storage } = service(dir, {
+      usage: { addAll: (_owner, _service, added) => void lines.push(...added) },
+      credit: { reserve: async () => (reserved++, {}) as never, complete() {}, release() {} },
+    });
+    const upload = await sealedUpload(alice, bytes(100, 3));
+    const manifest = { ...upload.manifest, placement: [] };
+    index.insert({ objectId: manifest.objectId, owner: alice.address.toLowerCase(), manifest, storedBytes: 1, createdAt: 0 }, 0); // prettier-ignore
+    const answer = await storage.put({} as never, manifest.objectId, upload.body);
+    expect(answer.status).to.equal(200);
+    expect([reserved, lines]).to.deep.equal([1, [["requests", 1n]]]);
+    index.close();
+  });
+
   it("R21-2: a delete still owed on a host never deletes a fragment placed there again (re-put, repair moving back)", function () {
     const index = new StorageIndex(join(dir, "index.db"));
     const x = object(1, [host(1), host(2)]);

@@ -121,7 +121,8 @@ export class GatewayStorage {
     if (existing) {
       if (existing.manifest.signature.toLowerCase() !== manifest.signature.toLowerCase())
         throw nodeError("EDGE_NODE_STORAGE_CONFLICT", `object ${id} is stored with another manifest`);
-      return { status: 200, reply: this.putReply(existing) };
+      // Served (the body read and hashed): charged and counted like any request (R21-10).
+      return { status: 200, reply: await this.charged(caller, async () => this.putReply(existing)) };
     }
     let room: { done(): void };
     try {
