@@ -75,12 +75,13 @@ export class StorageRepair {
     const linkedSet = new Set(linked.map((h) => h.host));
     await this.collectLost(linked);
     const gone = new Set<string>();
-    for (const host of this.parts.index.hosts().keys()) {
+    const holding = this.parts.index.hosts(); // one scan of the placement a round
+    for (const host of holding.keys()) {
       if (linkedSet.has(host)) this.unlinkedSince.delete(host);
       else if (now - (this.unlinkedSince.get(host) ?? (this.unlinkedSince.set(host, now), now)) >= this.options.graceMs)
         gone.add(host);
     }
-    for (const host of this.unlinkedSince.keys()) if (!this.parts.index.hosts().has(host)) this.unlinkedSince.delete(host); // prettier-ignore
+    for (const host of this.unlinkedSince.keys()) if (!holding.has(host)) this.unlinkedSince.delete(host);
     // Every object with a fragment on a gone host or reported bad, with the fragments it misses.
     const damaged = new Map<string, Set<number>>();
     const add = (objectId: string, fragment: number) => {
