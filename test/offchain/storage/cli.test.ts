@@ -75,7 +75,7 @@ describe("offchain/storage cli (edge-storage keygen, local encode and decode)", 
     );
   });
 
-  it("has no network commands yet: put is a usage error", async function () {
+  it("put without a file is a usage error (the usage names every command)", async function () {
     await expectEdgeError(() => storageMain(["put"]), "CLI_USAGE", /^usage: edge-storage keygen/);
   });
 
