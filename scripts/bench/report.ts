@@ -48,3 +48,15 @@ export async function writeBenchResults(
   for (const [key, value] of own) lines.push(`| \`${key}\` | ${value} | ${targets[key] ?? ""} |`);
   await writeFormatted(docFile, replaceBetween(readFileSync(docFile, "utf8"), marker, lines));
 }
+
+/** A seeded PRNG (mulberry32): floats in [0, 1); benchmarks that draw at random repeat exactly. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -23,7 +23,7 @@ import { join } from "node:path";
 
 import { type Decision, PlacementEngine, type SiteRef } from "../../node/placement";
 import { type Placement, type Region, countryCodes } from "../../offchain/common/protocol";
-import { writeBenchResults } from "./report";
+import { mulberry32, writeBenchResults } from "./report";
 
 const ROOT = join(__dirname, "..", "..");
 const QUICK = process.env.SCHEDULING_BENCH_QUICK === "1";
@@ -40,18 +40,7 @@ const TARGETS: Record<string, string> = {
   "machine.load1.start": "the 1-minute load average when the run started (2 cores)",
 };
 
-/** A small deterministic generator (mulberry32), so every run places the same jobs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(20_261_201);
+const random = mulberry32(20_261_201); // every run places the same jobs
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
 const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
 const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;

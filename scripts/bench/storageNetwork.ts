@@ -23,6 +23,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { openObject } from "../../offchain/storage/object";
 import { StorageClient } from "../../offchain/storage/client";
 import { type StorageNetwork, sealedUpload, startStorageNetwork, storageCall, storageKey } from "../lib/storageNetwork";
+import { mulberry32 } from "./report";
 
 const CHAIN = 31337;
 const owner = privateKeyToAccount(`0x${"c5".repeat(32)}`);
@@ -45,18 +46,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function percentile(samples: readonly number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-/** A seeded PRNG (mulberry32): floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** `count` distinct items of `items`, chosen with `random` (a partial Fisher-Yates shuffle). */

@@ -22,6 +22,7 @@ import {
   checkJobRequest,
   signatureProblem,
 } from "../../../offchain/common/protocol";
+import { twins } from "../../shared/signatures";
 
 const CHAIN = 31337;
 const alice = privateKeyToAccount(`0x${"11".repeat(32)}`);
@@ -120,17 +121,6 @@ describe("offchain/common/protocol: one signer and verifier per message", functi
     expect(await verifyJobRequest(CHAIN, gateway, { ...headers, "x-edge-signature": forged }, body)).to.equal(false);
   });
 });
-
-/** secp256k1's group order. */
-const ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-/** Every other encoding of a signature's bytes that secp256k1 recovery accepts: v 0/1, and the high-s twin. */
-function twins(signature: string): Hex[] {
-  const r = signature.slice(2, 66);
-  const s = BigInt(`0x${signature.slice(66, 130)}`);
-  const v = Number.parseInt(signature.slice(130), 16);
-  const hex = (n: bigint | number, width: number) => n.toString(16).padStart(width, "0");
-  return [`0x${r}${hex(s, 64)}${hex(v - 27, 2)}`, `0x${r}${hex(ORDER - s, 64)}${hex(v === 27 ? 28 : 27, 2)}`];
-}
 
 describe("offchain/common/protocol: canonical signatures (F1)", function () {
   it("F1: every verifier refuses the v 0/1 and high-s encodings of a valid signature; letter case is the same bytes", async function () {

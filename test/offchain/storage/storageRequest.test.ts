@@ -24,25 +24,16 @@ import { StorageKey } from "../../../offchain/storage/keys";
 import { openObject, sealObject } from "../../../offchain/storage/object";
 import { FC_SEED, fcRuns } from "../../shared/fastcheck";
 import { CHAIN_ID, objectBytes } from "./helpers";
+import { twins } from "../../shared/signatures";
 
 const owner = privateKeyToAccount(`0x${"a1".repeat(32)}`);
 const mallory = privateKeyToAccount(`0x${"b2".repeat(32)}`);
 const gateway = privateKeyToAccount(`0x${"c3".repeat(32)}`).address;
 const otherGateway = privateKeyToAccount(`0x${"d4".repeat(32)}`).address;
 const key = new StorageKey(Buffer.alloc(32, 7), "key-file");
-const ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const OBJECT: Hex = `0x${"5a".repeat(32)}`;
 const NONCE: Hex = `0x${"6b".repeat(32)}`;
 const TIME = 1_700_000_000n;
-
-/** The v 0/1 and high-s encodings of a valid signature (the same signature to secp256k1 recovery). */
-function twins(signature: string): Hex[] {
-  const r = signature.slice(2, 66);
-  const s = BigInt(`0x${signature.slice(66, 130)}`);
-  const v = Number.parseInt(signature.slice(130), 16);
-  const hex = (n: bigint | number, width: number) => n.toString(16).padStart(width, "0");
-  return [`0x${r}${hex(s, 64)}${hex(v - 27, 2)}`, `0x${r}${hex(ORDER - s, 64)}${hex(v === 27 ? 28 : 27, 2)}`];
-}
 
 /** A frame's u32 BE length prefix and `json` (any text). */
 const framed = (json: string | Buffer, rest: Buffer = Buffer.alloc(0)) => {
