@@ -40,7 +40,11 @@ export const capacityOf = (host: string) => (host === FAST_HOST ? FAST_CAPACITY 
 /** The gateway each host links to, by the order of the nodes (stargate, gateway-1, gateway-2, host-1, ...). */
 export function gatewayOf(nodes: Array<{ name: string; role: string }>, host: string): string {
   const gateways = nodes.filter((n) => n.role === "gateway");
-  const i = nodes.findIndex((n) => n.name === host);
+  // Hosts past the fourth join host-1's gateway: the fast host's gateway keeps one peer (their scores are compared,
+  // and with spare capacity a third host makes the comparison luck), and host-1's, which loses host-1 to eviction,
+  // keeps three hosts for Edge Storage's repair (storage.ts).
+  const n = Number(/^host-(\d+)$/.exec(host)?.[1] ?? 0);
+  const i = nodes.findIndex((node) => node.name === (n > 4 ? "host-1" : host));
   return gateways[i % gateways.length].name;
 }
 
